@@ -1,0 +1,1 @@
+"""The gpuoutlet-ssh kernel provisioner, its remote wrapper and kernelspec files."""

@@ -1,0 +1,1 @@
+"""Notebook side: magics, widgets, progress, finding the server from a kernel."""

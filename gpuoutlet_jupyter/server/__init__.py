@@ -1,0 +1,1 @@
+"""The jupyter-server extension: thin handlers over RentalService."""

@@ -1,0 +1,1 @@
+"""SSH config writer: one Include line, one validated file per rental."""
