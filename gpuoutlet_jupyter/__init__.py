@@ -1,5 +1,42 @@
 """Rent a GPU from inside Jupyter; this top-level import stays light (no tornado, no jupyter_server)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from .notebook.panel import Panel
+
+__all__ = ["Panel", "__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The jupyter-server extension (imported here, lazily: kernels never load tornado)."""
+    from .server.app import GpuOutletApp
+
+    return [{"module": "gpuoutlet_jupyter.server", "app": GpuOutletApp}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gpuoutlet_jupyter``: the %gpu_* magics (the client loads on first use)."""
+    from .notebook.extension import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext gpuoutlet_jupyter``: removes the magics; rentals are not stopped."""
+    from .notebook.extension import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def __getattr__(name: str) -> Any:
+    # `gpuoutlet_jupyter.Panel()` without importing ipywidgets at `import gpuoutlet_jupyter`.
+    if name == "Panel":
+        from .notebook.panel import Panel
+
+        return Panel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

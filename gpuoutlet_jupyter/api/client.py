@@ -134,10 +134,11 @@ class RentalsClient(_Base[httpx.Client]):
         *,
         body: dict[str, Any] | None = None,
         key: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Any:
         path = endpoint.url_path(rental_id)
         headers = {contract.IDEMPOTENCY_HEADER: key} if key else None
-        attempts = Attempts(self.retry, endpoint, keyed=key is not None)
+        attempts = Attempts(retry or self.retry, endpoint, keyed=key is not None)
         while True:
             attempts.start()
             try:
@@ -160,9 +161,9 @@ class RentalsClient(_Base[httpx.Client]):
         body, key = self._create_args(request, fields, idempotency_key)
         return self._rental(self._call(contract.CREATE, body=body, key=key))
 
-    def get(self, rental_id: str) -> Rental:
-        """One rental (`GET /v1/rentals/:id`)."""
-        return self._rental(self._call(contract.GET, rental_id))
+    def get(self, rental_id: str, *, retry: RetryPolicy | None = None) -> Rental:
+        """One rental (`GET /v1/rentals/:id`); `retry` overrides the client's policy for this call."""
+        return self._rental(self._call(contract.GET, rental_id, retry=retry))
 
     def list(self) -> builtins.list[Rental]:
         """Every rental of the account (assumed `GET /v1/rentals`)."""
@@ -238,10 +239,11 @@ class AsyncRentalsClient(_Base[httpx.AsyncClient]):
         *,
         body: dict[str, Any] | None = None,
         key: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Any:
         path = endpoint.url_path(rental_id)
         headers = {contract.IDEMPOTENCY_HEADER: key} if key else None
-        attempts = Attempts(self.retry, endpoint, keyed=key is not None)
+        attempts = Attempts(retry or self.retry, endpoint, keyed=key is not None)
         while True:
             attempts.start()
             try:
@@ -266,9 +268,9 @@ class AsyncRentalsClient(_Base[httpx.AsyncClient]):
         body, key = self._create_args(request, fields, idempotency_key)
         return self._rental(await self._call(contract.CREATE, body=body, key=key))
 
-    async def get(self, rental_id: str) -> Rental:
-        """One rental (`GET /v1/rentals/:id`)."""
-        return self._rental(await self._call(contract.GET, rental_id))
+    async def get(self, rental_id: str, *, retry: RetryPolicy | None = None) -> Rental:
+        """One rental (`GET /v1/rentals/:id`); `retry` overrides the client's policy for this call."""
+        return self._rental(await self._call(contract.GET, rental_id, retry=retry))
 
     async def list(self) -> builtins.list[Rental]:
         """Every rental of the account (assumed `GET /v1/rentals`)."""

@@ -1,0 +1,235 @@
+"""GpuOutletApp: the ExtensionApp that hosts RentalService inside a Jupyter server.
+
+Configure it like any Jupyter app, e.g. in ``jupyter_server_config.py``::
+
+    c.GpuOutletApp.api_url = "http://127.0.0.1:8765"   # a local sandbox
+    c.GpuOutletApp.poll_interval = 2.0
+
+The sid is best left to ``GPUOUTLET_SID`` or the credentials file (mode 0600) so it is not
+in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
+``_start_jupyter_server_extension`` (the loop runs, the port is bound) and closes in
+``stop_extension``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from pydantic import SecretStr
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
+
+from .._version import __version__
+from ..kernel.specs import DEFAULT_PYTHON, KernelSpecWriter
+from ..service import KernelSpecs, ServiceOptions
+from .auth import KernelToken
+from .env import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
+from .handlers import routes
+from .manager import ManagerConfig, RentalsManager
+
+#: The logger every module of the package logs to; routed to the server's log while it runs.
+_LIBRARY_LOGGER = "gpuoutlet_jupyter"
+
+
+def _positive(proposal: Any) -> Any:
+    value = proposal["value"]
+    if value <= 0:
+        raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
+    return value
+
+
+class GpuOutletApp(ExtensionApp):
+    """Rent GPUs from Jupyter: REST under ``{base_url}gpuoutlet/api/`` over one RentalService."""
+
+    name = EXTENSION_NAME
+    description = "Rent a GPU from inside Jupyter: REST API and rental watcher."
+    version = __version__
+    load_other_extensions = True
+
+    api_url = Unicode(
+        "",
+        help="""URL of the rentals API, e.g. https://gpuoutlet.ai or a local sandbox's URL.
+        Empty: the GPUOUTLET_API_URL environment variable, then `api_url=` in the credentials
+        file (~/.config/gpuoutlet/credentials), then https://gpuoutlet.ai.""",
+    ).tag(config=True)
+
+    sid = Unicode(
+        "",
+        help="""The gpuoutlet session (the website's `sid` cookie). Empty: the GPUOUTLET_SID
+        environment variable, then `sid=` in the credentials file (~/.config/gpuoutlet/credentials,
+        mode 0600). Prefer those: a config file is easily shared, and Jupyter prints its whole
+        configuration, this value included, at the DEBUG log level. Never shown by the REST
+        API nor logged by this extension. Without any, the server still starts and the
+        endpoints answer 503 `not_configured`.""",
+    ).tag(config=True)
+
+    ssh_user = Unicode("root", help="User name written in each rental's SSH entry.").tag(
+        config=True
+    )
+
+    identity_file = Unicode(
+        "",
+        help="""Private key written in each rental's SSH entry (IdentityFile). Empty: the
+        user's ~/.ssh/id_ed25519 or id_rsa, else a key generated once in <ssh_dir>/gpuoutlet/.""",
+    ).tag(config=True)
+
+    ssh_dir = Unicode(
+        "~/.ssh",
+        help="""The SSH folder: its `config` gets one Include line, and its `gpuoutlet/` folder
+        one entry per running rental.""",
+    ).tag(config=True)
+
+    state_dir = Unicode(
+        help="""Where the tracked rentals are persisted, so a restarted server resumes watching
+        them. Default: <Jupyter data dir>/gpuoutlet.""",
+    ).tag(config=True)
+
+    kernelspecs = Bool(
+        True,
+        help="""Add a kernelspec per running rental (`gpuoutlet-<rental id>`, in the Jupyter
+        data dir) that runs ipykernel on the rental over SSH; removed when the rental stops.""",
+    ).tag(config=True)
+
+    remote_python = Unicode(
+        DEFAULT_PYTHON, help="The Python interpreter the rental kernelspecs run on the machine."
+    ).tag(config=True)
+
+    poll_interval = Float(
+        2.0, help="Seconds between two polls of a provisioning rental (the API asks for 2)."
+    ).tag(config=True)
+
+    max_polls = Integer(
+        60,
+        help="""Polls of a provisioning rental at poll_interval before the server reports it as
+        slow and polls it every slow_poll_interval seconds instead (it keeps watching it).""",
+    ).tag(config=True)
+
+    slow_poll_interval = Float(
+        10.0, help="Seconds between polls of a rental that is still provisioning after max_polls."
+    ).tag(config=True)
+
+    running_poll_interval = Float(
+        30.0,
+        help="Seconds between polls of a running rental, so a stop made elsewhere is noticed.",
+    ).tag(config=True)
+
+    reconcile_interval = Float(
+        300.0,
+        help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
+        made elsewhere). 0 turns the periodic comparison off (it still runs at start).""",
+    ).tag(config=True)
+
+    request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
+        config=True
+    )
+
+    max_wait = Float(
+        60.0, help="Cap, in seconds, on the `wait` of a long-poll request to the REST API."
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), EXTENSION_NAME)
+
+    @validate("poll_interval", "slow_poll_interval", "running_poll_interval", "request_timeout")
+    def _validate_positive(self, proposal: Any) -> Any:
+        return _positive(proposal)
+
+    @validate("max_polls")
+    def _validate_max_polls(self, proposal: Any) -> Any:
+        return _positive(proposal)
+
+    @validate("reconcile_interval", "max_wait")
+    def _validate_not_negative(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return proposal["value"]
+
+    # Set by initialize_settings.
+    manager: RentalsManager
+    kernel_token: KernelToken
+
+    def manager_config(self) -> ManagerConfig:
+        """The traitlets, as the manager's configuration."""
+        return ManagerConfig(
+            state_dir=Path(self.state_dir).expanduser(),
+            api_url=self.api_url.strip(),
+            sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
+            request_timeout=self.request_timeout,
+            ssh_dir=Path(self.ssh_dir).expanduser() if self.ssh_dir else None,
+            ssh_user=self.ssh_user,
+            identity_file=Path(self.identity_file).expanduser() if self.identity_file else None,
+            options=ServiceOptions(
+                poll_interval=self.poll_interval,
+                max_polls=self.max_polls,
+                slow_poll_interval=self.slow_poll_interval,
+                running_poll_interval=self.running_poll_interval,
+                reconcile_interval=self.reconcile_interval,
+            ),
+            max_wait=self.max_wait,
+        )
+
+    def initialize_settings(self) -> None:
+        """Build the manager (no I/O, no tasks: there may be no running loop yet)."""
+        self.kernel_token = KernelToken()
+        kernelspecs: KernelSpecs | None = None
+        if self.kernelspecs:
+            kernelspecs = KernelSpecWriter(python=self.remote_python)
+        self.manager = RentalsManager(self.manager_config(), kernelspecs=kernelspecs)
+        self._saved_environ: dict[str, str | None] = {}
+        self._route_library_logs()
+        if self.sid.strip() and self.log.isEnabledFor(logging.DEBUG):
+            self.log.warning(
+                "gpuoutlet: GpuOutletApp.sid is set in the Jupyter configuration, which Jupyter "
+                "prints at the DEBUG log level: set GPUOUTLET_SID or use the credentials file "
+                "instead, so the session stays out of logs."
+            )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes(self.manager, self.kernel_token))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """On the live loop, port bound: tell future kernels where we are, then start watching."""
+        self._publish_to_kernels(serverapp.connection_url)
+        await self.manager.start()
+
+    async def stop_extension(self) -> None:
+        await self.manager.stop()
+        self._unpublish()
+        self._unroute_library_logs()
+
+    # Kernels find the server through the environment they inherit.
+
+    def _publish_to_kernels(self, url: str) -> None:
+        for name, value in ((ENV_SERVER_URL, url), (ENV_SERVER_TOKEN, self.kernel_token.value)):
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        self.log.info("gpuoutlet: kernels reach the gpuoutlet API at %s%s", url, "gpuoutlet/api/")
+
+    def _unpublish(self) -> None:
+        for name, previous in self._saved_environ.items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+        self._saved_environ.clear()
+
+    # The library's loggers (service, api, ssh) write to the server's log, as tornado's do.
+
+    def _route_library_logs(self) -> None:
+        library = logging.getLogger(_LIBRARY_LOGGER)
+        self._routed_logger = False
+        if library.handlers or library.parent is not logging.getLogger():
+            return  # configured by someone else: leave it alone
+        server_log = self.serverapp.log if self.serverapp is not None else self.log
+        library.parent = server_log
+        self._routed_logger = True
+
+    def _unroute_library_logs(self) -> None:
+        if getattr(self, "_routed_logger", False):
+            logging.getLogger(_LIBRARY_LOGGER).parent = logging.getLogger()
+            self._routed_logger = False

@@ -1,0 +1,176 @@
+"""Thin tornado handlers under ``{base_url}gpuoutlet/api/``: parse, call the manager, write JSON.
+
+Authentication is Jupyter's own (token or login cookie with XSRF), plus the kernel token that
+only these handlers accept. Errors are ``{"error": {"code", "message", ...}}`` (see errors.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.identity import User
+from jupyter_server.base.call_context import CallContext
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..api.contract import IDEMPOTENCY_HEADER
+from .auth import KernelToken
+from .env import API_PATH, AUTH_RESOURCE
+from .errors import ErrorReply, error_reply, http_error_reply, internal_error_reply
+from .manager import LongPoll, RentalsManager, parse_json_object, parse_long_poll
+
+#: Who a request carrying the kernel token is.
+KERNEL_USER = User(
+    username="gpuoutlet-kernel",
+    name="A kernel of this Jupyter server",
+    display_name="gpuoutlet kernel",
+)
+
+
+class GpuOutletHandler(APIHandler):
+    """Base of every gpuoutlet handler: the kernel token, JSON replies and JSON errors."""
+
+    auth_resource = AUTH_RESOURCE
+    manager: RentalsManager
+    kernel_token: KernelToken
+
+    def initialize(self, manager: RentalsManager, kernel_token: KernelToken) -> None:
+        self.manager = manager
+        self.kernel_token = kernel_token
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler.prepare
+        """Accept the kernel token here (and only here); anything else is Jupyter's auth."""
+        if self.kernel_token.matches(self.request.headers.get("Authorization")):
+            CallContext.set(CallContext.JUPYTER_HANDLER, self)
+            if not self.check_host():
+                raise web.HTTPError(403)
+            self.current_user = self._jupyter_current_user = KERNEL_USER
+            # Token-authenticated: no XSRF cookie and no origin check, as with Jupyter's token.
+            self._token_authenticated = True
+            return
+        await super().prepare()
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def reply(self, data: dict[str, Any]) -> None:
+        self.finish(json.dumps(data))
+
+    def long_poll_args(self) -> LongPoll | None:
+        return parse_long_poll(
+            self.get_query_argument("wait", None),
+            self.get_query_argument("since", None),
+            max_wait=self.manager.config.max_wait,
+        )
+
+    def _error_reply(self, status_code: int, exc: BaseException | None) -> ErrorReply:
+        if isinstance(exc, web.HTTPError):
+            message = exc.log_message % exc.args if exc.log_message and exc.args else None
+            return http_error_reply(status_code, message or exc.log_message or self._reason)
+        if exc is None:
+            return http_error_reply(status_code, self._reason)
+        return error_reply(exc) or internal_error_reply()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        reply = self._error_reply(status_code, exc_info[1] if exc_info else None)
+        self.set_status(reply.status)
+        for name, value in reply.headers.items():
+            self.set_header(name, value)
+        self.finish(json.dumps(reply.body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """The project's errors are expected answers: one line, no traceback."""
+        if value is not None and not isinstance(value, web.HTTPError):
+            mapped = error_reply(value)
+            if mapped is not None:
+                self.log.warning(
+                    "gpuoutlet: %s %s -> %d %s: %s",
+                    self.request.method,
+                    self.request.path,
+                    mapped.status,
+                    mapped.code,
+                    value,
+                )
+                return
+        super().log_exception(typ, value, tb)
+
+
+class StatusHandler(GpuOutletHandler):
+    """GET: the upstream URL, whether a sid is configured and where from, the version."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(self.manager.status())
+
+
+class FamiliesHandler(GpuOutletHandler):
+    """GET: the GPU families with prices and availability."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.families())
+
+
+class WalletHandler(GpuOutletHandler):
+    """GET: the wallet's available and reserved cents."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.wallet())
+
+
+class RentalsHandler(GpuOutletHandler):
+    """GET: every rental and the list's version (``?wait=&since=`` long-polls). POST: create."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.rentals(self.long_poll_args()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = parse_json_object(self.request.body)
+        key = self.request.headers.get(IDEMPOTENCY_HEADER)
+        self.reply(await self.manager.create(body, key))
+
+
+class RentalHandler(GpuOutletHandler):
+    """GET: one rental (``?wait=&since=`` long-polls until its version exceeds ``since``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        self.reply(await self.manager.rental(rental_id, self.long_poll_args()))
+
+
+class StopRentalHandler(GpuOutletHandler):
+    """POST: ask the API to stop the rental; its SSH entry goes when it is stopped."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, rental_id: str) -> None:
+        self.reply(await self.manager.stop_rental(rental_id))
+
+
+def routes(
+    manager: RentalsManager, kernel_token: KernelToken
+) -> list[tuple[str, type[GpuOutletHandler], dict[str, Any]]]:
+    """The URL patterns, relative to ``base_url`` (the ExtensionApp prefixes it)."""
+    kwargs = {"manager": manager, "kernel_token": kernel_token}
+    rental = rf"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
+    return [
+        (f"{API_PATH}/status", StatusHandler, kwargs),
+        (f"{API_PATH}/families", FamiliesHandler, kwargs),
+        (f"{API_PATH}/wallet", WalletHandler, kwargs),
+        (f"{API_PATH}/rentals", RentalsHandler, kwargs),
+        (rental, RentalHandler, kwargs),
+        (rf"{rental}/stop", StopRentalHandler, kwargs),
+    ]

@@ -1,0 +1,48 @@
+"""The one-line, human `phase` message of a rental, derived from what the service knows."""
+
+from __future__ import annotations
+
+from .record import RentalRecord
+
+
+def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> str:
+    """What is happening to this rental now, and what (if anything) the user should do."""
+    rental = record.rental
+    status = rental.status
+    if record.gone:
+        return (
+            "The rentals API no longer reports this rental; its SSH entry and kernel were "
+            "removed. Check your gpuoutlet account if you think it is still running."
+        )
+    if status == "provisioning":
+        if record.polls >= max_polls:
+            minutes = max_polls * poll_interval / 60
+            text = (
+                f"Not ready after {minutes:g} minutes; still watching, more slowly. It may be "
+                "billed while it provisions: stop it if you no longer need it."
+            )
+        elif record.polls == 0:
+            text = "Provisioning: the provider is allocating a machine."
+        else:
+            text = f"Provisioning: waiting for the pod's SSH daemon (poll {record.polls} of ~{max_polls})."
+    elif status == "running":
+        if record.ssh is None:
+            text = "Running: writing the SSH entry."
+        elif record.ssh.error:
+            text = (
+                f"Running, but no SSH entry was written: {record.ssh.error} The rental is "
+                "billed; stop it if you cannot use it."
+            )
+        else:
+            text = f"Running: connect with `{record.ssh.command}`."
+    elif status == "failed":
+        text = f"Failed: {rental.error or 'the API gave no reason'}."
+    elif status == "stopping":
+        text = "Stopping: the pod is being torn down."
+    elif status == "stopped":
+        text = "Stopped."
+    else:
+        text = f"Status {status!r} (not known to this version of gpuoutlet-jupyter)."
+    if record.upstream_error and record.watched:
+        text += f" The last poll failed, retrying: {record.upstream_error}"
+    return text

@@ -1,0 +1,469 @@
+"""RentalService: creates rentals, watches each with one poller however many viewers, acts on changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..api import (
+    AsyncRentalsClient,
+    EndpointUnavailableError,
+    Family,
+    GpuOutletError,
+    NotFoundError,
+    Rental,
+    RentalRequest,
+    RetryPolicy,
+    Wallet,
+    new_idempotency_key,
+)
+from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry
+from .phase import describe
+from .record import RentalRecord, SSHInfo
+from .store import StateStore
+
+log = logging.getLogger(__name__)
+
+RentalView = dict[str, Any]
+T = TypeVar("T")
+
+# The watcher handles failures itself (so they show as they happen), hence one try per poll.
+ONE_TRY = RetryPolicy(attempts=1)
+
+
+class KernelSpecs(Protocol):
+    """Installs and removes the per-rental kernelspec (supplied by the remote-kernel layer)."""
+
+    def install(self, rental: Rental, entry: SSHEntry) -> str:
+        """Write the rental's kernelspec; return its kernel name."""
+
+    def remove(self, rental_id: str) -> None:
+        """Delete the rental's kernelspec if there is one."""
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """Timing of the watchers. The defaults follow the seed: a poll every 2 s, 60 polls."""
+
+    poll_interval: float = 2.0
+    max_polls: int = 60
+    # After max_polls without running: still watched (it may be billed), less often.
+    slow_poll_interval: float = 10.0
+    # A running rental is polled too, so a stop elsewhere (auto-stop, wallet) is noticed.
+    running_poll_interval: float = 30.0
+    backoff_max: float = 30.0
+    reconcile_interval: float = 300.0
+    wallet_ttl: float = 5.0
+    families_ttl: float = 60.0
+
+
+class _Cached(Generic[T]):
+    """One upstream call shared by every concurrent caller, reused for `ttl` seconds."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._value: T | None = None
+        self._at = -float("inf")
+        self._pending: asyncio.Future[T] | None = None
+
+    def invalidate(self) -> None:
+        self._at = -float("inf")
+
+    async def get(self) -> T:
+        if self._value is not None and time.monotonic() - self._at < self._ttl:
+            return self._value
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._fetch())
+        pending = self._pending
+        try:
+            value = await asyncio.shield(pending)
+        finally:
+            if self._pending is pending and pending.done():
+                self._pending = None
+        self._value, self._at = value, time.monotonic()
+        return value
+
+
+class RentalService:
+    """The one place that talks to the rentals API on behalf of every viewer of this server."""
+
+    def __init__(
+        self,
+        client: AsyncRentalsClient,
+        *,
+        state_dir: Path,
+        ssh: SSHConfigWriter | None = None,
+        kernelspecs: KernelSpecs | None = None,
+        options: ServiceOptions | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.ssh = ssh
+        self.kernelspecs = kernelspecs
+        self.options = options or ServiceOptions()
+        self._owns_client = owns_client
+        self._store = StateStore(state_dir)
+        self._records: dict[str, RentalRecord] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._version = 0
+        self._changed = asyncio.Condition()
+        self._save_lock = asyncio.Lock()
+        self._reconciler: asyncio.Task[None] | None = None
+        self._started = False
+        self._wallet = _Cached(client.wallet, self.options.wallet_ttl)
+        self._families = _Cached(client.families, self.options.families_ttl)
+        # Upstream GETs of single rentals, counted for the fan-in tests and benchmarks.
+        self.upstream_polls = 0
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        """Load persisted rentals, reconcile with the API's list, and resume watching."""
+        if self._started:
+            return
+        self._started = True
+        for record in self._store.load():
+            self._records[record.id] = record
+            self._version = max(self._version, record.version)
+        await self.reconcile()
+        for record in list(self._records.values()):
+            if record.rental.is_ready and record.watched:
+                # The entry may have been removed while the server was down: write it again.
+                async with self._lock(record.id):
+                    await self._act(record, rewrite_ssh=True)
+                    await self._bump(record)
+            self._ensure_watcher(record.id)
+        if self.options.reconcile_interval > 0:
+            self._reconciler = asyncio.create_task(self._reconcile_forever())
+
+    async def close(self) -> None:
+        """Stop every watcher and persist; rentals keep running upstream."""
+        tasks = list(self._watchers.values())
+        if self._reconciler is not None:
+            tasks.append(self._reconciler)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._watchers.clear()
+        self._reconciler = None
+        if self._started:
+            await self._save()
+        if self._owns_client:
+            await self.client.aclose()
+        self._started = False
+
+    # Reading.
+
+    def rentals(self) -> list[RentalView]:
+        """Every tracked rental, newest first."""
+        records = sorted(self._records.values(), key=lambda r: r.rental.started_at, reverse=True)
+        return [r.to_json() for r in records]
+
+    @property
+    def version(self) -> int:
+        """Grows on every change of any rental: the list long-poll's cursor."""
+        return self._version
+
+    def watching(self) -> list[str]:
+        """Ids of the rentals that have a live watcher."""
+        return [
+            rid
+            for rid, task in self._watchers.items()
+            if not task.done() and self._records[rid].watched
+        ]
+
+    async def rental(self, rental_id: str) -> RentalView:
+        """One rental from the service's state; an unknown id is fetched once and then tracked."""
+        return (await self._track(rental_id)).to_json()
+
+    async def wait_for_change(self, rental_id: str, since: int, timeout: float) -> RentalView:
+        """Long-poll: the rental as soon as its version exceeds `since`, or as it is at `timeout`."""
+        record = await self._track(rental_id)
+        if record.version <= since:
+            await self._wait(lambda: self._records[rental_id].version > since, timeout)
+        return self._records[rental_id].to_json()
+
+    async def wait_for_any_change(self, since: int, timeout: float) -> list[RentalView]:
+        """Long-poll over the whole list: one request per page, however many rentals."""
+        if self._version <= since:
+            await self._wait(lambda: self._version > since, timeout)
+        return self.rentals()
+
+    async def wallet(self) -> Wallet:
+        """The wallet, shared by every viewer for a few seconds."""
+        return await self._wallet.get()
+
+    async def families(self) -> list[Family]:
+        """The GPU families, shared by every viewer for a minute."""
+        return await self._families.get()
+
+    # Acting.
+
+    async def create(
+        self, request: RentalRequest, *, idempotency_key: str | None = None
+    ) -> RentalView:
+        """Create upstream (retries reuse one Idempotency-Key) and start watching at once."""
+        rental = await self.client.create(
+            request, idempotency_key=idempotency_key or new_idempotency_key()
+        )
+        self._wallet.invalidate()
+        record = self._records.get(rental.id)
+        if record is None:
+            record = self._new_record(rental, created_here=True)
+        await self._apply(record, rental)
+        self._ensure_watcher(rental.id)
+        log.info(
+            "created rental %s (%s x%s, %s cents/h)",
+            rental.id,
+            request.family_id,
+            request.gpu_count,
+            rental.price_per_hour_cents,
+        )
+        return record.to_json()
+
+    async def stop(self, rental_id: str) -> RentalView:
+        """Ask the API to stop the rental; its watcher sees it through to `stopped`."""
+        rental = await self.client.stop(rental_id)
+        self._wallet.invalidate()
+        record = self._records.get(rental_id) or self._new_record(rental, created_here=False)
+        await self._apply(record, rental)
+        self._ensure_watcher(rental_id)
+        self._poke(rental_id)
+        log.info("stop requested for rental %s", rental_id)
+        return record.to_json()
+
+    async def reconcile(self) -> None:
+        """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones."""
+        try:
+            listed = await self.client.list()
+        except EndpointUnavailableError:
+            return
+        except GpuOutletError as exc:
+            log.warning("could not list rentals to reconcile: %s", exc)
+            return
+        seen = set()
+        for rental in listed:
+            seen.add(rental.id)
+            record = self._records.get(rental.id)
+            if record is None:
+                if rental.is_final:
+                    continue
+                record = self._new_record(rental, created_here=False)
+            await self._apply(record, rental)
+            if self._started:
+                self._ensure_watcher(rental.id)
+        for record in list(self._records.values()):
+            if record.id not in seen and record.watched:
+                await self._mark_gone(record)
+
+    # Internals.
+
+    def _new_record(self, rental: Rental, *, created_here: bool) -> RentalRecord:
+        record = RentalRecord(rental=rental, version=0, phase="", created_here=created_here)
+        self._records[rental.id] = record
+        return record
+
+    async def _track(self, rental_id: str) -> RentalRecord:
+        record = self._records.get(rental_id)
+        if record is None:
+            rental = await self.client.get(rental_id)
+            record = self._records.get(rental_id) or self._new_record(rental, created_here=False)
+            await self._apply(record, rental)
+            self._ensure_watcher(rental_id)
+        return record
+
+    async def _wait(self, predicate: Callable[[], bool], timeout: float) -> None:
+        async with self._changed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+    async def _bump(self, record: RentalRecord, *, persist: bool = True) -> None:
+        """Publish a change to the viewers; persist it when it is more than poll progress."""
+        record.phase = describe(
+            record, max_polls=self.options.max_polls, poll_interval=self.options.poll_interval
+        )
+        self._version += 1
+        record.version = self._version
+        if persist:
+            await self._save()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _save(self) -> None:
+        async with self._save_lock:
+            records = list(self._records.values())
+            await asyncio.to_thread(self._store.save, records)
+
+    def _lock(self, rental_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(rental_id, asyncio.Lock())
+
+    async def _apply(self, record: RentalRecord, rental: Rental, *, polled: bool = False) -> None:
+        """Take the API's latest word on a rental, act on it, and tell the viewers what changed."""
+        async with self._lock(record.id):
+            before = _durable(record)
+            had_error = record.upstream_error is not None
+            record.rental = rental
+            if polled:
+                record.polls += 1
+                record.upstream_error = None
+            await self._act(record)
+            if record.version == 0 or _durable(record) != before:
+                await self._bump(record)
+            elif had_error or (polled and rental.status == "provisioning"):
+                # Poll progress is what a provisioning rental's viewers watch; nothing to persist.
+                await self._bump(record, persist=False)
+
+    async def _act(self, record: RentalRecord, *, rewrite_ssh: bool = False) -> None:
+        """Make the SSH entry and kernelspec match the rental: present while running, else gone."""
+        rental = record.rental
+        if rental.is_ready and record.watched:
+            target = (str(rental.host), rental.port if rental.port is not None else -1)
+            if rewrite_ssh or record.ssh is None or record.ssh_target != target:
+                await self._write_access(record, target)
+        elif not record.watched or rental.status == "stopping":
+            await self._remove_access(record)
+
+    async def _write_access(self, record: RentalRecord, target: tuple[str, int]) -> None:
+        record.ssh_target = target
+        if self.ssh is None:
+            record.ssh = SSHInfo(error="SSH entries are turned off on this server.")
+            return
+        try:
+            entry = await asyncio.to_thread(self.ssh.write, record.id, target[0], target[1])
+        except SSHConfigError as exc:
+            # A hostile or broken host/port from the API: nothing was written, and we say so.
+            log.warning("rental %s: SSH entry refused: %s", record.id, exc)
+            record.ssh = SSHInfo(error=str(exc))
+            return
+        record.ssh = SSHInfo(
+            alias=entry.alias,
+            command=entry.command,
+            config_file=str(entry.config_file),
+            include_warning=entry.include_warning,
+        )
+        if self.kernelspecs is not None:
+            try:
+                record.kernel = await asyncio.to_thread(
+                    self.kernelspecs.install, record.rental, entry
+                )
+            except Exception:
+                log.exception("rental %s: could not write its kernelspec", record.id)
+
+    async def _remove_access(self, record: RentalRecord) -> None:
+        if record.ssh is None and record.kernel is None:
+            return
+        if self.ssh is not None:
+            try:
+                await asyncio.to_thread(self.ssh.remove, record.id)
+            except SSHConfigError as exc:
+                log.warning("rental %s: could not remove its SSH entry: %s", record.id, exc)
+        if self.kernelspecs is not None:
+            try:
+                await asyncio.to_thread(self.kernelspecs.remove, record.id)
+            except Exception:
+                log.exception("rental %s: could not remove its kernelspec", record.id)
+        record.ssh = None
+        record.ssh_target = None
+        record.kernel = None
+
+    async def _mark_gone(self, record: RentalRecord) -> None:
+        async with self._lock(record.id):
+            record.gone = True
+            await self._act(record)
+            await self._bump(record)
+        self._poke(record.id)
+        log.warning("rental %s is no longer reported by the API; marked gone", record.id)
+
+    def _ensure_watcher(self, rental_id: str) -> None:
+        record = self._records.get(rental_id)
+        if record is None or not record.watched or not self._started:
+            return
+        task = self._watchers.get(rental_id)
+        if task is None or task.done():
+            self._wake.setdefault(rental_id, asyncio.Event())
+            self._watchers[rental_id] = asyncio.create_task(
+                self._watch(rental_id), name=f"gpuoutlet-watch-{rental_id}"
+            )
+
+    def _poke(self, rental_id: str) -> None:
+        event = self._wake.get(rental_id)
+        if event is not None:
+            event.set()
+
+    def _delay(self, record: RentalRecord, failures: int, retry_after: float | None) -> float:
+        o = self.options
+        status = record.rental.status
+        if status == "provisioning":
+            base = o.poll_interval if record.polls < o.max_polls else o.slow_poll_interval
+        elif status == "running":
+            base = o.running_poll_interval
+        else:
+            base = o.poll_interval
+        if failures:
+            base = min(o.backoff_max, max(base, o.poll_interval * 2**failures))
+        if retry_after is not None:
+            base = max(base, retry_after)
+        return base
+
+    async def _watch(self, rental_id: str) -> None:
+        """The one poller of one rental: runs until the rental is final or gone."""
+        failures = 0
+        retry_after: float | None = None
+        wake = self._wake[rental_id]
+        while True:
+            record = self._records[rental_id]
+            if not record.watched:
+                return
+            delay = self._delay(record, failures, retry_after)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+            wake.clear()
+            # It may have been stopped, failed or forgotten while this watcher slept.
+            if not self._records[rental_id].watched:
+                return
+            try:
+                self.upstream_polls += 1
+                rental = await self.client.get(rental_id, retry=ONE_TRY)
+            except NotFoundError:
+                await self._mark_gone(record)
+                return
+            except GpuOutletError as exc:
+                # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off, retried.
+                # The rental is never dropped for it: it may be costing money.
+                failures += 1
+                retry_after = getattr(exc, "retry_after", None)
+                await self._poll_failed(record, exc)
+                continue
+            failures, retry_after = 0, None
+            await self._apply(record, rental, polled=True)
+
+    async def _poll_failed(self, record: RentalRecord, exc: GpuOutletError) -> None:
+        async with self._lock(record.id):
+            record.polls += 1
+            record.upstream_error = str(exc)
+            await self._bump(record, persist=False)
+        log.info("rental %s: poll failed (%s), will retry", record.id, type(exc).__name__)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.reconcile_interval)
+            await self.reconcile()
+
+
+def _durable(record: RentalRecord) -> dict[str, Any]:
+    """The part of a record worth persisting and announcing: all but poll progress."""
+    state = record.to_state()
+    for key in ("polls", "version", "phase"):
+        state.pop(key)
+    return state

@@ -1,0 +1,72 @@
+"""Shared fixtures: the sandbox API as a subprocess, fresh accounts on it, an SSH key pair."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from gpuoutlet_jupyter.sandbox.testing import (
+    SandboxAccount,
+    SandboxProcess,
+    SSHKeypair,
+    make_keypair,
+    start_sandbox,
+)
+
+# pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) for every test module.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture(scope="session")
+def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> SSHKeypair:
+    """One ed25519 key pair for the session (`private_key`, `public_key_path`, `public_key`
+    text); the shared sandbox's default account accepts it."""
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    return make_keypair(tmp_path_factory.mktemp("ssh-keypair"))
+
+
+@pytest.fixture(scope="module")
+def sandbox(
+    tmp_path_factory: pytest.TempPathFactory, ssh_keypair: SSHKeypair
+) -> Iterator[SandboxProcess]:
+    """One sandbox process per test module, fast enough for tests: pods boot ~1 s after a
+    create, the worker polls every 0.2 s. Tests take fresh accounts (`create_account`) and
+    reset any faults they set (`set_faults({})`)."""
+    with start_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        balance_cents=100_00,
+        time_scale=1.0,
+        provision_seconds=(0.5, 1.5),
+        worker_interval=0.2,
+        authorized_key=ssh_keypair.public_key_path,
+    ) as process:
+        yield process
+
+
+@dataclass
+class SandboxUser:
+    """A fresh funded account on the shared sandbox, with an httpx client for /v1."""
+
+    account: SandboxAccount
+    http: httpx.Client
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def sid(self) -> str:
+        return self.account.sid
+
+
+@pytest.fixture
+def sandbox_user(sandbox: SandboxProcess, ssh_keypair: SSHKeypair) -> Iterator[SandboxUser]:
+    """$100 on a new account whose pods accept `ssh_keypair`."""
+    account = sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+    with sandbox.client(account.sid) as http:
+        yield SandboxUser(account, http)

@@ -1,0 +1,108 @@
+"""Helpers shared by the server extension's REST tests (no tests here).
+
+Every request goes through a fresh httpx client to the URL the extension publishes for kernels,
+so no login cookie leaks from one auth check into the next; every response body is kept so a
+test can check that the sid is in none of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
+
+API = "gpuoutlet/api/"
+#: Fast timing for tests: a provisioning rental is polled every 0.1 s.
+FAST_TRAITS: dict[str, Any] = {
+    "poll_interval": 0.1,
+    "running_poll_interval": 0.2,
+    "slow_poll_interval": 0.3,
+    "reconcile_interval": 0.0,
+    "request_timeout": 10.0,
+    "max_wait": 10.0,
+}
+
+
+def server_config(tmp_path: Path, **traits: Any) -> dict[str, Any]:
+    """A jp_server_config enabling the extension, with its files under tmp_path."""
+    gpuoutlet: dict[str, Any] = {
+        "state_dir": str(tmp_path / "gpuoutlet-state"),
+        "ssh_dir": str(tmp_path / "ssh"),
+        **FAST_TRAITS,
+        **traits,
+    }
+    return {
+        "ServerApp": {"jpserver_extensions": {"gpuoutlet_jupyter": True}},
+        "GpuOutletApp": gpuoutlet,
+    }
+
+
+@dataclass
+class Rest:
+    """The extension's REST API as a kernel or a browser script would call it."""
+
+    url: str  #: the server's URL including base_url, as published to kernels
+    jupyter_token: str
+    kernel_token: str
+    bodies: list[str] = field(default_factory=list)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: str | None = "jupyter",
+        headers: dict[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """`auth`: "jupyter" (the user's token), "kernel" (the kernel token), None, or a raw
+        Authorization header value. `path` is relative to the server URL."""
+        all_headers = dict(headers or {})
+        if auth == "jupyter":
+            all_headers["Authorization"] = f"token {self.jupyter_token}"
+        elif auth == "kernel":
+            all_headers["Authorization"] = f"token {self.kernel_token}"
+        elif auth is not None:
+            all_headers["Authorization"] = auth
+        if client is None:
+            async with httpx.AsyncClient(base_url=self.url, timeout=30) as fresh:
+                response = await fresh.request(method, path, headers=all_headers, **kwargs)
+        else:
+            response = await client.request(method, path, headers=all_headers, **kwargs)
+        self.bodies.append(response.text)
+        return response
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.call(method, API + path, **kwargs)
+
+
+async def start_extension(serverapp: Any) -> Rest:
+    """Run the extension's start hook (pytest-jupyter never does) and read what it published."""
+    await serverapp.extension_manager.start_all_extensions()
+    return Rest(
+        url=os.environ[ENV_SERVER_URL],
+        jupyter_token=serverapp.identity_provider.token,
+        kernel_token=os.environ[ENV_SERVER_TOKEN],
+    )
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, interval: float = 0.05
+) -> Any:
+    """Await `check()` until it returns something truthy; bounded, never a timed assertion."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        await asyncio.sleep(interval)

@@ -1,0 +1,504 @@
+"""The server extension's plain parts, without a Jupyter server: errors, parsing, settings, manager."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gpuoutlet_jupyter.api import (
+    APIError,
+    AsyncRentalsClient,
+    ConfigurationError,
+    EndpointUnavailableError,
+    InsufficientBalanceError,
+    MalformedResponseError,
+    NotFoundError,
+    RateLimitedError,
+    RequestValidationError,
+    RetryPolicy,
+    ServerError,
+    Settings,
+    TransportError,
+)
+from gpuoutlet_jupyter.server.auth import KernelToken
+from gpuoutlet_jupyter.server.errors import (
+    ExtensionUnavailableError,
+    InvalidBodyError,
+    InvalidQueryError,
+    error_reply,
+)
+from gpuoutlet_jupyter.server.manager import (
+    SID_SETTING_SOURCE,
+    LongPoll,
+    ManagerConfig,
+    RentalsManager,
+    parse_json_object,
+    parse_long_poll,
+    resolve_settings,
+)
+from gpuoutlet_jupyter.service import ServiceOptions
+
+SID = "sid-unit-4f1c9e0b7a6d"
+UPSTREAM = "http://upstream.invalid"
+RENTAL = {
+    "id": "rent_unit1",
+    "status": "provisioning",
+    "host": None,
+    "port": None,
+    "pricePerHourCents": 65,
+    "startedAt": "2026-06-07T08:14:22Z",
+}
+QUIET = ServiceOptions(poll_interval=30, reconcile_interval=0)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+# --- the kernel token ------------------------------------------------------------------
+
+
+def test_kernel_token_matches_only_its_own_header_value() -> None:
+    token = KernelToken()
+    assert len(token.value) >= 32
+    assert token.matches(f"token {token.value}")
+    assert token.matches(f"Token  {token.value} ")
+    assert token.matches(f"Bearer {token.value}")
+    assert not token.matches(None)
+    assert not token.matches("")
+    assert not token.matches(token.value)
+    assert not token.matches(f"token {token.value}x")
+    assert not token.matches(f"basic {token.value}")
+    assert not token.matches("token \udcff\u00e9")
+    assert token.value not in repr(token)
+    assert KernelToken().value != token.value
+
+
+# --- errors: the upstream's meaning kept -----------------------------------------------
+
+
+def _api(cls: type[APIError], status: int, code: str, **kwargs: Any) -> APIError:
+    return cls(
+        f"message for {code}",
+        status_code=status,
+        code=code,
+        api_message="upstream says",
+        details=kwargs.pop("details", {}),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (
+            RequestValidationError([("gpuCount", "must be one of 1, 2, 4, 8")]),
+            400,
+            "validation_error",
+        ),
+        (InvalidQueryError([("wait", "must be a number")]), 400, "validation_error"),
+        (InvalidBodyError("not JSON"), 400, "invalid_json"),
+        (ConfigurationError("set GPUOUTLET_SID"), 503, "not_configured"),
+        (ExtensionUnavailableError("starting", code="starting"), 503, "starting"),
+        (TransportError("cannot reach", url=UPSTREAM), 502, "upstream_unreachable"),
+        (
+            MalformedResponseError("garbled", status_code=200, url=UPSTREAM),
+            502,
+            "upstream_malformed",
+        ),
+        (_api(NotFoundError, 404, "not_found"), 404, "not_found"),
+        (_api(EndpointUnavailableError, 404, "http_404"), 404, "endpoint_unavailable"),
+        (_api(ServerError, 503, "unavailable"), 503, "unavailable"),
+        (_api(APIError, 409, "conflict"), 409, "conflict"),
+    ],
+)
+def test_error_reply_status_and_code(exc: Exception, status: int, code: str) -> None:
+    reply = error_reply(exc)
+    assert reply is not None
+    assert (reply.status, reply.code) == (status, code)
+    assert reply.body["error"]["message"] == str(exc)
+    json.dumps(reply.body)
+
+
+def test_error_reply_validation_lists_the_problems() -> None:
+    reply = error_reply(RequestValidationError([("gpuCount", "must be one of 1, 2, 4, 8")]))
+    assert reply is not None
+    assert reply.body["error"]["problems"] == [
+        {"field": "gpuCount", "problem": "must be one of 1, 2, 4, 8"}
+    ]
+
+
+def test_error_reply_402_keeps_the_amounts_and_the_upstream_details() -> None:
+    exc = InsufficientBalanceError(
+        "Not enough balance.",
+        required_cents=65,
+        available_cents=50,
+        status_code=402,
+        code="insufficient_balance",
+        api_message="upstream says",
+        details={"requiredCents": 65, "availableCents": 50, "code": "spoof", "extra": 1},
+    )
+    reply = error_reply(exc)
+    assert reply is not None
+    error = reply.body["error"]
+    assert reply.status == 402
+    assert error["code"] == "insufficient_balance"
+    assert (error["requiredCents"], error["availableCents"], error["extra"]) == (65, 50, 1)
+    assert error["message"] == "Not enough balance."
+
+
+def test_error_reply_429_says_when_to_retry() -> None:
+    exc = RateLimitedError(
+        "slow down",
+        retry_after=2.2,
+        status_code=429,
+        code="rate_limited",
+        api_message="slow down",
+        details={},
+    )
+    reply = error_reply(exc)
+    assert reply is not None
+    assert reply.status == 429
+    assert reply.headers == {"Retry-After": "3"}
+    assert reply.body["error"]["retryAfterSeconds"] == 3
+
+
+def test_error_reply_leaves_unknown_exceptions_to_the_500_path() -> None:
+    assert error_reply(RuntimeError("bug")) is None
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def test_parse_long_poll() -> None:
+    assert parse_long_poll(None, None, max_wait=60) is None
+    assert parse_long_poll("5", "3", max_wait=60) == LongPoll(wait=5.0, since=3)
+    assert parse_long_poll("0.5", "-1", max_wait=60) == LongPoll(wait=0.5, since=-1)
+    assert parse_long_poll("3600", "0", max_wait=60) == LongPoll(wait=60.0, since=0)
+    for wait, since in [("x", "1"), ("-1", "1"), ("nan", "1"), ("inf", "1"), ("1", "1.5")]:
+        with pytest.raises(InvalidQueryError):
+            parse_long_poll(wait, since, max_wait=60)
+    with pytest.raises(InvalidQueryError) as info:
+        parse_long_poll("5", None, max_wait=60)
+    assert "since" in str(info.value)
+    with pytest.raises(InvalidQueryError):
+        parse_long_poll(None, "5", max_wait=60)
+
+
+def test_parse_json_object() -> None:
+    assert parse_json_object(b'{"familyId": "rtx-4090"}') == {"familyId": "rtx-4090"}
+    for body in (b"", b"  ", b"{", b"[1]", b'"x"', b"\xff"):
+        with pytest.raises(InvalidBodyError) as info:
+            parse_json_object(body)
+        assert "JSON object" in str(info.value)
+
+
+# --- settings: where the sid comes from ------------------------------------------------
+
+
+def _config(tmp_path: Path, **kwargs: Any) -> ManagerConfig:
+    kwargs.setdefault("ssh_dir", tmp_path / "ssh")
+    kwargs.setdefault("options", QUIET)
+    kwargs.setdefault("state_dir", tmp_path / "state")
+    return ManagerConfig(**kwargs)
+
+
+def test_settings_from_the_server_config(tmp_path: Path) -> None:
+    settings, problem = resolve_settings(
+        _config(tmp_path, api_url="http://127.0.0.1:9/", sid=SecretStr(SID), request_timeout=7)
+    )
+    assert problem is None
+    assert settings.api_url == "http://127.0.0.1:9"
+    assert settings.sid is not None and settings.sid.get_secret_value() == SID
+    assert settings.sid_source == SID_SETTING_SOURCE
+    assert settings.timeout_seconds == 7
+
+
+def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUOUTLET_SID", SID)
+    monkeypatch.setenv("GPUOUTLET_API_URL", "http://127.0.0.1:10")
+    settings, problem = resolve_settings(_config(tmp_path))
+    assert problem is None
+    assert settings.api_url == "http://127.0.0.1:10"
+    assert settings.sid_source == "the GPUOUTLET_SID environment variable"
+    # The server's own setting wins over the environment.
+    settings, _ = resolve_settings(_config(tmp_path, api_url="http://127.0.0.1:11"))
+    assert settings.api_url == "http://127.0.0.1:11"
+
+
+def test_settings_from_the_credentials_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"sid={SID}\napi_url=http://127.0.0.1:12\n")
+    credentials.chmod(0o600)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(credentials))
+    settings, problem = resolve_settings(_config(tmp_path))
+    assert problem is None
+    assert settings.sid_source == str(credentials)
+    assert settings.api_url == "http://127.0.0.1:12"
+    credentials.chmod(0o644)
+    settings, problem = resolve_settings(_config(tmp_path))
+    assert problem is not None and "chmod 600" in problem
+    assert settings.sid is None
+
+
+def test_no_sid_is_a_how_to(tmp_path: Path) -> None:
+    settings, problem = resolve_settings(_config(tmp_path))
+    assert settings.sid is None
+    assert problem is not None
+    assert "GPUOUTLET_SID" in problem and "restart the Jupyter server" in problem
+
+
+def test_bad_api_url_is_a_configuration_problem(tmp_path: Path) -> None:
+    _, problem = resolve_settings(_config(tmp_path, api_url="ftp://x", sid=SecretStr(SID)))
+    assert problem is not None and "https://" in problem
+
+
+# --- the manager, over a fake upstream -------------------------------------------------
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def _factory(handler: Handler, seen: list[httpx.Request]) -> Callable[[Settings], Any]:
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    def make(settings: Settings) -> AsyncRentalsClient:
+        return AsyncRentalsClient(
+            settings,
+            transport=httpx.MockTransport(record),
+            retry=RetryPolicy(attempts=1),
+        )
+
+    return make
+
+
+def _upstream(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    if path == "/v1/rentals" and request.method == "GET":
+        return httpx.Response(200, json={"rentals": []})
+    if path == "/v1/rentals" and request.method == "POST":
+        body = json.loads(request.content)
+        if body.get("familyId") == "h100-80gb":
+            return httpx.Response(
+                402,
+                json={
+                    "error": {
+                        "code": "insufficient_balance",
+                        "message": "needs more",
+                        "requiredCents": 280,
+                        "availableCents": 50,
+                    }
+                },
+            )
+        return httpx.Response(200, json=RENTAL)
+    if path == "/v1/families":
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
+    if path == "/v1/wallet":
+        return httpx.Response(200, content=b"<html>")
+    return httpx.Response(500)
+
+
+def _manager(tmp_path: Path, seen: list[httpx.Request], **kwargs: Any) -> RentalsManager:
+    kwargs.setdefault("api_url", UPSTREAM)
+    kwargs.setdefault("sid", SecretStr(SID))
+    return RentalsManager(_config(tmp_path, **kwargs), client_factory=_factory(_upstream, seen))
+
+
+@pytest.mark.asyncio
+async def test_manager_without_sid_answers_not_configured(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen, sid=None)
+    await manager.start()
+    status = manager.status()
+    assert status["configured"] is False
+    assert status["sidConfigured"] is False
+    assert status["state"] == "not_configured"
+    assert "GPUOUTLET_SID" in status["problem"]
+    with pytest.raises(ConfigurationError) as info:
+        await manager.families()
+    assert "GPUOUTLET_SID" in str(info.value)
+    # A request is validated before anything else, configured or not.
+    with pytest.raises(RequestValidationError):
+        await manager.create({"familyId": "rtx-4090", "gpuCount": 3}, None)
+    await manager.stop()
+    assert seen == []
+
+
+@pytest.mark.asyncio
+async def test_manager_create_passes_the_key_and_maps_upstream_errors(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen)
+    await manager.start()
+    try:
+        status = manager.status()
+        assert status["configured"] is True and status["state"] == "running"
+        assert status["sidSource"] == SID_SETTING_SOURCE
+        assert SID not in json.dumps(status)
+
+        view = await manager.create({"familyId": "rtx-4090", "gpuCount": 1}, "key-123")
+        assert view["id"] == "rent_unit1" and view["version"] >= 1
+        create = [r for r in seen if r.method == "POST"][-1]
+        assert create.headers["Idempotency-Key"] == "key-123"
+        assert json.loads(create.content) == {
+            "familyId": "rtx-4090",
+            "gpuCount": 1,
+            "templateId": "ubuntu-24-04",
+        }
+        assert create.headers["Cookie"] == f"sid={SID}"
+        listed = await manager.rentals()
+        assert [r["id"] for r in listed["rentals"]] == ["rent_unit1"]
+        assert listed["version"] == view["version"]
+
+        with pytest.raises(InsufficientBalanceError) as info:
+            await manager.create({"familyId": "h100-80gb"}, None)
+        reply = error_reply(info.value)
+        assert reply is not None and reply.status == 402
+        assert (reply.body["error"]["requiredCents"], reply.body["error"]["availableCents"]) == (
+            280,
+            50,
+        )
+        with pytest.raises(RequestValidationError) as bad_key:
+            await manager.create({"familyId": "rtx-4090"}, "two words")
+        assert "Idempotency-Key" in str(bad_key.value)
+        with pytest.raises(EndpointUnavailableError):
+            await manager.families()
+        with pytest.raises(MalformedResponseError):
+            await manager.wallet()
+    finally:
+        await manager.stop()
+    with pytest.raises(ExtensionUnavailableError):
+        await manager.rentals()
+
+
+@pytest.mark.asyncio
+async def test_manager_long_poll_returns_at_the_cap_without_a_change(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen)
+    await manager.start()
+    try:
+        listed = await manager.rentals(LongPoll(wait=0.05, since=0))
+        assert listed == {"rentals": [], "version": 0}
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_start_failure_is_reported_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "state-is-a-file"
+    blocker.write_text("")
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen, state_dir=blocker / "sub")
+    await manager.start()
+    status = manager.status()
+    assert status["configured"] is False
+    assert "could not start" in status["problem"]
+    with pytest.raises(ConfigurationError):
+        await manager.rentals()
+    await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_bad_ssh_settings_are_a_configuration_problem(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen, ssh_user="root\nProxyCommand x")
+    await manager.start()
+    assert "ssh_user" in manager.status()["problem"]
+    await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_requests_wait_for_the_start(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    manager = _manager(tmp_path, seen)
+    pending = asyncio.ensure_future(manager.rentals())
+    await asyncio.sleep(0.01)
+    assert not pending.done()
+    await manager.start()
+    assert (await pending)["rentals"] == []
+    await manager.stop()
+
+
+# --- packaging -------------------------------------------------------------------------
+
+
+def test_kernel_side_import_stays_light() -> None:
+    code = (
+        "import sys, gpuoutlet_jupyter, gpuoutlet_jupyter.server as s;"
+        "assert s.ENV_SERVER_URL == 'GPUOUTLET_SERVER_URL';"
+        "bad = [m for m in ('tornado', 'jupyter_server') if m in sys.modules];"
+        "assert not bad, bad;"
+        "points = gpuoutlet_jupyter._jupyter_server_extension_points();"
+        "assert points[0]['app'].name == 'gpuoutlet';"
+        "assert 'jupyter_server' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_jupyter_server_extension_list_shows_it_ok() -> None:
+    jupyter = Path(sys.executable).with_name("jupyter")
+    if not jupyter.exists():
+        pytest.skip("no jupyter command next to this interpreter")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
+    result = subprocess.run(
+        [str(jupyter), "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "NO_COLOR": "1"},
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    lines = output.splitlines()
+    enabled = [
+        i for i, line in enumerate(lines) if "gpuoutlet_jupyter" in line and "enabled" in line
+    ]
+    assert enabled, output
+    after = "\n".join(lines[enabled[0] : enabled[0] + 4])
+    assert "OK" in after, output
+    assert "X " not in after and "error" not in after.lower(), output
+
+
+# --- the ExtensionApp's traitlets ------------------------------------------------------
+
+
+def test_app_traits_map_onto_the_manager_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from traitlets import TraitError
+
+    from gpuoutlet_jupyter.server.app import GpuOutletApp
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", "/data/jupyter")
+    monkeypatch.setenv("HOME", "/home/alice")
+    app = GpuOutletApp()
+    assert app.name == "gpuoutlet"
+    assert (app.ssh_user, app.poll_interval, app.max_wait) == ("root", 2.0, 60.0)
+    config = app.manager_config()
+    assert config.state_dir == Path("/data/jupyter/gpuoutlet")
+    assert config.ssh_dir == Path("/home/alice/.ssh")
+    assert config.sid is None and config.api_url == "" and config.identity_file is None
+    assert config.options.poll_interval == 2.0
+
+    app = GpuOutletApp(sid=f" {SID} ", identity_file="~/keys/id", poll_interval=0.1, max_polls=5)
+    config = app.manager_config()
+    assert config.sid is not None and config.sid.get_secret_value() == SID
+    assert SID not in repr(config)
+    assert config.identity_file == Path("/home/alice/keys/id")
+    assert (config.options.poll_interval, config.options.max_polls) == (0.1, 5)
+    for bad in ({"poll_interval": 0}, {"max_polls": 0}, {"max_wait": -1}):
+        with pytest.raises(TraitError):
+            GpuOutletApp(**bad)
