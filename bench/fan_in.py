@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from harness import API, jupyter_server, machine, sandbox_and_key
 
 VIEWERS = (1, 5, 20, 50)

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from harness import API, jupyter_server, machine, percentile, sandbox_and_key
 
 
