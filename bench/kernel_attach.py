@@ -359,7 +359,17 @@ def main() -> None:
             ksm = KernelSpecManager(kernel_dirs=[str(specs.kernels_dir)])
             # The first login adds the host key to the rental's known_hosts: not part of a run.
             subprocess.run(
-                ["ssh", "-F", str(entry.config_file), "-o", "BatchMode=yes", entry.alias, "true"],
+                [
+                    "ssh",
+                    "-F",
+                    str(entry.config_file),
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "LogLevel=ERROR",
+                    entry.alias,
+                    "true",
+                ],
                 check=True,
                 stdin=subprocess.DEVNULL,
             )

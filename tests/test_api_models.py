@@ -37,9 +37,21 @@ def test_request_accepts_wire_names() -> None:
         ({"family_id": "rtx-4090", "gpu_count": 1.0}, "gpuCount", "whole number"),
         ({"family_id": "rtx-4090", "gpu_count": True}, "gpuCount", "whole number"),
         ({"family_id": "rtx-4090", "name": "x" * 65}, "name", "at most 64"),
-        ({"family_id": "rtx-4090", "auto_stop_after_hours": 0}, "autoStopAfterHours", "greater than 0"),
-        ({"family_id": "rtx-4090", "auto_stop_after_hours": -2}, "autoStopAfterHours", "greater than 0"),
-        ({"family_id": "rtx-4090", "auto_stop_after_hours": float("inf")}, "autoStopAfterHours", "finite"),
+        (
+            {"family_id": "rtx-4090", "auto_stop_after_hours": 0},
+            "autoStopAfterHours",
+            "greater than 0",
+        ),
+        (
+            {"family_id": "rtx-4090", "auto_stop_after_hours": -2},
+            "autoStopAfterHours",
+            "greater than 0",
+        ),
+        (
+            {"family_id": "rtx-4090", "auto_stop_after_hours": float("inf")},
+            "autoStopAfterHours",
+            "finite",
+        ),
         ({"family_id": "rtx-4090", "gpus": 2}, "gpus", "not a field"),
     ],
 )

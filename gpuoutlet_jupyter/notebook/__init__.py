@@ -1,1 +1,28 @@
-"""Notebook side: magics, widgets, progress, finding the server from a kernel."""
+"""The notebook layer: %gpu_* magics, the progress widget and panel, finding the server from a kernel.
+
+Importing it is light; the client, httpx, pydantic and ipywidgets load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .extension import load_ipython_extension, unload_ipython_extension
+
+if TYPE_CHECKING:
+    from .magics import GpuOutletMagics
+    from .panel import Panel
+
+__all__ = ["GpuOutletMagics", "Panel", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Panel":
+        from .panel import Panel
+
+        return Panel
+    if name == "GpuOutletMagics":
+        from .magics import GpuOutletMagics
+
+        return GpuOutletMagics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

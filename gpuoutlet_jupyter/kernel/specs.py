@@ -1,0 +1,169 @@
+"""Per-rental kernelspecs (``gpuoutlet-<rental id>``) that start ipykernel on the rental over SSH."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..ssh.fsutil import atomic_write
+from ..ssh.validate import validate_rental_id
+
+if TYPE_CHECKING:
+    from ..api import Rental
+    from ..ssh import SSHEntry
+
+PROVISIONER_NAME = "gpuoutlet-ssh"
+KERNEL_PREFIX = "gpuoutlet-"
+KERNEL_FILE = "kernel.json"
+LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
+DEFAULT_PYTHON = "python3"
+
+
+def kernel_name_for(rental_id: str) -> str:
+    """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>``."""
+    return KERNEL_PREFIX + validate_rental_id(rental_id).lower()
+
+
+def display_name_for(rental: Rental) -> str:
+    """``Python 3 · rtx-4090 ×1 · <name or id>`` (parts the API did not send are left out)."""
+    gpus = rental.family_id or ""
+    if rental.gpu_count:
+        gpus = f"{gpus} ×{rental.gpu_count}".strip()
+    label = (rental.name or "").strip() or rental.id
+    return " · ".join(part for part in ("Python 3", gpus, label) if part)
+
+
+def kernelspec_for(
+    rental: Rental,
+    entry: SSHEntry,
+    *,
+    python: str = DEFAULT_PYTHON,
+    provisioner_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``kernel.json`` of a running rental (the argv is what runs on the machine)."""
+    config: dict[str, Any] = {
+        "ssh_alias": entry.alias,
+        "ssh_config_file": os.fspath(entry.config_file),
+        "known_hosts_file": os.fspath(entry.known_hosts_file),
+        "python": python,
+        "rental_id": rental.id,
+    }
+    config.update(provisioner_config or {})
+    return {
+        # Runs on the machine: {python} is the provisioner config's "python".
+        "argv": ["{python}", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display_name_for(rental),
+        "language": "python",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {
+            "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": config},
+            "gpuoutlet": {
+                "rental_id": rental.id,
+                "family_id": rental.family_id,
+                "gpu_count": rental.gpu_count,
+                "name": rental.name,
+                "ssh_alias": entry.alias,
+            },
+        },
+    }
+
+
+def default_kernels_dir() -> Path:
+    """``<Jupyter data dir>/kernels``, where Jupyter looks for the user's kernelspecs."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "kernels"
+
+
+def _ipykernel_logos() -> list[Path]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("ipykernel")
+    if spec is None or spec.origin is None:
+        return []
+    folder = Path(spec.origin).parent / "resources"
+    return [folder / name for name in LOGOS if (folder / name).is_file()]
+
+
+class KernelSpecWriter:
+    """Writes and removes the kernelspec of each running rental (the service's KernelSpecs).
+
+    ``kernels_dir`` defaults to ``jupyter_data_dir()/kernels``; ``python`` is the interpreter
+    on the machines; ``provisioner_config`` adds keys to every spec's provisioner config
+    (``{"install_ipykernel": True}``, ``{"heartbeat_timeout": 120}``, ...).
+    """
+
+    def __init__(
+        self,
+        kernels_dir: Path | str | None = None,
+        *,
+        python: str = DEFAULT_PYTHON,
+        provisioner_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._kernels_dir = Path(kernels_dir) if kernels_dir is not None else None
+        self.python = python
+        self.provisioner_config = dict(provisioner_config or {})
+
+    @property
+    def kernels_dir(self) -> Path:
+        # Resolved late: JUPYTER_DATA_DIR may be set after the writer is made (tests, Hub).
+        return self._kernels_dir if self._kernels_dir is not None else default_kernels_dir()
+
+    def spec_dir(self, rental_id: str) -> Path:
+        return self.kernels_dir / kernel_name_for(rental_id)
+
+    def install(self, rental: Rental, entry: SSHEntry) -> str:
+        """Write (or rewrite) the rental's kernelspec; return its kernel name."""
+        name = kernel_name_for(rental.id)
+        folder = self.kernels_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for logo in _ipykernel_logos():
+            with contextlib.suppress(OSError):
+                shutil.copyfile(logo, folder / logo.name)
+        spec = kernelspec_for(
+            rental, entry, python=self.python, provisioner_config=self.provisioner_config
+        )
+        data = (json.dumps(spec, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+        # kernel.json last and atomically: a half-written spec is never listed.
+        atomic_write(folder / KERNEL_FILE, data, mode=0o644)
+        return name
+
+    def remove(self, rental_id: str) -> None:
+        """Delete the rental's kernelspec if there is one (idempotent)."""
+        folder = self.spec_dir(rental_id)
+        with contextlib.suppress(FileNotFoundError):
+            (folder / KERNEL_FILE).unlink()  # first: it stops being a kernelspec at once
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def installed(self) -> dict[str, str]:
+        """``{kernel name: rental id}`` of the gpuoutlet kernelspecs present (for a cleanup of
+        specs whose rental this server no longer tracks)."""
+        try:
+            names = sorted(os.listdir(self.kernels_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found: dict[str, str] = {}
+        for name in names:
+            if not name.startswith(KERNEL_PREFIX):
+                continue
+            try:
+                spec = json.loads((self.kernels_dir / name / KERNEL_FILE).read_text("utf-8"))
+                rental_id = spec["metadata"]["gpuoutlet"]["rental_id"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not one of ours, or half-removed
+            if isinstance(rental_id, str):
+                found[name] = rental_id
+        return found
+
+
+if TYPE_CHECKING:
+    from ..service.service import KernelSpecs
+
+    # mypy checks here that the writer is what RentalService(kernelspecs=...) expects.
+    _satisfies_protocol: KernelSpecs = KernelSpecWriter()

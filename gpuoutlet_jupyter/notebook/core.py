@@ -1,0 +1,350 @@
+"""The testable core behind the magics and the panel: rent, follow, stop, list, in the user's terms."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..api import (
+    EndpointUnavailableError,
+    GpuOutletError,
+    InsufficientBalanceError,
+    MalformedResponseError,
+    RateLimitedError,
+    RentalRequest,
+    ServerError,
+    TransportError,
+    format_cents,
+    new_idempotency_key,
+)
+from .backend import Backend, RentalJSON
+from .errors import NotebookError, NotReadyError, UnknownFamilyError
+from .progress import ProgressView
+from .views import FamiliesTable, RentalInfo, RentalsTable, StatusInfo, WalletInfo
+
+#: Failures of one follow-up request that are worth retrying: the rental is unaffected by them.
+_TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
+
+
+def ready_or_final(rental: RentalInfo) -> bool:
+    """Following a new rental ends when it runs (with its SSH step done), fails or stops."""
+    if rental.gone or rental.status in ("failed", "stopped", "stopping"):
+        return True
+    # The service writes the SSH entry (or records why it could not) in the same change.
+    return rental.status == "running" and rental.data.get("ssh") is not None
+
+
+def stopped_or_final(rental: RentalInfo) -> bool:
+    """Following a stop ends when the rental is stopped (or failed, or gone)."""
+    return rental.gone or rental.status in ("stopped", "failed")
+
+
+@dataclass(frozen=True)
+class CoreOptions:
+    """How the core follows rentals."""
+
+    #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
+    wait_seconds: float = 5.0
+    #: The seed's expectation: ready within 60 polls.
+    expected_polls: int = 60
+    #: Where to top up the wallet; empty: the rentals API's site.
+    topup_url: str = ""
+    #: Failed follow-up requests in a row before following gives up (the rental goes on).
+    max_failures: int = 5
+
+
+def next_steps(rental_id: str) -> str:
+    """The two lines that tell a person how to pick a rental up again."""
+    return f"  %gpu_wait {rental_id}    follow it again\n  %gpu_stop {rental_id}    stop it"
+
+
+class GpuCore:
+    """Rentals in the user's terms, over one Backend made on first use.
+
+    ``progress()`` makes a view for a rental being followed; ``say`` prints a message;
+    ``confirm(question)`` asks yes/no. The magics and the panel supply them.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Backend],
+        *,
+        options: CoreOptions | None = None,
+        progress: Callable[[], ProgressView] | None = None,
+        say: Callable[[str], None] = print,
+        confirm: Callable[[str], bool] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._connect = connect
+        self.options = options or CoreOptions()
+        self._progress = progress
+        self.say = say
+        self._confirm = confirm
+        self._sleep = sleep
+        self._backend: Backend | None = None
+
+    # The backend.
+
+    @property
+    def backend(self) -> Backend:
+        """Made on first use: finding the server and importing httpx happen here, not at load."""
+        if self._backend is None:
+            self._backend = self._connect()
+        return self._backend
+
+    @property
+    def connected(self) -> bool:
+        return self._backend is not None
+
+    def close(self) -> None:
+        """Forget the backend (the next call makes a new one, with the current settings)."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+    def _info(self, data: RentalJSON) -> RentalInfo:
+        return RentalInfo(data, self._backend)
+
+    # Reading.
+
+    def families(self) -> FamiliesTable:
+        return FamiliesTable(self.backend.families())
+
+    def wallet(self) -> WalletInfo:
+        return WalletInfo(self.backend.wallet())
+
+    def rentals(self) -> RentalsTable:
+        return RentalsTable([self._info(r) for r in self.backend.rentals()["rentals"]])
+
+    def rental(self, rental_id: str) -> RentalInfo:
+        return self._info(self.backend.rental(rental_id))
+
+    def status(self) -> StatusInfo:
+        backend = self.backend
+        status = backend.status()
+        rentals: list[RentalInfo] = []
+        if status.get("configured"):
+            rentals = [self._info(r) for r in backend.rentals()["rentals"]]
+        return StatusInfo(backend.where, status, rentals)
+
+    # Renting.
+
+    @staticmethod
+    def request(**fields: Any) -> RentalRequest:
+        """Validate the fields of a rental (snake_case) before anything is sent."""
+        return RentalRequest.build(**{k: v for k, v in fields.items() if v is not None})
+
+    def rent(self, request: RentalRequest, *, wait: bool = True) -> RentalInfo:
+        """Create the rental, then (unless ``wait`` is False) follow it until it runs."""
+        backend = self.backend
+        self._check_family(request.family_id)
+        try:
+            created = backend.create(request.to_wire(), idempotency_key=new_idempotency_key())
+        except InsufficientBalanceError as exc:
+            raise NotebookError(self.balance_message(exc, request)) from None
+        except KeyboardInterrupt:
+            self.say(
+                "Interrupted while the rental was being created: it may or may not exist. "
+                "%gpu_rentals lists your rentals; stop any you do not want with %gpu_stop ID."
+            )
+            raise
+        rental = self._info(created)
+        if not wait:
+            self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
+            return rental
+        rental, interrupted = self.follow(rental, ready_or_final)
+        if interrupted:
+            return rental
+        return self._outcome(rental)
+
+    def wait(self, rental_id: str) -> RentalInfo:
+        """Follow an existing rental until it runs (or is final)."""
+        rental = self.rental(rental_id)
+        rental, interrupted = self.follow(rental, ready_or_final)
+        if interrupted or rental.status in ("stopping", "stopped"):
+            return rental
+        return self._outcome(rental)
+
+    def _outcome(self, rental: RentalInfo) -> RentalInfo:
+        if rental.status == "failed":
+            raise NotReadyError(
+                f"Rental {rental.id} failed to provision: {rental.error or 'no reason given'}. "
+                "Try again, perhaps in another region or with another GPU family "
+                "(%gpu_families shows what is available)."
+            )
+        if rental.gone or rental.status in ("stopping", "stopped"):
+            raise NotReadyError(
+                f"Rental {rental.id} was {'lost by the API' if rental.gone else rental.status} "
+                "before it became ready, so there is nothing to connect to. Rent again if you "
+                "still need a GPU."
+            )
+        return rental
+
+    def _check_family(self, family_id: str) -> None:
+        try:
+            families = self.backend.families()
+        except EndpointUnavailableError:
+            return  # the API has no families list: it judges the id itself
+        ids = [str(f.get("id")) for f in families]
+        if family_id in ids:
+            return
+        close = difflib.get_close_matches(family_id, ids, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownFamilyError(
+            f"There is no GPU family {family_id!r}.{hint} %gpu_families lists every family "
+            f"with its price and availability ({', '.join(ids)})."
+        )
+
+    def topup_place(self) -> str:
+        """Where to top up: the configured URL, else the rentals API's site."""
+        if self.options.topup_url:
+            return self.options.topup_url
+        api_url = self._backend.api_url if self._backend is not None else None
+        if api_url:
+            parts = urlsplit(api_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        return "your gpuoutlet account's wallet page"
+
+    def balance_message(self, exc: InsufficientBalanceError, request: RentalRequest) -> str:
+        """The 402 in the user's terms: the hour it needs, what the wallet has, where to top up."""
+        what = f"{request.gpu_count}× {request.family_id}"
+        if exc.required_cents is not None and exc.available_cents is not None:
+            need = (
+                f"A rental reserves its first hour up front: {format_cents(exc.required_cents)} "
+                f"for {what}, and the wallet has {format_cents(exc.available_cents)} available."
+            )
+        else:
+            need = f"A rental reserves its first hour up front, and the wallet cannot cover {what}."
+        return (
+            f"Not enough balance. {need} Top up the wallet at {self.topup_place()}, or rent "
+            "fewer or cheaper GPUs (%gpu_families), then run this again. Nothing was charged."
+        )
+
+    # Following.
+
+    def _view(self) -> ProgressView | None:
+        return self._progress() if self._progress is not None else None
+
+    def follow(
+        self, rental: RentalInfo, done: Callable[[RentalInfo], bool]
+    ) -> tuple[RentalInfo, bool]:
+        """Long-poll the rental, updating a progress view, until ``done``.
+
+        Returns the last state and whether Ctrl-C ended the following. Ctrl-C stops the
+        following only: the rental goes on, watched by the service.
+        """
+        view = self._view()
+        seen = [rental]
+        try:
+            latest = self._follow(rental, done, view, seen)
+        except KeyboardInterrupt:
+            latest = seen[0]
+            where = (
+                "the Jupyter server"
+                if self._backend and self._backend.kind == "server"
+                else "this kernel"
+            )
+            text = (
+                f"Stopped waiting for {latest.id} (interrupted). The rental goes on: it is "
+                f"{latest.status}, still watched by {where}, and may be billed until it is "
+                f"stopped. Next:\n"
+                f"{next_steps(latest.id)}"
+            )
+            if view is not None:
+                view.note("Stopped waiting (interrupted); the rental goes on.")
+            self.say(text)
+            return latest, True
+        if view is not None:
+            view.finish(latest)
+        return latest, False
+
+    def _follow(
+        self,
+        rental: RentalInfo,
+        done: Callable[[RentalInfo], bool],
+        view: ProgressView | None,
+        seen: list[RentalInfo],
+    ) -> RentalInfo:
+        failures = 0
+        if view is not None:
+            view.update(rental)
+        while not done(rental):
+            try:
+                data = self.backend.rental(
+                    rental.id, since=rental.version, wait=self.options.wait_seconds
+                )
+            except _TRANSIENT as exc:
+                failures += 1
+                if failures > self.options.max_failures:
+                    raise NotebookError(
+                        f"Stopped waiting for {rental.id}: {exc} The rental goes on.\n"
+                        f"{next_steps(rental.id)}"
+                    ) from None
+                if view is not None:
+                    view.note(
+                        f"Lost contact, retrying ({failures} of {self.options.max_failures}): {exc}"
+                    )
+                self._sleep(min(8.0, 0.5 * 2**failures))
+                continue
+            if failures and view is not None:
+                view.note("")
+            failures = 0
+            rental = self._info(data)
+            seen[0] = rental  # what Ctrl-C reports
+            if view is not None:
+                view.update(rental)
+        return rental
+
+    # Stopping.
+
+    def stop(self, rental_id: str, *, wait: bool = True) -> RentalInfo:
+        """Ask the API to stop the rental, then (by default) follow it until it is stopped."""
+        rental = self._info(self.backend.stop(rental_id))
+        if not wait or stopped_or_final(rental):
+            return rental
+        rental, _ = self.follow(rental, stopped_or_final)
+        return rental
+
+    def active(self) -> list[RentalInfo]:
+        """Rentals that may cost money and are not already stopping."""
+        return [r for r in self.rentals() if r.is_active and r.status != "stopping"]
+
+    def stop_all(self, *, yes: bool = False, wait: bool = True) -> RentalsTable:
+        """Stop every active rental; asks first unless ``yes``."""
+        active = self.active()
+        if not active:
+            self.say("No active rentals: nothing to stop.")
+            return RentalsTable([])
+        hourly = format_cents(sum(r.price_per_hour_cents for r in active))
+        listed = ", ".join(r.id + (f" ({r.name})" if r.name else "") for r in active)
+        if not yes:
+            if self._confirm is None:
+                raise NotebookError(
+                    "Stopping every rental needs a confirmation, and none can be asked here: "
+                    "add --yes (%gpu_stop --all --yes)."
+                )
+            question = f"Stop {len(active)} rental(s), {hourly}/h in all: {listed}? [y/N] "
+            if not self._confirm(question):
+                self.say("Nothing was stopped.")
+                return RentalsTable(active, title="Not stopped")
+        stopped: list[RentalInfo] = []
+        problems: list[str] = []
+        for rental in active:
+            try:
+                stopped.append(self._info(self.backend.stop(rental.id)))
+            except GpuOutletError as exc:
+                problems.append(f"{rental.id}: {exc}")
+        if wait:
+            stopped = [
+                r if stopped_or_final(r) else self.follow(r, stopped_or_final)[0] for r in stopped
+            ]
+        if problems:
+            raise NotebookError(
+                f"Stopped {len(stopped)} of {len(active)} rentals; these could not be stopped "
+                f"(try %gpu_stop ID again): {'; '.join(problems)}"
+            )
+        return RentalsTable(stopped, title=f"Stopped {len(stopped)} rental(s)")

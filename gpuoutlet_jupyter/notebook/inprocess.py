@@ -1,0 +1,230 @@
+"""InProcessBackend: RentalService hosted on a background thread's event loop, for kernels without a server.
+
+Terminal IPython, VS Code and any kernel whose launcher is not a Jupyter server with the
+extension use this. The service runs on its own loop in a daemon thread; the kernel's thread
+calls it with ``run_coroutine_threadsafe`` and gets the same JSON views the REST API returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._version import __version__
+from ..api import AsyncRentalsClient, ConfigurationError, RentalRequest, Settings
+from ..service import RentalService
+from ..ssh import SSHConfigError, SSHConfigWriter
+from .backend import InProcessConfig, RentalJSON
+
+T = TypeVar("T")
+
+_CONTEXT = (
+    "This kernel was not started by a Jupyter server with the gpuoutlet extension, so it "
+    "talks to the rentals API itself"
+)
+#: Seconds ``close()`` gives the service to stop its watchers and save its state.
+_CLOSE_TIMEOUT = 10.0
+
+
+def default_state_dir() -> Path:
+    """``<Jupyter data dir>/gpuoutlet/in-process``: apart from the server's own state file."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "gpuoutlet" / "in-process"
+
+
+class InProcessBackend:
+    """The same RentalService the server hosts, on a private event loop in this process."""
+
+    kind = "in-process"
+
+    def __init__(
+        self,
+        config: InProcessConfig,
+        *,
+        request_timeout: float = 30.0,
+        note: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        try:
+            settings = settings or Settings.from_env()
+            settings.require_sid()
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{_CONTEXT}. {exc}") from None
+        self.settings = replace(settings, timeout_seconds=request_timeout)
+        self.config = config
+        self._note = note
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="gpuoutlet-service", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._service = self._run(self._start())
+        except BaseException:
+            self._stop_loop()
+            raise
+        # Save the state and stop the watchers when the kernel exits (the rentals go on).
+        atexit.register(self.close)
+
+    def __repr__(self) -> str:
+        return f"InProcessBackend(api_url={self.settings.api_url!r})"
+
+    async def _start(self) -> RentalService:
+        config = self.config
+        try:
+            ssh = SSHConfigWriter(
+                config.ssh_dir, user=config.ssh_user, identity_file=config.identity_file
+            )
+        except SSHConfigError as exc:
+            raise ConfigurationError(
+                f"The SSH settings are not usable: {exc}. Fix GpuOutletMagics.ssh_dir, "
+                "ssh_user or identity_file with %config."
+            ) from None
+        kernelspecs = None
+        if config.kernelspecs:
+            from ..kernel.specs import KernelSpecWriter
+
+            kernelspecs = KernelSpecWriter(python=config.remote_python)
+        service = RentalService(
+            AsyncRentalsClient(self.settings),
+            state_dir=config.state_dir or default_state_dir(),
+            ssh=ssh,
+            kernelspecs=kernelspecs,
+            options=config.options,
+            owns_client=True,
+        )
+        try:
+            await service.start()
+        except BaseException:
+            await service.close()
+            raise
+        return service
+
+    # Calling into the loop.
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._closed:
+            coro.close()
+            raise ConfigurationError(
+                "The in-process rental service was closed; run `%reload_ext gpuoutlet_jupyter`."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _run(self, coro: Coroutine[Any, Any, T], *, cancel_on_interrupt: bool = True) -> T:
+        future = self._submit(coro)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C stops this call only (a long-poll); the service's watchers go on.
+            if cancel_on_interrupt:
+                future.cancel()
+            raise
+
+    # The interface.
+
+    @property
+    def where(self) -> str:
+        text = f"this kernel (in-process, rentals API at {self.settings.api_url})"
+        return f"{text}; {self._note}" if self._note else text
+
+    @property
+    def api_url(self) -> str | None:
+        return self.settings.api_url
+
+    def status(self) -> dict[str, Any]:
+        options = self._service.options
+        return {
+            "configured": True,
+            "state": "stopped" if self._closed else "running",
+            "backend": self.kind,
+            "apiUrl": self.settings.api_url,
+            "sidConfigured": True,
+            "sidSource": self.settings.sid_source,
+            "problem": None,
+            "version": __version__,
+            "sshDir": str(self._service.ssh.ssh_dir) if self._service.ssh else None,
+            "pollInterval": options.poll_interval,
+            "note": self._note,
+        }
+
+    def families(self) -> list[dict[str, Any]]:
+        return self._run(self._families())
+
+    async def _families(self) -> list[dict[str, Any]]:
+        return [f.model_dump(mode="json", by_alias=True) for f in await self._service.families()]
+
+    def wallet(self) -> dict[str, Any]:
+        return self._run(self._wallet())
+
+    async def _wallet(self) -> dict[str, Any]:
+        return (await self._service.wallet()).model_dump(mode="json", by_alias=True)
+
+    def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
+        return self._run(self._rentals(since, wait))
+
+    async def _rentals(self, since: int | None, wait: float | None) -> dict[str, Any]:
+        service = self._service
+        if since is None:
+            rentals = service.rentals()
+        else:
+            rentals = await service.wait_for_any_change(since, max(0.0, wait or 0.0))
+        return {"rentals": rentals, "version": service.version}
+
+    def rental(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> RentalJSON:
+        if since is None:
+            return self._run(self._service.rental(rental_id))
+        return self._run(self._service.wait_for_change(rental_id, since, max(0.0, wait or 0.0)))
+
+    def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
+        request = RentalRequest.build(**body)
+        # Never cancelled half-way: a rental created upstream is then tracked, not lost.
+        return self._run(
+            self._service.create(request, idempotency_key=idempotency_key),
+            cancel_on_interrupt=False,
+        )
+
+    def stop(self, rental_id: str) -> RentalJSON:
+        return self._run(self._service.stop(rental_id), cancel_on_interrupt=False)
+
+    async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
+        return await asyncio.wrap_future(self._submit(self._rentals(since, wait)))
+
+    async def awallet(self) -> dict[str, Any]:
+        return await asyncio.wrap_future(self._submit(self._wallet()))
+
+    def watching(self) -> list[str]:
+        """Ids of the rentals this service is polling."""
+        return self._run(self._watching())
+
+    async def _watching(self) -> list[str]:
+        return self._service.watching()
+
+    def close(self) -> None:
+        """Stop the watchers and save the state (rentals keep running), then end the thread."""
+        if self._closed:
+            return
+        atexit.unregister(self.close)
+        future = self._submit(self._service.close())
+        self._closed = True
+        # Closing must not raise: the state was saved on every change anyway.
+        with contextlib.suppress(Exception):
+            future.result(_CLOSE_TIMEOUT)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(_CLOSE_TIMEOUT)
+        if not self._thread.is_alive():
+            self._loop.close()

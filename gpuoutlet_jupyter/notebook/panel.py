@@ -1,0 +1,281 @@
+"""``%gpu_panel`` / ``gpuoutlet_jupyter.Panel()``: a launch form, the wallet and a live list of rentals.
+
+Every widget is touched on the kernel's thread: button clicks arrive there, and the live list
+is refreshed by an asyncio task on the kernel's own loop that long-polls the rentals list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+from typing import Any
+
+import ipywidgets as w
+
+from ..api import (
+    EndpointUnavailableError,
+    GpuOutletError,
+    InsufficientBalanceError,
+    RequestValidationError,
+    format_cents,
+)
+from .core import GpuCore
+from .views import RentalInfo, WalletInfo
+from .widgets import copy_button
+
+#: The form's labels for the request's fields, for validation messages.
+FORM_NAMES = {
+    "familyId": "Family",
+    "gpuCount": "GPUs",
+    "templateId": "Template",
+    "region": "Region",
+    "name": "Name",
+    "autoStopAfterHours": "Auto-stop",
+}
+_COLOURS = {"provisioning": "#b26a00", "running": "#1b7f3b", "failed": "#b00020"}
+
+
+def _family_label(family: dict[str, Any]) -> str:
+    price = format_cents(int(family.get("pricePerHourCents") or 0))
+    state = "available" if family.get("available", True) else "sold out"
+    return f"{family.get('id')} — {price}/h per GPU ({state})"
+
+
+class _Row:
+    """One rental's line in the list; updated in place so no widget is rebuilt per change."""
+
+    def __init__(self, panel: Panel, rental: RentalInfo) -> None:
+        self.rental_id = rental.id
+        self.label = w.HTML(layout=w.Layout(width="300px"))
+        self.state = w.HTML(layout=w.Layout(width="110px"))
+        self.money = w.HTML(layout=w.Layout(width="170px"))
+        self.phase = w.HTML(layout=w.Layout(flex="1"))
+        self.stop = w.Button(
+            description="Stop", button_style="danger", layout=w.Layout(width="70px")
+        )
+        self.stop.on_click(lambda _button: panel.stop(self.rental_id))
+        self.box = w.HBox([self.label, self.state, self.money, self.phase, self.stop])
+        self.update(rental)
+
+    def update(self, rental: RentalInfo) -> None:
+        name = f" · {html.escape(rental.name)}" if rental.name else ""
+        self.label.value = (
+            f"<code>{html.escape(rental.id)}</code><br>{html.escape(rental.gpus)}{name}"
+        )
+        colour = _COLOURS.get(rental.status, "#555")
+        gone = " (gone)" if rental.gone else ""
+        self.state.value = f"<b style='color:{colour}'>{html.escape(rental.status)}{gone}</b>"
+        self.money.value = (
+            f"{format_cents(rental.price_per_hour_cents)}/h<br>"
+            f"so far {format_cents(rental.cost_cents())}"
+        )
+        phase = html.escape(rental.phase)
+        if rental.is_running and rental.ssh_command:
+            phase = (
+                f"<code>{html.escape(rental.ssh_command)}</code> {copy_button(rental.ssh_command)}"
+            )
+            if rental.kernel:
+                phase += f"<br>kernel <code>{html.escape(rental.kernel)}</code>"
+        self.phase.value = phase
+        self.stop.disabled = not rental.is_active or rental.status == "stopping"
+
+    def close(self) -> None:
+        for widget in (self.label, self.state, self.money, self.phase, self.stop, self.box):
+            widget.close()
+
+
+class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """Rent and watch GPUs: families with prices, a launch form, the wallet, live rentals.
+
+    ``Panel()`` uses the same settings as the magics (``%config GpuOutletMagics``). The live
+    list follows the service with long-polls on the kernel's event loop; ``close()`` ends that.
+    """
+
+    def __init__(self, core: GpuCore | None = None, *, live: bool = True, **kwargs: Any) -> None:
+        from .extension import shared_core
+
+        self.core = core or shared_core()
+        self._families: dict[str, dict[str, Any]] = {}
+        self._rows: dict[str, _Row] = {}
+        self._version = 0
+        self._task: asyncio.Task[None] | None = None
+
+        self.family = w.Dropdown(description="Family", layout=w.Layout(width="420px"))
+        self.gpus = w.Dropdown(options=[1, 2, 4, 8], value=1, description="GPUs")
+        self.template = w.Text(description="Template", placeholder="ubuntu-24-04")
+        self.region = w.Combobox(description="Region", placeholder="anywhere", ensure_option=False)
+        self.name = w.Text(description="Name", placeholder="alice/exp-42")
+        self.auto_stop = w.BoundedFloatText(
+            value=0,
+            min=0,
+            max=10_000,
+            step=0.5,
+            description="Auto-stop h",
+            tooltip="Stop after this many hours (0: never)",
+        )
+        self.launch = w.Button(description="Launch", button_style="primary", icon="rocket")
+        self.launch.on_click(lambda _button: self.launch_rental())
+        self.message = w.HTML("")
+        self.wallet = w.HTML("")
+        self.rentals = w.VBox([])
+        self.family.observe(self._family_changed, names="value")
+        form = w.VBox(
+            [
+                w.HTML("<b>Rent a GPU</b>"),
+                self.family,
+                w.HBox([self.gpus, self.template]),
+                w.HBox([self.region, self.name]),
+                w.HBox([self.auto_stop, self.launch]),
+            ]
+        )
+        super().__init__(
+            [form, self.message, self.wallet, w.HTML("<b>Rentals</b>"), self.rentals], **kwargs
+        )
+        self._load()
+        if live:
+            self.start()
+
+    def __repr__(self) -> str:
+        # The text/plain of the panel's output, for viewers without widgets.
+        active = sum(1 for r in self._rows.values() if not r.stop.disabled)
+        return f"gpuoutlet panel: {len(self._rows)} rentals ({active} active); use %gpu_rentals for text"
+
+    # Loading and rendering (kernel thread only).
+
+    def _load(self) -> None:
+        backend = self.core.backend
+        try:
+            families = backend.families()
+        except EndpointUnavailableError:
+            families = []
+        self._families = {str(f["id"]): f for f in families}
+        self.family.options = [(_family_label(f), str(f["id"])) for f in families]
+        self._show_wallet(backend.wallet())
+        listed = backend.rentals()
+        self._render(listed)
+
+    def _family_changed(self, change: Any) -> None:
+        family = self._families.get(change["new"]) or {}
+        self.region.options = tuple(str(r) for r in family.get("regions") or ())
+
+    def _show_wallet(self, data: dict[str, Any]) -> None:
+        self.wallet.value = html.escape(WalletInfo(data).to_text())
+
+    def _render(self, listed: dict[str, Any]) -> None:
+        self._version = int(listed.get("version") or self._version)
+        rentals = [RentalInfo(r, self.core.backend) for r in listed.get("rentals") or []]
+        seen = set()
+        for rental in rentals:
+            seen.add(rental.id)
+            row = self._rows.get(rental.id)
+            if row is None:
+                self._rows[rental.id] = _Row(self, rental)
+            else:
+                row.update(rental)
+        for rental_id in [r for r in self._rows if r not in seen]:
+            self._rows.pop(rental_id).close()
+        self.rentals.children = [self._rows[r.id].box for r in rentals]
+        if not rentals:
+            self.rentals.children = [w.HTML("<i>No rentals yet.</i>")]
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        colour = "#b00020" if error else "#1b7f3b"
+        self.message.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+
+    # Actions (button clicks arrive on the kernel thread).
+
+    def launch_rental(self) -> RentalInfo | None:
+        """Create a rental from the form; the live list shows its progress."""
+        fields = {
+            "family_id": self.family.value,
+            "gpu_count": self.gpus.value,
+            "template_id": self.template.value.strip() or None,
+            "region": self.region.value.strip() or None,
+            "name": self.name.value.strip() or None,
+            "auto_stop_after_hours": self.auto_stop.value or None,
+        }
+        try:
+            request = self.core.request(**fields)
+        except RequestValidationError as exc:
+            from .magics import explain_problems
+
+            self.say(f"Not launched: {explain_problems(exc.problems, FORM_NAMES)}.", error=True)
+            return None
+        from ..api import new_idempotency_key
+
+        try:
+            data = self.core.backend.create(
+                request.to_wire(), idempotency_key=new_idempotency_key()
+            )
+        except InsufficientBalanceError as exc:
+            self.say(self.core.balance_message(exc, request), error=True)
+            return None
+        except GpuOutletError as exc:
+            self.say(f"Not launched: {exc}", error=True)
+            return None
+        rental = RentalInfo(data, self.core.backend)
+        self.say(f"Launched {rental.id}: {rental.status}. It shows below as it comes up.")
+        self.refresh()
+        return rental
+
+    def stop(self, rental_id: str) -> None:
+        """Stop one rental (its row's Stop button)."""
+        try:
+            self.core.backend.stop(rental_id)
+        except GpuOutletError as exc:
+            self.say(f"Could not stop {rental_id}: {exc}", error=True)
+            return
+        self.say(f"Stopping {rental_id}.")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the list and the wallet now."""
+        try:
+            self._render(self.core.backend.rentals())
+            self._show_wallet(self.core.backend.wallet())
+        except GpuOutletError as exc:
+            self.say(str(exc), error=True)
+
+    # Live refresh: a task on the kernel's loop, never a thread touching widgets.
+
+    def start(self) -> None:
+        """Follow the rentals list with long-polls, if this kernel has a running event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (plain IPython): Refresh by calling refresh()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._follow(), name="gpuoutlet-panel")
+
+    async def _follow(self, wait: float = 10.0) -> None:
+        failures = 0
+        while True:
+            try:
+                listed = await self.core.backend.arentals(since=self._version, wait=wait)
+                changed = int(listed.get("version") or 0) != self._version
+                self._render(listed)  # also moves each "so far" cost on
+                if changed:
+                    self._show_wallet(await self.core.backend.awallet())
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except GpuOutletError as exc:
+                failures += 1
+                self.say(f"Live updates paused, retrying: {exc}", error=True)
+                await asyncio.sleep(min(30.0, 2.0**failures))
+            except Exception as exc:
+                # A bug: say so in the panel rather than in a log nobody reads.
+                self.say(f"Live updates stopped ({type(exc).__name__}: {exc}).", error=True)
+                return
+
+    def close(self) -> None:
+        """Stop the live updates and close the widgets."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        for row in self._rows.values():
+            row.close()
+        self._rows.clear()
+        with contextlib.suppress(Exception):
+            super().close()

@@ -1,0 +1,144 @@
+"""Showing a rental come up: one updating text line, or the ipywidgets view (widgets.py).
+
+Every update happens on the kernel's own thread, from the loop that follows the long-poll.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Any, Protocol, TextIO
+
+from ..api.models import format_cents
+from .views import RentalInfo, duration
+
+
+class ProgressView(Protocol):
+    """Something that shows a rental's progress while the kernel follows it."""
+
+    def update(self, rental: RentalInfo) -> None:
+        """The latest state (also called when a long-poll timed out, to move the clock)."""
+
+    def note(self, text: str) -> None:
+        """A remark that is not the rental's state (connection trouble, Ctrl-C)."""
+
+    def finish(self, rental: RentalInfo) -> None:
+        """The last state: following is over."""
+
+
+def progress_line(rental: RentalInfo, *, expected_polls: int = 60) -> str:
+    """One line with everything the widget shows."""
+    parts = [rental.id, rental.status, duration(rental.elapsed_seconds())]
+    price = format_cents(rental.price_per_hour_cents)
+    if rental.status == "provisioning":
+        parts.append(f"poll {rental.polls}/~{expected_polls}")
+        parts.append(f"{price}/h, {price} reserved")
+    elif rental.is_running:
+        parts.append(f"{rental.host}:{rental.port}")
+        if rental.ssh_command:
+            parts.append(rental.ssh_command)
+        parts.append(f"{price}/h")
+        if rental.kernel:
+            parts.append(f"kernel {rental.kernel}")
+    else:
+        parts.append(f"{price}/h")
+    line = " · ".join(parts)
+    detail = rental.phase
+    if rental.upstream_error:
+        # The most pressing news first: a line may be cut to the terminal's width.
+        detail = f"last poll failed, retrying: {rental.upstream_error}"
+    if detail and not (rental.is_running and rental.ssh_command):
+        line += f" — {detail}"
+    return line
+
+
+class StreamProgress:
+    """One line rewritten in place with ``\\r`` (terminal IPython, plain Python)."""
+
+    def __init__(self, stream: TextIO | None = None, *, expected_polls: int = 60) -> None:
+        self.stream = stream or sys.stdout
+        self.expected_polls = expected_polls
+        self._shown = 0
+
+    def _write(self, text: str, *, final: bool = False) -> None:
+        width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
+        if not final and len(text) > width:
+            text = text[: width - 1] + "…"
+        pad = max(0, self._shown - len(text))
+        self.stream.write("\r" + text + " " * pad + ("\n" if final else ""))
+        self.stream.flush()
+        self._shown = 0 if final else len(text)
+
+    def update(self, rental: RentalInfo) -> None:
+        self._write(progress_line(rental, expected_polls=self.expected_polls))
+
+    def note(self, text: str) -> None:
+        if self._shown:
+            self._write("", final=True)
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self, rental: RentalInfo) -> None:
+        self._write(progress_line(rental, expected_polls=self.expected_polls), final=True)
+
+
+class _Line:
+    """A text/plain-only display object."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        return {"text/plain": self.text}
+
+
+class DisplayProgress:
+    """One output line updated in place through a display id (a kernel without widgets)."""
+
+    def __init__(self, *, expected_polls: int = 60) -> None:
+        self.expected_polls = expected_polls
+        self._handle: Any = None
+        self._notes: list[str] = []
+        self._last = ""
+
+    def _show(self, text: str) -> None:
+        from IPython.display import display
+
+        line = _Line("\n".join([text, *self._notes]))
+        if self._handle is None:
+            # Shown at the first state, so even a static copy of the output says something.
+            self._handle = display(line, display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            self._handle.update(line)
+
+    def update(self, rental: RentalInfo) -> None:
+        self._last = progress_line(rental, expected_polls=self.expected_polls)
+        self._show(self._last)
+
+    def note(self, text: str) -> None:
+        self._notes = [text]
+        self._show(self._last)
+
+    def finish(self, rental: RentalInfo) -> None:
+        self._notes = []
+        self.update(rental)
+
+
+def make_progress(kind: str, *, shell: Any = None, expected_polls: int = 60) -> ProgressView:
+    """``kind``: "widget", "text" or "auto" (widgets in a Jupyter kernel, text elsewhere)."""
+    in_kernel = shell is not None and getattr(shell, "kernel", None) is not None
+    if kind == "auto":
+        kind = "widget" if in_kernel and _have_widgets() else "text"
+    if kind == "widget":
+        from .widgets import ProgressWidget
+
+        return ProgressWidget(expected_polls=expected_polls)
+    if in_kernel:
+        return DisplayProgress(expected_polls=expected_polls)
+    return StreamProgress(expected_polls=expected_polls)
+
+
+def _have_widgets() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None

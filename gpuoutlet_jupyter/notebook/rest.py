@@ -1,0 +1,322 @@
+"""ServerBackend: the Jupyter server's gpuoutlet REST API, from a kernel, with sync httpx and long-polls."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from .. import api
+from .._version import __version__
+from ..api import contract
+from ..api.contract import IDEMPOTENCY_HEADER
+from ..server.env import API_PATH
+from .backend import RentalJSON
+from .discovery import ServerLocation
+from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachableError
+
+#: A create is retried this many times after a failure that may be transient (same key: safe).
+_CREATE_ATTEMPTS = 3
+#: Extra seconds a long-poll's read may take beyond its ``wait``.
+_MARGIN = 15.0
+
+
+class ServerBackend:
+    """Calls ``{server}gpuoutlet/api/`` with the kernel token (or the server token)."""
+
+    kind = "server"
+
+    def __init__(
+        self,
+        location: ServerLocation,
+        *,
+        request_timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.location = location
+        self.request_timeout = request_timeout
+        self._transport = transport
+        self._async_transport = async_transport
+        self._http: httpx.Client | None = None
+        self._ahttp: httpx.AsyncClient | None = None
+        self._api_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerBackend(url={self.location.url!r})"
+
+    # The interface.
+
+    @property
+    def where(self) -> str:
+        return f"the Jupyter server at {self.location.url} (found through {self.location.source})"
+
+    @property
+    def api_url(self) -> str | None:
+        return self._api_url
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "status")
+        if isinstance(data.get("apiUrl"), str):
+            self._api_url = data["apiUrl"]
+        return data
+
+    def families(self) -> list[dict[str, Any]]:
+        families: list[dict[str, Any]] = self._request("GET", "families")["families"]
+        return families
+
+    def wallet(self) -> dict[str, Any]:
+        wallet: dict[str, Any] = self._request("GET", "wallet")
+        return wallet
+
+    def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "rentals", **_poll(since, wait))
+        return data
+
+    def rental(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> RentalJSON:
+        path = contract.GET.url_path(rental_id).removeprefix("/v1/")
+        data: RentalJSON = self._request("GET", path, **_poll(since, wait))
+        return data
+
+    def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
+        headers = {IDEMPOTENCY_HEADER: idempotency_key}
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                data: RentalJSON = self._request("POST", "rentals", json=body, headers=headers)
+                return data
+            except (ServerUnreachableError, api.ServerError) as exc:
+                # The same key returns the same rental: a retry can never rent twice.
+                if attempt == _CREATE_ATTEMPTS or not _transient(exc):
+                    raise
+                time.sleep(0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stop(self, rental_id: str) -> RentalJSON:
+        path = contract.STOP.url_path(rental_id).removeprefix("/v1/")
+        data: RentalJSON = self._request("POST", path)
+        return data
+
+    async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
+        data: dict[str, Any] = await self._arequest("GET", "rentals", **_poll(since, wait))
+        return data
+
+    async def awallet(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._arequest("GET", "wallet")
+        return data
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        # An AsyncClient belongs to the loop that used it; dropping it closes its sockets.
+        self._ahttp = None
+
+    # HTTP.
+
+    def _options(self) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "User-Agent": f"gpuoutlet-jupyter/{__version__}"}
+        if self.location.token:
+            headers["Authorization"] = f"token {self.location.token}"
+        return {
+            "base_url": f"{self.location.url}{API_PATH}/",
+            "headers": headers,
+            "timeout": httpx.Timeout(self.request_timeout, connect=10.0),
+            "follow_redirects": False,
+            # A proxy configured for the internet has no business with the local server.
+            "trust_env": False,
+        }
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            transport = self._transport
+            if transport is None and self.location.socket:
+                transport = httpx.HTTPTransport(uds=self.location.socket)
+            self._http = httpx.Client(transport=transport, **self._options())
+        return self._http
+
+    def _aclient(self) -> httpx.AsyncClient:
+        if self._ahttp is None:
+            transport = self._async_transport
+            if transport is None and self.location.socket:
+                transport = httpx.AsyncHTTPTransport(uds=self.location.socket)
+            self._ahttp = httpx.AsyncClient(transport=transport, **self._options())
+        return self._ahttp
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        wait: float = 0.0,
+    ) -> Any:
+        timeout = httpx.Timeout(self.request_timeout + wait, connect=10.0)
+        try:
+            response = self._client().request(
+                method, path, params=params, json=json, headers=headers, timeout=timeout
+            )
+        except httpx.TransportError as exc:
+            self.close()
+            raise self._unreachable(exc) from None
+        except BaseException:
+            # Ctrl-C in the middle of a read: that connection's state is unknown, start afresh.
+            self.close()
+            raise
+        return self._decode(response)
+
+    async def _arequest(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, wait: float = 0.0
+    ) -> Any:
+        timeout = httpx.Timeout(self.request_timeout + wait, connect=10.0)
+        try:
+            response = await self._aclient().request(method, path, params=params, timeout=timeout)
+        except httpx.TransportError as exc:
+            self._ahttp = None
+            raise self._unreachable(exc) from None
+        return self._decode(response)
+
+    def _unreachable(self, exc: httpx.TransportError) -> ServerUnreachableError:
+        kind = type(exc).__name__
+        what = (
+            "did not answer in time"
+            if isinstance(exc, httpx.TimeoutException)
+            else "is not reachable"
+        )
+        return ServerUnreachableError(
+            f"The Jupyter server at {self.location.url} {what} ({kind}); this kernel found it "
+            f"through {self.location.source}. If the server was restarted, restart this kernel "
+            "so it gets the new address. To talk to the rentals API from this kernel instead, "
+            "run `%config GpuOutletMagics.backend = 'in-process'` (it then reads "
+            "GPUOUTLET_API_URL and GPUOUTLET_SID, or ~/.config/gpuoutlet/credentials).",
+            url=self.location.url,
+        )
+
+    def _decode(self, response: httpx.Response) -> Any:
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success:
+            if body is None:
+                raise api.MalformedResponseError(
+                    f"The Jupyter server at {self.location.url} answered with something that "
+                    "is not JSON. Check that the gpuoutlet extension is enabled on it.",
+                    status_code=response.status_code,
+                    url=self.location.url,
+                )
+            return body
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            raise error_from_reply(response.status_code, error, server_url=self.location.url)
+        raise self._bare_error(response.status_code)
+
+    def _bare_error(self, status: int) -> api.GpuOutletError:
+        """An error from Jupyter itself (no gpuoutlet error body)."""
+        url = self.location.url
+        if status in (401, 403):
+            how = (
+                "the kernel token it gave this kernel"
+                if self.location.published
+                else "the server token from its runtime file"
+            )
+            return ServerRefusedError(
+                f"The Jupyter server at {url} refused {how} ({status}). Restart this kernel "
+                "from that server so it gets fresh credentials, or run `%config "
+                "GpuOutletMagics.backend = 'in-process'` to talk to the rentals API directly."
+            )
+        if status == 404:
+            return ExtensionMissingError(
+                f"The Jupyter server at {url} does not serve the gpuoutlet API (404 on "
+                f"{API_PATH}/). Enable the extension with `jupyter server extension enable "
+                "gpuoutlet_jupyter` and restart the server, or run `%config "
+                "GpuOutletMagics.backend = 'in-process'`."
+            )
+        return api.ServerError(
+            f"The Jupyter server at {url} answered {status}. Check its log, then try again.",
+            status_code=status,
+            code=f"http_{status}",
+            api_message=f"HTTP {status}",
+        )
+
+
+def _poll(since: int | None, wait: float | None) -> dict[str, Any]:
+    if since is None:
+        return {}
+    seconds = max(0.0, wait or 0.0)
+    return {"params": {"since": str(since), "wait": f"{seconds:g}"}, "wait": seconds}
+
+
+def _transient(exc: api.GpuOutletError) -> bool:
+    if isinstance(exc, ServerUnreachableError):
+        return True
+    return isinstance(exc, api.ServerError) and exc.status_code in (502, 503, 504)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> api.GpuOutletError:
+    """The client's exception for one ``{"error": {...}}`` reply of the gpuoutlet REST API."""
+    code = str(error["code"])
+    message = str(error.get("message") or f"HTTP {status}")
+    details = {k: v for k, v in error.items() if k not in {"code", "message"}}
+    common: dict[str, Any] = {
+        "status_code": status,
+        "code": str(error.get("upstreamCode") or code),
+        "api_message": str(error.get("upstreamMessage") or message),
+        "details": details,
+    }
+    problems = error.get("problems")
+    if code == "validation_error" and isinstance(problems, list):
+        pairs = [
+            (str(p.get("field", "request")), str(p.get("problem", "is invalid")))
+            for p in problems
+            if isinstance(p, dict)
+        ]
+        return api.RequestValidationError(pairs or [("request", message)])
+    if code == "not_configured":
+        return api.ConfigurationError(message)
+    if code == "upstream_unreachable":
+        return api.TransportError(message, url=str(error.get("apiUrl") or ""))
+    if code == "upstream_malformed":
+        upstream = _int(error.get("upstreamStatus"))
+        return api.MalformedResponseError(
+            message, status_code=upstream or status, url=str(error.get("apiUrl") or "")
+        )
+    if status == 402 or code == "insufficient_balance":
+        return api.InsufficientBalanceError(
+            message,
+            required_cents=_int(error.get("requiredCents")),
+            available_cents=_int(error.get("availableCents")),
+            **common,
+        )
+    if code == "endpoint_unavailable":
+        return api.EndpointUnavailableError(message, **common)
+    if status in (401, 403):
+        if "upstreamMessage" in error:
+            return api.AuthenticationError(message, **common)
+        return ServerRefusedError(
+            f"The Jupyter server at {server_url} refused the request ({status}: {message})."
+        )
+    if status == 404:
+        return api.NotFoundError(message, **common)
+    if status == 409 and code == "no_capacity":
+        return api.NoCapacityError(message, **common)
+    if status in (409, 422):
+        return api.ConflictError(message, **common)
+    if status == 429:
+        retry = error.get("retryAfterSeconds")
+        retry_after = float(retry) if isinstance(retry, (int, float)) else None
+        return api.RateLimitedError(message, retry_after=retry_after, **common)
+    if status == 400:
+        return api.BadRequestError(message, **common)
+    if status >= 500:
+        return api.ServerError(message, **common)
+    return api.APIError(message, **common)

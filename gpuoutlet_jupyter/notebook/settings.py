@@ -1,0 +1,39 @@
+"""What a kernel learns from its environment about the Jupyter server that started it (stdlib only)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..server.env import ENV_SERVER_TOKEN, ENV_SERVER_URL
+
+#: Set by jupyter_client's launcher in every kernel it starts: the pid of the launching process.
+ENV_PARENT_PID = "JPY_PARENT_PID"
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """The kernel-side environment, read once, in one place.
+
+    The rentals API's own settings (GPUOUTLET_API_URL, GPUOUTLET_SID, the credentials file) are
+    read by ``gpuoutlet_jupyter.api.Settings`` and only on the in-process path.
+    """
+
+    #: The server URL (with its base_url) that the extension published to its kernels.
+    server_url: str | None = None
+    #: The kernel token that only the gpuoutlet handlers accept; never shown in a repr.
+    server_token: str | None = field(default=None, repr=False)
+    #: The pid of whatever launched this kernel (a Jupyter server, nbclient, VS Code, ...).
+    parent_pid: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KernelSettings:
+        """Read the variables; empty or malformed values count as unset."""
+        env = os.environ if environ is None else environ
+        pid_text = env.get(ENV_PARENT_PID, "").strip()
+        return cls(
+            server_url=env.get(ENV_SERVER_URL, "").strip() or None,
+            server_token=env.get(ENV_SERVER_TOKEN, "").strip() or None,
+            parent_pid=int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
+        )

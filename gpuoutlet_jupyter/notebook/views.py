@@ -1,0 +1,457 @@
+"""What the magics return: rentals, tables, the wallet, with an HTML repr for notebooks and text elsewhere."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..api.models import format_cents
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+FINAL_STATUSES = frozenset({"failed", "stopped"})
+KERNEL_HINT = "Kernel › Change Kernel…"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp from the API (``...Z`` included), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def duration(seconds: float) -> str:
+    """``0:07``, ``12:30``, ``1:02:03``."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _cell(text: Any) -> str:
+    return html.escape("" if text is None else str(text))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{_cell(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{_cell(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class RentalInfo:
+    """One rental as the notebook shows it. ``data`` is the JSON view (camelCase) it was built from.
+
+    ``id``, ``status``, ``host``, ``port``, ``ssh_command``, ``kernel`` and friends are read
+    from it; ``refresh()`` and ``stop()`` go through the same backend as the magics.
+    """
+
+    def __init__(self, data: dict[str, Any], backend: Backend | None = None) -> None:
+        self.data = dict(data)
+        self._backend = backend
+
+    # Fields.
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.data.get("status"))
+
+    @property
+    def host(self) -> str | None:
+        value = self.data.get("host")
+        return str(value) if value else None
+
+    @property
+    def port(self) -> int | None:
+        value = self.data.get("port")
+        return value if isinstance(value, int) else None
+
+    @property
+    def name(self) -> str | None:
+        return self.data.get("name") or None
+
+    @property
+    def family_id(self) -> str | None:
+        return self.data.get("familyId") or None
+
+    @property
+    def gpu_count(self) -> int | None:
+        value = self.data.get("gpuCount")
+        return value if isinstance(value, int) else None
+
+    @property
+    def price_per_hour_cents(self) -> int:
+        return int(self.data.get("pricePerHourCents") or 0)
+
+    @property
+    def started_at(self) -> datetime | None:
+        return parse_time(self.data.get("startedAt"))
+
+    @property
+    def stopped_at(self) -> datetime | None:
+        return parse_time(self.data.get("stoppedAt"))
+
+    @property
+    def phase(self) -> str:
+        return str(self.data.get("phase") or "")
+
+    @property
+    def polls(self) -> int:
+        return int(self.data.get("polls") or 0)
+
+    @property
+    def version(self) -> int:
+        return int(self.data.get("version") or 0)
+
+    @property
+    def error(self) -> str | None:
+        return self.data.get("error") or None
+
+    @property
+    def upstream_error(self) -> str | None:
+        return self.data.get("upstreamError") or None
+
+    @property
+    def gone(self) -> bool:
+        return bool(self.data.get("gone"))
+
+    @property
+    def ssh(self) -> dict[str, Any]:
+        value = self.data.get("ssh")
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def ssh_alias(self) -> str | None:
+        return self.ssh.get("alias") or None
+
+    @property
+    def ssh_command(self) -> str | None:
+        """What to type: ``ssh gpuoutlet-<id>`` (with ``-F <config>`` when that is needed)."""
+        return self.ssh.get("command") or None
+
+    @property
+    def kernel(self) -> str | None:
+        """The kernelspec name of this rental (``gpuoutlet-<id lowercased>``) while it runs."""
+        return self.data.get("kernel") or None
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == "running" and bool(self.host)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES or self.gone
+
+    @property
+    def is_active(self) -> bool:
+        """Not stopped, failed or gone: it may cost money."""
+        return not self.is_final
+
+    def cost_cents(self, now: datetime | None = None) -> int:
+        """Cost so far at the locked rate, from startedAt (to stoppedAt once stopped)."""
+        start = self.started_at
+        if start is None:
+            return 0
+        end = self.stopped_at or now or datetime.now(timezone.utc)
+        seconds = max(0.0, (end - start).total_seconds())
+        return math.ceil(self.price_per_hour_cents * seconds / 3600)
+
+    def elapsed_seconds(self, now: datetime | None = None) -> float:
+        start = self.started_at
+        if start is None:
+            return 0.0
+        end = self.stopped_at or now or datetime.now(timezone.utc)
+        return max(0.0, (end - start).total_seconds())
+
+    @property
+    def gpus(self) -> str:
+        """``rtx-4090 ×1``."""
+        family = self.family_id or "GPU"
+        return f"{family} ×{self.gpu_count}" if self.gpu_count else family
+
+    @property
+    def kernel_display_name(self) -> str:
+        """The name the kernel picker shows (as the kernelspec writer names it)."""
+        label = self.name or self.id
+        return " · ".join(part for part in ("Python 3", self.gpus, label) if part)
+
+    # Acting.
+
+    def refresh(self) -> RentalInfo:
+        """The rental as the service knows it now."""
+        if self._backend is None:
+            raise RuntimeError("this RentalInfo is not connected to a rentals service")
+        return RentalInfo(self._backend.rental(self.id), self._backend)
+
+    def stop(self) -> RentalInfo:
+        """Ask for this rental to stop (it is watched until stopped); use %gpu_stop to wait."""
+        if self._backend is None:
+            raise RuntimeError("this RentalInfo is not connected to a rentals service")
+        return RentalInfo(self._backend.stop(self.id), self._backend)
+
+    # Display.
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs: what a person needs to use the rental."""
+        rows = [("status", self.status + (" (no longer reported by the API)" if self.gone else ""))]
+        # Where to connect only while there is something to connect to.
+        if self.is_active and self.host:
+            rows.append(("host", self.host))
+            if self.port is not None:
+                rows.append(("port", str(self.port)))
+        if self.is_active and self.ssh_command:
+            rows.append(("ssh", self.ssh_command))
+        elif self.is_active and self.ssh.get("error"):
+            rows.append(("ssh", f"no SSH entry: {self.ssh['error']}"))
+        price = f"{format_cents(self.price_per_hour_cents)}/h"
+        if self.status == "provisioning":
+            price += f" ({format_cents(self.price_per_hour_cents)} reserved for the first hour)"
+        elif self.is_final:
+            price += f" (cost {format_cents(self.cost_cents())})"
+        else:
+            price += f" (cost so far {format_cents(self.cost_cents())})"
+        rows.append(("price", price))
+        if self.kernel:
+            rows.append(
+                ("kernel", f"{self.kernel} — “{self.kernel_display_name}” in {KERNEL_HINT}")
+            )
+        if self.error:
+            rows.append(("error", self.error))
+        # The phase of a running rental only repeats its ssh command.
+        if self.phase and not (self.is_running and self.ssh_command):
+            rows.append(("phase", self.phase))
+        return rows
+
+    def title(self) -> str:
+        label = f" · {self.name}" if self.name else ""
+        return f"{self.id} · {self.gpus}{label}"
+
+    def __repr__(self) -> str:
+        parts = [f"{self.id!r}", f"status={self.status!r}"]
+        if self.host:
+            parts.append(f"host={self.host!r}, port={self.port!r}")
+        if self.ssh_command:
+            parts.append(f"ssh={self.ssh_command!r}")
+        parts.append(f"price={format_cents(self.price_per_hour_cents) + '/h'!r}")
+        if self.kernel:
+            parts.append(f"kernel={self.kernel!r}")
+        return f"RentalInfo({', '.join(parts)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def to_text(self) -> str:
+        width = max(len(label) for label, _ in self.summary_rows())
+        lines = [self.title()]
+        lines += [f"  {label.ljust(width)}  {value}" for label, value in self.summary_rows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{_cell(label)}</th>"
+            f"<td style='text-align:left'>{_ssh_code(label, value)}</td></tr>"
+            for label, value in self.summary_rows()
+        )
+        return f"<div><b>{_cell(self.title())}</b><table>{rows}</table></div>"
+
+
+def _ssh_code(label: str, value: str) -> str:
+    if label in ("ssh", "kernel") and not value.startswith("no SSH"):
+        head, sep, rest = value.partition(" — ")
+        return f"<code>{_cell(head)}</code>{_cell(sep + rest)}"
+    return _cell(value)
+
+
+class RentalsTable:
+    """Every rental the service tracks, newest first."""
+
+    HEADERS = ("id", "name", "GPUs", "status", "price/h", "cost so far", "ssh / phase")
+
+    def __init__(self, rentals: Sequence[RentalInfo], *, title: str | None = None) -> None:
+        self.rentals = list(rentals)
+        self.title = title
+
+    def __len__(self) -> int:
+        return len(self.rentals)
+
+    def __iter__(self) -> Any:
+        return iter(self.rentals)
+
+    def __getitem__(self, index: int) -> RentalInfo:
+        return self.rentals[index]
+
+    def rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                r.id,
+                r.name or "",
+                r.gpus,
+                r.status + (" (gone)" if r.gone else ""),
+                format_cents(r.price_per_hour_cents),
+                format_cents(r.cost_cents()),
+                r.ssh_command if r.is_running and r.ssh_command else r.phase,
+            )
+            for r in self.rentals
+        ]
+
+    def _empty(self) -> str:
+        return "No rentals. Start one with %gpu_rent FAMILY (see %gpu_families)."
+
+    def __repr__(self) -> str:
+        return f"RentalsTable({len(self.rentals)} rentals)"
+
+    def to_text(self) -> str:
+        body = _text_table(self.HEADERS, self.rows()) if self.rentals else self._empty()
+        return f"{self.title}\n{body}" if self.title else body
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def _repr_html_(self) -> str:
+        body = (
+            _table(self.HEADERS, self.rows()) if self.rentals else f"<p>{_cell(self._empty())}</p>"
+        )
+        return f"<div><b>{_cell(self.title)}</b>{body}</div>" if self.title else body
+
+
+class FamiliesTable:
+    """The GPU families, with per-GPU prices and availability."""
+
+    HEADERS = ("family", "GPU", "memory", "price/h per GPU", "available", "regions")
+
+    def __init__(self, families: Sequence[dict[str, Any]]) -> None:
+        self.families = list(families)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(f.get("id")) for f in self.families]
+
+    def rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        for f in self.families:
+            memory = f.get("gpuMemoryGb")
+            rows.append(
+                (
+                    str(f.get("id")),
+                    str(f.get("displayName") or ""),
+                    f"{memory:g} GB" if isinstance(memory, (int, float)) else "",
+                    format_cents(int(f.get("pricePerHourCents") or 0)),
+                    "yes" if f.get("available", True) else "sold out",
+                    ", ".join(str(r) for r in f.get("regions") or []),
+                )
+            )
+        return rows
+
+    def __repr__(self) -> str:
+        return f"FamiliesTable({', '.join(self.ids)})"
+
+    def to_text(self) -> str:
+        return _text_table(self.HEADERS, self.rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def _repr_html_(self) -> str:
+        return _table(self.HEADERS, self.rows())
+
+
+class WalletInfo:
+    """The wallet: available and reserved money."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = dict(data)
+
+    @property
+    def available_cents(self) -> int:
+        return int(self.data.get("availableCents") or 0)
+
+    @property
+    def reserved_cents(self) -> int:
+        return int(self.data.get("reservedCents") or 0)
+
+    @property
+    def currency(self) -> str:
+        return str(self.data.get("currency") or "USD")
+
+    def to_text(self) -> str:
+        available = format_cents(self.available_cents, self.currency)
+        reserved = format_cents(self.reserved_cents, self.currency)
+        return (
+            f"Wallet: {available} available, {reserved} reserved "
+            "(the first hour of each running rental)"
+        )
+
+    def __repr__(self) -> str:
+        return f"WalletInfo(available={self.available_cents}, reserved={self.reserved_cents}, currency={self.currency!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def _repr_html_(self) -> str:
+        return f"<p>{_cell(self.to_text())}</p>"
+
+
+class StatusInfo:
+    """Where the magics send their requests, and whether that place can rent."""
+
+    def __init__(self, where: str, status: dict[str, Any], rentals: Sequence[RentalInfo]) -> None:
+        self.where = where
+        self.status = dict(status)
+        self.rentals = list(rentals)
+
+    def rows(self) -> list[tuple[str, str]]:
+        s = self.status
+        active = [r for r in self.rentals if r.is_active]
+        rows = [
+            ("rentals handled by", self.where),
+            ("rentals API", str(s.get("apiUrl") or "unknown")),
+            ("configured", "yes" if s.get("configured") else "no"),
+        ]
+        if s.get("sidSource"):
+            rows.append(("session from", str(s["sidSource"])))
+        if s.get("problem"):
+            rows.append(("problem", str(s["problem"])))
+        rows.append(("rentals", f"{len(active)} active, {len(self.rentals)} tracked"))
+        rows.append(("version", str(s.get("version") or "")))
+        return rows
+
+    def __repr__(self) -> str:
+        return f"StatusInfo(configured={bool(self.status.get('configured'))})"
+
+    def to_text(self) -> str:
+        width = max(len(label) for label, _ in self.rows())
+        return "\n".join(f"{label.ljust(width)}  {value}" for label, value in self.rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{_cell(a)}</th><td style='text-align:left'>{_cell(b)}</td></tr>"
+            for a, b in self.rows()
+        )
+        return f"<table>{rows}</table>"

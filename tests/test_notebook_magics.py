@@ -1,0 +1,466 @@
+"""The magics in an IPython shell: parsing, help, %config, every error path, Ctrl-C while waiting.
+
+A scripted fake backend stands in for the server (the kernel tests use real ones), and one test
+uses the in-process service against the sandbox for the insufficient-balance message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import StdinNotImplementedError
+from IPython.testing import globalipapp
+from test_notebook_units import _free_port, rental_json
+
+from gpuoutlet_jupyter import api
+from gpuoutlet_jupyter.notebook.extension import loaded_magics
+from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
+from gpuoutlet_jupyter.notebook.views import RentalInfo, RentalsTable
+
+ID = "rent_01TESTTESTTESTTESTTESTTEST"
+FAMILIES = [
+    {
+        "id": "rtx-4090",
+        "displayName": "RTX 4090",
+        "pricePerHourCents": 65,
+        "available": True,
+        "regions": ["US"],
+    },
+    {
+        "id": "h100-80gb",
+        "displayName": "H100",
+        "pricePerHourCents": 280,
+        "available": False,
+        "regions": ["FI"],
+    },
+]
+
+
+class FakeBackend:
+    """Answers from a script: ``states`` are what successive long-polls of a rental return
+    (an exception in it is raised instead)."""
+
+    kind = "server"
+    where = "a fake server"
+    api_url = "https://gpuoutlet.example"
+
+    def __init__(self) -> None:
+        self.states: list[Any] = []
+        self.create_error: Exception | None = None
+        self.created: list[tuple[dict[str, Any], str]] = []
+        self.stopped: list[str] = []
+        self.listed: list[dict[str, Any]] = []
+        self.closed = False
+
+    def status(self) -> dict[str, Any]:
+        return {"configured": True, "apiUrl": self.api_url, "sidSource": "a test", "version": "0"}
+
+    def families(self) -> list[dict[str, Any]]:
+        return FAMILIES
+
+    def wallet(self) -> dict[str, Any]:
+        return {"availableCents": 1234, "reservedCents": 65, "currency": "USD"}
+
+    def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
+        return {"rentals": self.listed, "version": 1}
+
+    def rental(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        api.contract.check_rental_id(rental_id)
+        if since is None:
+            return rental_json(id=rental_id)
+        state = self.states.pop(0)
+        if isinstance(state, BaseException):
+            raise state
+        return dict(state)
+
+    def create(self, body: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        if self.create_error is not None:
+            raise self.create_error
+        self.created.append((body, idempotency_key))
+        return rental_json(version=1, polls=0, name=body.get("name"))
+
+    def stop(self, rental_id: str) -> dict[str, Any]:
+        self.stopped.append(rental_id)
+        return rental_json(id=rental_id, status="stopping", version=10)
+
+    async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
+        return self.rentals()
+
+    async def awallet(self) -> dict[str, Any]:
+        return self.wallet()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+RUNNING = rental_json(
+    status="running",
+    host="10.1.2.3",
+    port=2222,
+    version=6,
+    polls=3,
+    phase="Running: connect with `ssh gpuoutlet-x`.",
+    ssh={"alias": f"gpuoutlet-{ID}", "command": f"ssh gpuoutlet-{ID}"},
+    kernel=f"gpuoutlet-{ID.lower()}",
+)
+
+
+@pytest.fixture
+def ip() -> Iterator[Any]:
+    globalipapp.start_ipython()  # once per process; later calls do nothing
+    shell = globalipapp.get_ipython()
+    shell.run_line_magic("load_ext", "gpuoutlet_jupyter")
+    try:
+        yield shell
+    finally:
+        shell.run_line_magic("unload_ext", "gpuoutlet_jupyter")
+        # %config writes into the shell's own config too: the next test starts clean.
+        shell.config.pop("GpuOutletMagics", None)
+
+
+@pytest.fixture
+def fake(ip: Any, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
+    backend = FakeBackend()
+    magics = loaded_magics(ip)
+    assert magics is not None
+    monkeypatch.setattr(magics, "_open_backend", lambda: backend)
+    ip.run_line_magic("config", "GpuOutletMagics.progress = 'text'")
+    monkeypatch.setenv("COLUMNS", "300")  # the text line is cut to the terminal's width
+    magics.core._sleep = lambda _seconds: None  # transient-error backoff, instantly
+    return backend
+
+
+Run = Callable[[str], tuple[Any, str]]
+
+
+@pytest.fixture
+def run(ip: Any, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run a cell; return (its value or its exception, everything printed)."""
+
+    def go(cell: str) -> tuple[Any, str]:
+        capsys.readouterr()
+        result = ip.run_cell(cell)
+        captured = capsys.readouterr()
+        printed = captured.out + captured.err
+        return (result.error_in_exec or result.result), printed
+
+    return go
+
+
+# -- loading, help, %config ----------------------------------------------------------------
+
+MAGICS = [
+    "gpu_rent",
+    "gpu_status",
+    "gpu_rentals",
+    "gpu_wait",
+    "gpu_stop",
+    "gpu_families",
+    "gpu_wallet",
+    "gpu_panel",
+]
+
+
+def test_every_magic_is_registered_with_argparse_help(ip: Any, run: Run) -> None:
+    for name in MAGICS:
+        doc = ip.find_line_magic(name).__doc__
+        assert doc.lstrip().startswith("::") and f"%{name}" in doc, name
+    _, printed = run("%gpu_rent?")
+    for option in (
+        "--gpus N",
+        "--template ID",
+        "--region R",
+        "--name NAME",
+        "--auto-stop HOURS",
+        "--no-wait",
+        "FAMILY",
+    ):
+        assert option in printed
+    _, printed = run("%gpu_stop?")
+    assert "--all" in printed and "--yes" in printed
+
+
+def test_unload_removes_the_magics(ip: Any) -> None:
+    ip.run_line_magic("unload_ext", "gpuoutlet_jupyter")
+    assert ip.find_line_magic("gpu_rent") is None
+    assert not [c for c in ip.configurables if isinstance(c, GpuOutletMagics)]
+    ip.run_line_magic("load_ext", "gpuoutlet_jupyter")
+    assert ip.find_line_magic("gpu_rent") is not None
+
+
+def test_config_works(ip: Any, fake: FakeBackend, run: Run) -> None:
+    magics = loaded_magics(ip)
+    assert magics is not None
+    _, printed = run("%config GpuOutletMagics")
+    assert "GpuOutletMagics.backend" in printed and "GpuOutletMagics.poll_interval" in printed
+    run("%config GpuOutletMagics.wait_seconds = 1.5")
+    assert magics.core.options.wait_seconds == 1.5
+    run("%gpu_wallet")
+    assert magics.core.connected
+    # A setting of the backend takes effect at the next magic: the current one is closed.
+    run("%config GpuOutletMagics.poll_interval = 0.5")
+    assert fake.closed and not magics.core.connected
+    run("%config GpuOutletMagics.backend = 'nowhere'")  # refused by the trait (IPython logs it)
+    assert magics.backend == "auto"
+
+
+# -- bad input: one paragraph, no traceback, nothing sent ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("%gpu_rent rtx-4090 --gpus 3", "--gpus must be one of 1, 2, 4, 8 (got 3)"),
+        ("%gpu_rent rtx-4090 --gpus two", "argument --gpus: invalid int value: 'two'"),
+        (
+            f"%gpu_rent rtx-4090 --name {'x' * 65}",
+            "--name is longer than the 64 characters allowed",
+        ),
+        ("%gpu_rent rtx-4090 --colour red", "unrecognized arguments: --colour red"),
+        ("%gpu_rent", "the following arguments are required: FAMILY"),
+        ("%gpu_rent rtx-4090 --auto-stop -1", "--auto-stop should be greater than 0"),
+        ("%gpu_rent rtx-4080", "There is no GPU family 'rtx-4080'. Did you mean rtx-4090?"),
+        ("%gpu_status ../../etc", "the rental ID '../../etc' is not a rental id"),
+        ("%gpu_stop", "give one rental ID"),
+        (f"%gpu_stop {ID} --all", "not both"),
+        ("%gpu_wait", "the following arguments are required: ID"),
+        ("%gpu_rentals extra", "unrecognized arguments: extra"),
+    ],
+)
+def test_bad_input_gets_one_paragraph(
+    fake: FakeBackend, run: Run, cell: str, expected: str
+) -> None:
+    value, printed = run(cell)
+    assert isinstance(value, GpuMagicError), (value, printed)
+    assert expected in printed, printed
+    assert "Traceback" not in printed and "\n" not in printed.strip()
+    assert "`%" in printed or "%gpu_" in printed  # it says what to do next
+    assert not fake.created
+
+
+def test_insufficient_balance_names_the_hour_the_wallet_and_where_to_top_up(
+    fake: FakeBackend, run: Run
+) -> None:
+    fake.create_error = api.InsufficientBalanceError(
+        "x",
+        required_cents=280,
+        available_cents=50,
+        status_code=402,
+        code="insufficient_balance",
+        api_message="x",
+    )
+    value, printed = run("%gpu_rent h100-80gb")
+    assert isinstance(value, GpuMagicError)
+    assert "$2.80 for 1× h100-80gb" in printed and "$0.50 available" in printed
+    assert "Top up the wallet at https://gpuoutlet.example" in printed
+    assert "Nothing was charged" in printed
+    run("%config GpuOutletMagics.topup_url = 'https://gpuoutlet.example/wallet'")
+    _, printed = run("%gpu_rent h100-80gb")
+    assert "Top up the wallet at https://gpuoutlet.example/wallet," in printed
+
+
+def test_api_errors_keep_their_advice(fake: FakeBackend, run: Run) -> None:
+    fake.create_error = api.NoCapacityError(
+        "No capacity right now: none. Try another region.",
+        status_code=409,
+        code="no_capacity",
+        api_message="none",
+    )
+    _, printed = run("%gpu_rent rtx-4090 --region JP")
+    assert (
+        printed.startswith("%gpu_rent: No capacity right now") and "Try another region" in printed
+    )
+
+
+# -- renting, following, Ctrl-C --------------------------------------------------------------
+
+
+def test_rent_follows_to_running_and_returns_the_rental(
+    ip: Any, fake: FakeBackend, run: Run
+) -> None:
+    fake.states = [
+        rental_json(version=2, polls=1),
+        api.ServerError(
+            "The Jupyter server answered 502.", status_code=502, code="x", api_message="x"
+        ),
+        rental_json(version=4, polls=2, upstreamError="API 503, retrying"),
+        RUNNING,
+    ]
+    value, printed = run(
+        "r = %gpu_rent rtx-4090 --gpus 2 --region EU --name alice/exp-42 --auto-stop 1.5 --template pytorch\nr"
+    )
+    assert isinstance(value, RentalInfo) and value.status == "running"
+    body, key = fake.created[0]
+    assert body == {
+        "familyId": "rtx-4090",
+        "gpuCount": 2,
+        "templateId": "pytorch",
+        "region": "EU",
+        "name": "alice/exp-42",
+        "autoStopAfterHours": 1.5,
+    }
+    assert key.startswith("gpuoutlet-jupyter-")
+    assert "poll 1/~60" in printed and "API 503, retrying" in printed
+    assert "Lost contact, retrying (1 of 5)" in printed
+    for part in (
+        "host    10.1.2.3",
+        "port    2222",
+        f"ssh     ssh gpuoutlet-{ID}",
+        "$0.65/h",
+        f"kernel  gpuoutlet-{ID.lower()}",
+    ):
+        assert part in printed
+    assert ip.user_ns["r"] is value
+
+
+def test_ctrl_c_stops_the_waiting_not_the_rental(fake: FakeBackend, run: Run) -> None:
+    fake.states = [rental_json(version=2, polls=1), KeyboardInterrupt()]
+    value, printed = run("r = %gpu_rent rtx-4090\nr")
+    assert isinstance(value, RentalInfo) and value.status == "provisioning" and value.polls == 1
+    assert "Stopped waiting for" in printed and "The rental goes on" in printed
+    assert f"%gpu_wait {ID}" in printed and f"%gpu_stop {ID}" in printed
+    assert not fake.stopped
+    # Picking it up again.
+    fake.states = [RUNNING]
+    value, printed = run(f"%gpu_wait {ID}")
+    assert isinstance(value, RentalInfo) and value.is_running
+
+
+def test_a_failed_rental_is_an_error_with_its_reason(fake: FakeBackend, run: Run) -> None:
+    fake.states = [rental_json(status="failed", error="the provider lost the machine", version=5)]
+    value, printed = run("%gpu_rent rtx-4090")
+    assert isinstance(value, GpuMagicError)
+    assert "failed to provision: the provider lost the machine" in printed
+    assert "%gpu_families" in printed
+
+
+def test_no_wait_returns_at_once(fake: FakeBackend, run: Run) -> None:
+    value, printed = run("%gpu_rent rtx-4090 --no-wait")
+    assert isinstance(value, RentalInfo) and value.status == "provisioning"
+    assert f"%gpu_wait {ID} follows it" in printed
+
+
+def test_following_gives_up_after_repeated_failures(fake: FakeBackend, run: Run) -> None:
+    down = ServerUnreachable = api.TransportError("Cannot reach it.", url="http://s/")
+    fake.states = [down] * 6
+    value, printed = run("%gpu_rent rtx-4090")
+    assert isinstance(value, GpuMagicError)
+    assert "Stopped waiting for" in printed and "The rental goes on" in printed
+    assert f"%gpu_stop {ID}" in printed
+    del ServerUnreachable
+
+
+# -- the other magics ------------------------------------------------------------------------
+
+
+def test_reading_magics(fake: FakeBackend, run: Run) -> None:
+    value, printed = run("%gpu_families")
+    assert "rtx-4090" in printed and "sold out" in printed and "$2.80" in printed
+    value, printed = run("%gpu_wallet")
+    assert "$12.34 available, $0.65 reserved" in printed
+    value, printed = run("%gpu_rentals")
+    assert isinstance(value, RentalsTable) and "No rentals" in printed
+    fake.listed = [RUNNING]
+    value, printed = run("%gpu_rentals")
+    assert ID in printed and f"ssh gpuoutlet-{ID}" in printed
+    value, printed = run("%gpu_status")
+    assert "a fake server" in printed and "1 active, 1 tracked" in printed
+    value, printed = run(f"%gpu_status {ID}")
+    assert isinstance(value, RentalInfo) and value.id == ID
+
+
+def test_stop_follows_until_stopped(fake: FakeBackend, run: Run) -> None:
+    fake.states = [rental_json(status="stopped", version=11, stoppedAt="2026-06-07T09:14:22Z")]
+    value, printed = run(f"%gpu_stop {ID}")
+    assert fake.stopped == [ID]
+    assert isinstance(value, RentalInfo) and value.status == "stopped"
+    assert "cost $0.65" in printed
+
+
+def test_stop_all_asks_first(fake: FakeBackend, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    second = ID.replace("TEST", "SECO", 1)
+    fake.listed = [RUNNING, rental_json(id=second), rental_json(id="rent_01DONE", status="stopped")]
+    questions: list[str] = []
+
+    def answer(reply: str) -> Callable[[str], str]:
+        def ask(question: str) -> str:
+            questions.append(question)
+            return reply
+
+        return ask
+
+    monkeypatch.setattr("builtins.input", answer("n"))
+    value, printed = run("%gpu_stop --all")
+    assert "Nothing was stopped." in printed and not fake.stopped
+    assert questions == [f"Stop 2 rental(s), $1.30/h in all: {ID} (unit), {second} (unit)? [y/N] "]
+
+    def no_stdin(question: str) -> str:
+        raise StdinNotImplementedError("no stdin here")
+
+    monkeypatch.setattr("builtins.input", no_stdin)
+    value, printed = run("%gpu_stop --all")
+    assert isinstance(value, GpuMagicError) and "%gpu_stop --all --yes" in printed
+    assert not fake.stopped
+
+    monkeypatch.setattr("builtins.input", answer("y"))
+    value, printed = run("%gpu_stop --all --no-wait")
+    assert fake.stopped == [ID, second]
+    fake.stopped.clear()
+    fake.states = [
+        rental_json(status="stopped", version=12),
+        rental_json(id=second, status="stopped", version=12),
+    ]
+    value, printed = run("%gpu_stop --all --yes")
+    assert fake.stopped == [ID, second] and "Stopped 2 rental(s)" in printed
+
+
+# -- the in-process service, against the sandbox ----------------------------------------------
+
+
+@pytest.fixture
+def in_process(
+    ip: Any, sandbox: Any, ssh_keypair: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    account = sandbox.create_account(balance_cents=50, authorized_keys=ssh_keypair.public_key)
+    for name in ("GPUOUTLET_SERVER_URL", "GPUOUTLET_SERVER_TOKEN", "JPY_PARENT_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
+    monkeypatch.setenv("GPUOUTLET_SID", account.sid)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    ip.run_line_magic("config", f"GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}")
+    ip.run_line_magic("config", "GpuOutletMagics.reconcile_interval = 0")
+    return account
+
+
+def test_in_process_insufficient_balance(in_process: Any, sandbox: Any, run: Run) -> None:
+    value, printed = run("%gpu_rent rtx-4090")
+    assert isinstance(value, GpuMagicError), printed
+    assert "$0.65 for 1× rtx-4090" in printed and "the wallet has $0.50 available" in printed
+    assert f"Top up the wallet at {sandbox.url}" in printed
+    assert in_process.sid not in printed
+    value, printed = run("%gpu_status")
+    assert "this kernel (in-process" in printed and in_process.sid not in printed
+
+
+def test_the_panel_needs_a_widget_frontend(fake: FakeBackend, run: Run) -> None:
+    value, printed = run("%gpu_panel")
+    assert isinstance(value, GpuMagicError) and "%gpu_rentals" in printed
+
+
+def test_an_unreachable_server_says_which_url_and_how_to_configure(
+    ip: Any, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/"  # nothing listens there
+    monkeypatch.setenv("GPUOUTLET_SERVER_URL", url)
+    monkeypatch.setenv("GPUOUTLET_SERVER_TOKEN", "a-kernel-token-for-the-test")
+    value, printed = run("%gpu_wallet")
+    assert isinstance(value, GpuMagicError), printed
+    assert printed.startswith(f"%gpu_wallet: The Jupyter server at {url} is not reachable")
+    assert "restart this kernel" in printed
+    assert "%config GpuOutletMagics.backend = 'in-process'" in printed
+    assert "a-kernel-token-for-the-test" not in printed

@@ -1,0 +1,109 @@
+"""The panel's logic without a frontend: the form, Launch and Stop, and its live refresh task
+(on the test's event loop, as it runs on the kernel's)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from test_notebook_magics import ID, RUNNING, FakeBackend
+from test_notebook_units import rental_json
+
+from gpuoutlet_jupyter import api
+from gpuoutlet_jupyter.notebook.core import GpuCore
+from gpuoutlet_jupyter.notebook.discovery import ServerLocation
+from gpuoutlet_jupyter.notebook.panel import Panel
+from gpuoutlet_jupyter.notebook.rest import ServerBackend
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    backend = FakeBackend()
+    backend.listed = [RUNNING]
+    return backend
+
+
+def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
+    panel = Panel(GpuCore(lambda: fake), live=False)
+    try:
+        assert [value for _label, value in panel.family.options] == ["rtx-4090", "h100-80gb"]
+        assert "sold out" in panel.family.options[1][0]
+        assert "$12.34 available" in panel.wallet.value
+        assert len(panel.rentals.children) == 1 and ID in repr(panel._rows[ID].label.value)
+        assert f"ssh gpuoutlet-{ID}" in panel._rows[ID].phase.value
+
+        panel.name.value = "x" * 65
+        assert panel.launch_rental() is None
+        assert "Name is longer than the 64 characters allowed" in panel.message.value
+        assert not fake.created
+
+        panel.family.value = "rtx-4090"
+        assert panel.region.options == ("US",)
+        panel.gpus.value = 2
+        panel.name.value = "alice/panel"
+        panel.auto_stop.value = 2
+        rental = panel.launch_rental()
+        assert rental is not None and "Launched" in panel.message.value
+        assert fake.created[0][0] == {
+            "familyId": "rtx-4090",
+            "gpuCount": 2,
+            "templateId": "ubuntu-24-04",
+            "name": "alice/panel",
+            "autoStopAfterHours": 2.0,
+        }
+
+        fake.create_error = api.InsufficientBalanceError(
+            "x", required_cents=130, available_cents=5, status_code=402, code="x", api_message="x"
+        )
+        panel.launch_rental()
+        assert (
+            "$1.30 for 2× rtx-4090" in panel.message.value
+            and "$0.05 available" in panel.message.value
+        )
+
+        panel._rows[ID].stop.click()
+        assert fake.stopped == [ID] and f"Stopping {ID}" in panel.message.value
+        assert "gpuoutlet panel: 1 rentals" in repr(panel)
+    finally:
+        panel.close()
+
+
+@pytest.mark.asyncio
+async def test_live_refresh_runs_on_the_loop(fake: FakeBackend) -> None:
+    changes = asyncio.Queue[None]()
+
+    async def arentals(*, since: int, wait: float) -> dict[str, Any]:
+        await changes.get()
+        return {"rentals": fake.listed, "version": since + 1}
+
+    fake.arentals = arentals  # type: ignore[method-assign]
+    panel = Panel(GpuCore(lambda: fake))
+    try:
+        assert panel._task is not None and not panel._task.done()
+        fake.listed = [RUNNING, rental_json(id="rent_01NEWNEWNEWNEWNEWNEWNEWNEW")]
+        changes.put_nowait(None)
+        for _ in range(100):  # bounded: the task gets the loop as soon as this test yields
+            if len(panel.rentals.children) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(panel.rentals.children) == 2
+    finally:
+        panel.close()
+    assert panel._task is None
+
+
+@pytest.mark.asyncio
+async def test_rest_backend_long_polls_the_list_without_blocking() -> None:
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"rentals": [], "version": 8})
+
+    location = ServerLocation(url="http://server.test/", token="tok", source="a test")
+    backend = ServerBackend(location, async_transport=httpx.MockTransport(handler))
+    assert (await backend.arentals(since=7, wait=10))["version"] == 8
+    assert dict(seen[0].url.params) == {"since": "7", "wait": "10"}
+    assert seen[0].headers["Authorization"] == "token tok"

@@ -1,0 +1,103 @@
+"""The main job: notebooks/quickstart.ipynb, executed by nbclient in a kernel that a real Jupyter
+server (with the extension) started, against the sandbox; its outputs must show the rental ran,
+ssh answered through the alias, the kernelspec appeared, and the rental stopped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from test_notebook_support import RENTAL_ID
+from test_server_support import server_config, start_extension
+
+from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+
+
+@pytest.fixture(autouse=True)
+def _no_gpuoutlet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL", ENV_SERVER_URL, ENV_SERVER_TOKEN):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+@pytest.fixture
+def account(sandbox: Any, ssh_keypair: Any) -> Any:
+    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+
+
+@pytest.fixture
+def jp_server_config(
+    tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    # As scripts/demo does it: the session reaches the server through its environment.
+    monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
+    monkeypatch.setenv("GPUOUTLET_SID", account.sid)
+    return server_config(tmp_path, identity_file=str(ssh_keypair.private_key))
+
+
+def _text(cell: Any) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            parts.append(output["text"])
+        elif output["output_type"] in ("execute_result", "display_data"):
+            parts.append(str(output["data"].get("text/plain", "")))
+            parts.append(str(output["data"].get("text/html", "")))
+        elif output["output_type"] == "error":
+            parts.extend(output["traceback"])
+    return "\n".join(parts)
+
+
+async def test_quickstart_runs_end_to_end(
+    jp_serverapp: Any, http_server: Any, sandbox: Any, account: Any, tmp_path: Path
+) -> None:
+    rest = await start_extension(jp_serverapp)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    kernels = jp_serverapp.kernel_manager
+    kernel_id = await kernels.start_kernel(kernel_name="python3")
+    client = NotebookClient(nb, km=kernels.get_kernel(kernel_id), timeout=120)
+    try:
+        await client.async_execute()
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        await kernels.shutdown_kernel(kernel_id, now=True)
+
+    out = {cell["id"]: _text(cell) for cell in nb.cells if cell["cell_type"] == "code"}
+    assert "Jupyter server at" in out["status"] and "configured" in out["status"]
+    assert "rtx-4090" in out["families"] and "$0.65" in out["families"]
+    assert "$100.00 available" in out["wallet"]
+
+    # The rental ran: host, port, the ssh alias, its price and the kernel to pick.
+    rental_id = RENTAL_ID.findall(out["rent"])[0]
+    assert "status  running" in out["rent"]
+    assert f"gpuoutlet-{rental_id}" in out["rent"] and "$0.65/h" in out["rent"]
+    assert f"gpuoutlet-{rental_id.lower()}" in out["rent"]
+    rent_outputs = next(c for c in nb.cells if c["id"] == "rent")["outputs"]
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in rent_outputs
+    )
+
+    # ssh answered through the alias the extension wrote.
+    assert "hello from" in out["ssh"], out["ssh"]
+    assert (
+        f"kernel gpuoutlet-{rental_id.lower()}: 'Python 3 · rtx-4090 ×1 · quickstart'"
+        in out["kernel"]
+    )
+    assert rental_id in out["rentals"]
+
+    # It stopped, and the API agrees.
+    assert "status  stopped" in out["stop"]
+    rental = (await rest.api("GET", f"rentals/{rental_id}")).json()
+    assert rental["status"] == "stopped" and rental["kernel"] is None
+    assert "$99.9" in out["wallet-after"]
+
+    assert account.sid not in json.dumps(nb)
