@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,5 +312,7 @@ async def test_the_sid_may_come_from_the_environment(
     assert status["configured"] is True
     assert status["sidSource"] == "the GPUOUTLET_SID environment variable"
     assert (await rest.api("GET", "rentals", auth="kernel")).json()["rentals"] == []
+    # Kernels started from now on inherit the server's environment: the sid is no longer in it.
+    assert "GPUOUTLET_SID" not in os.environ
     # From the environment, the sid is in no log line at all, the server's start included.
     _assert_sid_nowhere(account.sid, rest, caplog, jp_logging_stream, ("setup", "call"))

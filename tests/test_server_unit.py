@@ -46,7 +46,7 @@ from gpuoutlet_jupyter.server.manager import (
     parse_long_poll,
     resolve_settings,
 )
-from gpuoutlet_jupyter.service import ServiceOptions
+from gpuoutlet_jupyter.service import ServiceConfig, ServiceOptions
 
 SID = "sid-unit-4f1c9e0b7a6d"
 UPSTREAM = "http://upstream.invalid"
@@ -209,11 +209,17 @@ def test_parse_json_object() -> None:
 # --- settings: where the sid comes from ------------------------------------------------
 
 
+_SERVICE_FIELDS = {"state_dir", "ssh_dir", "ssh_user", "identity_file", "options", "kernelspecs"}
+
+
 def _config(tmp_path: Path, **kwargs: Any) -> ManagerConfig:
-    kwargs.setdefault("ssh_dir", tmp_path / "ssh")
-    kwargs.setdefault("options", QUIET)
-    kwargs.setdefault("state_dir", tmp_path / "state")
-    return ManagerConfig(**kwargs)
+    service = {k: kwargs.pop(k) for k in list(kwargs) if k in _SERVICE_FIELDS}
+    service.setdefault("ssh_dir", tmp_path / "ssh")
+    service.setdefault("options", QUIET)
+    service.setdefault("state_dir", tmp_path / "state")
+    # No kernelspecs from unit tests: they would land in the real Jupyter data dir.
+    service.setdefault("kernelspecs", False)
+    return ManagerConfig(service=ServiceConfig(**service), **kwargs)
 
 
 def test_settings_from_the_server_config(tmp_path: Path) -> None:
@@ -488,17 +494,17 @@ def test_app_traits_map_onto_the_manager_config(monkeypatch: pytest.MonkeyPatch)
     assert app.name == "gpuoutlet"
     assert (app.ssh_user, app.poll_interval, app.max_wait) == ("root", 2.0, 60.0)
     config = app.manager_config()
-    assert config.state_dir == Path("/data/jupyter/gpuoutlet")
-    assert config.ssh_dir == Path("/home/alice/.ssh")
-    assert config.sid is None and config.api_url == "" and config.identity_file is None
-    assert config.options.poll_interval == 2.0
+    assert config.service.state_dir == Path("/data/jupyter/gpuoutlet")
+    assert config.service.ssh_dir is None  # the SSH writer's default, ~/.ssh
+    assert config.sid is None and config.api_url == "" and config.service.identity_file is None
+    assert config.service.options.poll_interval == 2.0
 
     app = GpuOutletApp(sid=f" {SID} ", identity_file="~/keys/id", poll_interval=0.1, max_polls=5)
     config = app.manager_config()
     assert config.sid is not None and config.sid.get_secret_value() == SID
     assert SID not in repr(config)
-    assert config.identity_file == Path("/home/alice/keys/id")
-    assert (config.options.poll_interval, config.options.max_polls) == (0.1, 5)
+    assert config.service.identity_file == Path("/home/alice/keys/id")
+    assert (config.service.options.poll_interval, config.service.options.max_polls) == (0.1, 5)
     for bad in ({"poll_interval": 0}, {"max_polls": 0}, {"max_wait": -1}):
         with pytest.raises(TraitError):
             GpuOutletApp(**bad)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from gpuoutlet_jupyter.api import AsyncRentalsClient, RentalRequest, RetryPolicy
+from gpuoutlet_jupyter.api import AsyncRentalsClient, Rental, RentalRequest, RetryPolicy
+from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
 from gpuoutlet_jupyter.service import RentalService, RentalView, ServiceOptions
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
@@ -49,11 +50,14 @@ class Env:
     def client(self) -> AsyncRentalsClient:
         return AsyncRentalsClient(api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY)
 
-    async def service(self, options: ServiceOptions = FAST) -> RentalService:
+    async def service(
+        self, options: ServiceOptions = FAST, kernelspecs: KernelSpecWriter | None = None
+    ) -> RentalService:
         svc = RentalService(
             self.client(),
             state_dir=self.state_dir,
             ssh=self.writer(),
+            kernelspecs=kernelspecs,
             options=options,
             owns_client=True,
         )
@@ -280,3 +284,33 @@ async def test_list_long_poll_wakes_on_any_rental(env: Env) -> None:
     view = await svc.create(REQUEST)
     listed = await waiter
     assert view["id"] in [v["id"] for v in listed]
+
+
+@pytest.mark.asyncio
+async def test_kernelspec_follows_the_rental_and_stale_ones_are_swept(
+    env: Env, tmp_path: Path
+) -> None:
+    specs = KernelSpecWriter(tmp_path / "kernels")
+    # A spec left behind by a rental that stopped while nothing watched it.
+    stale = Rental.model_validate(
+        {
+            "id": "rent_STALE",
+            "status": "running",
+            "host": "127.0.0.1",
+            "port": 2222,
+            "pricePerHourCents": 65,
+            "startedAt": "2026-06-07T08:14:22Z",
+        }
+    )
+    specs.install(stale, env.writer().write("rent_STALE", "127.0.0.1", 2222))
+    assert set(specs.installed().values()) == {"rent_STALE"}
+
+    svc = await env.service(kernelspecs=specs)
+    assert specs.installed() == {}
+    view = await svc.create(REQUEST)
+    view = await until(svc, view["id"], lambda v: v["kernel"] is not None)
+    assert specs.installed() == {view["kernel"]: view["id"]}
+    await svc.stop(view["id"])
+    view = await until(svc, view["id"], lambda v: v["status"] == "stopped")
+    assert view["kernel"] is None
+    assert specs.installed() == {}

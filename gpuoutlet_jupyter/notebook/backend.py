@@ -7,15 +7,14 @@ JSON views as the REST API (camelCase dicts), and raise the client's error hiera
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .discovery import ServerLocation, find_server
 from .settings import KernelSettings
 
 if TYPE_CHECKING:
-    from ..service import ServiceOptions
+    from ..service.config import ServiceConfig
 
 RentalJSON = dict[str, Any]
 BackendChoice = Literal["auto", "server", "in-process"]
@@ -70,26 +69,14 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
-class InProcessConfig:
-    """What the in-process RentalService needs beyond the API settings (from the magics' traits)."""
-
-    state_dir: Path | None = None
-    ssh_dir: Path | None = None
-    ssh_user: str = "root"
-    identity_file: Path | None = None
-    kernelspecs: bool = True
-    remote_python: str = "python3"
-    options: ServiceOptions | None = None
-
-
-@dataclass(frozen=True)
 class BackendConfig:
     """How to pick and configure the backend."""
 
     choice: BackendChoice = "auto"
     #: Cap on one request's wait; the REST client's read timeout is this plus a margin.
     request_timeout: float = 30.0
-    in_process: InProcessConfig = field(default_factory=InProcessConfig)
+    #: None: the defaults, with state in <Jupyter data dir>/gpuoutlet/in-process.
+    in_process: ServiceConfig | None = None
 
 
 def open_backend(config: BackendConfig, settings: KernelSettings | None = None) -> Backend:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._version import __version__
-from ..api import AsyncRentalsClient, ConfigurationError, RentalRequest, Settings
+from ..api import ConfigurationError, RentalRequest, Settings
 from ..service import RentalService
-from ..ssh import SSHConfigError, SSHConfigWriter
-from .backend import InProcessConfig, RentalJSON
+from ..service.config import ServiceConfig, build_service
+from .backend import RentalJSON
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class InProcessBackend:
 
     def __init__(
         self,
-        config: InProcessConfig,
+        config: ServiceConfig | None = None,
         *,
         request_timeout: float = 30.0,
         note: str | None = None,
@@ -59,7 +59,7 @@ class InProcessBackend:
         except ConfigurationError as exc:
             raise ConfigurationError(f"{_CONTEXT}. {exc}") from None
         self.settings = replace(settings, timeout_seconds=request_timeout)
-        self.config = config
+        self.config = config or ServiceConfig(state_dir=default_state_dir())
         self._note = note
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -79,28 +79,10 @@ class InProcessBackend:
         return f"InProcessBackend(api_url={self.settings.api_url!r})"
 
     async def _start(self) -> RentalService:
-        config = self.config
-        try:
-            ssh = SSHConfigWriter(
-                config.ssh_dir, user=config.ssh_user, identity_file=config.identity_file
-            )
-        except SSHConfigError as exc:
-            raise ConfigurationError(
-                f"The SSH settings are not usable: {exc}. Fix GpuOutletMagics.ssh_dir, "
-                "ssh_user or identity_file with %config."
-            ) from None
-        kernelspecs = None
-        if config.kernelspecs:
-            from ..kernel.specs import KernelSpecWriter
-
-            kernelspecs = KernelSpecWriter(python=config.remote_python)
-        service = RentalService(
-            AsyncRentalsClient(self.settings),
-            state_dir=config.state_dir or default_state_dir(),
-            ssh=ssh,
-            kernelspecs=kernelspecs,
-            options=config.options,
-            owns_client=True,
+        service = build_service(
+            self.settings,
+            self.config,
+            fix_hint="Fix GpuOutletMagics.ssh_dir, ssh_user or identity_file with %config.",
         )
         try:
             await service.start()

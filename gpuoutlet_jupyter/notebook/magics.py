@@ -14,7 +14,9 @@ from IPython.core import magic as _magic
 from IPython.core import magic_arguments as _ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
-from traitlets import Bool, Enum, Float, Integer, Unicode, observe
+from traitlets import Enum, Float, Integer, Unicode, observe
+
+from ..service.traits import ServiceTraits
 
 if TYPE_CHECKING:
     from .backend import Backend, BackendChoice, BackendConfig
@@ -103,9 +105,11 @@ def explain_problems(problems: list[tuple[str, str]], names: dict[str, str]) -> 
 
 
 @magics_class
-class GpuOutletMagics(Magics):
+class GpuOutletMagics(ServiceTraits, Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_families, %gpu_wallet, %gpu_panel. Configure with ``%config GpuOutletMagics.<name>``."""
+    %gpu_families, %gpu_wallet, %gpu_panel. Configure with ``%config GpuOutletMagics.<name>``;
+    the service settings (SSH, polling) apply when rentals are handled in-process, the server
+    has its own (``c.GpuOutletApp.*``)."""
 
     backend = Enum(
         ["auto", "server", "in-process"],
@@ -127,7 +131,6 @@ class GpuOutletMagics(Magics):
     expected_polls = Integer(
         60, help="Polls a rental is expected to need (the API's 60 polls at 2 s)."
     ).tag(config=True)
-    request_timeout = Float(30.0, help="Seconds to wait for one answer.").tag(config=True)
     topup_url = Unicode(
         "", help="Where to top up the wallet, for messages; empty: the rentals API's site."
     ).tag(config=True)
@@ -135,33 +138,6 @@ class GpuOutletMagics(Magics):
     state_dir = Unicode(
         "",
         help="In-process: where tracked rentals are saved (<Jupyter data dir>/gpuoutlet/in-process).",
-    ).tag(config=True)
-    ssh_dir = Unicode("", help="In-process: the SSH folder (~/.ssh).").tag(config=True)
-    ssh_user = Unicode("root", help="In-process: user name of the SSH entries.").tag(config=True)
-    identity_file = Unicode(
-        "", help="In-process: private key of the SSH entries (your default key)."
-    ).tag(config=True)
-    kernelspecs = Bool(True, help="In-process: add a kernelspec per running rental.").tag(
-        config=True
-    )
-    remote_python = Unicode("python3", help="In-process: Python on the rented machine.").tag(
-        config=True
-    )
-    poll_interval = Float(
-        2.0, help="In-process: seconds between polls of a provisioning rental."
-    ).tag(config=True)
-    max_polls = Integer(60, help="In-process: polls before a rental counts as slow.").tag(
-        config=True
-    )
-    slow_poll_interval = Float(10.0, help="In-process: seconds between polls once slow.").tag(
-        config=True
-    )
-    running_poll_interval = Float(
-        30.0, help="In-process: seconds between polls of a running rental."
-    ).tag(config=True)
-    reconcile_interval = Float(
-        300.0,
-        help="In-process: seconds between comparisons with the API's list (0: at start only).",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
@@ -200,30 +176,14 @@ class GpuOutletMagics(Magics):
 
     def backend_config(self) -> BackendConfig:
         """The traits, as the backend's configuration."""
-        from ..service import ServiceOptions
-        from .backend import BackendConfig, InProcessConfig
+        from .backend import BackendConfig
+        from .inprocess import default_state_dir
 
-        def path(value: str) -> Path | None:
-            return Path(value).expanduser() if value.strip() else None
-
+        state_dir = Path(self.state_dir).expanduser() if self.state_dir.strip() else None
         return BackendConfig(
             choice=cast("BackendChoice", self.backend),
             request_timeout=self.request_timeout,
-            in_process=InProcessConfig(
-                state_dir=path(self.state_dir),
-                ssh_dir=path(self.ssh_dir),
-                ssh_user=self.ssh_user,
-                identity_file=path(self.identity_file),
-                kernelspecs=self.kernelspecs,
-                remote_python=self.remote_python,
-                options=ServiceOptions(
-                    poll_interval=self.poll_interval,
-                    max_polls=self.max_polls,
-                    slow_poll_interval=self.slow_poll_interval,
-                    running_poll_interval=self.running_poll_interval,
-                    reconcile_interval=self.reconcile_interval,
-                ),
-            ),
+            in_process=self.service_config(state_dir or default_state_dir()),
         )
 
     def _open_backend(self) -> Backend:

@@ -21,11 +21,11 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from pydantic import SecretStr
-from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
+from traitlets import Float, TraitError, Unicode, default, validate
 
 from .._version import __version__
-from ..kernel.specs import DEFAULT_PYTHON, KernelSpecWriter
-from ..service import KernelSpecs, ServiceOptions
+from ..api.settings import ENV_SID
+from ..service.traits import ServiceTraits
 from .auth import KernelToken
 from .env import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
@@ -35,14 +35,7 @@ from .manager import ManagerConfig, RentalsManager
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
 
 
-def _positive(proposal: Any) -> Any:
-    value = proposal["value"]
-    if value <= 0:
-        raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
-    return value
-
-
-class GpuOutletApp(ExtensionApp):
+class GpuOutletApp(ServiceTraits, ExtensionApp):
     """Rent GPUs from Jupyter: REST under ``{base_url}gpuoutlet/api/`` over one RentalService."""
 
     name = EXTENSION_NAME
@@ -67,65 +60,10 @@ class GpuOutletApp(ExtensionApp):
         endpoints answer 503 `not_configured`.""",
     ).tag(config=True)
 
-    ssh_user = Unicode("root", help="User name written in each rental's SSH entry.").tag(
-        config=True
-    )
-
-    identity_file = Unicode(
-        "",
-        help="""Private key written in each rental's SSH entry (IdentityFile). Empty: the
-        user's ~/.ssh/id_ed25519 or id_rsa, else a key generated once in <ssh_dir>/gpuoutlet/.""",
-    ).tag(config=True)
-
-    ssh_dir = Unicode(
-        "~/.ssh",
-        help="""The SSH folder: its `config` gets one Include line, and its `gpuoutlet/` folder
-        one entry per running rental.""",
-    ).tag(config=True)
-
     state_dir = Unicode(
         help="""Where the tracked rentals are persisted, so a restarted server resumes watching
         them. Default: <Jupyter data dir>/gpuoutlet.""",
     ).tag(config=True)
-
-    kernelspecs = Bool(
-        True,
-        help="""Add a kernelspec per running rental (`gpuoutlet-<rental id>`, in the Jupyter
-        data dir) that runs ipykernel on the rental over SSH; removed when the rental stops.""",
-    ).tag(config=True)
-
-    remote_python = Unicode(
-        DEFAULT_PYTHON, help="The Python interpreter the rental kernelspecs run on the machine."
-    ).tag(config=True)
-
-    poll_interval = Float(
-        2.0, help="Seconds between two polls of a provisioning rental (the API asks for 2)."
-    ).tag(config=True)
-
-    max_polls = Integer(
-        60,
-        help="""Polls of a provisioning rental at poll_interval before the server reports it as
-        slow and polls it every slow_poll_interval seconds instead (it keeps watching it).""",
-    ).tag(config=True)
-
-    slow_poll_interval = Float(
-        10.0, help="Seconds between polls of a rental that is still provisioning after max_polls."
-    ).tag(config=True)
-
-    running_poll_interval = Float(
-        30.0,
-        help="Seconds between polls of a running rental, so a stop made elsewhere is noticed.",
-    ).tag(config=True)
-
-    reconcile_interval = Float(
-        300.0,
-        help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
-        made elsewhere). 0 turns the periodic comparison off (it still runs at start).""",
-    ).tag(config=True)
-
-    request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
-        config=True
-    )
 
     max_wait = Float(
         60.0, help="Cap, in seconds, on the `wait` of a long-poll request to the REST API."
@@ -135,18 +73,10 @@ class GpuOutletApp(ExtensionApp):
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), EXTENSION_NAME)
 
-    @validate("poll_interval", "slow_poll_interval", "running_poll_interval", "request_timeout")
-    def _validate_positive(self, proposal: Any) -> Any:
-        return _positive(proposal)
-
-    @validate("max_polls")
-    def _validate_max_polls(self, proposal: Any) -> Any:
-        return _positive(proposal)
-
-    @validate("reconcile_interval", "max_wait")
-    def _validate_not_negative(self, proposal: Any) -> Any:
+    @validate("max_wait")
+    def _validate_max_wait(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
-            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+            raise TraitError("max_wait must be 0 or more")
         return proposal["value"]
 
     # Set by initialize_settings.
@@ -156,31 +86,22 @@ class GpuOutletApp(ExtensionApp):
     def manager_config(self) -> ManagerConfig:
         """The traitlets, as the manager's configuration."""
         return ManagerConfig(
-            state_dir=Path(self.state_dir).expanduser(),
+            service=self.service_config(Path(self.state_dir).expanduser()),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
             request_timeout=self.request_timeout,
-            ssh_dir=Path(self.ssh_dir).expanduser() if self.ssh_dir else None,
-            ssh_user=self.ssh_user,
-            identity_file=Path(self.identity_file).expanduser() if self.identity_file else None,
-            options=ServiceOptions(
-                poll_interval=self.poll_interval,
-                max_polls=self.max_polls,
-                slow_poll_interval=self.slow_poll_interval,
-                running_poll_interval=self.running_poll_interval,
-                reconcile_interval=self.reconcile_interval,
-            ),
             max_wait=self.max_wait,
         )
 
     def initialize_settings(self) -> None:
         """Build the manager (no I/O, no tasks: there may be no running loop yet)."""
         self.kernel_token = KernelToken()
-        kernelspecs: KernelSpecs | None = None
-        if self.kernelspecs:
-            kernelspecs = KernelSpecWriter(python=self.remote_python)
-        self.manager = RentalsManager(self.manager_config(), kernelspecs=kernelspecs)
+        self.manager = RentalsManager(self.manager_config())
         self._saved_environ: dict[str, str | None] = {}
+        # The sid lives in this process only: kernels (user code) started later must not
+        # inherit it. They reach the API through this server with their own token instead.
+        if ENV_SID in os.environ:
+            self._saved_environ[ENV_SID] = os.environ.pop(ENV_SID)
         self._route_library_logs()
         if self.sid.strip() and self.log.isEnabledFor(logging.DEBUG):
             self.log.warning(

@@ -11,7 +11,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from ..api import (
     Settings,
 )
 from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, normalize_url
-from ..service import KernelSpecs, RentalService, ServiceOptions
-from ..ssh import SSHConfigError, SSHConfigWriter
+from ..service import RentalService
+from ..service.config import ServiceConfig, build_service
 from .errors import ExtensionUnavailableError, InvalidBodyError, InvalidQueryError
 
 log = logging.getLogger(__name__)
@@ -48,17 +48,12 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 class ManagerConfig:
     """What the manager needs, from the ExtensionApp's traitlets."""
 
-    state_dir: Path
+    service: ServiceConfig
     #: Empty: GPUOUTLET_API_URL, then the credentials file, then https://gpuoutlet.ai.
     api_url: str = ""
     #: None: GPUOUTLET_SID, then the credentials file.
     sid: SecretStr | None = None
     request_timeout: float = 30.0
-    #: None: ``~/.ssh``.
-    ssh_dir: Path | None = None
-    ssh_user: str = "root"
-    identity_file: Path | None = None
-    options: ServiceOptions = field(default_factory=ServiceOptions)
     #: The cap on a long-poll's ``wait``, in seconds.
     max_wait: float = 60.0
     #: How long a request waits for the service to finish starting before a 503.
@@ -171,12 +166,10 @@ class RentalsManager:
         config: ManagerConfig,
         *,
         client_factory: ClientFactory | None = None,
-        kernelspecs: KernelSpecs | None = None,
     ) -> None:
         self.config = config
         self.settings, self._problem = resolve_settings(config)
         self._client_factory: ClientFactory = client_factory or AsyncRentalsClient
-        self._kernelspecs = kernelspecs
         self._service: RentalService | None = None
         self._state = "new"
         self._ready = asyncio.Event()
@@ -206,7 +199,7 @@ class RentalsManager:
                 self._problem = (
                     f"The gpuoutlet extension could not start its rental service "
                     f"({type(exc).__name__}: {exc}). Check the Jupyter server's log and the "
-                    f"state folder {self.config.state_dir}, then restart the server."
+                    f"state folder {self.config.service.state_dir}, then restart the server."
                 )
                 await self._close_quietly(service)
                 return
@@ -229,24 +222,12 @@ class RentalsManager:
             await self._close_quietly(service)
 
     def _build_service(self) -> RentalService:
-        config = self.config
-        try:
-            ssh = SSHConfigWriter(
-                config.ssh_dir, user=config.ssh_user, identity_file=config.identity_file
-            )
-        except SSHConfigError as exc:
-            raise ConfigurationError(
-                f"The SSH settings of the gpuoutlet extension are not usable: {exc}. Fix "
-                "GpuOutletApp.ssh_dir, ssh_user or identity_file and restart the Jupyter server."
-            ) from None
-        client = self._client_factory(self.settings)
-        return RentalService(
-            client,
-            state_dir=config.state_dir,
-            ssh=ssh,
-            kernelspecs=self._kernelspecs,
-            options=config.options,
-            owns_client=True,
+        return build_service(
+            self.settings,
+            self.config.service,
+            fix_hint="Fix GpuOutletApp.ssh_dir, ssh_user or identity_file and restart the "
+            "Jupyter server.",
+            client=self._client_factory(self.settings),
         )
 
     @staticmethod
@@ -289,8 +270,9 @@ class RentalsManager:
             "sidSource": self.settings.sid_source if sid_set else None,
             "problem": self._problem,
             "version": __version__,
-            "sshDir": str(self.config.ssh_dir or Path("~/.ssh").expanduser()),
-            "pollInterval": self.config.options.poll_interval,
+            "sshDir": str(self.config.service.ssh_dir or Path("~/.ssh").expanduser()),
+            "pollInterval": self.config.service.options.poll_interval,
+            "maxPolls": self.config.service.options.max_polls,
             "maxWait": self.config.max_wait,
         }
 

@@ -46,6 +46,9 @@ class KernelSpecs(Protocol):
     def remove(self, rental_id: str) -> None:
         """Delete the rental's kernelspec if there is one."""
 
+    def installed(self) -> dict[str, str]:
+        """``{kernel name: rental id}`` of the kernelspecs present."""
+
 
 @dataclass(frozen=True)
 class ServiceOptions:
@@ -142,8 +145,19 @@ class RentalService:
                     await self._act(record, rewrite_ssh=True)
                     await self._bump(record)
             self._ensure_watcher(record.id)
+        await self._remove_stale_kernelspecs()
         if self.options.reconcile_interval > 0:
             self._reconciler = asyncio.create_task(self._reconcile_forever())
+
+    async def _remove_stale_kernelspecs(self) -> None:
+        """Kernelspecs left by a rental that stopped while no service was watching it."""
+        if self.kernelspecs is None:
+            return
+        for rental_id in set((await asyncio.to_thread(self.kernelspecs.installed)).values()):
+            record = self._records.get(rental_id)
+            if record is None or not (record.watched and record.rental.is_ready):
+                log.info("removing the kernelspec of rental %s: it is not running", rental_id)
+                await asyncio.to_thread(self.kernelspecs.remove, rental_id)
 
     async def close(self) -> None:
         """Stop every watcher and persist; rentals keep running upstream."""

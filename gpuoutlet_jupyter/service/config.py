@@ -1,0 +1,56 @@
+"""Building RentalService from its settings: one recipe for the server extension and the magics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..api import AsyncRentalsClient, ConfigurationError, Settings
+from ..ssh import SSHConfigError, SSHConfigWriter
+from .service import KernelSpecs, RentalService, ServiceOptions
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything RentalService needs besides the API settings."""
+
+    state_dir: Path
+    #: None: ``~/.ssh``.
+    ssh_dir: Path | None = None
+    ssh_user: str = "root"
+    #: None: the user's own key, else one generated for the extension.
+    identity_file: Path | None = None
+    #: Write a `gpuoutlet-ssh` kernelspec for every running rental.
+    kernelspecs: bool = True
+    remote_python: str = "python3"
+    options: ServiceOptions = field(default_factory=ServiceOptions)
+
+
+def build_service(
+    settings: Settings,
+    config: ServiceConfig,
+    *,
+    fix_hint: str,
+    client: AsyncRentalsClient | None = None,
+) -> RentalService:
+    """A RentalService owning its client; `fix_hint` says where a person fixes bad SSH settings."""
+    try:
+        ssh = SSHConfigWriter(
+            config.ssh_dir, user=config.ssh_user, identity_file=config.identity_file
+        )
+    except SSHConfigError as exc:
+        raise ConfigurationError(f"The SSH settings are not usable: {exc}. {fix_hint}") from None
+    kernelspecs: KernelSpecs | None = None
+    if config.kernelspecs:
+        # Imported here: jupyter_client is only needed once a service is actually built.
+        from ..kernel.specs import KernelSpecWriter
+
+        kernelspecs = KernelSpecWriter(python=config.remote_python)
+    return RentalService(
+        client or AsyncRentalsClient(settings),
+        state_dir=config.state_dir,
+        ssh=ssh,
+        kernelspecs=kernelspecs,
+        options=config.options,
+        owns_client=True,
+    )
