@@ -19,6 +19,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "gpuoutlet_jupyter.server", "app": GpuOutletApp}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab sidebar (for `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "gpuoutlet-jupyter"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext gpuoutlet_jupyter``: the %gpu_* magics (the client loads on first use)."""
     from .notebook.extension import load_ipython_extension as load

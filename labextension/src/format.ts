@@ -1,0 +1,64 @@
+/**
+ * Money, time and cost for people. Pure functions: the model and the view share them.
+ */
+
+/** 65 → "$0.65", 28000 → "$280.00"; another currency keeps its code: "0.65 EUR". */
+export function formatCents(cents: number, currency = 'USD'): string {
+  const sign = cents < 0 ? '-' : '';
+  const abs = Math.abs(Math.round(cents));
+  const whole = Math.floor(abs / 100).toLocaleString('en-US');
+  const amount = `${whole}.${String(abs % 100).padStart(2, '0')}`;
+  return currency === 'USD' ? `${sign}$${amount}` : `${sign}${amount} ${currency}`;
+}
+
+/** 65 → "$0.65/h". */
+export function formatRate(centsPerHour: number, currency = 'USD'): string {
+  return `${formatCents(centsPerHour, currency)}/h`;
+}
+
+/** Seconds → "42s", "3m 05s", "2h 07m", "3d 4h". */
+export function formatElapsed(totalSeconds: number): string {
+  const s = Math.max(0, Math.floor(totalSeconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) {
+    return `${minutes}m ${String(s % 60).padStart(2, '0')}s`;
+  }
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) {
+    return `${hours}h ${String(minutes % 60).padStart(2, '0')}m`;
+  }
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+/** Milliseconds since the epoch of an ISO 8601 time, or null when it is not one. */
+export function parseTime(iso: string | null | undefined): number | null {
+  if (!iso) {
+    return null;
+  }
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** The part of a rental's life that is billed so far, in seconds. */
+export function elapsedSeconds(
+  rental: { startedAt: string; stoppedAt: string | null },
+  now: number
+): number {
+  const start = parseTime(rental.startedAt);
+  if (start === null) {
+    return 0;
+  }
+  const end = parseTime(rental.stoppedAt) ?? now;
+  return Math.max(0, (end - start) / 1000);
+}
+
+/** Cost so far from the API's own fields: the locked rate times the time since startedAt. */
+export function costSoFarCents(
+  rental: { startedAt: string; stoppedAt: string | null; pricePerHourCents: number },
+  now: number
+): number {
+  return Math.ceil((rental.pricePerHourCents * elapsedSeconds(rental, now)) / 3600);
+}

@@ -1,0 +1,101 @@
+/**
+ * gpuoutlet-jupyter: a JupyterLab sidebar to rent GPUs through the gpuoutlet server extension.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import { pickAndStop } from './actions';
+import { gpuIcon } from './icon';
+import { DEFAULT_LONG_POLL_SECONDS, DEFAULT_REFRESH_INTERVAL, GpuOutletModel } from './model';
+import { requestAPI } from './request';
+import { GpuOutletPanel } from './widget';
+
+export const PLUGIN_ID = 'gpuoutlet-jupyter:plugin';
+
+export namespace CommandIDs {
+  export const rent = 'gpuoutlet:rent';
+  export const stop = 'gpuoutlet:stop';
+  export const openNotebook = 'gpuoutlet:open-notebook';
+}
+
+const CATEGORY = 'GPU Outlet';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Rent a GPU from JupyterLab: launch form, wallet, live rentals, SSH and kernels.',
+  autoStart: true,
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const model = new GpuOutletModel({
+      request: (path, init, endpoint) => requestAPI(path, init, endpoint),
+      refreshInterval: DEFAULT_REFRESH_INTERVAL,
+      longPollSeconds: DEFAULT_LONG_POLL_SECONDS,
+      // The panel starts hidden in the sidebar; it tells the model when it is shown.
+      visible: false
+    });
+    const panel = new GpuOutletPanel({
+      model,
+      openNotebook: kernel => app.commands.execute(CommandIDs.openNotebook, { kernel })
+    });
+    app.shell.add(panel, 'left', { rank: 850 });
+    restorer?.add(panel, 'gpuoutlet-sidebar');
+
+    app.commands.addCommand(CommandIDs.rent, {
+      label: 'Rent a GPU…',
+      caption: 'Open the GPU rentals sidebar on its launch form',
+      icon: gpuIcon,
+      execute: () => {
+        app.shell.activateById(panel.id);
+        void model.refreshNow();
+        window.requestAnimationFrame(() => panel.focusLaunchForm());
+      }
+    });
+    app.commands.addCommand(CommandIDs.stop, {
+      label: 'Stop a GPU rental…',
+      caption: 'Pick one of your running GPU rentals and stop it',
+      execute: () => pickAndStop(model)
+    });
+    app.commands.addCommand(CommandIDs.openNotebook, {
+      label: 'Open a notebook on this GPU',
+      execute: async args => {
+        const kernel = String(args.kernel ?? '');
+        if (!kernel) {
+          return;
+        }
+        // The kernelspec was written when the rental came up: make sure the page knows it.
+        await app.serviceManager.kernelspecs.refreshSpecs();
+        return app.commands.execute('notebook:create-new', { kernelName: kernel });
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.rent, category: CATEGORY });
+      palette.addItem({ command: CommandIDs.stop, category: CATEGORY });
+    }
+
+    if (settingRegistry) {
+      const apply = (settings: ISettingRegistry.ISettings) => {
+        model.configure({
+          refreshInterval: settings.get('refreshInterval').composite as number,
+          longPollSeconds: settings.get('longPollSeconds').composite as number
+        });
+      };
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          apply(settings);
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.error('gpuoutlet-jupyter: could not load the settings.', reason);
+        });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,99 @@
+import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { Locator } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const PANEL = '#gpuoutlet-sidebar';
+
+/** Open the GPU rentals sidebar from its tab and wait for the form and the wallet. */
+export async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> {
+  const panel = page.locator(PANEL);
+  if (!(await panel.isVisible())) {
+    await page.locator('.jp-SideBar li[data-id="gpuoutlet-sidebar"]').click();
+  }
+  await expect(panel).toBeVisible();
+  await expect(panel.locator('.jp-GpuOutlet-walletAvailable')).toBeVisible();
+  await expect(panel.locator('select[name="familyId"] option[value="rtx-4090"]')).toHaveCount(1);
+  return panel;
+}
+
+/** Fill the launch form; the cost line must show the hour reserved before the click. */
+export async function fillForm(
+  panel: Locator,
+  form: { familyId: string; gpuCount?: number; name?: string; region?: string }
+): Promise<void> {
+  await panel.locator('select[name="familyId"]').selectOption(form.familyId);
+  await panel.locator('.jp-GpuOutlet-segment', { hasText: String(form.gpuCount ?? 1) }).click();
+  await panel.locator('select[name="region"]').selectOption(form.region ?? '');
+  await panel.locator('input[name="name"]').fill(form.name ?? '');
+}
+
+/** Parse "$1,234.56" into cents. */
+export function cents(text: string | null): number {
+  const match = /\$([\d,]+)\.(\d\d)/.exec(text ?? '');
+  if (!match) {
+    throw new Error(`no amount in ${JSON.stringify(text)}`);
+  }
+  return Number(match[1].replace(/,/g, '')) * 100 + Number(match[2]);
+}
+
+/** The ids of the rental cards shown. */
+export async function rentalIds(panel: Locator): Promise<string[]> {
+  return panel
+    .locator('.jp-GpuOutlet-rental')
+    .evaluateAll(nodes => nodes.map(n => n.getAttribute('data-rental-id') ?? ''));
+}
+
+/** Wait for a rental card that was not there before; returns it. */
+export async function newCard(panel: Locator, before: string[]): Promise<Locator> {
+  let id = '';
+  await expect
+    .poll(async () => {
+      id = (await rentalIds(panel)).find(r => !before.includes(r)) ?? '';
+      return id;
+    })
+    .not.toBe('');
+  return panel.locator(`.jp-GpuOutlet-rental[data-rental-id="${id}"]`);
+}
+
+/** Rent with the form as it is; returns the new rental's card. */
+export async function rent(panel: Locator): Promise<Locator> {
+  const before = await rentalIds(panel);
+  await panel.getByRole('button', { name: 'Rent GPU' }).click();
+  return newCard(panel, before);
+}
+
+/** Stop a rental from its card, through the confirmation dialog. */
+export async function stopFromCard(page: IJupyterLabPageFixture, card: Locator): Promise<void> {
+  await card.getByRole('button', { name: 'Stop' }).click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('Stop this GPU rental?');
+  await dialog.getByRole('button', { name: 'Stop rental' }).click();
+  await expect(dialog).toHaveCount(0);
+}
+
+/** What start_servers.py wrote: the sandbox's URL and admin token. */
+export interface IServersInfo {
+  sandboxUrl: string;
+  adminToken: string;
+  accountId: string;
+  tmp: string;
+  port: number;
+}
+
+export function serversInfo(): IServersInfo {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.run', 'servers.json'), 'utf-8'));
+}
+
+/** Replace the sandbox's injected faults ({} clears them), through its admin API. */
+export async function setSandboxFaults(faults: Record<string, unknown>): Promise<void> {
+  const info = serversInfo();
+  const response = await fetch(`${info.sandboxUrl}/sandbox/faults`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${info.adminToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(faults)
+  });
+  if (!response.ok) {
+    throw new Error(`PUT /sandbox/faults: ${response.status} ${await response.text()}`);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The sidebar against a real JupyterLab, the real server extension and a sandbox of the
+ * rentals API (started by start_servers.py): rent, watch it run, copy the SSH command, stop it;
+ * live validation and the insufficient-balance error with its amounts.
+ */
+import { expect, test } from '@jupyterlab/galata';
+
+import { cents, fillForm, openPanel, rent, stopFromCard } from './helpers';
+
+test.describe('GPU rentals sidebar', () => {
+  test('rents a GPU, watches it reach running, copies the SSH command and stops it', async ({
+    page
+  }) => {
+    const panel = await openPanel(page);
+    await fillForm(panel, { familyId: 'rtx-4090', gpuCount: 1, name: 'galata/rent-and-stop' });
+    // The hour reserved against the wallet, before the click.
+    await expect(panel.locator('.jp-GpuOutlet-hourCost')).toHaveText('$0.65');
+    await expect(panel.locator('.jp-GpuOutlet-cost')).toContainText('available');
+
+    const card = await rent(panel);
+    await expect(card.locator('.jp-GpuOutlet-rentalTitle')).toHaveText(
+      'NVIDIA GeForce RTX 4090 × 1'
+    );
+    await expect(card.locator('.jp-GpuOutlet-rentalName')).toContainText('galata/rent-and-stop');
+    await expect(card.locator('.jp-GpuOutlet-rate')).toHaveText('$0.65/h');
+
+    // Provisioning (with its progress bar) comes first, then running with the SSH command.
+    await expect(card).toHaveAttribute('data-status', /provisioning|running/);
+    await expect(card).toHaveAttribute('data-status', 'running', { timeout: 30_000 });
+    await expect(card.getByRole('progressbar')).toHaveCount(0);
+    const id = await card.getAttribute('data-rental-id');
+    // The SSH command is the view's (`ssh [-F <the managed config>] gpuoutlet-<id>`).
+    const command = card.locator('.jp-GpuOutlet-sshCommand');
+    await expect(command).toHaveText(new RegExp(`^ssh (-F \\S+ )?gpuoutlet-${id}$`));
+    const commandText = await command.textContent();
+    await expect(card.locator('.jp-GpuOutlet-elapsed')).toHaveText(/\d+s/);
+    await expect(card.locator('.jp-GpuOutlet-costSoFar')).toHaveText(/\$\d+\.\d\d/);
+
+    await card.getByRole('button', { name: 'Copy' }).click();
+    await expect(card.getByRole('button', { name: 'Copied' })).toBeVisible();
+    const clipboard = await page.evaluate(() => navigator.clipboard.readText());
+    expect(clipboard).toBe(commandText);
+
+    // The rental's kernel: a new notebook on it runs code on the rented machine.
+    const kernel = await card.getAttribute('data-kernel');
+    expect(kernel).toBeTruthy();
+    await card.getByRole('button', { name: 'Open a notebook on this GPU' }).click();
+    await expect
+      .poll(
+        () =>
+          page.evaluate(() => {
+            const widget = window.jupyterapp.shell.currentWidget as any;
+            const session = widget?.sessionContext;
+            return `${session?.session?.kernel?.name} ${session?.kernelDisplayStatus}`;
+          }),
+        { timeout: 30_000 }
+      )
+      .toBe(`${kernel} idle`);
+    await page.notebook.setCell(0, 'code', 'print("on the GPU", 6 * 7)');
+    await page.notebook.runCell(0);
+    expect((await page.notebook.getCellTextOutput(0))?.join('')).toContain('on the GPU 42');
+    await page.kernel.shutdownAll();
+    await page.notebook.close(true);
+
+    // Stop asks first; "Keep it running" keeps it running.
+    await card.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Keep it running' }).click();
+    await expect(card).toHaveAttribute('data-status', 'running');
+
+    await stopFromCard(page, card);
+    await expect(card).toHaveAttribute('data-status', /stopping|stopped/);
+    await expect(panel.locator(`.jp-GpuOutlet-ended [data-rental-id="${id}"]`)).toHaveAttribute(
+      'data-status',
+      'stopped',
+      { timeout: 30_000 }
+    );
+    await expect(panel.locator(`.jp-GpuOutlet-ended [data-rental-id="${id}"]`)).toHaveCount(1);
+  });
+
+  test('validates the name live and shows the insufficient-balance error with both amounts', async ({
+    page
+  }) => {
+    const panel = await openPanel(page);
+    const name = panel.locator('input[name="name"]');
+    await name.fill('x'.repeat(64));
+    await expect(panel.locator('.jp-GpuOutlet-counter')).toHaveText('64/64');
+    await expect(panel.locator('#gpuoutlet-name-error')).toHaveCount(0);
+    await expect(panel.getByRole('button', { name: 'Rent GPU' })).toBeEnabled();
+    await name.type('y');
+    await expect(panel.locator('.jp-GpuOutlet-counter')).toHaveText('65/64');
+    await expect(panel.locator('#gpuoutlet-name-error')).toHaveText(
+      'At most 64 characters (65 now).'
+    );
+    await expect(panel.getByRole('button', { name: 'Rent GPU' })).toBeDisabled();
+    await name.fill('');
+
+    const available = cents(await panel.locator('.jp-GpuOutlet-walletAvailable').textContent());
+    // H100 x 8: $22.40 for the first hour, more than the sandbox wallet's $20.
+    await fillForm(panel, { familyId: 'h100-80gb', gpuCount: 8 });
+    await expect(panel.locator('.jp-GpuOutlet-hourCost')).toHaveText('$22.40');
+    await expect(panel.locator('.jp-GpuOutlet-cost')).toContainText('will refuse');
+
+    await panel.getByRole('button', { name: 'Rent GPU' }).click();
+    const error = panel.locator('.jp-GpuOutlet-launchError');
+    await expect(error).toHaveAttribute('data-kind', 'insufficient_balance');
+    await expect(error).toContainText('Not enough balance');
+    await expect(error.locator('.jp-GpuOutlet-required')).toHaveText('$22.40');
+    expect(cents(await error.locator('.jp-GpuOutlet-available').textContent())).toBe(available);
+    await expect(error.locator('.jp-GpuOutlet-errorMessage')).toContainText(
+      'This rental needs $22.40'
+    );
+    // Nothing was rented.
+    await expect(panel.locator('.jp-GpuOutlet-rental[data-status="provisioning"]')).toHaveCount(0);
+  });
+});
