@@ -1,5 +1,6 @@
 """The magics in real kernels: started by a Jupyter server with the extension (its environment),
-found through the server's runtime file (JPY_PARENT_PID), and with no server at all (in-process).
+found through the server's runtime file (JPY_PARENT_PID), and with no server at all (in-process);
+and end to end, from ``%gpu_rent`` to a cell run on the pod in the rental's own kernel.
 
 The server runs in this process (pytest-jupyter) on the test's event loop, so every wait here
 is awaited: a blocking call would stall the server the kernel is talking to.
@@ -7,6 +8,8 @@ is awaited: a blocking call would stall the server the kernel is talking to.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +17,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from jupyter_client.jsonutil import json_default
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
+from sshd import process_alive
 from test_notebook_support import (
     RENTAL_ID,
     execute,
@@ -24,6 +30,7 @@ from test_notebook_support import (
 )
 from test_server_support import Rest, server_config, start_extension
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -69,6 +76,45 @@ async def _client(km: Any) -> Any:
 
 def _ids(text: str) -> list[str]:
     return list(dict.fromkeys(RENTAL_ID.findall(text)))
+
+
+async def _ws_execute(ws: Any, code: str, *, timeout: float = 60.0) -> tuple[str, dict[str, Any]]:
+    """Run ``code`` through a kernel's websocket (the server's JSON protocol, as a browser
+    does); return its stdout and execute_reply once the kernel is idle again."""
+    request = Session().msg("execute_request", {"code": code, "silent": False})
+    request["channel"] = "shell"
+    await ws.write_message(json.dumps(request, default=json_default))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    stdout, reply, idle = "", None, False
+    # The reply (shell) and the output (iopub) travel on different channels: wait for both.
+    while reply is None or not idle:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"no reply and idle within {timeout} s for {code!r}: {stdout}")
+        raw = await asyncio.wait_for(ws.read_message(), remaining)
+        assert raw is not None, f"the websocket closed while running {code!r}"
+        message = json.loads(raw)
+        if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+            continue
+        if message["msg_type"] == "stream":
+            stdout += message["content"]["text"]
+        elif message["msg_type"] == "execute_reply":
+            reply = message
+        elif message["msg_type"] == "status":
+            idle = message["content"]["execution_state"] == "idle"
+    return stdout, reply
+
+
+async def _gone(pid: int | None, timeout: float = 30.0) -> bool:
+    """Whether ``pid`` exits within ``timeout`` (a bounded wait, checked by the caller)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while process_alive(pid):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def test_server_kernel_widget_progress_and_interrupt(
@@ -144,6 +190,73 @@ async def test_server_kernel_widget_progress_and_interrupt(
         listed = (await rest.api("GET", "rentals", auth="kernel")).json()["rentals"]
         assert {r["id"]: r["status"] for r in listed} == {rental_id: "stopped", second: "stopped"}
     finally:
+        kc.stop_channels()
+        await kernels.shutdown_kernel(kernel_id, now=True)
+
+
+async def test_gpu_rent_to_a_cell_on_the_pod_through_the_server(
+    server: Any, jp_fetch: Any, jp_ws_fetch: Any, jp_data_dir: Path, account: Any
+) -> None:
+    """%gpu_rent in a kernel of the server, then the rental's kernelspec started by that same
+    server (POST /api/kernels) and a cell run on the pod through the websocket; the pod's
+    environment (GPUOUTLET_POD_ID, the rental id) proves where it ran. %gpu_stop removes the
+    kernelspec. The server's SSH entries use ssh_keypair, which the account's pods accept."""
+    await start_extension(server)
+    kernels = server.kernel_manager
+    kernel_id = await kernels.start_kernel(kernel_name="python3")
+    kc = await _client(kernels.get_kernel(kernel_id))
+    remote_id: str | None = None
+    outputs: list[str] = []
+    try:
+        await run_ok(kc, "%load_ext gpuoutlet_jupyter")
+        run = await run_ok(
+            kc,
+            "rental = %gpu_rent rtx-4090 --name e2e\n"
+            "print('rented', rental.id, rental.status, rental.kernel)",
+        )
+        outputs.append(run.text)
+        rented = re.search(r"rented (\S+) (\S+) (\S+)", run.text)
+        assert rented, run.text
+        rental_id, status, name = rented.groups()
+        assert status == "running" and name == kernel_name_for(rental_id)
+        spec_dir = jp_data_dir / "kernels" / name
+        assert (spec_dir / "kernel.json").is_file()
+
+        # The server lists the kernelspec the extension wrote, and starts it.
+        listed = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
+        assert listed[name]["spec"]["display_name"] == "Python 3 · rtx-4090 ×1 · e2e"
+        started = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": name}))
+        remote_id = json.loads(started.body)["id"]
+        provisioner = kernels.get_kernel(remote_id).provisioner
+        remote_pid = provisioner.remote_pid
+        assert provisioner.rental_id == rental_id and process_alive(remote_pid)
+
+        ws = await jp_ws_fetch("api", "kernels", remote_id, "channels")
+        try:
+            stdout, reply = await _ws_execute(
+                ws, "import os\nprint(os.environ.get('GPUOUTLET_POD_ID'), os.getpid())"
+            )
+        finally:
+            ws.close()
+        outputs.append(stdout)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert stdout.split() == [rental_id, str(remote_pid)]
+
+        deleted = await jp_fetch("api", "kernels", remote_id, method="DELETE")
+        assert deleted.code == 204
+        remote_id = None
+        assert await _gone(remote_pid), f"remote kernel {remote_pid} still runs"
+
+        run = await run_ok(kc, f"%gpu_stop {rental_id}")
+        outputs.append(run.text)
+        assert "status  stopped" in run.text
+        assert not spec_dir.exists()
+        listed = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
+        assert name not in listed
+        assert account.sid not in "\n".join(outputs)
+    finally:
+        if remote_id is not None:
+            await kernels.shutdown_kernel(remote_id, now=True)
         kc.stop_channels()
         await kernels.shutdown_kernel(kernel_id, now=True)
 

@@ -1,6 +1,7 @@
 """The main job: notebooks/quickstart.ipynb, executed by nbclient in a kernel that a real Jupyter
 server (with the extension) started, against the sandbox; its outputs must show the rental ran,
-ssh answered through the alias, the kernelspec appeared, and the rental stopped."""
+ssh answered through the alias, the kernelspec appeared, a cell ran on the pod in that kernel,
+and the rental stopped."""
 
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ async def test_quickstart_runs_end_to_end(
         f"kernel gpuoutlet-{rental_id.lower()}: 'Python 3 · rtx-4090 ×1 · quickstart'"
         in out["kernel"]
     )
+    # A cell ran on the pod through that kernel, from the notebook's own kernel.
+    assert f"remote kernel on {rental_id}" in out["remote"], out["remote"]
     assert rental_id in out["rentals"]
 
     # It stopped, and the API agrees.
