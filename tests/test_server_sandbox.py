@@ -7,6 +7,7 @@ SSH pods; the real OpenSSH client connects through the entry the extension wrote
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -16,7 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server_support import Rest, server_config, start_extension, until
+from test_server_support import (
+    Rest,
+    another_server,
+    gpuoutlet_app,
+    server_config,
+    start_extension,
+    until,
+)
 
 from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
 from gpuoutlet_jupyter.server.manager import SID_SETTING_SOURCE
@@ -62,15 +70,22 @@ def ssh_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def extra_traits() -> dict[str, Any]:
+    """GpuOutletApp settings of one test, over test_server_support.FAST_TRAITS."""
+    return {}
+
+
+@pytest.fixture
 def jp_server_config(
     tmp_path: Path,
     sandbox: Any,
     account: Any,
     ssh_keypair: Any,
     sid_via: str,
+    extra_traits: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
-    traits: dict[str, Any] = {"identity_file": str(ssh_keypair.private_key)}
+    traits: dict[str, Any] = {"identity_file": str(ssh_keypair.private_key), **extra_traits}
     if sid_via == "config":
         traits.update(api_url=sandbox.url, sid=account.sid)
     else:
@@ -316,3 +331,125 @@ async def test_the_sid_may_come_from_the_environment(
     assert "GPUOUTLET_SID" not in os.environ
     # From the environment, the sid is in no log line at all, the server's start included.
     _assert_sid_nowhere(account.sid, rest, caplog, jp_logging_stream, ("setup", "call"))
+
+
+#: Answers each long-poller of the fan-in test waits for.
+FAN_IN_ANSWERS = 8
+FAN_IN_VIEWERS = 20
+
+
+@pytest.mark.parametrize("extra_traits", [{"poll_interval": 0.2}], ids=["poll-0.2s"])
+async def test_20_concurrent_long_pollers_on_one_rental_cause_one_upstream_get_per_poll_interval(
+    server: Any, sandbox: Any
+) -> None:
+    rest = await start_extension(server)
+    poll_interval = (await rest.api("GET", "status")).json()["pollInterval"]
+    assert poll_interval == 0.2
+    sandbox.set_faults({"neverReady": True})  # provisioning forever: every poll is a change
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "name": "fan-in"})
+    assert response.status_code == 200, response.text
+    created = response.json()
+    rental_id = created["id"]
+    service = await gpuoutlet_app(server).manager.service()
+
+    async def viewer(index: int) -> list[int]:
+        """One browser tab or kernel: its own connection, long-polling for newer versions."""
+        auth = "jupyter" if index % 2 else "kernel"
+        since, versions = created["version"], []
+        async with httpx.AsyncClient(base_url=rest.url, timeout=30) as client:
+            while len(versions) < FAN_IN_ANSWERS:
+                response = await rest.api(
+                    "GET",
+                    f"rentals/{rental_id}",
+                    auth=auth,
+                    client=client,
+                    params={"wait": "5", "since": str(since)},
+                )
+                assert response.status_code == 200, response.text
+                rental = response.json()
+                assert rental["version"] > since, rental
+                assert rental["status"] == "provisioning", rental
+                since = rental["version"]
+                versions.append(since)
+        return versions
+
+    loop = asyncio.get_running_loop()
+    before, started = service.upstream_polls, loop.time()
+    answers = await asyncio.gather(*(viewer(i) for i in range(FAN_IN_VIEWERS)))
+    elapsed = loop.time() - started
+    polls = service.upstream_polls - before
+
+    assert [len(versions) for versions in answers] == [FAN_IN_ANSWERS] * FAN_IN_VIEWERS
+    # One upstream GET per poll interval however many viewers wait (a poller per viewer would
+    # make 20 per interval), and far fewer GETs than answers given: the pollers share one.
+    assert 0 < polls <= elapsed / poll_interval + 2, (polls, elapsed)
+    assert polls * 4 < FAN_IN_VIEWERS * FAN_IN_ANSWERS, (polls, elapsed)
+    assert service.watching() == [rental_id]
+
+    response = await rest.api("POST", f"rentals/{rental_id}/stop")
+    assert response.status_code == 200, response.text
+
+
+async def test_restart_the_jupyter_server_while_a_rental_provisions_the_new_server_finishes_the_job(
+    server: Any,
+    http_server: Any,
+    jp_configurable_serverapp: Any,
+    sandbox: Any,
+    account: Any,
+    ssh_dir: Path,
+    tmp_path: Path,
+) -> None:
+    rest = await start_extension(server)
+    sandbox.set_faults({"neverReady": True})
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "name": "restart"})
+    assert response.status_code == 200, response.text
+    created = response.json()
+    rental_id = created["id"]
+    # The first server watches it: it has polled it at least once.
+    await _long_poll_until(rest, rental_id, lambda r: r["polls"] >= 1, since=created["version"])
+
+    # The first Jupyter server shuts down (ServerApp's own shutdown step for extensions) and
+    # stops listening; the rental is still provisioning upstream.
+    await server.cleanup_extensions()
+    http_server.stop()
+    assert gpuoutlet_app(server).manager.status()["state"] == "stopped"
+    assert ENV_SERVER_URL not in os.environ
+    state_file = tmp_path / "gpuoutlet-state" / "rentals.json"
+    persisted = json.loads(state_file.read_text())["rentals"]
+    assert [r["rental"]["id"] for r in persisted] == [rental_id]
+    async with sandbox.async_client(account.sid) as upstream:
+        assert (await upstream.get(f"/v1/rentals/{rental_id}")).json()["status"] == "provisioning"
+    assert not (ssh_dir / "gpuoutlet" / f"{rental_id}.conf").exists()
+    sandbox.set_faults({})  # the pod may now boot, with nobody watching
+
+    # A new server, same configuration (state_dir, ssh_dir), a new port and a new extension.
+    async with another_server(jp_configurable_serverapp) as restarted:
+        assert restarted is not server
+        second = await start_extension(restarted)
+        assert second.url != rest.url
+        app = gpuoutlet_app(restarted)
+        assert app is not gpuoutlet_app(server)
+        assert (await second.api("GET", "status")).json()["state"] == "running"
+        # It resumed watching the rental from its state folder (not adopted: created here).
+        assert (await app.manager.service()).watching() == [rental_id]
+        listed = (await second.api("GET", "rentals", auth="kernel")).json()["rentals"]
+        assert [(r["id"], r["createdHere"]) for r in listed] == [(rental_id, True)]
+
+        running = await _long_poll_until(
+            second,
+            rental_id,
+            lambda r: r["status"] == "running" and r["phase"].startswith("Running: connect"),
+        )
+        ssh = running["ssh"]
+        assert ssh["alias"] == f"gpuoutlet-{rental_id}", ssh
+        assert ssh["configFile"] == str(ssh_dir / "config")
+        entry = ssh_dir / "gpuoutlet" / f"{rental_id}.conf"
+        assert entry.is_file()
+        assert ssh["alias"] in entry.read_text()
+
+        response = await second.api("POST", f"rentals/{rental_id}/stop")
+        assert response.status_code == 200, response.text
+        stopped = await _long_poll_until(second, rental_id, lambda r: r["status"] == "stopped")
+        assert stopped["ssh"] is None
+        assert not entry.exists()
+    assert ENV_SERVER_URL not in os.environ

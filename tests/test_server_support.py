@@ -8,15 +8,19 @@ test can check that the sid is in none of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from jupyter_server.serverapp import ServerApp
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
 
-from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
+from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME, GpuOutletApp
 
 API = "gpuoutlet/api/"
 #: Fast timing for tests: a provisioning rental is polled every 0.1 s.
@@ -92,6 +96,37 @@ async def start_extension(serverapp: Any) -> Rest:
         jupyter_token=serverapp.identity_provider.token,
         kernel_token=os.environ[ENV_SERVER_TOKEN],
     )
+
+
+def gpuoutlet_app(serverapp: Any) -> GpuOutletApp:
+    """The extension's app in a ServerApp (its `manager` hosts the RentalService)."""
+    app: GpuOutletApp = serverapp.extension_manager.extension_points[EXTENSION_NAME].app
+    return app
+
+
+@contextlib.asynccontextmanager
+async def another_server(make_serverapp: Callable[..., Any]) -> AsyncIterator[Any]:
+    """A new ServerApp in this process (pytest-jupyter's `jp_configurable_serverapp` factory),
+    listening on a free port of its own; its extensions are stopped and its port closed at exit.
+
+    ServerApp is a singleton: the previous one must be done with. pytest-jupyter's cleanup
+    then cleans up this one, the instance at teardown.
+    """
+    ServerApp.clear_instance()
+    sock, port = bind_unused_port()
+    try:
+        serverapp = make_serverapp(http_port=port)
+        listener = HTTPServer(serverapp.web_app)
+        listener.add_socket(sock)
+        try:
+            yield serverapp
+        finally:
+            await serverapp.extension_manager.stop_all_extensions()
+            listener.stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(listener.close_all_connections(), 10)
+    finally:
+        sock.close()
 
 
 async def until(

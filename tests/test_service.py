@@ -239,6 +239,8 @@ async def test_restart_while_provisioning_finishes_the_job(env: Env) -> None:
 
     second = await env.service()
     assert view["id"] in second.watching()
+    # Listed at once from the saved state, before any poll has changed it.
+    assert [v["id"] for v in second.rentals()] == [view["id"]]
     view = await until(second, view["id"], running)
     assert view["createdHere"] is True
     assert env.managed_files()[0] == f"{view['id']}.conf"

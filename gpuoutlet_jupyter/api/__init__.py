@@ -19,6 +19,7 @@ from .errors import (
     RateLimitedError,
     RequestValidationError,
     ServerError,
+    SpendingCapError,
     TransportError,
 )
 from .models import (
@@ -64,6 +65,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "Settings",
+    "SpendingCapError",
     "TransportError",
     "Wallet",
     "format_cents",

@@ -59,6 +59,44 @@ def _to_camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+class SpendingCapError(GpuOutletError):
+    """A create refused before any request: it would take the hourly spend over the configured cap."""
+
+    #: Where a person raises the cap, for the message (server and in-kernel spellings).
+    HOW_TO_RAISE = (
+        "c.GpuOutletApp.max_hourly_spend_cents in jupyter_server_config.py (then restart the "
+        "Jupyter server) when rentals go through the server, or `%config "
+        "GpuOutletMagics.max_hourly_spend_cents = CENTS` when this kernel handles them; 0 "
+        "means no cap"
+    )
+
+    def __init__(
+        self,
+        *,
+        cap_cents: int,
+        burn_cents_per_hour: int,
+        price_cents_per_hour: int,
+        what: str = "this rental",
+        message: str | None = None,
+    ) -> None:
+        self.cap_cents = cap_cents
+        self.burn_cents_per_hour = burn_cents_per_hour
+        self.price_cents_per_hour = price_cents_per_hour
+        if message is None:
+            # Imported here: models imports this module.
+            from .models import format_cents
+
+            message = (
+                f"Not rented: {what} costs {format_cents(price_cents_per_hour)}/h, and your "
+                f"active rentals already cost {format_cents(burn_cents_per_hour)}/h, which "
+                f"would make {format_cents(burn_cents_per_hour + price_cents_per_hour)}/h, "
+                f"over the spending cap of {format_cents(cap_cents)}/h. Nothing was sent to the "
+                "API and nothing was charged. Stop a rental you no longer need (%gpu_stop ID), "
+                f"or raise the cap: {self.HOW_TO_RAISE}."
+            )
+        super().__init__(message)
+
+
 class TransportError(GpuOutletError):
     """The API could not be reached, or the connection broke before an answer came back."""
 

@@ -318,7 +318,7 @@ class GpuCore:
         active = self.active()
         if not active:
             self.say("No active rentals: nothing to stop.")
-            return RentalsTable([])
+            return RentalsTable([], totals=False)
         hourly = format_cents(sum(r.price_per_hour_cents for r in active))
         listed = ", ".join(r.id + (f" ({r.name})" if r.name else "") for r in active)
         if not yes:
@@ -330,7 +330,7 @@ class GpuCore:
             question = f"Stop {len(active)} rental(s), {hourly}/h in all: {listed}? [y/N] "
             if not self._confirm(question):
                 self.say("Nothing was stopped.")
-                return RentalsTable(active, title="Not stopped")
+                return RentalsTable(active, title="Not stopped", totals=False)
         stopped: list[RentalInfo] = []
         problems: list[str] = []
         for rental in active:
@@ -347,4 +347,4 @@ class GpuCore:
                 f"Stopped {len(stopped)} of {len(active)} rentals; these could not be stopped "
                 f"(try %gpu_stop ID again): {'; '.join(problems)}"
             )
-        return RentalsTable(stopped, title=f"Stopped {len(stopped)} rental(s)")
+        return RentalsTable(stopped, title=f"Stopped {len(stopped)} rental(s)", totals=False)

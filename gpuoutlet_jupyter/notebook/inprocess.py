@@ -73,7 +73,7 @@ class InProcessBackend:
             self._stop_loop()
             raise
         # Save the state and stop the watchers when the kernel exits (the rentals go on).
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
 
     def __repr__(self) -> str:
         return f"InProcessBackend(api_url={self.settings.api_url!r})"
@@ -87,7 +87,7 @@ class InProcessBackend:
         try:
             await service.start()
         except BaseException:
-            await service.close()
+            await service.close(warn_running=False)
             raise
         return service
 
@@ -148,7 +148,7 @@ class InProcessBackend:
         return self._run(self._wallet())
 
     async def _wallet(self) -> dict[str, Any]:
-        return (await self._service.wallet()).model_dump(mode="json", by_alias=True)
+        return await self._service.wallet_view()
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
         return self._run(self._rentals(since, wait))
@@ -192,12 +192,20 @@ class InProcessBackend:
     async def _watching(self) -> list[str]:
         return self._service.watching()
 
-    def close(self) -> None:
-        """Stop the watchers and save the state (rentals keep running), then end the thread."""
+    def _close_at_exit(self) -> None:
+        # The kernel is exiting: nothing will watch the rentals still running, so say so.
+        self.close(warn_running=True)
+
+    def close(self, *, warn_running: bool = False) -> None:
+        """Stop the watchers and save the state (rentals keep running), then end the thread.
+
+        No warning about running rentals by default: a settings change closes the backend
+        and the next magic resumes watching them.
+        """
         if self._closed:
             return
-        atexit.unregister(self.close)
-        future = self._submit(self._service.close())
+        atexit.unregister(self._close_at_exit)
+        future = self._submit(self._service.close(warn_running=warn_running))
         self._closed = True
         # Closing must not raise: the state was saved on every change anyway.
         with contextlib.suppress(Exception):

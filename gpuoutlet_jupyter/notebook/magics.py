@@ -74,6 +74,7 @@ _BACKEND_TRAITS = (
     "slow_poll_interval",
     "running_poll_interval",
     "reconcile_interval",
+    "max_hourly_spend_cents",
 )
 
 
@@ -193,8 +194,10 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     @observe(*_BACKEND_TRAITS)
     def _backend_settings_changed(self, change: Any) -> None:
-        if self._core is not None:
-            self._core.close()
+        # getattr: traits given to the constructor are set before __init__ makes `_core`.
+        core: GpuCore | None = getattr(self, "_core", None)
+        if core is not None:
+            core.close()
 
     def close(self) -> None:
         """Close the backend (the in-process service saves its state; rentals go on)."""

@@ -160,7 +160,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.region.options = tuple(str(r) for r in family.get("regions") or ())
 
     def _show_wallet(self, data: dict[str, Any]) -> None:
-        self.wallet.value = html.escape(WalletInfo(data).to_text())
+        # One paragraph per line: the balance, the burn and hours left, the cap.
+        self.wallet.value = WalletInfo(data)._repr_html_()
 
     def _render(self, listed: dict[str, Any]) -> None:
         self._version = int(listed.get("version") or self._version)

@@ -281,6 +281,13 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
             if isinstance(p, dict)
         ]
         return api.RequestValidationError(pairs or [("request", message)])
+    if code == "spending_cap":
+        return api.SpendingCapError(
+            cap_cents=_int(error.get("capCentsPerHour")) or 0,
+            burn_cents_per_hour=_int(error.get("burnCentsPerHour")) or 0,
+            price_cents_per_hour=_int(error.get("priceCentsPerHour")) or 0,
+            message=message,
+        )
     if code == "not_configured":
         return api.ConfigurationError(message)
     if code == "upstream_unreachable":

@@ -36,6 +36,15 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _hours(hours: float) -> str:
+    """A span of time for people: ``45 minutes``, ``9.5 hours``, ``12.3 days``."""
+    if hours < 1:
+        return f"{max(0, round(hours * 60))} minutes"
+    if hours < 48:
+        return f"{hours:.1f} hours"
+    return f"{hours / 24:.1f} days"
+
+
 def _cell(text: Any) -> str:
     return html.escape("" if text is None else str(text))
 
@@ -291,9 +300,13 @@ class RentalsTable:
 
     HEADERS = ("id", "name", "GPUs", "status", "price/h", "cost so far", "ssh / phase")
 
-    def __init__(self, rentals: Sequence[RentalInfo], *, title: str | None = None) -> None:
+    def __init__(
+        self, rentals: Sequence[RentalInfo], *, title: str | None = None, totals: bool = True
+    ) -> None:
         self.rentals = list(rentals)
         self.title = title
+        #: Show the burn and total cost under the table (not after a stop: it is ending).
+        self.totals = totals
 
     def __len__(self) -> int:
         return len(self.rentals)
@@ -321,11 +334,38 @@ class RentalsTable:
     def _empty(self) -> str:
         return "No rentals. Start one with %gpu_rent FAMILY (see %gpu_families)."
 
+    @property
+    def burn_cents_per_hour(self) -> int:
+        """Summed price per hour of the rentals that may be billed (not failed, stopped, gone)."""
+        return sum(r.price_per_hour_cents for r in self.rentals if r.is_active)
+
+    @property
+    def cost_cents(self) -> int:
+        """Cost so far of every rental listed."""
+        return sum(r.cost_cents() for r in self.rentals)
+
+    def summary(self) -> str:
+        """The line under the table: what the list burns per hour and has cost so far."""
+        active = sum(1 for r in self.rentals if r.is_active)
+        cost = format_cents(self.cost_cents)
+        if not active:
+            return f"Nothing is running, so nothing is being spent; cost so far {cost} in all."
+        return (
+            f"Burning {format_cents(self.burn_cents_per_hour)}/h across {active} active "
+            f"rental(s); cost so far {cost} in all. %gpu_stop ID stops one."
+        )
+
+    def _footer(self) -> str | None:
+        return self.summary() if self.totals and self.rentals else None
+
     def __repr__(self) -> str:
         return f"RentalsTable({len(self.rentals)} rentals)"
 
     def to_text(self) -> str:
         body = _text_table(self.HEADERS, self.rows()) if self.rentals else self._empty()
+        footer = self._footer()
+        if footer:
+            body = f"{body}\n{footer}"
         return f"{self.title}\n{body}" if self.title else body
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -335,6 +375,9 @@ class RentalsTable:
         body = (
             _table(self.HEADERS, self.rows()) if self.rentals else f"<p>{_cell(self._empty())}</p>"
         )
+        footer = self._footer()
+        if footer:
+            body += f"<p>{_cell(footer)}</p>"
         return f"<div><b>{_cell(self.title)}</b>{body}</div>" if self.title else body
 
 
@@ -397,13 +440,47 @@ class WalletInfo:
     def currency(self) -> str:
         return str(self.data.get("currency") or "USD")
 
-    def to_text(self) -> str:
+    @property
+    def burn_cents_per_hour(self) -> int | None:
+        """What the active rentals cost per hour; None from a service that does not say."""
+        value = self.data.get("burnCentsPerHour")
+        return value if isinstance(value, int) else None
+
+    @property
+    def hours_left(self) -> float | None:
+        """How long the available balance lasts at the burn; None when nothing burns."""
+        value = self.data.get("hoursLeft")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def max_hourly_spend_cents(self) -> int | None:
+        value = self.data.get("maxHourlySpendCents")
+        return value if isinstance(value, int) and value > 0 else None
+
+    def lines(self) -> list[str]:
         available = format_cents(self.available_cents, self.currency)
         reserved = format_cents(self.reserved_cents, self.currency)
-        return (
+        lines = [
             f"Wallet: {available} available, {reserved} reserved "
             "(the first hour of each running rental)"
-        )
+        ]
+        burn = self.burn_cents_per_hour
+        if burn is not None:
+            if burn <= 0 or self.hours_left is None:
+                lines.append("Burn: nothing is running, so nothing is being spent.")
+            else:
+                lines.append(
+                    f"Burn: {format_cents(burn, self.currency)}/h for the active rentals; "
+                    f"the available balance lasts about {_hours(self.hours_left)} at that rate "
+                    "(%gpu_rentals lists them, %gpu_stop ID stops one)."
+                )
+        cap = self.max_hourly_spend_cents
+        if cap is not None:
+            lines.append(f"Spending cap: {format_cents(cap, self.currency)}/h.")
+        return lines
+
+    def to_text(self) -> str:
+        return "\n".join(self.lines())
 
     def __repr__(self) -> str:
         return f"WalletInfo(available={self.available_cents}, reserved={self.reserved_cents}, currency={self.currency!r})"
@@ -412,7 +489,7 @@ class WalletInfo:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return f"<p>{_cell(self.to_text())}</p>"
+        return "".join(f"<p>{_cell(line)}</p>" for line in self.lines())
 
 
 class StatusInfo:

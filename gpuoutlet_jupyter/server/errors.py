@@ -19,6 +19,7 @@ from ..api import (
     MalformedResponseError,
     RateLimitedError,
     RequestValidationError,
+    SpendingCapError,
     TransportError,
 )
 
@@ -75,6 +76,14 @@ def error_reply(exc: BaseException) -> ErrorReply | None:
         return _reply(400, "validation_error", str(exc), {"problems": _problems(exc.problems)})
     if isinstance(exc, InvalidBodyError):
         return _reply(400, "invalid_json", str(exc))
+    if isinstance(exc, SpendingCapError):
+        # 409: the request is fine, it conflicts with the configured cap (not with the wallet).
+        amounts: dict[str, Any] = {
+            "capCentsPerHour": exc.cap_cents,
+            "burnCentsPerHour": exc.burn_cents_per_hour,
+            "priceCentsPerHour": exc.price_cents_per_hour,
+        }
+        return _reply(409, "spending_cap", str(exc), amounts)
     if isinstance(exc, ConfigurationError):
         return _reply(503, "not_configured", str(exc))
     if isinstance(exc, ExtensionUnavailableError):

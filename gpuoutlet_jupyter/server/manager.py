@@ -201,7 +201,7 @@ class RentalsManager:
                     f"({type(exc).__name__}: {exc}). Check the Jupyter server's log and the "
                     f"state folder {self.config.service.state_dir}, then restart the server."
                 )
-                await self._close_quietly(service)
+                await self._close_quietly(service, warn_running=False)
                 return
             self._service = service
             log.info(
@@ -219,7 +219,8 @@ class RentalsManager:
         self._state = "stopped"
         self._ready.set()
         if service is not None:
-            await self._close_quietly(service)
+            # The server is going away: rentals left running are named in the log.
+            await self._close_quietly(service, warn_running=True)
 
     def _build_service(self) -> RentalService:
         return build_service(
@@ -231,9 +232,9 @@ class RentalsManager:
         )
 
     @staticmethod
-    async def _close_quietly(service: RentalService) -> None:
+    async def _close_quietly(service: RentalService, *, warn_running: bool) -> None:
         try:
-            await service.close()
+            await service.close(warn_running=warn_running)
         except Exception:
             log.exception("gpuoutlet: error while closing the rental service")
 
@@ -281,8 +282,8 @@ class RentalsManager:
         return {"families": [f.model_dump(mode="json", by_alias=True) for f in families]}
 
     async def wallet(self) -> dict[str, Any]:
-        wallet = await (await self.service()).wallet()
-        return wallet.model_dump(mode="json", by_alias=True)
+        """The wallet plus the burn of the active rentals and the hours it leaves."""
+        return await (await self.service()).wallet_view()
 
     async def rentals(self, poll: LongPoll | None = None) -> dict[str, Any]:
         """Every tracked rental and the list's version; with ``poll``, once anything changed."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import ServiceConfig, build_service
     from .record import RentalRecord, SSHInfo
-    from .service import KernelSpecs, RentalService, RentalView, ServiceOptions
+    from .service import KernelSpecs, RentalService, RentalView, ServiceOptions, Spending
 
 # Loaded on first use, so that `service.traits` (imported by the magics at %load_ext) does not
 # pull in httpx and pydantic.
@@ -17,6 +17,7 @@ _EXPORTS = {
     "RentalService": ".service",
     "RentalView": ".service",
     "ServiceOptions": ".service",
+    "Spending": ".service",
     "RentalRecord": ".record",
     "SSHInfo": ".record",
     "ServiceConfig": ".config",
@@ -31,6 +32,7 @@ __all__ = [
     "SSHInfo",
     "ServiceConfig",
     "ServiceOptions",
+    "Spending",
     "build_service",
 ]
 

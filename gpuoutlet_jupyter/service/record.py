@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Rental
@@ -58,6 +58,10 @@ class RentalRecord:
     # The host and port the SSH entry was written for, so a change is noticed and rewritten.
     ssh_target: tuple[str, int] | None = None
     kernel: str | None = None
+    # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
+    # record half-way through an update (status already running, phase not yet rewritten).
+    published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    published_rental: Rental | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -69,8 +73,19 @@ class RentalRecord:
         """Whether the service still polls it: anything not final and not gone may cost money."""
         return not self.rental.is_final and not self.gone
 
+    def publish(self) -> None:
+        """Take the snapshot viewers read (see `view`)."""
+        self.published = self.to_json()
+        self.published_rental = self.rental
+
+    def view(self) -> dict[str, Any]:
+        """The last announced state, with the cost so far brought up to now."""
+        if self.published is None or self.published_rental is None:
+            return self.to_json()
+        return {**self.published, "costCents": self.published_rental.cost_cents()}
+
     def to_json(self) -> dict[str, Any]:
-        """The REST shape: the API's fields, plus version, phase, ssh, kernel and watch state."""
+        """The REST shape: the API's fields, plus version, phase, ssh, kernel, watch state, cost."""
         data = self.rental.model_dump(mode="json", by_alias=True)
         data.update(
             {
@@ -82,6 +97,8 @@ class RentalRecord:
                 "createdHere": self.created_here,
                 "ssh": self.ssh.to_json() if self.ssh else None,
                 "kernel": self.kernel,
+                # Cost so far at the locked rate, so every viewer shows the same amount.
+                "costCents": self.rental.cost_cents(),
             }
         )
         return data

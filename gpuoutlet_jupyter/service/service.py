@@ -20,7 +20,9 @@ from ..api import (
     Rental,
     RentalRequest,
     RetryPolicy,
+    SpendingCapError,
     Wallet,
+    format_cents,
     new_idempotency_key,
 )
 from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry
@@ -64,6 +66,27 @@ class ServiceOptions:
     reconcile_interval: float = 300.0
     wallet_ttl: float = 5.0
     families_ttl: float = 60.0
+    #: Refuse a create that would take the summed hourly price of the active rentals over
+    #: this many cents; 0: no cap.
+    max_hourly_spend_cents: int = 0
+
+
+@dataclass(frozen=True)
+class Spending:
+    """What the tracked rentals cost: the hourly burn of the active ones, and the total so far."""
+
+    #: Summed price per hour of the rentals not failed, stopped or gone (they may be billed).
+    burn_cents_per_hour: int
+    #: Cost so far of every tracked rental, at each one's locked rate.
+    cost_cents: int
+    #: How many rentals make up the burn.
+    active: int
+
+    def hours_left(self, available_cents: int) -> float | None:
+        """How long the available balance lasts at this burn; None when nothing burns."""
+        if self.burn_cents_per_hour <= 0:
+            return None
+        return max(0, available_cents) / self.burn_cents_per_hour
 
 
 class _Cached(Generic[T]):
@@ -124,6 +147,12 @@ class RentalService:
         self._started = False
         self._wallet = _Cached(client.wallet, self.options.wallet_ttl)
         self._families = _Cached(client.families, self.options.families_ttl)
+        # With a spending cap, creates run one at a time: two at once could each pass the
+        # check before either is tracked, and together cross the cap.
+        self._create_lock = asyncio.Lock()
+        # Idempotency-Keys of creates that reached the API: a retry with one returns the same
+        # rental, so it must not be counted against the cap a second time.
+        self._created_keys: dict[str, str] = {}
         # Upstream GETs of single rentals, counted for the fan-in tests and benchmarks.
         self.upstream_polls = 0
 
@@ -135,6 +164,7 @@ class RentalService:
             return
         self._started = True
         for record in self._store.load():
+            record.publish()  # as it was when saved: consistent, so viewers may see it at once
             self._records[record.id] = record
             self._version = max(self._version, record.version)
         await self.reconcile()
@@ -159,8 +189,14 @@ class RentalService:
                 log.info("removing the kernelspec of rental %s: it is not running", rental_id)
                 await asyncio.to_thread(self.kernelspecs.remove, rental_id)
 
-    async def close(self) -> None:
-        """Stop every watcher and persist; rentals keep running upstream."""
+    async def close(self, *, warn_running: bool = True) -> None:
+        """Stop every watcher and persist; rentals keep running upstream.
+
+        With `warn_running`, rentals that may still be billed are named in one warning: once
+        no service watches them, nothing here will notice or stop them.
+        """
+        if warn_running:
+            self._warn_still_running()
         tasks = list(self._watchers.values())
         if self._reconciler is not None:
             tasks.append(self._reconciler)
@@ -177,12 +213,32 @@ class RentalService:
             await self.client.aclose()
         self._started = False
 
+    def _warn_still_running(self) -> None:
+        active = [r.rental for r in self._records.values() if r.watched]
+        if not active:
+            return
+        listed = "; ".join(
+            f"{rental.id} ({_gpus(rental)}, {format_cents(rental.price_per_hour_cents)}/h)"
+            for rental in sorted(active, key=lambda r: r.started_at)
+        )
+        burn = sum(rental.price_per_hour_cents for rental in active)
+        log.warning(
+            "gpuoutlet is shutting down with %d rental(s) not stopped: %s. They keep running "
+            "and costing money (%s/h in all) until stopped: stop them with %%gpu_stop ID in a "
+            "notebook, from the GPU rentals sidebar, or start Jupyter again to watch them.",
+            len(active),
+            listed,
+            format_cents(burn),
+        )
+
     # Reading.
 
     def rentals(self) -> list[RentalView]:
         """Every tracked rental, newest first."""
-        records = sorted(self._records.values(), key=lambda r: r.rental.started_at, reverse=True)
-        return [r.to_json() for r in records]
+        # A record not yet announced (its first update still running) is not listed yet.
+        announced = [(r.published_rental, r) for r in self._records.values() if r.published_rental]
+        announced.sort(key=lambda pair: pair[0].started_at, reverse=True)
+        return [record.view() for _, record in announced]
 
     @property
     def version(self) -> int:
@@ -199,14 +255,14 @@ class RentalService:
 
     async def rental(self, rental_id: str) -> RentalView:
         """One rental from the service's state; an unknown id is fetched once and then tracked."""
-        return (await self._track(rental_id)).to_json()
+        return (await self._track(rental_id)).view()
 
     async def wait_for_change(self, rental_id: str, since: int, timeout: float) -> RentalView:
         """Long-poll: the rental as soon as its version exceeds `since`, or as it is at `timeout`."""
         record = await self._track(rental_id)
         if record.version <= since:
             await self._wait(lambda: self._records[rental_id].version > since, timeout)
-        return self._records[rental_id].to_json()
+        return self._records[rental_id].view()
 
     async def wait_for_any_change(self, since: int, timeout: float) -> list[RentalView]:
         """Long-poll over the whole list: one request per page, however many rentals."""
@@ -222,29 +278,86 @@ class RentalService:
         """The GPU families, shared by every viewer for a minute."""
         return await self._families.get()
 
+    def spending(self) -> Spending:
+        """The hourly burn of the rentals that may be billed, and the tracked rentals' cost."""
+        active = [r.rental for r in self._records.values() if r.watched]
+        return Spending(
+            burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
+            cost_cents=sum(r.rental.cost_cents() for r in self._records.values()),
+            active=len(active),
+        )
+
+    async def wallet_view(self) -> dict[str, Any]:
+        """The wallet's JSON plus the burn, how long the balance lasts at it, and the cap."""
+        wallet = await self.wallet()
+        spending = self.spending()
+        hours_left = spending.hours_left(wallet.available_cents)
+        data = wallet.model_dump(mode="json", by_alias=True)
+        data.update(
+            {
+                "burnCentsPerHour": spending.burn_cents_per_hour,
+                "hoursLeft": None if hours_left is None else round(hours_left, 2),
+                "costCents": spending.cost_cents,
+                "activeRentals": spending.active,
+                "maxHourlySpendCents": self.options.max_hourly_spend_cents or None,
+            }
+        )
+        return data
+
     # Acting.
 
     async def create(
         self, request: RentalRequest, *, idempotency_key: str | None = None
     ) -> RentalView:
-        """Create upstream (retries reuse one Idempotency-Key) and start watching at once."""
-        rental = await self.client.create(
-            request, idempotency_key=idempotency_key or new_idempotency_key()
-        )
-        self._wallet.invalidate()
-        record = self._records.get(rental.id)
-        if record is None:
-            record = self._new_record(rental, created_here=True)
-        await self._apply(record, rental)
-        self._ensure_watcher(rental.id)
+        """Create upstream (retries reuse one Idempotency-Key) and start watching at once.
+
+        With a spending cap, a create that would cross it raises SpendingCapError first.
+        """
+        key = idempotency_key or new_idempotency_key()
+        if self.options.max_hourly_spend_cents > 0:
+            async with self._create_lock:
+                if key not in self._created_keys:
+                    await self._check_cap(request)
+                record = await self._create_upstream(request, key)
+        else:
+            record = await self._create_upstream(request, key)
+        self._ensure_watcher(record.id)
         log.info(
             "created rental %s (%s x%s, %s cents/h)",
-            rental.id,
+            record.id,
             request.family_id,
             request.gpu_count,
-            rental.price_per_hour_cents,
+            record.rental.price_per_hour_cents,
         )
-        return record.to_json()
+        return record.view()
+
+    async def _create_upstream(self, request: RentalRequest, key: str) -> RentalRecord:
+        """Create and track the rental (tracked before a capped create releases its lock)."""
+        rental = await self.client.create(request, idempotency_key=key)
+        self._created_keys[key] = rental.id
+        self._wallet.invalidate()
+        record = self._records.get(rental.id) or self._new_record(rental, created_here=True)
+        await self._apply(record, rental)
+        return record
+
+    async def _check_cap(self, request: RentalRequest) -> None:
+        cap = self.options.max_hourly_spend_cents
+        try:
+            families = await self.families()
+        except EndpointUnavailableError:
+            return  # no price list to check against: the API decides
+        family = next((f for f in families if f.id == request.family_id), None)
+        if family is None:
+            return  # an id the list does not know: the API judges it (and its price)
+        price = family.price_per_hour_cents * request.gpu_count
+        burn = self.spending().burn_cents_per_hour
+        if burn + price > cap:
+            raise SpendingCapError(
+                cap_cents=cap,
+                burn_cents_per_hour=burn,
+                price_cents_per_hour=price,
+                what=f"{request.gpu_count}× {request.family_id}",
+            )
 
     async def stop(self, rental_id: str) -> RentalView:
         """Ask the API to stop the rental; its watcher sees it through to `stopped`."""
@@ -255,7 +368,7 @@ class RentalService:
         self._ensure_watcher(rental_id)
         self._poke(rental_id)
         log.info("stop requested for rental %s", rental_id)
-        return record.to_json()
+        return record.view()
 
     async def reconcile(self) -> None:
         """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones."""
@@ -309,6 +422,7 @@ class RentalService:
         )
         self._version += 1
         record.version = self._version
+        record.publish()
         if persist:
             await self._save()
         async with self._changed:
@@ -473,6 +587,12 @@ class RentalService:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
             await self.reconcile()
+
+
+def _gpus(rental: Rental) -> str:
+    """``rtx-4090 × 2`` (as much of it as the API reported)."""
+    family = rental.family_id or "GPU"
+    return f"{family} × {rental.gpu_count}" if rental.gpu_count else family
 
 
 def _durable(record: RentalRecord) -> dict[str, Any]:

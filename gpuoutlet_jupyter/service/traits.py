@@ -50,6 +50,12 @@ class ServiceTraits(Configurable):
         help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
         made elsewhere, notices vanished ones). 0: only at start.""",
     ).tag(config=True)
+    max_hourly_spend_cents = Integer(
+        0,
+        help="""Spending cap, in cents per hour: a new rental is refused, before anything is
+        sent to the API, when its price plus the prices of the rentals still provisioning,
+        running or stopping would exceed it. 0: no cap.""",
+    ).tag(config=True)
     request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
         config=True
     )
@@ -67,7 +73,7 @@ class ServiceTraits(Configurable):
             raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
         return value
 
-    @validate("reconcile_interval")
+    @validate("reconcile_interval", "max_hourly_spend_cents")
     def _validate_not_negative(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
@@ -92,5 +98,6 @@ class ServiceTraits(Configurable):
                 slow_poll_interval=self.slow_poll_interval,
                 running_poll_interval=self.running_poll_interval,
                 reconcile_interval=self.reconcile_interval,
+                max_hourly_spend_cents=self.max_hourly_spend_cents,
             ),
         )

@@ -1,0 +1,130 @@
+"""Spend safety through the Jupyter server: the cap as a 409, burn and hours left in the wallet,
+the cap's message in %gpu_rent, and the warning when the server stops with rentals running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_server_support import Rest, gpuoutlet_app, server_config, start_extension
+
+from gpuoutlet_jupyter.api import SpendingCapError
+from gpuoutlet_jupyter.notebook.discovery import ServerLocation
+from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
+from gpuoutlet_jupyter.notebook.rest import ServerBackend, error_from_reply
+from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
+
+#: Room for one rtx-4090 (65¢/h in the sandbox), not two.
+CAP = 100
+
+
+@pytest.fixture(autouse=True)
+def _no_gpuoutlet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL", ENV_SERVER_URL, ENV_SERVER_TOKEN):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+@pytest.fixture
+def account(sandbox: Any, ssh_keypair: Any) -> Any:
+    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+
+
+@pytest.fixture
+def jp_server_config(
+    tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
+) -> dict[str, Any]:
+    return server_config(
+        tmp_path,
+        identity_file=str(ssh_keypair.private_key),
+        api_url=sandbox.url,
+        sid=account.sid,
+        max_hourly_spend_cents=CAP,
+    )
+
+
+@pytest.fixture
+def server(jp_serverapp: Any, http_server: Any, caplog: pytest.LogCaptureFixture) -> Any:
+    caplog.set_level(logging.DEBUG)
+    return jp_serverapp
+
+
+async def _json(rest: Rest, method: str, path: str, **kwargs: Any) -> Any:
+    response = await rest.api(method, path, **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_cap_burn_and_shutdown_warning_through_rest(
+    server: Any, sandbox: Any, account: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rest = await start_extension(server)
+    price = next(
+        f["pricePerHourCents"]
+        for f in (await _json(rest, "GET", "families"))["families"]
+        if f["id"] == "rtx-4090"
+    )
+    assert price <= CAP < 2 * price
+
+    wallet = await _json(rest, "GET", "wallet")
+    assert (wallet["burnCentsPerHour"], wallet["hoursLeft"]) == (0, None)
+    assert wallet["maxHourlySpendCents"] == CAP
+
+    created = await _json(rest, "POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
+    assert created["costCents"] >= 0
+    wallet = await _json(rest, "GET", "wallet")
+    assert wallet["burnCentsPerHour"] == created["pricePerHourCents"] == price
+    assert wallet["hoursLeft"] == round(wallet["availableCents"] / price, 2)
+    listed = (await _json(rest, "GET", "rentals"))["rentals"]
+    assert [r["id"] for r in listed] == [created["id"]] and "costCents" in listed[0]
+
+    before = sandbox.ledger(account.account_id)
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "spending_cap"
+    assert (error["capCentsPerHour"], error["burnCentsPerHour"], error["priceCentsPerHour"]) == (
+        CAP,
+        price,
+        price,
+    )
+    assert "max_hourly_spend_cents" in error["message"]
+    assert sandbox.ledger(account.account_id) == before  # refused before the API: no charge
+
+    # The kernel side turns the reply back into the same error, and %gpu_rent shows it as
+    # one paragraph without a traceback.
+    mapped = error_from_reply(409, error, server_url=rest.url)
+    assert isinstance(mapped, SpendingCapError)
+    assert (str(mapped), mapped.cap_cents, mapped.price_cents_per_hour) == (
+        error["message"],
+        CAP,
+        price,
+    )
+    backend = ServerBackend(ServerLocation(url=rest.url, token=rest.kernel_token, source="test"))
+    magics = GpuOutletMagics(shell=None)
+    magics._open_backend = lambda: backend  # type: ignore[method-assign]
+    try:
+        with pytest.raises(GpuMagicError) as shown:
+            # The blocking client in a thread: the server answers on this test's loop.
+            await asyncio.to_thread(magics.gpu_rent, "rtx-4090 --no-wait")
+        assert shown.value._render_traceback_() == [f"%gpu_rent: {error['message']}"]
+        assert "\n" not in shown.value.message
+    finally:
+        magics.close()
+
+    # The server stops with the rental still provisioning or running: one warning names it.
+    caplog.clear()
+    await gpuoutlet_app(server).manager.stop()
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "keep running" in r.getMessage()
+    ]
+    assert len(warnings) == 1, caplog.text
+    text = warnings[0].getMessage()
+    assert created["id"] in text and "%gpu_stop ID" in text and "sidebar" in text
+    assert account.sid not in caplog.text
+    assert not any(account.sid in body for body in rest.bodies)

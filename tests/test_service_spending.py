@@ -1,0 +1,324 @@
+"""Spend safety in RentalService: the hourly spending cap, the burn and cost, the shutdown warning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import pytest_asyncio
+
+from gpuoutlet_jupyter.api import (
+    AsyncRentalsClient,
+    Family,
+    GpuOutletError,
+    Rental,
+    RentalRequest,
+    RetryPolicy,
+    SpendingCapError,
+    Wallet,
+)
+from gpuoutlet_jupyter.service import RentalService, ServiceOptions, Spending
+
+FAST_RETRY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05)
+
+
+def options(cap: int) -> ServiceOptions:
+    return ServiceOptions(
+        poll_interval=0.1,
+        running_poll_interval=0.2,
+        slow_poll_interval=0.3,
+        reconcile_interval=0,
+        max_hourly_spend_cents=cap,
+    )
+
+
+def request(gpus: int = 1, family: str = "rtx-4090") -> RentalRequest:
+    return RentalRequest.build(family_id=family, gpu_count=gpus, name="spending-test")
+
+
+# --- against the sandbox -----------------------------------------------------------------
+
+
+@pytest.fixture
+def account(sandbox: Any, ssh_keypair: Any) -> Any:
+    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+
+
+class Services:
+    """Services on one fresh sandbox account, each closed at the end of the test."""
+
+    def __init__(self, sandbox: Any, account: Any, tmp_path: Path) -> None:
+        self.sandbox = sandbox
+        self.account = account
+        self.tmp_path = tmp_path
+        self.made: list[RentalService] = []
+
+    async def start(self, cap: int) -> RentalService:
+        client = AsyncRentalsClient(
+            api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY
+        )
+        svc = RentalService(
+            client,
+            state_dir=self.tmp_path / f"state-{len(self.made)}",
+            options=options(cap),
+            owns_client=True,
+        )
+        await svc.start()
+        self.made.append(svc)
+        return svc
+
+    def ledger(self) -> dict[str, int]:
+        return cast("dict[str, int]", self.sandbox.ledger(self.account.account_id))
+
+    def upstream_rentals(self) -> list[dict[str, Any]]:
+        with self.sandbox.client(self.account.sid) as http:
+            return cast("list[dict[str, Any]]", http.get("/v1/rentals").json()["rentals"])
+
+
+@pytest_asyncio.fixture
+async def services(sandbox: Any, account: Any, tmp_path: Path) -> AsyncIterator[Services]:
+    made = Services(sandbox, account, tmp_path)
+    yield made
+    for svc in made.made:
+        await svc.close(warn_running=False)
+
+
+async def until_stopped(svc: RentalService, rental_id: str) -> None:
+    """Follow the service's long-poll until the rental is stopped (bounded, not timed)."""
+    view = await svc.rental(rental_id)
+    for _ in range(30):
+        if view["status"] == "stopped":
+            return
+        view = await svc.wait_for_change(rental_id, view["version"], timeout=5)
+    raise AssertionError(f"never stopped: {view}")
+
+
+async def family_price(svc: RentalService, family_id: str = "rtx-4090") -> int:
+    return next(f.price_per_hour_cents for f in await svc.families() if f.id == family_id)
+
+
+@pytest.mark.asyncio
+async def test_the_cap_allows_creates_up_to_it_and_refuses_the_one_that_crosses_it(
+    services: Services,
+) -> None:
+    probe = await services.start(cap=0)
+    price = await family_price(probe)
+    # Room for exactly two single-GPU rentals: reaching the cap is allowed, crossing it is not.
+    svc = await services.start(cap=2 * price)
+
+    first = await svc.create(request())
+    second = await svc.create(request())
+    assert svc.spending().burn_cents_per_hour == first["pricePerHourCents"] * 2 == 2 * price
+    before = services.ledger()
+
+    with pytest.raises(SpendingCapError) as refused:
+        await svc.create(request())
+
+    error = refused.value
+    assert (error.cap_cents, error.burn_cents_per_hour, error.price_cents_per_hour) == (
+        2 * price,
+        2 * price,
+        price,
+    )
+    message = str(error)
+    for amount in (f"${2 * price / 100:.2f}/h", f"${price / 100:.2f}/h"):
+        assert amount in message
+    assert "c.GpuOutletApp.max_hourly_spend_cents" in message
+    assert "%config GpuOutletMagics.max_hourly_spend_cents" in message
+    assert "nothing was charged" in message
+    # Refused before any request: the ledger and the API's list are as they were.
+    assert services.ledger() == before
+    assert {r["id"] for r in services.upstream_rentals()} == {first["id"], second["id"]}
+    assert len(svc.rentals()) == 2
+
+    # Two GPUs of the same family cost twice as much: refused as well.
+    with pytest.raises(SpendingCapError) as refused:
+        await svc.create(request(gpus=2))
+    assert refused.value.price_cents_per_hour == 2 * price
+
+    # Once a rental is stopped its price no longer counts, and the next one fits.
+    stopping = await svc.stop(first["id"])
+    assert stopping["status"] == "stopping"
+    assert svc.spending().burn_cents_per_hour == 2 * price  # stopping may still be billed...
+    await until_stopped(svc, first["id"])
+    assert svc.spending().burn_cents_per_hour == price  # ...stopped is not
+    third = await svc.create(request())
+    assert third["status"] == "provisioning"
+    assert svc.spending().burn_cents_per_hour == 2 * price
+
+
+@pytest.mark.asyncio
+async def test_a_retry_with_the_same_key_is_not_counted_twice(services: Services) -> None:
+    probe = await services.start(cap=0)
+    price = await family_price(probe)
+    svc = await services.start(cap=price)
+    first = await svc.create(request(), idempotency_key="spend-retry-1")
+    again = await svc.create(request(), idempotency_key="spend-retry-1")
+    assert again["id"] == first["id"]
+    assert svc.spending().burn_cents_per_hour == price
+    with pytest.raises(SpendingCapError):
+        await svc.create(request(), idempotency_key="spend-retry-2")
+
+
+@pytest.mark.asyncio
+async def test_a_family_the_list_does_not_know_is_left_to_the_api(services: Services) -> None:
+    svc = await services.start(cap=1)
+    before = services.ledger()
+    with pytest.raises(GpuOutletError) as failed:
+        await svc.create(request(family="no-such-gpu"))
+    assert not isinstance(failed.value, SpendingCapError)
+    assert services.ledger() == before
+
+
+@pytest.mark.asyncio
+async def test_no_cap_means_no_check(services: Services) -> None:
+    svc = await services.start(cap=0)
+    for _ in range(3):
+        await svc.create(request())
+    assert svc.spending().active == 3
+
+
+# --- the numbers, without an API ---------------------------------------------------------
+
+
+def rental(
+    rental_id: str, status: str, price: int, gpus: int, started: timedelta, **more: Any
+) -> Rental:
+    """A rental started `started` ago (from now: tests make them when they start)."""
+    now = datetime.now(timezone.utc)
+    stopped = more.pop("stopped", None)
+    return Rental(
+        id=rental_id,
+        status=status,
+        price_per_hour_cents=price,
+        started_at=now - started,
+        stopped_at=None if stopped is None else now - stopped,
+        family_id="rtx-4090",
+        gpu_count=gpus,
+        host="10.0.0.1" if status == "running" else None,
+        port=22 if status == "running" else None,
+        **more,
+    )
+
+
+class StubClient:
+    """The few client calls the service makes here, answered from memory."""
+
+    def __init__(self, rentals: list[Rental], available_cents: int) -> None:
+        self.by_id = {r.id: r for r in rentals}
+        self.available_cents = available_cents
+
+    async def get(self, rental_id: str, **_: Any) -> Rental:
+        return self.by_id[rental_id]
+
+    async def wallet(self) -> Wallet:
+        return Wallet(available_cents=self.available_cents, reserved_cents=0)
+
+    async def families(self) -> list[Family]:
+        return [Family(id="rtx-4090", price_per_hour_cents=65)]
+
+    # Last: named like the builtin, it would shadow `list` in the annotations below it.
+    async def list(self, **_: Any) -> list[Rental]:
+        return [*self.by_id.values()]
+
+
+async def tracked_service(tmp_path: Path, available_cents: int = 1000) -> RentalService:
+    """A service, never started (so no watchers), tracking three rentals.
+
+    The times are half a cent from a whole one, so the rounded-up costs hold for a while.
+    """
+    rentals = [
+        # 120.5 minutes at 1¢ a minute: 121¢ so far.
+        rental("rent_running", "running", 60, 1, timedelta(minutes=120, seconds=30)),
+        # 30.25 minutes at 2¢ a minute: 61¢ so far.
+        rental("rent_provisioning", "provisioning", 120, 2, timedelta(minutes=30, seconds=15)),
+        # Exactly one hour at 100¢, then stopped.
+        rental("rent_stopped", "stopped", 100, 1, timedelta(hours=5), stopped=timedelta(hours=4)),
+    ]
+    client = StubClient(rentals, available_cents)
+    svc = RentalService(
+        cast("AsyncRentalsClient", client), state_dir=tmp_path, options=options(cap=0)
+    )
+    await svc.reconcile()  # adopts the two active ones
+    await svc.rental("rent_stopped")  # tracks the stopped one
+    return svc
+
+
+@pytest.mark.asyncio
+async def test_spending_sums_the_burn_of_active_rentals_and_the_cost_of_all(
+    tmp_path: Path,
+) -> None:
+    svc = await tracked_service(tmp_path)
+    assert svc.spending() == Spending(burn_cents_per_hour=180, cost_cents=121 + 61 + 100, active=2)
+    views = {v["id"]: v for v in svc.rentals()}
+    assert [views[i]["costCents"] for i in ("rent_running", "rent_stopped")] == [121, 100]
+
+    wallet = await svc.wallet_view()
+    assert wallet["availableCents"] == 1000
+    assert wallet["burnCentsPerHour"] == 180
+    assert wallet["hoursLeft"] == round(1000 / 180, 2)
+    assert wallet["maxHourlySpendCents"] is None
+    assert Spending(burn_cents_per_hour=0, cost_cents=5, active=0).hours_left(1000) is None
+
+
+@pytest.mark.asyncio
+async def test_close_warns_once_about_rentals_left_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = await tracked_service(tmp_path)
+    caplog.set_level(logging.INFO, logger="gpuoutlet_jupyter")
+    await svc.close()
+
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    text = warnings[0].getMessage()
+    assert "rent_running (rtx-4090 × 1, $0.60/h)" in text
+    assert "rent_provisioning (rtx-4090 × 2, $1.20/h)" in text
+    assert "rent_stopped" not in text
+    assert "$1.80/h in all" in text
+    for how in ("%gpu_stop ID", "sidebar", "start Jupyter again", "keep running and costing"):
+        assert how in text
+
+    caplog.clear()
+    quiet = await tracked_service(tmp_path / "quiet")
+    await quiet.close(warn_running=False)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# --- the setting and the error mapping ---------------------------------------------------
+
+
+def test_the_cap_is_a_setting_of_the_server_and_of_the_magics(tmp_path: Path) -> None:
+    from traitlets import TraitError
+
+    from gpuoutlet_jupyter.notebook.magics import GpuOutletMagics
+    from gpuoutlet_jupyter.server.app import GpuOutletApp
+
+    assert GpuOutletApp().service_config(tmp_path).options.max_hourly_spend_cents == 0
+    app = GpuOutletApp(max_hourly_spend_cents=250)
+    assert app.manager_config().service.options.max_hourly_spend_cents == 250
+    magics = GpuOutletMagics(shell=None, max_hourly_spend_cents=300)
+    in_process = magics.backend_config().in_process
+    assert in_process is not None and in_process.options.max_hourly_spend_cents == 300
+    with pytest.raises(TraitError):
+        GpuOutletApp(max_hourly_spend_cents=-1)
+
+
+def test_the_refusal_is_a_409_with_the_amounts() -> None:
+    from gpuoutlet_jupyter.server.errors import error_reply
+
+    error = SpendingCapError(cap_cents=200, burn_cents_per_hour=130, price_cents_per_hour=130)
+    reply = error_reply(error)
+    assert reply is not None and reply.status == 409
+    assert reply.body["error"] == {
+        "code": "spending_cap",
+        "message": str(error),
+        "capCentsPerHour": 200,
+        "burnCentsPerHour": 130,
+        "priceCentsPerHour": 130,
+    }
+    assert "$2.00/h" in str(error) and "$1.30/h" in str(error) and "$2.60/h" in str(error)
