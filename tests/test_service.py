@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from gpuoutlet_jupyter.api import AsyncRentalsClient, Rental, RentalRequest, RetryPolicy
+from gpuoutlet_jupyter.api import (
+    AsyncRentalsClient,
+    Rental,
+    RentalRequest,
+    RetryPolicy,
+    Settings,
+)
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
 from gpuoutlet_jupyter.service import RentalService, RentalView, ServiceOptions
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
@@ -51,10 +57,13 @@ class Env:
         return AsyncRentalsClient(api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY)
 
     async def service(
-        self, options: ServiceOptions = FAST, kernelspecs: KernelSpecWriter | None = None
+        self,
+        options: ServiceOptions = FAST,
+        kernelspecs: KernelSpecWriter | None = None,
+        client: AsyncRentalsClient | None = None,
     ) -> RentalService:
         svc = RentalService(
-            self.client(),
+            client or self.client(),
             state_dir=self.state_dir,
             ssh=self.writer(),
             kernelspecs=kernelspecs,
@@ -171,6 +180,19 @@ async def test_transient_errors_are_shown_and_survived(env: Env) -> None:
     view = await until(svc, view["id"], lambda v: v["upstreamError"] is not None)
     assert "503" in view["upstreamError"]
     assert "retrying" in view["phase"]
+    view = await until(svc, view["id"], running)
+    assert view["upstreamError"] is None
+
+
+@pytest.mark.asyncio
+async def test_upstream_timeouts_are_shown_and_survived(env: Env) -> None:
+    # A client that gives up on an answer after 0.3 s, against an API that answers in 1 s.
+    settings = Settings(api_url=env.sandbox.url, timeout_seconds=0.3).with_sid(env.account.sid)
+    svc = await env.service(client=AsyncRentalsClient(settings, retry=FAST_RETRY))
+    view = await svc.create(REQUEST)
+    env.sandbox.set_faults({"slowResponseSeconds": 1.0, "slowCount": 2})
+    view = await until(svc, view["id"], lambda v: v["upstreamError"] is not None)
+    assert "did not answer in time" in view["upstreamError"]
     view = await until(svc, view["id"], running)
     assert view["upstreamError"] is None
 
