@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from gpuoutlet_jupyter.sandbox.testing import (
     make_keypair,
     start_sandbox,
 )
+from gpuoutlet_jupyter.server.env import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
 # pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) for every test module.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -70,3 +72,11 @@ def sandbox_user(sandbox: SandboxProcess, ssh_keypair: SSHKeypair) -> Iterator[S
     account = sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
     with sandbox.client(account.sid) as http:
         yield SandboxUser(account, http)
+
+
+@pytest.fixture
+def no_gpuoutlet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No GPUOUTLET_* variables and no credentials file: only what a test sets itself counts."""
+    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL", ENV_SERVER_URL, ENV_SERVER_TOKEN):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))

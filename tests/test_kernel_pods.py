@@ -28,7 +28,6 @@ from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, SSHKeypair, wait_f
 from gpuoutlet_jupyter.ssh import SSHConfigWriter, SSHEntry
 
 # Until tests/conftest.py loads it for the whole run.
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 

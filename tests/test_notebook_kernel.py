@@ -31,16 +31,10 @@ from test_notebook_support import (
 from test_server_support import Rest, server_config, start_extension
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
-from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
+from gpuoutlet_jupyter.server import ENV_SERVER_URL
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-@pytest.fixture(autouse=True)
-def _no_gpuoutlet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL", ENV_SERVER_URL, ENV_SERVER_TOKEN):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+# Nothing from the developer's own environment or credentials file leaks into these tests.
+pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 
 @pytest.fixture

@@ -15,17 +15,13 @@ from gpuoutlet_jupyter.api import SpendingCapError
 from gpuoutlet_jupyter.notebook.discovery import ServerLocation
 from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
 from gpuoutlet_jupyter.notebook.rest import ServerBackend, error_from_reply
-from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
 #: Room for one rtx-4090 (65¢/h in the sandbox), not two.
 CAP = 100
 
 
-@pytest.fixture(autouse=True)
-def _no_gpuoutlet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("GPUOUTLET_SID", "GPUOUTLET_API_URL", ENV_SERVER_URL, ENV_SERVER_TOKEN):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+# Nothing from the developer's own environment or credentials file leaks into these tests.
+pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 
 @pytest.fixture
