@@ -338,3 +338,32 @@ async def test_kernelspec_follows_the_rental_and_stale_ones_are_swept(
     view = await until(svc, view["id"], lambda v: v["status"] == "stopped")
     assert view["kernel"] is None
     assert specs.installed() == {}
+
+
+@pytest.mark.asyncio
+async def test_periodic_reconcile_shows_rentals_made_elsewhere_and_forgets_vanished_ones(
+    env: Env,
+) -> None:
+    options = ServiceOptions(poll_interval=0.1, running_poll_interval=60.0, reconcile_interval=0.3)
+    svc = await env.service(options)
+
+    async def listed_until(done: Callable[[list[RentalView]], bool]) -> list[RentalView]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        views = svc.rentals()
+        while not done(views):
+            assert loop.time() < deadline, f"never reconciled: {views}"
+            views = await svc.wait_for_any_change(svc.version, timeout=2)
+        return views
+
+    async with env.client() as direct:
+        elsewhere = await direct.create(family_id="rtx-4090", name="made on the website")
+    # No call from here: the periodic reconcile finds it, and its watcher takes it to running.
+    views = await listed_until(lambda vs: any(v["id"] == elsewhere.id and v["ssh"] for v in vs))
+    assert next(v for v in views if v["id"] == elsewhere.id)["createdHere"] is False
+    assert env.managed_files()
+
+    env.sandbox.delete_rental(elsewhere.id)
+    views = await listed_until(lambda vs: any(v["id"] == elsewhere.id and v["gone"] for v in vs))
+    assert next(v for v in views if v["id"] == elsewhere.id)["ssh"] is None
+    assert env.managed_files() == []
