@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.jsonutil import json_default
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.session import Session
 from sshd import process_alive
+from test_server_support import ws_execute
 
 from gpuoutlet_jupyter.api import Rental
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter, kernel_name_for
@@ -146,25 +145,9 @@ async def test_kernelspec_listed_and_a_cell_runs_through_jupyter_server(
 
     ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
     try:
-        session = Session()
-        request = session.msg(
-            "execute_request",
-            {"code": "import os\nprint('hello from', os.getpid())", "silent": False},
+        stdout, reply = await ws_execute(
+            ws, "import os\nprint('hello from', os.getpid())", timeout=TIMEOUT
         )
-        request["channel"] = "shell"
-        await ws.write_message(json.dumps(request, default=json_default))
-        stdout, reply, idle = "", None, False
-        # The reply (shell) and the output (iopub) travel on different channels: wait for both.
-        while reply is None or not idle:
-            message = json.loads(await asyncio.wait_for(ws.read_message(), TIMEOUT))
-            if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
-                continue
-            if message["msg_type"] == "stream":
-                stdout += message["content"]["text"]
-            elif message["msg_type"] == "execute_reply":
-                reply = message
-            elif message["msg_type"] == "status":
-                idle = message["content"]["execution_state"] == "idle"
         assert reply["content"]["status"] == "ok"
         assert stdout.strip() == f"hello from {remote_pid}"
     finally:

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from jupyter_client.jsonutil import json_default
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.session import Session
 from sshd import process_alive
 from test_notebook_support import (
     RENTAL_ID,
@@ -28,7 +26,7 @@ from test_notebook_support import (
     run_ok,
     widget_states,
 )
-from test_server_support import Rest, server_config, start_extension
+from test_server_support import Rest, server_config, start_extension, ws_execute
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
@@ -70,34 +68,6 @@ async def _client(km: Any) -> Any:
 
 def _ids(text: str) -> list[str]:
     return list(dict.fromkeys(RENTAL_ID.findall(text)))
-
-
-async def _ws_execute(ws: Any, code: str, *, timeout: float = 60.0) -> tuple[str, dict[str, Any]]:
-    """Run ``code`` through a kernel's websocket (the server's JSON protocol, as a browser
-    does); return its stdout and execute_reply once the kernel is idle again."""
-    request = Session().msg("execute_request", {"code": code, "silent": False})
-    request["channel"] = "shell"
-    await ws.write_message(json.dumps(request, default=json_default))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    stdout, reply, idle = "", None, False
-    # The reply (shell) and the output (iopub) travel on different channels: wait for both.
-    while reply is None or not idle:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise AssertionError(f"no reply and idle within {timeout} s for {code!r}: {stdout}")
-        raw = await asyncio.wait_for(ws.read_message(), remaining)
-        assert raw is not None, f"the websocket closed while running {code!r}"
-        message = json.loads(raw)
-        if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
-            continue
-        if message["msg_type"] == "stream":
-            stdout += message["content"]["text"]
-        elif message["msg_type"] == "execute_reply":
-            reply = message
-        elif message["msg_type"] == "status":
-            idle = message["content"]["execution_state"] == "idle"
-    return stdout, reply
 
 
 async def _gone(pid: int | None, timeout: float = 30.0) -> bool:
@@ -227,7 +197,7 @@ async def test_gpu_rent_to_a_cell_on_the_pod_through_the_server(
 
         ws = await jp_ws_fetch("api", "kernels", remote_id, "channels")
         try:
-            stdout, reply = await _ws_execute(
+            stdout, reply = await ws_execute(
                 ws, "import os\nprint(os.environ.get('GPUOUTLET_POD_ID'), os.getpid())"
             )
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from jupyter_client.jsonutil import json_default
+from jupyter_client.session import Session
 from jupyter_server.serverapp import ServerApp
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -141,3 +144,31 @@ async def until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+async def ws_execute(ws: Any, code: str, *, timeout: float = 60.0) -> tuple[str, dict[str, Any]]:
+    """Run ``code`` through a kernel's websocket (the server's JSON protocol, as a browser
+    does); return its stdout and execute_reply once the kernel is idle again."""
+    request = Session().msg("execute_request", {"code": code, "silent": False})
+    request["channel"] = "shell"
+    await ws.write_message(json.dumps(request, default=json_default))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    stdout, reply, idle = "", None, False
+    # The reply (shell) and the output (iopub) travel on different channels: wait for both.
+    while reply is None or not idle:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"no reply and idle within {timeout} s for {code!r}: {stdout}")
+        raw = await asyncio.wait_for(ws.read_message(), remaining)
+        assert raw is not None, f"the websocket closed while running {code!r}"
+        message = json.loads(raw)
+        if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+            continue
+        if message["msg_type"] == "stream":
+            stdout += message["content"]["text"]
+        elif message["msg_type"] == "execute_reply":
+            reply = message
+        elif message["msg_type"] == "status":
+            idle = message["content"]["execution_state"] == "idle"
+    return stdout, reply
