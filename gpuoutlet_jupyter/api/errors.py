@@ -97,6 +97,19 @@ class SpendingCapError(GpuOutletError):
         super().__init__(message)
 
 
+class RentalNotActiveError(GpuOutletError):
+    """Asked of a rental that no longer runs (failed, stopped or gone) what only a live one has."""
+
+    def __init__(self, rental_id: str, state: str) -> None:
+        self.rental_id = rental_id
+        self.state = state
+        where = "no longer reported by the API" if state == "gone" else state
+        super().__init__(
+            f"Rental {rental_id} is {where}, so it has no idle timer to restart; it costs nothing "
+            "more. Rent again (%gpu_rent, or the sidebar) when you need a GPU."
+        )
+
+
 class TransportError(GpuOutletError):
     """The API could not be reached, or the connection broke before an answer came back."""
 

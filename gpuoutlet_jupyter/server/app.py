@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from .._version import __version__
 from ..api.settings import ENV_SID
 from ..service.traits import ServiceTraits
+from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
@@ -69,14 +71,38 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         60.0, help="Cap, in seconds, on the `wait` of a long-poll request to the REST API."
     ).tag(config=True)
 
+    idle_stop_minutes = Float(
+        0.0,
+        help="""Idle auto-stop for the rentals created through this server, unless a create says
+        otherwise (`%gpu_rent --idle-stop MINUTES`, the sidebar's field): a running rental is
+        stopped once none of its remote kernels has run anything or been busy for this many
+        minutes, after a warning (see idle_warning_minutes). 0: off.""",
+    ).tag(config=True)
+
+    idle_warning_minutes = Float(
+        5.0,
+        help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
+        with a "Keep it" button (at most the idle time itself).""",
+    ).tag(config=True)
+
+    idle_check_interval = Float(
+        15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
+    ).tag(config=True)
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), EXTENSION_NAME)
 
-    @validate("max_wait")
-    def _validate_max_wait(self, proposal: Any) -> Any:
+    @validate("max_wait", "idle_stop_minutes", "idle_warning_minutes")
+    def _validate_not_negative_here(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
-            raise TraitError("max_wait must be 0 or more")
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return proposal["value"]
+
+    @validate("idle_check_interval")
+    def _validate_idle_check(self, proposal: Any) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError("idle_check_interval must be greater than 0")
         return proposal["value"]
 
     # Set by initialize_settings.
@@ -85,8 +111,15 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
 
     def manager_config(self) -> ManagerConfig:
         """The traitlets, as the manager's configuration."""
+        service = self.service_config(Path(self.state_dir).expanduser())
+        options = replace(
+            service.options,
+            idle_stop_minutes=self.idle_stop_minutes,
+            idle_warning_minutes=self.idle_warning_minutes,
+            idle_check_interval=self.idle_check_interval,
+        )
         return ManagerConfig(
-            service=self.service_config(Path(self.state_dir).expanduser()),
+            service=replace(service, options=options),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
             request_timeout=self.request_timeout,
@@ -96,7 +129,11 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     def initialize_settings(self) -> None:
         """Build the manager (no I/O, no tasks: there may be no running loop yet)."""
         self.kernel_token = KernelToken()
-        self.manager = RentalsManager(self.manager_config())
+        # The server runs the rentals' remote kernels, so it can tell an idle rental.
+        activity = None
+        if self.serverapp is not None:
+            activity = KernelManagerActivity(self.serverapp.kernel_manager)
+        self.manager = RentalsManager(self.manager_config(), activity=activity)
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.

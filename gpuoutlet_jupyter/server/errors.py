@@ -18,6 +18,7 @@ from ..api import (
     InsufficientBalanceError,
     MalformedResponseError,
     RateLimitedError,
+    RentalNotActiveError,
     RequestValidationError,
     SpendingCapError,
     TransportError,
@@ -84,6 +85,8 @@ def error_reply(exc: BaseException) -> ErrorReply | None:
             "priceCentsPerHour": exc.price_cents_per_hour,
         }
         return _reply(409, "spending_cap", str(exc), amounts)
+    if isinstance(exc, RentalNotActiveError):
+        return _reply(409, "not_active", str(exc), {"rentalId": exc.rental_id, "state": exc.state})
     if isinstance(exc, ConfigurationError):
         return _reply(503, "not_configured", str(exc))
     if isinstance(exc, ExtensionUnavailableError):

@@ -160,6 +160,16 @@ class StopRentalHandler(GpuOutletHandler):
         self.reply(await self.manager.stop_rental(rental_id))
 
 
+class KeepRentalHandler(GpuOutletHandler):
+    """POST: "keep it", restart the rental's idle timer (optionally ``{"idleStopMinutes": N}``)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, rental_id: str) -> None:
+        body = parse_json_object(self.request.body) if self.request.body.strip() else {}
+        self.reply(await self.manager.keep(rental_id, body))
+
+
 def routes(
     manager: RentalsManager, kernel_token: KernelToken
 ) -> list[tuple[str, type[GpuOutletHandler], dict[str, Any]]]:
@@ -173,4 +183,5 @@ def routes(
         (f"{API_PATH}/rentals", RentalsHandler, kwargs),
         (rental, RentalHandler, kwargs),
         (rf"{rental}/stop", StopRentalHandler, kwargs),
+        (rf"{rental}/keep", KeepRentalHandler, kwargs),
     ]

@@ -21,13 +21,13 @@ from .._version import __version__
 from ..api import (
     AsyncRentalsClient,
     ConfigurationError,
-    RentalRequest,
     RequestValidationError,
     Settings,
 )
 from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, normalize_url
 from ..service import RentalService
 from ..service.config import ServiceConfig, build_service
+from ..service.idle import IDLE_FIELD, ActivitySource, parse_create, parse_idle_minutes
 from .errors import ExtensionUnavailableError, InvalidBodyError, InvalidQueryError
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,10 @@ class RentalsManager:
         config: ManagerConfig,
         *,
         client_factory: ClientFactory | None = None,
+        activity: ActivitySource | None = None,
     ) -> None:
         self.config = config
+        self.activity = activity
         self.settings, self._problem = resolve_settings(config)
         self._client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self._service: RentalService | None = None
@@ -229,6 +231,7 @@ class RentalsManager:
             fix_hint="Fix GpuOutletApp.ssh_dir, ssh_user or identity_file and restart the "
             "Jupyter server.",
             client=self._client_factory(self.settings),
+            activity=self.activity,
         )
 
     @staticmethod
@@ -275,7 +278,14 @@ class RentalsManager:
             "pollInterval": self.config.service.options.poll_interval,
             "maxPolls": self.config.service.options.max_polls,
             "maxWait": self.config.max_wait,
+            "idleStopMinutes": self._idle_default(),
+            "idleWarnMinutes": self.config.service.options.idle_warning_minutes,
         }
+
+    def _idle_default(self) -> float | None:
+        """The idle stop a create gets when it says nothing (None: off, or no kernels to judge)."""
+        minutes = self.config.service.options.idle_stop_minutes
+        return minutes if minutes > 0 and self.activity is not None else None
 
     async def families(self) -> dict[str, Any]:
         families = await (await self.service()).families()
@@ -303,14 +313,30 @@ class RentalsManager:
         return await service.wait_for_change(rental_id, poll.since, poll.wait)
 
     async def create(self, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-        """Validate the upstream's camelCase body, then create (the key makes retries safe)."""
-        request = RentalRequest.build(**body)
+        """Validate the camelCase body (the API's fields and ours), then create.
+
+        The key makes retries safe; ``idleStopMinutes`` (ours, not sent upstream) sets the
+        rental's idle auto-stop.
+        """
+        request, idle = parse_create(body)
         if idempotency_key and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise RequestValidationError(
                 [("Idempotency-Key", "must be 1 to 255 visible ASCII characters, no spaces")]
             )
         service = await self.service()
-        return await service.create(request, idempotency_key=idempotency_key or None)
+        return await service.create(
+            request, idempotency_key=idempotency_key or None, idle_stop_minutes=idle
+        )
 
     async def stop_rental(self, rental_id: str) -> dict[str, Any]:
         return await (await self.service()).stop(rental_id)
+
+    async def keep(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N}`` also changes it."""
+        unknown = sorted(set(body) - {IDLE_FIELD})
+        if unknown:
+            raise RequestValidationError(
+                [(name, f"is not accepted here: only {IDLE_FIELD} is") for name in unknown]
+            )
+        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+        return await (await self.service()).keep(rental_id, idle_stop_minutes=minutes)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..api import AsyncRentalsClient, ConfigurationError, Settings
 from ..ssh import SSHConfigError, SSHConfigWriter
+from .idle import ActivitySource
 from .service import KernelSpecs, RentalService, ServiceOptions
 
 
@@ -32,8 +33,12 @@ def build_service(
     *,
     fix_hint: str,
     client: AsyncRentalsClient | None = None,
+    activity: ActivitySource | None = None,
 ) -> RentalService:
-    """A RentalService owning its client; `fix_hint` says where a person fixes bad SSH settings."""
+    """A RentalService owning its client; `fix_hint` says where a person fixes bad SSH settings.
+
+    `activity` tells what the rentals' kernels do; without it there is no idle auto-stop.
+    """
     try:
         ssh = SSHConfigWriter(
             config.ssh_dir, user=config.ssh_user, identity_file=config.identity_file
@@ -52,5 +57,6 @@ def build_service(
         ssh=ssh,
         kernelspecs=kernelspecs,
         options=config.options,
+        activity=activity,
         owns_client=True,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .record import RentalRecord
 
 
@@ -35,14 +37,37 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
             )
         else:
             text = f"Running: connect with `{record.ssh.command}`."
+        text += _idle(record)
     elif status == "failed":
         text = f"Failed: {rental.error or 'the API gave no reason'}."
     elif status == "stopping":
         text = "Stopping: the pod is being torn down."
+        if record.stop_reason == "idle":
+            text = f"Stopping: idle for {record.idle_stop_minutes:g} min (idle auto-stop)."
     elif status == "stopped":
         text = "Stopped."
+        if record.stop_reason == "idle":
+            text = (
+                f"Stopped by the idle auto-stop: no kernel on it ran anything for "
+                f"{record.idle_stop_minutes:g} min. Nothing more is billed."
+            )
     else:
         text = f"Status {status!r} (not known to this version of gpuoutlet-jupyter)."
     if record.upstream_error and record.watched:
         text += f" The last poll failed, retrying: {record.upstream_error}"
     return text
+
+
+def _idle(record: RentalRecord) -> str:
+    """The idle auto-stop's part of a running rental's phase."""
+    minutes = record.idle_stop_minutes
+    if not minutes or record.idle_stop_at is None:
+        return ""
+    if record.idle_warned_at is None:
+        return f" Stops after {minutes:g} min with no kernel running anything on it."
+    at = datetime.fromtimestamp(record.idle_stop_at, timezone.utc).strftime("%H:%M:%S UTC")
+    return (
+        f" Idle: it will be stopped at {at} unless a kernel on it runs something. Keep it "
+        f"(the sidebar's or widget's button, or %gpu_keep {record.id}) to wait another "
+        f"{minutes:g} min."
+    )

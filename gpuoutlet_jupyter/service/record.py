@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Rental
+from .idle import iso
 
 
 @dataclass
@@ -58,6 +60,19 @@ class RentalRecord:
     # The host and port the SSH entry was written for, so a change is noticed and rewritten.
     ssh_target: tuple[str, int] | None = None
     kernel: str | None = None
+    # Idle auto-stop, in minutes (None: off). Set at create, or changed with "keep it".
+    idle_stop_minutes: float | None = None
+    # Epoch seconds: when one of its kernels last ran something, it was kept, or it came up.
+    last_active_at: float | None = None
+    # Not persisted: a restarted server shows the warning afresh before it stops anything.
+    idle_warned_at: float | None = field(default=None, compare=False)
+    idle_stop_at: float | None = field(default=None, compare=False)
+    idle_kernels: int = field(default=0, compare=False)
+    idle_busy: int = field(default=0, compare=False)
+    # The service's warning time (a setting, so not persisted with the rental).
+    idle_warn_minutes: float = field(default=5.0, compare=False)
+    # Why the service stopped it ("idle"), when it was the service.
+    stop_reason: str | None = None
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -75,17 +90,21 @@ class RentalRecord:
 
     def publish(self) -> None:
         """Take the snapshot viewers read (see `view`)."""
-        self.published = self.to_json()
+        self.published = self._snapshot()
         self.published_rental = self.rental
 
     def view(self) -> dict[str, Any]:
         """The last announced state, with the cost so far brought up to now."""
         if self.published is None or self.published_rental is None:
             return self.to_json()
-        return {**self.published, "costCents": self.published_rental.cost_cents()}
+        return _brought_up_to_now(self.published, self.published_rental)
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape: the API's fields, plus version, phase, ssh, kernel, watch state, cost."""
+        return _brought_up_to_now(self._snapshot(), self.rental)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """`to_json` before the time-dependent members (cost, idle seconds left) are computed."""
         data = self.rental.model_dump(mode="json", by_alias=True)
         data.update(
             {
@@ -97,11 +116,27 @@ class RentalRecord:
                 "createdHere": self.created_here,
                 "ssh": self.ssh.to_json() if self.ssh else None,
                 "kernel": self.kernel,
-                # Cost so far at the locked rate, so every viewer shows the same amount.
-                "costCents": self.rental.cost_cents(),
+                "idleStop": self._idle_json(),
+                "stopReason": self.stop_reason,
             }
         )
         return data
+
+    def _idle_json(self) -> dict[str, Any] | None:
+        if not self.idle_stop_minutes:
+            return None
+        timing = self.rental.status == "running" and self.watched
+        stop_at = self.idle_stop_at if timing else None
+        return {
+            "minutes": self.idle_stop_minutes,
+            "warnMinutes": min(self.idle_warn_minutes, self.idle_stop_minutes),
+            "lastActiveAt": iso(self.last_active_at) if timing else None,
+            "stopAt": iso(stop_at),
+            "stopAtEpoch": stop_at,
+            "warning": timing and self.idle_warned_at is not None,
+            "kernels": self.idle_kernels if timing else 0,
+            "busyKernels": self.idle_busy if timing else 0,
+        }
 
     def to_state(self) -> dict[str, Any]:
         """What is persisted: enough to resume watching after a restart."""
@@ -115,6 +150,9 @@ class RentalRecord:
             "ssh": self.ssh.to_json() if self.ssh else None,
             "sshTarget": list(self.ssh_target) if self.ssh_target else None,
             "kernel": self.kernel,
+            "idleStopMinutes": self.idle_stop_minutes,
+            "lastActiveAt": self.last_active_at,
+            "stopReason": self.stop_reason,
         }
 
     @classmethod
@@ -132,4 +170,25 @@ class RentalRecord:
             ssh=SSHInfo.from_json(ssh) if isinstance(ssh, dict) else None,
             ssh_target=(str(target[0]), int(target[1])) if isinstance(target, list) else None,
             kernel=data.get("kernel"),
+            idle_stop_minutes=_float_or_none(data.get("idleStopMinutes")),
+            last_active_at=_float_or_none(data.get("lastActiveAt")),
+            stop_reason=data.get("stopReason"),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _brought_up_to_now(snapshot: dict[str, Any], rental: Rental) -> dict[str, Any]:
+    """A snapshot with its cost so far and idle seconds left computed now (the epoch is ours)."""
+    # Cost so far at the locked rate, so every viewer shows the same amount.
+    data = {**snapshot, "costCents": rental.cost_cents()}
+    idle = data.get("idleStop")
+    if idle is not None:
+        idle = dict(idle)
+        stop_at = idle.pop("stopAtEpoch", None)
+        left = None if stop_at is None else round(max(0.0, stop_at - time.time()), 1)
+        idle["secondsLeft"] = left
+        data["idleStop"] = idle
+    return data

@@ -18,7 +18,9 @@ from ..api import (
     GpuOutletError,
     NotFoundError,
     Rental,
+    RentalNotActiveError,
     RentalRequest,
+    RequestValidationError,
     RetryPolicy,
     SpendingCapError,
     Wallet,
@@ -26,6 +28,7 @@ from ..api import (
     new_idempotency_key,
 )
 from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry
+from .idle import NEEDS_SERVER, NO_KERNELS, ActivitySource, IdleDecision, decide
 from .phase import describe
 from .record import RentalRecord, SSHInfo
 from .store import StateStore
@@ -69,6 +72,13 @@ class ServiceOptions:
     #: Refuse a create that would take the summed hourly price of the active rentals over
     #: this many cents; 0: no cap.
     max_hourly_spend_cents: int = 0
+    #: Idle auto-stop of the rentals created here, in minutes, unless a create says otherwise;
+    #: 0: off. Needs an activity source (the Jupyter server's kernels).
+    idle_stop_minutes: float = 0.0
+    #: How long before an idle stop the warning shows (at most the idle time itself).
+    idle_warning_minutes: float = 5.0
+    #: Seconds between two looks at the kernels' activity.
+    idle_check_interval: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,14 @@ class RentalService:
         ssh: SSHConfigWriter | None = None,
         kernelspecs: KernelSpecs | None = None,
         options: ServiceOptions | None = None,
+        activity: ActivitySource | None = None,
         owns_client: bool = False,
     ) -> None:
         self.client = client
         self.ssh = ssh
         self.kernelspecs = kernelspecs
+        #: What the rentals' kernels are doing; None: no idle auto-stop (nothing to judge by).
+        self.activity = activity
         self.options = options or ServiceOptions()
         self._owns_client = owns_client
         self._store = StateStore(state_dir)
@@ -144,6 +157,7 @@ class RentalService:
         self._changed = asyncio.Condition()
         self._save_lock = asyncio.Lock()
         self._reconciler: asyncio.Task[None] | None = None
+        self._idler: asyncio.Task[None] | None = None
         self._started = False
         self._wallet = _Cached(client.wallet, self.options.wallet_ttl)
         self._families = _Cached(client.families, self.options.families_ttl)
@@ -164,6 +178,7 @@ class RentalService:
             return
         self._started = True
         for record in self._store.load():
+            record.idle_warn_minutes = self.options.idle_warning_minutes
             record.publish()  # as it was when saved: consistent, so viewers may see it at once
             self._records[record.id] = record
             self._version = max(self._version, record.version)
@@ -178,6 +193,8 @@ class RentalService:
         await self._remove_stale_kernelspecs()
         if self.options.reconcile_interval > 0:
             self._reconciler = asyncio.create_task(self._reconcile_forever())
+        if self.activity is not None:
+            self._idler = asyncio.create_task(self._check_idle_forever(), name="gpuoutlet-idle")
 
     async def _remove_stale_kernelspecs(self) -> None:
         """Kernelspecs left by a rental that stopped while no service was watching it."""
@@ -198,15 +215,14 @@ class RentalService:
         if warn_running:
             self._warn_still_running()
         tasks = list(self._watchers.values())
-        if self._reconciler is not None:
-            tasks.append(self._reconciler)
+        tasks.extend(task for task in (self._reconciler, self._idler) if task is not None)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._watchers.clear()
-        self._reconciler = None
+        self._reconciler = self._idler = None
         if self._started:
             await self._save()
         if self._owns_client:
@@ -307,20 +323,26 @@ class RentalService:
     # Acting.
 
     async def create(
-        self, request: RentalRequest, *, idempotency_key: str | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idempotency_key: str | None = None,
+        idle_stop_minutes: float | None = None,
     ) -> RentalView:
         """Create upstream (retries reuse one Idempotency-Key) and start watching at once.
 
         With a spending cap, a create that would cross it raises SpendingCapError first.
+        `idle_stop_minutes`: None for the service's default, 0 for none.
         """
         key = idempotency_key or new_idempotency_key()
+        idle = self._idle_setting(idle_stop_minutes)
         if self.options.max_hourly_spend_cents > 0:
             async with self._create_lock:
                 if key not in self._created_keys:
                     await self._check_cap(request)
-                record = await self._create_upstream(request, key)
+                record = await self._create_upstream(request, key, idle)
         else:
-            record = await self._create_upstream(request, key)
+            record = await self._create_upstream(request, key, idle)
         self._ensure_watcher(record.id)
         log.info(
             "created rental %s (%s x%s, %s cents/h)",
@@ -331,14 +353,27 @@ class RentalService:
         )
         return record.view()
 
-    async def _create_upstream(self, request: RentalRequest, key: str) -> RentalRecord:
+    async def _create_upstream(
+        self, request: RentalRequest, key: str, idle: float | None
+    ) -> RentalRecord:
         """Create and track the rental (tracked before a capped create releases its lock)."""
         rental = await self.client.create(request, idempotency_key=key)
         self._created_keys[key] = rental.id
         self._wallet.invalidate()
-        record = self._records.get(rental.id) or self._new_record(rental, created_here=True)
+        record = self._records.get(rental.id)
+        if record is None:
+            record = self._new_record(rental, created_here=True)
+            record.idle_stop_minutes = idle
         await self._apply(record, rental)
         return record
+
+    def _idle_setting(self, minutes: float | None) -> float | None:
+        """The idle stop a create asks for (None: the default) as minutes or None (off)."""
+        if minutes is None:
+            return self.options.idle_stop_minutes if self.activity is not None else None
+        if minutes > 0 and self.activity is None:
+            raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
+        return minutes or None
 
     async def _check_cap(self, request: RentalRequest) -> None:
         cap = self.options.max_hourly_spend_cents
@@ -358,6 +393,22 @@ class RentalService:
                 price_cents_per_hour=price,
                 what=f"{request.gpu_count}× {request.family_id}",
             )
+
+    async def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalView:
+        """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop."""
+        record = await self._track(rental_id)
+        if not record.watched:
+            raise RentalNotActiveError(rental_id, "gone" if record.gone else record.rental.status)
+        async with self._lock(rental_id):
+            if idle_stop_minutes is not None:
+                record.idle_stop_minutes = self._idle_setting(idle_stop_minutes)
+            if record.rental.status == "running":
+                record.last_active_at = time.time()
+            record.idle_warned_at = record.idle_stop_at = None
+            self._judge_idle(record, time.time())
+            await self._bump(record)
+        log.info("rental %s: kept (idle timer restarted)", rental_id)
+        return record.view()
 
     async def stop(self, rental_id: str) -> RentalView:
         """Ask the API to stop the rental; its watcher sees it through to `stopped`."""
@@ -394,10 +445,76 @@ class RentalService:
             if record.id not in seen and record.watched:
                 await self._mark_gone(record)
 
+    # Idle auto-stop.
+
+    async def check_idle(self) -> None:
+        """One look at every running rental with an idle stop: warn, then stop the idle ones."""
+        now = time.time()
+        for record in list(self._records.values()):
+            if not record.idle_stop_minutes or not record.watched:
+                continue
+            async with self._lock(record.id):
+                before = _idle_shown(record)
+                decision = self._judge_idle(record, now)
+                after = _idle_shown(record)
+                if after != before:
+                    # A warning shown or withdrawn is worth keeping; a moved deadline is not.
+                    await self._bump(record, persist=after[0] != before[0])
+            if decision is not None and decision.stop_now:
+                await self._stop_idle(record)
+
+    def _judge_idle(self, record: RentalRecord, now: float) -> IdleDecision | None:
+        """Bring the record's idle timer up to date from its kernels' activity."""
+        if not (record.idle_stop_minutes and record.watched and record.rental.status == "running"):
+            record.idle_warned_at = record.idle_stop_at = None
+            record.idle_kernels = record.idle_busy = 0
+            return None
+        activity = self.activity(record.id) if self.activity is not None else NO_KERNELS
+        decision = decide(
+            minutes=record.idle_stop_minutes,
+            warn_minutes=self.options.idle_warning_minutes,
+            last_active=record.last_active_at if record.last_active_at is not None else now,
+            warned_at=record.idle_warned_at,
+            activity=activity,
+            now=now,
+        )
+        record.last_active_at = decision.last_active
+        record.idle_warned_at = decision.warned_at
+        record.idle_stop_at = decision.stop_at
+        record.idle_kernels, record.idle_busy = activity.kernels, activity.busy
+        return decision
+
+    async def _stop_idle(self, record: RentalRecord) -> None:
+        log.warning(
+            "rental %s has been idle for %g min (no kernel on it ran anything): stopping it",
+            record.id,
+            record.idle_stop_minutes,
+        )
+        record.stop_reason = "idle"
+        try:
+            await self.stop(record.id)
+        except GpuOutletError as exc:
+            # Still billed: say so where the user looks, and try again at the next look.
+            record.stop_reason = None
+            async with self._lock(record.id):
+                record.upstream_error = f"The idle auto-stop could not stop it: {exc}"
+                await self._bump(record, persist=False)
+            log.warning("rental %s: the idle auto-stop failed, will retry: %s", record.id, exc)
+
+    async def _check_idle_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.idle_check_interval)
+            try:
+                await self.check_idle()
+            except Exception:
+                # One bad look (a kernel manager in flux) must not end idle auto-stop for good.
+                log.exception("gpuoutlet: the idle check failed; trying again")
+
     # Internals.
 
     def _new_record(self, rental: Rental, *, created_here: bool) -> RentalRecord:
         record = RentalRecord(rental=rental, version=0, phase="", created_here=created_here)
+        record.idle_warn_minutes = self.options.idle_warning_minutes
         self._records[rental.id] = record
         return record
 
@@ -440,14 +557,20 @@ class RentalService:
         """Take the API's latest word on a rental, act on it, and tell the viewers what changed."""
         async with self._lock(record.id):
             before = _durable(record)
+            idle_before = _idle_shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
             if polled:
                 record.polls += 1
                 record.upstream_error = None
+            if rental.status == "running" and record.last_active_at is None:
+                record.last_active_at = time.time()  # the idle timer starts when it runs
+            self._judge_idle(record, time.time())
             await self._act(record)
             if record.version == 0 or _durable(record) != before:
                 await self._bump(record)
+            elif _idle_shown(record) != idle_before:
+                await self._bump(record, persist=False)
             elif had_error or (polled and rental.status == "provisioning"):
                 # Poll progress is what a provisioning rental's viewers watch; nothing to persist.
                 await self._bump(record, persist=False)
@@ -593,6 +716,12 @@ def _gpus(rental: Rental) -> str:
     """``rtx-4090 × 2`` (as much of it as the API reported)."""
     family = rental.family_id or "GPU"
     return f"{family} × {rental.gpu_count}" if rental.gpu_count else family
+
+
+def _idle_shown(record: RentalRecord) -> tuple[bool, int | None, int, int]:
+    """What viewers see of the idle timer: the warning, the deadline (to the second), kernels."""
+    stop_at = None if record.idle_stop_at is None else round(record.idle_stop_at)
+    return (record.idle_warned_at is not None, stop_at, record.idle_kernels, record.idle_busy)
 
 
 def _durable(record: RentalRecord) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Idle auto-stop: the setting on a create, the activity of a rental's kernels, the timer's rule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from ..api import RentalRequest, RequestValidationError
+
+#: The create body's member (ours, never sent upstream).
+IDLE_FIELD = "idleStopMinutes"
+#: Longest idle stop accepted: a week. Longer is a typo, and `autoStopAfterHours` exists.
+MAX_IDLE_MINUTES = 7 * 24 * 60.0
+#: What the in-process host says when asked for an idle stop it cannot honour.
+NEEDS_SERVER = (
+    "idle auto-stop needs the Jupyter server, which runs the rental's remote kernels and so sees "
+    "whether they are busy; this kernel rents by itself. Start JupyterLab or Jupyter Server "
+    "with gpuoutlet-jupyter installed, or cap the rental with --auto-stop HOURS instead"
+)
+
+
+@dataclass(frozen=True)
+class KernelActivity:
+    """What the kernels running on one rental have been doing, as the Jupyter server sees it."""
+
+    kernels: int = 0
+    #: Kernels mid-execution: while any is, the rental is never idle.
+    busy: int = 0
+    #: The last time (epoch seconds) one of them executed something or was busy; None: never.
+    last_activity: float | None = None
+
+
+NO_KERNELS = KernelActivity()
+
+
+class ActivitySource(Protocol):
+    """The host's view of a rental's kernels (the server's kernel manager knows them)."""
+
+    def __call__(self, rental_id: str) -> KernelActivity:
+        """The activity of the kernels on this rental."""
+
+
+def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:
+    """A requested idle stop: None (not given), 0 (off) or minutes; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RequestValidationError([(field, f"must be a number of minutes (got {value!r})")])
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise RequestValidationError(
+            [(field, f"must be a number of minutes (got {value!r})")]
+        ) from None
+    if not math.isfinite(minutes) or minutes < 0 or minutes > MAX_IDLE_MINUTES:
+        raise RequestValidationError(
+            [
+                (
+                    field,
+                    f"must be from 0 (no idle stop) to {MAX_IDLE_MINUTES:g} minutes "
+                    f"(got {value!r})",
+                )
+            ]
+        )
+    return minutes
+
+
+def pop_idle_stop(body: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """Split a create body into the API's fields and our idle stop (validated; None: default)."""
+    rest = dict(body)
+    return rest, parse_idle_minutes(rest.pop(IDLE_FIELD, None))
+
+
+def parse_create(body: dict[str, Any]) -> tuple[RentalRequest, float | None]:
+    """A create body (camelCase): the API's request and our idle stop, every problem at once."""
+    problems: list[tuple[str, str]] = []
+    try:
+        body, minutes = pop_idle_stop(body)
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+        body, minutes = {k: v for k, v in body.items() if k != IDLE_FIELD}, None
+    try:
+        request = RentalRequest.build(**body)
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise RequestValidationError(problems)
+    return request, minutes
+
+
+@dataclass(frozen=True)
+class IdleDecision:
+    """Where a rental stands on its idle timer at one moment."""
+
+    last_active: float
+    #: When it is stopped if nothing runs (never before its warning has been shown long enough).
+    stop_at: float
+    warning: bool
+    #: When the warning was first shown (None: not shown).
+    warned_at: float | None
+    stop_now: bool
+
+
+def decide(
+    *,
+    minutes: float,
+    warn_minutes: float,
+    last_active: float,
+    warned_at: float | None,
+    activity: KernelActivity,
+    now: float,
+) -> IdleDecision:
+    """Apply the rule: idle for `minutes` after a warning shown for `warn_minutes` → stop.
+
+    A busy kernel counts as activity now; the warning never lasts less than its time, even when
+    the idle time was already over (say, after the server was down): nobody is surprised.
+    """
+    if activity.busy:
+        last_active = now
+    elif activity.last_activity is not None:
+        last_active = max(last_active, activity.last_activity)
+    idle = minutes * 60
+    warn = min(warn_minutes * 60, idle)
+    stop_at = last_active + idle
+    if now < stop_at - warn:
+        return IdleDecision(last_active, stop_at, False, None, False)
+    warned_at = now if warned_at is None else warned_at
+    stop_at = max(stop_at, warned_at + warn)
+    return IdleDecision(last_active, stop_at, True, warned_at, now >= stop_at)
+
+
+def iso(epoch: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC (``…Z``), as the rentals API writes its times."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")

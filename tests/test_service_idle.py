@@ -1,0 +1,376 @@
+"""Idle auto-stop in RentalService: the rule, the setting, and whole runs against the sandbox.
+
+The kernels' activity comes from a stand-in here (the Jupyter server's kernel manager is the
+real source; tests/test_server_idle.py runs real remote kernels). Idle times are fractions of
+a minute and the sandbox's clock runs 60× fast, so a run takes seconds; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import pytest_asyncio
+
+from gpuoutlet_jupyter.api import (
+    AsyncRentalsClient,
+    RentalNotActiveError,
+    RentalRequest,
+    RequestValidationError,
+    RetryPolicy,
+)
+from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, start_sandbox
+from gpuoutlet_jupyter.service import RentalService, ServiceOptions
+from gpuoutlet_jupyter.service.idle import (
+    MAX_IDLE_MINUTES,
+    KernelActivity,
+    decide,
+    parse_create,
+    parse_idle_minutes,
+    pop_idle_stop,
+)
+
+FAST_RETRY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05)
+#: 2.4 s idle, of which the last 1.2 s warned.
+IDLE = 0.04
+WARN = 0.02
+#: No kernels, nothing ever ran.
+NOT = KernelActivity()
+
+
+# --- the rule ---------------------------------------------------------------------------
+
+
+def test_not_idle_long_enough_no_warning() -> None:
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=None, activity=NOT, now=479)
+    assert (d.warning, d.stop_now, d.stop_at, d.warned_at) == (False, False, 600, None)
+
+
+def test_warning_starts_warn_minutes_before_the_stop() -> None:
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=None, activity=NOT, now=480)
+    assert (d.warning, d.stop_now, d.stop_at, d.warned_at) == (True, False, 600, 480)
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=480, activity=NOT, now=600)
+    assert (d.warning, d.stop_now) == (True, True)
+
+
+def test_a_busy_kernel_is_activity_now() -> None:
+    busy = KernelActivity(kernels=1, busy=1, last_activity=5)
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=500, activity=busy, now=10_000)
+    assert (d.warning, d.stop_now, d.last_active, d.warned_at) == (False, False, 10_000, None)
+
+
+def test_kernel_activity_moves_the_deadline_and_withdraws_the_warning() -> None:
+    ran = KernelActivity(kernels=2, busy=0, last_activity=550)
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=500, activity=ran, now=560)
+    assert (d.warning, d.stop_now, d.last_active, d.stop_at) == (False, False, 550, 1150)
+    # Activity older than what is known never moves the timer back.
+    old = KernelActivity(kernels=1, busy=0, last_activity=10)
+    d = decide(minutes=10, warn_minutes=2, last_active=550, warned_at=None, activity=old, now=560)
+    assert d.last_active == 550
+
+
+def test_an_overdue_rental_is_warned_for_the_full_warning_time_first() -> None:
+    """After a server restart, say: the idle time is long over, yet the warning comes first."""
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=None, activity=NOT, now=5000)
+    assert (d.warning, d.stop_now, d.stop_at) == (True, False, 5120)
+    d = decide(minutes=10, warn_minutes=2, last_active=0, warned_at=5000, activity=NOT, now=5120)
+    assert d.stop_now
+
+
+def test_the_warning_is_never_longer_than_the_idle_time() -> None:
+    d = decide(minutes=1, warn_minutes=5, last_active=0, warned_at=None, activity=NOT, now=0)
+    assert (d.warning, d.stop_at) == (True, 60)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), (0, 0.0), (5, 5.0), (0.25, 0.25), ("30", 30.0), (MAX_IDLE_MINUTES, 10080.0)],
+)
+def test_idle_minutes_accepted(value: Any, expected: float | None) -> None:
+    assert parse_idle_minutes(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [-1, "soon", math.nan, math.inf, True, [5], {"m": 5}, MAX_IDLE_MINUTES + 1]
+)
+def test_idle_minutes_refused_with_the_field_named(value: Any) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_idle_minutes(value)
+    ((field, problem),) = caught.value.problems
+    assert field == "idleStopMinutes"
+    assert "minutes" in problem
+
+
+def test_create_body_split_and_every_problem_reported_at_once() -> None:
+    body = {"familyId": "rtx-4090", "gpuCount": 1, "idleStopMinutes": 30}
+    rest, minutes = pop_idle_stop(body)
+    assert minutes == 30 and "idleStopMinutes" not in rest and "idleStopMinutes" in body
+    request, minutes = parse_create(body)
+    assert request.family_id == "rtx-4090" and minutes == 30
+    assert "idleStopMinutes" not in request.to_wire()
+    with pytest.raises(RequestValidationError) as caught:
+        parse_create({"familyId": "rtx-4090", "gpuCount": 3, "idleStopMinutes": -2})
+    assert sorted(field for field, _ in caught.value.problems) == ["gpuCount", "idleStopMinutes"]
+
+
+# --- against the sandbox ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, ssh_keypair: Any) -> Iterator[SandboxProcess]:
+    """A sandbox whose clock runs 60× fast: an hour of billing in a minute."""
+    with start_sandbox(
+        tmp_path_factory.mktemp("sandbox-idle"),
+        balance_cents=100_00,
+        time_scale=60.0,
+        provision_seconds=(0.5, 1.0),
+        worker_interval=0.2,
+        authorized_key=ssh_keypair.public_key_path,
+    ) as process:
+        yield process
+
+
+@dataclass
+class FakeKernels:
+    """The kernels on each rental, as a Jupyter server's kernel manager would report them."""
+
+    busy: int = 0
+    kernels: int = 0
+    last_activity: float | None = None
+    asked: int = 0
+
+    def __call__(self, rental_id: str) -> KernelActivity:
+        self.asked += 1
+        return KernelActivity(self.kernels, self.busy, self.last_activity)
+
+
+@pytest.fixture
+def account(sandbox: Any, ssh_keypair: Any) -> Any:
+    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+
+
+class Services:
+    """Services on one fresh sandbox account, closed at the end of the test."""
+
+    def __init__(self, sandbox: Any, account: Any, tmp_path: Path) -> None:
+        self.sandbox = sandbox
+        self.account = account
+        self.state_dir = tmp_path / "state"
+        self.made: list[RentalService] = []
+
+    async def start(
+        self,
+        activity: Callable[[str], KernelActivity] | None,
+        *,
+        default: float = 0.0,
+        check: float = 0.05,
+    ) -> RentalService:
+        client = AsyncRentalsClient(
+            api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY
+        )
+        svc = RentalService(
+            client,
+            state_dir=self.state_dir,
+            options=ServiceOptions(
+                poll_interval=0.1,
+                running_poll_interval=0.2,
+                reconcile_interval=0,
+                idle_stop_minutes=default,
+                idle_warning_minutes=WARN,
+                idle_check_interval=check,
+            ),
+            activity=activity,
+            owns_client=True,
+        )
+        await svc.start()
+        self.made.append(svc)
+        return svc
+
+    def upstream(self) -> list[dict[str, Any]]:
+        with self.sandbox.client(self.account.sid) as http:
+            return cast("list[dict[str, Any]]", http.get("/v1/rentals").json()["rentals"])
+
+
+@pytest_asyncio.fixture
+async def services(sandbox: Any, account: Any, tmp_path: Path) -> AsyncIterator[Services]:
+    made = Services(sandbox, account, tmp_path)
+    yield made
+    for svc in made.made:
+        await svc.close(warn_running=False)
+
+
+def request() -> RentalRequest:
+    return RentalRequest.build(family_id="rtx-4090", gpu_count=1, name="idle-test")
+
+
+async def history(
+    svc: RentalService, rental_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """Every announced state of a rental until `done` (bounded: an assertion, not a timing)."""
+    seen = [await svc.rental(rental_id)]
+    deadline = time.monotonic() + timeout
+    while not done(seen[-1]):
+        assert time.monotonic() < deadline, f"not done within {timeout} s: {seen[-1]}"
+        seen.append(await svc.wait_for_change(rental_id, seen[-1]["version"], 1.0))
+    return seen
+
+
+def warned(view: dict[str, Any]) -> bool:
+    return bool(view["idleStop"] and view["idleStop"]["warning"])
+
+
+def running(view: dict[str, Any]) -> bool:
+    return bool(view["status"] == "running")
+
+
+def final(view: dict[str, Any]) -> bool:
+    return bool(view["status"] in ("stopped", "failed"))
+
+
+@pytest.mark.asyncio
+async def test_an_idle_rental_is_warned_then_stopped(services: Services) -> None:
+    svc = await services.start(FakeKernels())
+    created = await svc.create(request(), idle_stop_minutes=IDLE)
+    assert created["idleStop"]["minutes"] == IDLE
+    assert created["idleStop"]["stopAt"] is None  # the timer starts once it runs
+    seen = await history(svc, created["id"], final)
+
+    first_running = next(i for i, v in enumerate(seen) if running(v))
+    first_warning = next(i for i, v in enumerate(seen) if warned(v))
+    first_stopping = next(i for i, v in enumerate(seen) if v["status"] in ("stopping", "stopped"))
+    assert first_running < first_warning < first_stopping, [
+        (v["status"], v["idleStop"]) for v in seen
+    ]
+    idle = seen[first_running]["idleStop"]
+    assert idle["warning"] is False and idle["lastActiveAt"] and idle["stopAt"]
+    assert 0 < idle["secondsLeft"] <= IDLE * 60
+    warning = seen[first_warning]["idleStop"]
+    assert warning["secondsLeft"] <= WARN * 60 and warning["warnMinutes"] == WARN
+    assert "Idle: it will be stopped at" in seen[first_warning]["phase"]
+    assert f"%gpu_keep {created['id']}" in seen[first_warning]["phase"]
+    stopped = seen[-1]
+    assert stopped["status"] == "stopped" and stopped["stopReason"] == "idle"
+    assert "idle auto-stop" in stopped["phase"]
+    assert stopped["idleStop"]["stopAt"] is None and stopped["idleStop"]["warning"] is False
+    assert [r["status"] for r in services.upstream() if r["id"] == created["id"]] == ["stopped"]
+
+
+@pytest.mark.asyncio
+async def test_a_busy_kernel_keeps_it_running_and_the_stop_follows_once_it_is_done(
+    services: Services,
+) -> None:
+    kernels = FakeKernels(kernels=1, busy=1)
+    svc = await services.start(kernels)
+    created = await svc.create(request(), idle_stop_minutes=IDLE)
+    seen = await history(svc, created["id"], running)
+    # Three idle times with a kernel mid-execution: many looks, no warning, no stop.
+    asked = kernels.asked
+    await asyncio.sleep(3 * IDLE * 60)
+    assert kernels.asked > asked + 10
+    view = await svc.rental(created["id"])
+    assert view["status"] == "running" and view["stopReason"] is None
+    assert view["idleStop"]["warning"] is False
+    assert view["idleStop"]["busyKernels"] == 1 and view["idleStop"]["kernels"] == 1
+    assert view["idleStop"]["secondsLeft"] > WARN * 60
+
+    kernels.busy = 0  # the cell finished
+    seen = await history(svc, created["id"], final)
+    assert any(warned(v) for v in seen)
+    assert seen[-1]["stopReason"] == "idle"
+
+
+@pytest.mark.asyncio
+async def test_keep_it_restarts_the_timer_and_can_turn_it_off(services: Services) -> None:
+    svc = await services.start(FakeKernels())
+    created = await svc.create(request(), idle_stop_minutes=IDLE)
+    seen = await history(svc, created["id"], warned)
+    before = seen[-1]["idleStop"]
+    kept = await svc.keep(created["id"])
+    after = kept["idleStop"]
+    assert kept["status"] == "running" and after["warning"] is False
+    assert after["stopAt"] > before["stopAt"] and after["lastActiveAt"] > before["lastActiveAt"]
+    assert after["secondsLeft"] > WARN * 60
+    assert kept["version"] > seen[-1]["version"]
+
+    # Warned again later, and this time told to stop idling: no idle stop any more.
+    await history(svc, created["id"], warned)
+    off = await svc.keep(created["id"], idle_stop_minutes=0)
+    assert off["idleStop"] is None
+    await asyncio.sleep(3 * IDLE * 60)
+    assert (await svc.rental(created["id"]))["status"] == "running"
+
+    stopped = await svc.stop(created["id"])
+    await history(svc, created["id"], final)
+    assert stopped["stopReason"] is None
+    with pytest.raises(RentalNotActiveError, match="nothing more"):
+        await svc.keep(created["id"])
+
+
+@pytest.mark.asyncio
+async def test_kernel_activity_moves_the_deadline(services: Services) -> None:
+    kernels = FakeKernels(kernels=1)
+    svc = await services.start(kernels)
+    created = await svc.create(request(), idle_stop_minutes=IDLE)
+    first = (await history(svc, created["id"], running))[-1]["idleStop"]
+    kernels.last_activity = time.time() + 0.5  # a cell ran just now
+    moved = await history(svc, created["id"], lambda v: v["idleStop"]["stopAt"] > first["stopAt"])
+    assert moved[-1]["idleStop"]["lastActiveAt"] > first["lastActiveAt"]
+    assert moved[-1]["status"] == "running"
+
+
+@pytest.mark.asyncio
+async def test_without_kernels_to_judge_by_no_idle_stop_is_accepted(services: Services) -> None:
+    """The magics' in-process host runs no kernels: it refuses an idle stop before any create."""
+    svc = await services.start(None)
+    with pytest.raises(RequestValidationError) as caught:
+        await svc.create(request(), idle_stop_minutes=5)
+    ((field, problem),) = caught.value.problems
+    assert field == "idleStopMinutes" and "Jupyter server" in problem and "--auto-stop" in problem
+    assert services.upstream() == []
+    plain = await svc.create(request())
+    off = await svc.create(request(), idle_stop_minutes=0)
+    assert plain["idleStop"] is None and off["idleStop"] is None
+    with pytest.raises(RequestValidationError):
+        await svc.keep(plain["id"], idle_stop_minutes=5)
+    assert (await svc.keep(plain["id"]))["idleStop"] is None
+
+
+@pytest.mark.asyncio
+async def test_the_server_default_applies_to_rentals_made_here_only(services: Services) -> None:
+    svc = await services.start(FakeKernels(), default=30)
+    mine = await svc.create(request())
+    assert mine["idleStop"]["minutes"] == 30
+    # A rental made elsewhere (another machine may use it) is never idle-stopped unasked.
+    with services.sandbox.client(services.account.sid) as http:
+        elsewhere = http.post("/v1/rentals", json={"familyId": "rtx-4090", "gpuCount": 1}).json()
+    await svc.reconcile()
+    adopted = await svc.rental(elsewhere["id"])
+    assert adopted["createdHere"] is False and adopted["idleStop"] is None
+    # ...unless asked to.
+    asked = await svc.keep(elsewhere["id"], idle_stop_minutes=45)
+    assert asked["idleStop"]["minutes"] == 45
+
+
+@pytest.mark.asyncio
+async def test_a_restarted_service_warns_before_it_stops_an_overdue_rental(
+    services: Services,
+) -> None:
+    first = await services.start(FakeKernels(), check=3600)  # never looks
+    created = await first.create(request(), idle_stop_minutes=IDLE)
+    await history(first, created["id"], running)
+    await first.close(warn_running=False)
+    services.made.remove(first)
+    await asyncio.sleep(IDLE * 60 + 0.5)  # idle for longer than its idle time while down
+
+    second = await services.start(FakeKernels())
+    resumed = await second.rental(created["id"])
+    assert resumed["idleStop"]["minutes"] == IDLE and resumed["status"] == "running"
+    seen = await history(second, created["id"], final)
+    assert any(warned(v) and v["status"] == "running" for v in seen)
+    assert seen[-1]["stopReason"] == "idle"
