@@ -374,3 +374,19 @@ async def test_a_restarted_service_warns_before_it_stops_an_overdue_rental(
     seen = await history(second, created["id"], final)
     assert any(warned(v) and v["status"] == "running" for v in seen)
     assert seen[-1]["stopReason"] == "idle"
+
+
+@pytest.mark.asyncio
+async def test_a_failed_idle_stop_is_shown_and_retried(services: Services) -> None:
+    svc = await services.start(FakeKernels())
+    created = await svc.create(request(), idle_stop_minutes=IDLE)
+    await history(svc, created["id"], warned)
+    # The API fails for a while (the client's own retries included): the stop is tried again.
+    services.sandbox.set_faults({"errorBurst": {"status": 503, "count": 12}})
+    try:
+        seen = await history(svc, created["id"], final)
+    finally:
+        services.sandbox.set_faults({})
+    errors = [v["upstreamError"] or "" for v in seen]
+    assert any("idle auto-stop could not stop it" in e for e in errors), errors
+    assert seen[-1]["stopReason"] == "idle" and seen[-1]["upstreamError"] is None
