@@ -234,3 +234,36 @@ async def test_idle_settings_in_the_rest_api(server: Any, sandbox: Any, account:
     assert anonymous.status_code == 403
     for rental in (default, off):
         await _json(rest, "POST", f"rentals/{rental['id']}/stop")
+
+
+def test_kernel_activity_is_read_per_rental_from_the_kernel_manager() -> None:
+    """Kernels are matched to rentals by kernelspec name; local kernels and odd ids are ignored."""
+    from datetime import datetime, timedelta, timezone
+
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    from gpuoutlet_jupyter.server.activity import KernelManagerActivity
+
+    km = AsyncMappingKernelManager()
+    then = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+    for kernel_id, name, state, when in (
+        ("a", kernel_name_for("rent_A1"), "idle", then),
+        ("b", kernel_name_for("rent_A1"), "busy", then + timedelta(seconds=30)),
+        ("c", "python3", "busy", then + timedelta(hours=1)),
+        (
+            "d",
+            kernel_name_for("rent_B2"),
+            "idle",
+            (then + timedelta(seconds=5)).replace(tzinfo=None),
+        ),
+    ):
+        kernel = km.kernel_manager_factory(kernel_name=name)
+        kernel.execution_state, kernel.last_activity = state, when
+        km._kernels[kernel_id] = kernel
+    looked = KernelManagerActivity(km)(["rent_A1", "rent_B2", "rent_C3", "../bad"])
+    assert looked["rent_A1"].kernels == 2 and looked["rent_A1"].busy == 1
+    assert looked["rent_A1"].last_activity == (then + timedelta(seconds=30)).timestamp()
+    # A naive time from an older jupyter_server is UTC.
+    assert looked["rent_B2"].last_activity == (then + timedelta(seconds=5)).timestamp()
+    assert looked["rent_C3"].kernels == 0 and looked["rent_C3"].last_activity is None
+    assert looked["../bad"].kernels == 0

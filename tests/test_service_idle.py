@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -145,9 +145,11 @@ class FakeKernels:
     last_activity: float | None = None
     asked: int = 0
 
-    def __call__(self, rental_id: str) -> KernelActivity:
+    def __call__(self, rental_ids: Collection[str]) -> dict[str, KernelActivity]:
         self.asked += 1
-        return KernelActivity(self.kernels, self.busy, self.last_activity)
+        return {
+            rid: KernelActivity(self.kernels, self.busy, self.last_activity) for rid in rental_ids
+        }
 
 
 @pytest.fixture
@@ -166,7 +168,7 @@ class Services:
 
     async def start(
         self,
-        activity: Callable[[str], KernelActivity] | None,
+        activity: FakeKernels | None,
         *,
         default: float = 0.0,
         check: float = 0.05,

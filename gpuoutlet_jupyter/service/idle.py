@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -36,10 +37,10 @@ NO_KERNELS = KernelActivity()
 
 
 class ActivitySource(Protocol):
-    """The host's view of a rental's kernels (the server's kernel manager knows them)."""
+    """The host's view of the rentals' kernels (the server's kernel manager knows them)."""
 
-    def __call__(self, rental_id: str) -> KernelActivity:
-        """The activity of the kernels on this rental."""
+    def __call__(self, rental_ids: Collection[str]) -> dict[str, KernelActivity]:
+        """The activity of the kernels on each of these rentals (all of them in one look)."""
 
 
 def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:

@@ -28,7 +28,14 @@ from ..api import (
     new_idempotency_key,
 )
 from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry
-from .idle import NEEDS_SERVER, NO_KERNELS, ActivitySource, IdleDecision, decide
+from .idle import (
+    NEEDS_SERVER,
+    NO_KERNELS,
+    ActivitySource,
+    IdleDecision,
+    KernelActivity,
+    decide,
+)
 from .phase import describe
 from .record import RentalRecord, SSHInfo
 from .store import StateStore
@@ -450,12 +457,14 @@ class RentalService:
     async def check_idle(self) -> None:
         """One look at every running rental with an idle stop: warn, then stop the idle ones."""
         now = time.time()
-        for record in list(self._records.values()):
-            if not record.idle_stop_minutes or not record.watched:
-                continue
+        timed = [r for r in self._records.values() if r.idle_stop_minutes and r.watched]
+        if not timed:
+            return
+        activity = self.activity([r.id for r in timed]) if self.activity is not None else {}
+        for record in timed:
             async with self._lock(record.id):
                 before = _idle_shown(record)
-                decision = self._judge_idle(record, now)
+                decision = self._judge_idle(record, now, activity.get(record.id))
                 after = _idle_shown(record)
                 if after != before:
                     # A warning shown or withdrawn is worth keeping; a moved deadline is not.
@@ -463,13 +472,17 @@ class RentalService:
             if decision is not None and decision.stop_now:
                 await self._stop_idle(record)
 
-    def _judge_idle(self, record: RentalRecord, now: float) -> IdleDecision | None:
-        """Bring the record's idle timer up to date from its kernels' activity."""
+    def _judge_idle(
+        self, record: RentalRecord, now: float, activity: KernelActivity | None = None
+    ) -> IdleDecision | None:
+        """Bring the record's idle timer up to date from its kernels' activity (None: look)."""
         if not (record.idle_stop_minutes and record.watched and record.rental.status == "running"):
             record.idle_warned_at = record.idle_stop_at = None
             record.idle_kernels = record.idle_busy = 0
             return None
-        activity = self.activity(record.id) if self.activity is not None else NO_KERNELS
+        if activity is None:
+            looked = self.activity([record.id]) if self.activity is not None else {}
+            activity = looked.get(record.id, NO_KERNELS)
         decision = decide(
             minutes=record.idle_stop_minutes,
             warn_minutes=self.options.idle_warning_minutes,
