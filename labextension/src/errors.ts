@@ -7,7 +7,8 @@ import { formatCents } from './format';
 import { IErrorBody, IFieldProblem } from './types';
 
 /** Which request failed: a 404 means something else for `status` than for a rental. */
-export type Endpoint = 'status' | 'families' | 'wallet' | 'rentals' | 'launch' | 'rental' | 'stop';
+export type Endpoint =
+  'status' | 'families' | 'wallet' | 'rentals' | 'launch' | 'rental' | 'stop' | 'keep';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {
@@ -71,6 +72,8 @@ export type ErrorKind =
   | 'no_capacity'
   | 'rate_limited'
   | 'validation'
+  | 'spending_cap'
+  | 'not_active'
   | 'starting'
   | 'endpoint_unavailable'
   | 'not_found'
@@ -191,6 +194,18 @@ export function describeError(error: unknown): IErrorInfo {
         title: 'The request was refused',
         message: body.message,
         fields: fieldsOf(body.problems)
+      };
+    case 'spending_cap':
+      return {
+        kind: 'spending_cap',
+        title: 'Over your spending cap',
+        message: body.message
+      };
+    case 'not_active':
+      return {
+        kind: 'not_active',
+        title: 'This rental is not running any more',
+        message: body.message
       };
     case 'starting':
       return {

@@ -62,3 +62,49 @@ export function costSoFarCents(
 ): number {
   return Math.ceil((rental.pricePerHourCents * elapsedSeconds(rental, now)) / 3600);
 }
+
+/**
+ * How long the available balance lasts at the current burn: "45 min left", "3.2 h left",
+ * "4.5 days left", ">99 days left"; null (nothing burns) → "nothing burning".
+ */
+export function formatHoursLeft(hours: number | null | undefined): string {
+  if (hours === null || hours === undefined || !Number.isFinite(hours)) {
+    return 'nothing burning';
+  }
+  const h = Math.max(0, hours);
+  if (h < 1) {
+    return `${Math.floor(h * 60)} min left`;
+  }
+  if (h < 48) {
+    return `${(Math.floor(h * 10 + 1e-9) / 10).toFixed(1)} h left`;
+  }
+  const days = h / 24;
+  if (days > 99) {
+    return '>99 days left';
+  }
+  return `${(Math.floor(days * 10 + 1e-9) / 10).toFixed(1)} days left`;
+}
+
+/** A countdown: 75 → "1:15", 5 → "0:05", 3725 → "1:02:05" (whole seconds, rounded up). */
+export function formatCountdown(totalSeconds: number): string {
+  const s = Math.max(0, Math.ceil(totalSeconds));
+  const seconds = String(s % 60).padStart(2, '0');
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) {
+    return `${minutes}:${seconds}`;
+  }
+  return `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, '0')}:${seconds}`;
+}
+
+/** A span given in minutes: 0.3 → "18 s", 30 → "30 min", 7.5 → "7.5 min", 150 → "2.5 h". */
+export function formatMinutes(minutes: number): string {
+  const m = Math.max(0, minutes);
+  if (m < 1) {
+    return `${Math.round(m * 60)} s`;
+  }
+  const trim = (value: number) => String(Math.round(value * 10) / 10);
+  if (m < 120) {
+    return `${trim(m)} min`;
+  }
+  return `${trim(m / 60)} h`;
+}

@@ -2,8 +2,9 @@
  * The sidebar's state and everything it does, with no view: polls, launch, stop, validation.
  *
  * Rentals are long-polled as ONE list (`GET rentals?wait=&since=`), never one request per
- * rental; status, families and the wallet are refreshed at the configured interval. Both polls
- * back off on failure and stand by while the panel is hidden.
+ * rental; status, families and the wallet are refreshed at the configured interval, and the
+ * wallet (with the burn) again whenever a rental changes status. Both polls back off on failure
+ * and stand by while the panel is hidden.
  */
 import { UUID } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
@@ -57,6 +58,8 @@ export namespace GpuOutletModel {
     newKey?: () => string;
     /** Whether the panel is shown at first (default true); hidden, the polls stand by. */
     visible?: boolean;
+    /** The clock, in ms (default Date.now): when replies arrive, for the countdowns. */
+    now?: () => number;
   }
 }
 
@@ -71,6 +74,7 @@ export class GpuOutletModel implements IDisposable {
   constructor(options: GpuOutletModel.IOptions) {
     this._request = options.request;
     this._newKey = options.newKey ?? (() => UUID.uuid4());
+    this._now = options.now ?? (() => Date.now());
     this._refreshInterval = positive(options.refreshInterval, DEFAULT_REFRESH_INTERVAL);
     this._longPollSeconds = positive(options.longPollSeconds, DEFAULT_LONG_POLL_SECONDS);
     const auto = options.auto ?? true;
@@ -146,6 +150,27 @@ export class GpuOutletModel implements IDisposable {
     return this._walletError;
   }
 
+  /**
+   * The cost so far of the rentals this server tracks at `now` (ms): the wallet reply's
+   * `costCents` plus the burn since it arrived, so it grows between two refreshes. Null when
+   * the server does not report it.
+   */
+  spentCents(now: number): number | null {
+    const wallet = this._wallet;
+    if (typeof wallet?.costCents !== 'number') {
+      return null;
+    }
+    const burn = typeof wallet.burnCentsPerHour === 'number' ? wallet.burnCentsPerHour : 0;
+    const hours = Math.max(0, now - this._walletAt) / 3_600_000;
+    return wallet.costCents + Math.floor(burn * hours);
+  }
+
+  /** The server's default idle stop for a new rental, in minutes; null when it is off. */
+  get idleStopDefault(): number | null {
+    const minutes = this._status?.idleStopMinutes;
+    return typeof minutes === 'number' && minutes > 0 ? minutes : null;
+  }
+
   /** Every rental the server tracks, newest first. */
   get rentals(): readonly IRentalView[] {
     return this._rentals;
@@ -199,6 +224,23 @@ export class GpuOutletModel implements IDisposable {
 
   stopError(id: string): IErrorInfo | null {
     return this._stopErrors.get(id) ?? null;
+  }
+
+  /** Whether a "keep it" request (restart the idle timer) of this rental is in flight. */
+  isKeeping(id: string): boolean {
+    return this._keeping.has(id);
+  }
+
+  keepError(id: string): IErrorInfo | null {
+    return this._keepErrors.get(id) ?? null;
+  }
+
+  /**
+   * When the view of this rental shown now arrived (ms, the model's clock): its idle stop's
+   * `secondsLeft` was true then, and counts down from there.
+   */
+  receivedAt(id: string): number {
+    return this._receivedAt.get(id) ?? this._now();
   }
 
   /** The rentals that can be stopped now. */
@@ -318,6 +360,7 @@ export class GpuOutletModel implements IDisposable {
   async loadWallet(): Promise<void> {
     try {
       this._wallet = await this._request<IWallet>('wallet', {}, 'wallet');
+      this._walletAt = this._now();
       this._walletError = null;
     } catch (error) {
       this._walletError = describeError(error);
@@ -367,11 +410,16 @@ export class GpuOutletModel implements IDisposable {
     }
     const listed = new Set(reply.rentals.map(r => r.id));
     const newer = this._rentals.filter(r => !listed.has(r.id) && r.version > reply.version);
+    const at = this._now();
     const merged = reply.rentals.map(r => {
       const mine = this._rentals.find(m => m.id === r.id);
-      return mine && mine.version > r.version ? mine : r;
+      if (mine && mine.version > r.version) {
+        return mine;
+      }
+      this._receivedAt.set(r.id, at);
+      return r;
     });
-    this._rentals = sortRentals([...newer, ...merged]);
+    this._setRentals([...newer, ...merged]);
     this._rentalsVersion = reply.version;
     this._changed.emit();
   }
@@ -388,8 +436,29 @@ export class GpuOutletModel implements IDisposable {
     } else {
       next.push(view);
     }
-    this._rentals = sortRentals(next);
+    this._receivedAt.set(view.id, this._now());
+    this._setRentals(next);
     this._changed.emit();
+  }
+
+  /**
+   * Show these rentals; when one appeared, went or changed status, the burn changed: read the
+   * wallet again (the refresh poll alone would show the old burn for up to its interval).
+   */
+  private _setRentals(rentals: IRentalView[]): void {
+    const before = statusKey(this._rentals);
+    this._rentals = sortRentals(rentals);
+    const ids = new Set(this._rentals.map(r => r.id));
+    for (const id of [...this._receivedAt.keys()]) {
+      if (!ids.has(id)) {
+        this._receivedAt.delete(id);
+      }
+    }
+    // (Not for the first list: the refresh poll reads the wallet at the start anyway.)
+    const loaded = this._rentalsVersion !== null;
+    if (loaded && this._status?.configured && statusKey(this._rentals) !== before) {
+      void this.loadWallet();
+    }
   }
 
   /**
@@ -427,8 +496,7 @@ export class GpuOutletModel implements IDisposable {
         'launch'
       );
       this._pendingKey = null;
-      this.applyRental(view);
-      void this.loadWallet();
+      this.applyRental(view); // a new rental: the wallet (and burn) is read again
       return view;
     } catch (error) {
       this._launchError = describeError(error);
@@ -459,14 +527,41 @@ export class GpuOutletModel implements IDisposable {
         { method: 'POST', body: '{}' },
         'stop'
       );
-      this.applyRental(view);
-      void this.loadWallet();
+      this.applyRental(view); // running → stopping: the wallet is read again
       return view;
     } catch (error) {
       this._stopErrors.set(id, describeError(error));
       return null;
     } finally {
       this._stopping.delete(id);
+      this._changed.emit();
+    }
+  }
+
+  /**
+   * "Keep it": restart the idle timer of a rental (its warning goes away). Returns the
+   * rental's new view, or null (the error is in `keepError(id)`).
+   */
+  async keep(id: string): Promise<IRentalView | null> {
+    if (this._keeping.has(id)) {
+      return null;
+    }
+    this._keeping.add(id);
+    this._keepErrors.delete(id);
+    this._changed.emit();
+    try {
+      const view = await this._request<IRentalView>(
+        `rentals/${encodeURIComponent(id)}/keep`,
+        { method: 'POST', body: '{}' },
+        'keep'
+      );
+      this.applyRental(view);
+      return view;
+    } catch (error) {
+      this._keepErrors.set(id, describeError(error));
+      return null;
+    } finally {
+      this._keeping.delete(id);
       this._changed.emit();
     }
   }
@@ -486,6 +581,7 @@ export class GpuOutletModel implements IDisposable {
 
   private _request: Requester;
   private _newKey: () => string;
+  private _now: () => number;
   private _refreshInterval: number;
   private _longPollSeconds: number;
   private _refreshPoll: Poll;
@@ -499,6 +595,7 @@ export class GpuOutletModel implements IDisposable {
   private _familiesError: IErrorInfo | null = null;
   private _wallet: IWallet | null = null;
   private _walletError: IErrorInfo | null = null;
+  private _walletAt = 0;
   private _rentals: IRentalView[] = [];
   private _rentalsVersion: number | null = null;
   private _rentalsError: IErrorInfo | null = null;
@@ -508,10 +605,21 @@ export class GpuOutletModel implements IDisposable {
   private _pendingKey: { body: string; key: string } | null = null;
   private _stopping = new Set<string>();
   private _stopErrors = new Map<string, IErrorInfo>();
+  private _keeping = new Set<string>();
+  private _keepErrors = new Map<string, IErrorInfo>();
+  private _receivedAt = new Map<string, number>();
 }
 
 function positive(value: number | undefined, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** What the burn depends on: which rentals there are, and each one's status. */
+function statusKey(rentals: readonly IRentalView[]): string {
+  return rentals
+    .map(r => `${r.id}:${r.gone ? 'gone' : r.status}`)
+    .sort()
+    .join(',');
 }
 
 /** Active rentals first, then by start time, newest first. */

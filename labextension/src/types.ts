@@ -18,6 +18,10 @@ export interface IStatus {
   sshDir?: string;
   pollInterval?: number;
   maxWait?: number;
+  /** The server's default idle stop for new rentals, in minutes; null when it is off. */
+  idleStopMinutes?: number | null;
+  /** How long before an idle stop the warning shows, in minutes. */
+  idleWarnMinutes?: number;
 }
 
 /** One GPU family from `GET families`; the price is the cheapest per GPU and hour. */
@@ -34,11 +38,24 @@ export interface IFamiliesReply {
   families: IFamily[];
 }
 
-/** `GET wallet`: money is integer cents. */
+/**
+ * `GET wallet`: money is integer cents. The server extension adds what its rentals spend
+ * (absent from an older one: then the sidebar shows only the balance).
+ */
 export interface IWallet {
   availableCents: number;
   reservedCents: number;
   currency: string;
+  /** The summed price per hour of the rentals that may be billed (provisioning to stopping). */
+  burnCentsPerHour?: number;
+  /** How long the available balance lasts at that burn; null when nothing burns. */
+  hoursLeft?: number | null;
+  /** The cost so far of every rental this server tracks. */
+  costCents?: number;
+  /** How many rentals make up the burn. */
+  activeRentals?: number;
+  /** The configured cap on the hourly spend; null when there is none. */
+  maxHourlySpendCents?: number | null;
 }
 
 /** The SSH step's outcome: an alias and command to use, or why none was written. */
@@ -48,6 +65,28 @@ export interface ISSHInfo {
   configFile?: string;
   includeWarning?: string;
   error?: string;
+}
+
+/**
+ * A rental's idle stop (the Jupyter server stops it when none of its remote kernels has run
+ * anything for `minutes`). The timer fields are null until it runs, and again once it stopped.
+ */
+export interface IIdleStop {
+  minutes: number;
+  /** The warning shows this long before the stop. */
+  warnMinutes: number;
+  /** ISO 8601 UTC: the last execution, busy kernel or keep; or when it started running. */
+  lastActiveAt: string | null;
+  /** ISO 8601 UTC: when it is stopped if nothing runs (server clock: shown, never compared). */
+  stopAt: string | null;
+  /** Seconds until the stop when the reply was made (the countdown starts from this). */
+  secondsLeft: number | null;
+  /** Show the warning with a "Keep it" button. */
+  warning: boolean;
+  /** Its remote kernels this Jupyter server runs. */
+  kernels: number;
+  /** Of those, how many are mid-execution (then it is never stopped). */
+  busyKernels: number;
 }
 
 /** Rental statuses the API documents (others may come; they are shown as they are). */
@@ -82,6 +121,10 @@ export interface IRentalView {
   ssh: ISSHInfo | null;
   /** The kernelspec name of a kernel running on this rental, or null. */
   kernel: string | null;
+  /** Null (or absent from an older server) when it has no idle stop. */
+  idleStop?: IIdleStop | null;
+  /** `idle`: this server stopped it for being idle. */
+  stopReason?: 'idle' | string | null;
 }
 
 export interface IRentalsReply {
@@ -97,6 +140,8 @@ export interface ILaunchRequest {
   region?: string;
   name?: string;
   autoStopAfterHours?: number;
+  /** Minutes without activity before the server stops it; 0 = off; absent = server default. */
+  idleStopMinutes?: number;
 }
 
 /** One problem of a 400 `validation_error`. */
@@ -126,4 +171,6 @@ export interface ILaunchForm {
   region: string;
   name: string;
   autoStopAfterHours: string;
+  /** Empty: the server's default. */
+  idleStopMinutes: string;
 }

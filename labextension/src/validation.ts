@@ -1,13 +1,16 @@
 /**
  * Live validation of the launch form, with the same rules as the server (and the seed):
  * familyId required; gpuCount 1, 2, 4 or 8; name at most 64 characters; autoStopAfterHours
- * a number above 0. Pure functions.
+ * a number above 0; idleStopMinutes 0 (off) to a week in minutes, or empty (the server's
+ * default). Pure functions.
  */
 import { IFamily, ILaunchForm, ILaunchRequest } from './types';
 
 export const GPU_COUNTS: readonly number[] = [1, 2, 4, 8];
 export const MAX_NAME_LENGTH = 64;
 export const DEFAULT_TEMPLATE = 'ubuntu-24-04';
+/** The longest idle stop the server accepts: a week (longer is a typo; auto-stop exists). */
+export const MAX_IDLE_MINUTES = 7 * 24 * 60;
 /** Suggestions only: the field accepts any template id the API knows. */
 export const TEMPLATE_SUGGESTIONS: readonly string[] = [
   'ubuntu-24-04',
@@ -31,7 +34,8 @@ export function emptyForm(): ILaunchForm {
     templateId: DEFAULT_TEMPLATE,
     region: '',
     name: '',
-    autoStopAfterHours: ''
+    autoStopAfterHours: '',
+    idleStopMinutes: ''
   };
 }
 
@@ -81,6 +85,15 @@ export function validateForm(form: ILaunchForm, families: IFamily[] | null): IVa
       fields.autoStopAfterHours = 'A number of hours above 0, or empty for no auto-stop.';
     }
   }
+  let idleMinutes: number | undefined;
+  if (form.idleStopMinutes.trim()) {
+    idleMinutes = Number(form.idleStopMinutes);
+    if (!Number.isFinite(idleMinutes) || idleMinutes < 0 || idleMinutes > MAX_IDLE_MINUTES) {
+      fields.idleStopMinutes =
+        `Minutes from 0 (no idle stop for this rental) to ${MAX_IDLE_MINUTES} (a week), ` +
+        "or empty for this server's default.";
+    }
+  }
   if (Object.keys(fields).length > 0) {
     return { fields, request: null };
   }
@@ -97,6 +110,9 @@ export function validateForm(form: ILaunchForm, families: IFamily[] | null): IVa
   }
   if (hours !== undefined) {
     request.autoStopAfterHours = hours;
+  }
+  if (idleMinutes !== undefined) {
+    request.idleStopMinutes = idleMinutes;
   }
   return { fields, request };
 }

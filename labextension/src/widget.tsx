@@ -8,8 +8,17 @@ import * as React from 'react';
 
 import { confirmAndStop, copyText } from './actions';
 import { IErrorInfo } from './errors';
-import { costSoFarCents, elapsedSeconds, formatCents, formatElapsed, formatRate } from './format';
+import {
+  costSoFarCents,
+  elapsedSeconds,
+  formatCents,
+  formatElapsed,
+  formatHoursLeft,
+  formatMinutes,
+  formatRate
+} from './format';
 import { gpuIcon } from './icon';
+import { idleLine, IIdleLine } from './idle';
 import { canStop, GpuOutletModel, isActive, rentalTitle } from './model';
 import { IFamily, IRentalView } from './types';
 import { GPU_COUNTS, MAX_NAME_LENGTH, TEMPLATE_SUGGESTIONS } from './validation';
@@ -201,19 +210,74 @@ function Wallet({ model }: { model: GpuOutletModel }): React.ReactElement {
   }
   return (
     <section className="jp-GpuOutlet-wallet" aria-label="Wallet">
-      <div>
-        <span className="jp-GpuOutlet-label">Available</span>
-        <span className="jp-GpuOutlet-walletAvailable">
-          {formatCents(wallet.availableCents, wallet.currency)}
-        </span>
+      <div className="jp-GpuOutlet-balance">
+        <div>
+          <span className="jp-GpuOutlet-label">Available</span>
+          <span className="jp-GpuOutlet-walletAvailable">
+            {formatCents(wallet.availableCents, wallet.currency)}
+          </span>
+        </div>
+        <div>
+          <span className="jp-GpuOutlet-label">Reserved</span>
+          <span className="jp-GpuOutlet-walletReserved">
+            {formatCents(wallet.reservedCents, wallet.currency)}
+          </span>
+        </div>
       </div>
-      <div>
-        <span className="jp-GpuOutlet-label">Reserved</span>
-        <span className="jp-GpuOutlet-walletReserved">
-          {formatCents(wallet.reservedCents, wallet.currency)}
-        </span>
-      </div>
+      {typeof wallet.burnCentsPerHour === 'number' && <Spend model={model} />}
     </section>
+  );
+}
+
+/** Below this many hours of balance left at the current burn, the line is a warning. */
+const LOW_HOURS = 1;
+
+/** The burn of the active rentals, how long the balance lasts at it, the cost so far, the cap. */
+function Spend({ model }: { model: GpuOutletModel }): React.ReactElement | null {
+  const now = useNow(model.visible);
+  const wallet = model.wallet;
+  if (wallet === null || typeof wallet.burnCentsPerHour !== 'number') {
+    return null;
+  }
+  const currency = wallet.currency;
+  const burn = wallet.burnCentsPerHour;
+  const hoursLeft = burn > 0 ? (wallet.hoursLeft ?? null) : null;
+  const low = hoursLeft !== null && hoursLeft < LOW_HOURS;
+  const spent = model.spentCents(now);
+  const cap = wallet.maxHourlySpendCents ?? null;
+  const active = wallet.activeRentals ?? 0;
+  return (
+    <div
+      className={`jp-GpuOutlet-spend${low ? ' jp-mod-warn' : ''}`}
+      role="group"
+      aria-label="Spending"
+    >
+      <span
+        title={
+          burn > 0
+            ? `What your ${active === 1 ? 'active rental costs' : `${active} active rentals cost`} per hour`
+            : 'Nothing is running, so nothing is being spent'
+        }
+      >
+        Burn <strong className="jp-GpuOutlet-burn">{formatRate(burn, currency)}</strong>
+      </span>
+      <span
+        className="jp-GpuOutlet-hoursLeft"
+        title="How long the available balance lasts at this burn"
+      >
+        {formatHoursLeft(hoursLeft)}
+      </span>
+      {spent !== null && (
+        <span title="The cost so far of the rentals this Jupyter server tracks">
+          <span className="jp-GpuOutlet-spent">{formatCents(spent, currency)}</span> so far
+        </span>
+      )}
+      {cap !== null && cap > 0 && (
+        <span title="The spending cap of this Jupyter server: a rental that would take the burn over it is refused">
+          cap <span className="jp-GpuOutlet-cap">{formatRate(cap, currency)}</span>
+        </span>
+      )}
+    </div>
   );
 }
 
@@ -242,6 +306,7 @@ function LaunchForm({ model }: { model: GpuOutletModel }): React.ReactElement {
   const nameLength = [...form.name].length;
   const problem = (name: keyof typeof form) => fields[name] ?? serverFields[name];
   const invalid = Object.keys(fields).length > 0;
+  const idleDefault = model.idleStopDefault;
   return (
     <section className="jp-GpuOutlet-launch" aria-label="Rent a GPU">
       <h3 className="jp-GpuOutlet-subheading">Rent a GPU</h3>
@@ -381,6 +446,27 @@ function LaunchForm({ model }: { model: GpuOutletModel }): React.ReactElement {
         </label>
         <FieldError id="gpuoutlet-autostop-error" text={problem('autoStopAfterHours')} />
 
+        <label className="jp-GpuOutlet-field">
+          <span className="jp-GpuOutlet-label">Idle stop (minutes)</span>
+          <input
+            className="jp-mod-styled"
+            name="idleStopMinutes"
+            type="number"
+            min="0"
+            step="any"
+            placeholder={idleDefault === null ? 'default: off' : `default: ${idleDefault}`}
+            value={form.idleStopMinutes}
+            aria-invalid={!!problem('idleStopMinutes')}
+            aria-describedby="gpuoutlet-idle-hint gpuoutlet-idle-error"
+            onChange={e => model.updateForm({ idleStopMinutes: e.target.value })}
+          />
+        </label>
+        <div id="gpuoutlet-idle-hint" className="jp-GpuOutlet-hint">
+          Stops it once no kernel on it has run anything for this long. Empty: this server&apos;s
+          default ({idleDefault === null ? 'off' : formatMinutes(idleDefault)}); 0: off.
+        </div>
+        <FieldError id="gpuoutlet-idle-error" text={problem('idleStopMinutes')} />
+
         <div
           className={`jp-GpuOutlet-cost${model.balanceShort ? ' jp-mod-warn' : ''}`}
           aria-live="polite"
@@ -464,6 +550,24 @@ function Rentals({ model, openNotebook }: ISidebarProps): React.ReactElement {
   );
 }
 
+/**
+ * An idle line's text; its countdown in a timer with live announcements off, so an alert
+ * around it is read once and not again on every tick.
+ */
+function IdleText({ line }: { line: IIdleLine }): React.ReactElement {
+  return (
+    <>
+      {line.prefix}
+      {line.countdown !== null && (
+        <span className="jp-GpuOutlet-countdown" role="timer" aria-live="off">
+          {line.countdown}
+        </span>
+      )}
+      {line.suffix}
+    </>
+  );
+}
+
 interface IRentalCardProps {
   rental: IRentalView;
   model: GpuOutletModel;
@@ -479,6 +583,9 @@ function RentalCard({ rental, model, now, openNotebook }: IRentalCardProps): Rea
   const stopError = model.stopError(rental.id);
   const stopping = model.isStopping(rental.id);
   const cost = costSoFarCents(rental, now);
+  const idle = idleLine(rental, model.receivedAt(rental.id), now);
+  const keepError = model.keepError(rental.id);
+  const keeping = model.isKeeping(rental.id);
   return (
     <li
       className={`jp-GpuOutlet-rental jp-mod-${status}`}
@@ -505,8 +612,9 @@ function RentalCard({ rental, model, now, openNotebook }: IRentalCardProps): Rea
           <div className="jp-GpuOutlet-progressBar" />
         </div>
       )}
-      {/* Running with its SSH command below: the phase would only repeat the command. */}
-      {!(command && !rental.upstreamError) && (
+      {/* Running with its SSH command below: the phase would only repeat the command; stopped
+          for being idle: the idle line says it. */}
+      {!(command && !rental.upstreamError) && idle?.kind !== 'stopped' && (
         <div className="jp-GpuOutlet-phase">{rental.phase}</div>
       )}
       <div className="jp-GpuOutlet-meta">
@@ -522,6 +630,29 @@ function RentalCard({ rental, model, now, openNotebook }: IRentalCardProps): Rea
         )}
         {rental.autoStopAfterHours ? <span>auto-stop {rental.autoStopAfterHours} h</span> : null}
       </div>
+      {idle?.kind === 'warning' && (
+        <div className="jp-GpuOutlet-idleWarning" role="alert" data-idle={idle.kind}>
+          <span className="jp-GpuOutlet-idleText">
+            <IdleText line={idle} />
+            {idle.busy && <span className="jp-GpuOutlet-busy"> ({idle.busy})</span>}
+          </span>
+          <button
+            className="jp-GpuOutlet-button jp-GpuOutlet-keep"
+            disabled={keeping}
+            title={`Restart the idle timer: stopped only after another ${formatMinutes(rental.idleStop?.minutes ?? 0)} with nothing running on it`}
+            onClick={() => void model.keep(rental.id)}
+          >
+            {keeping ? 'Keeping…' : 'Keep it'}
+          </button>
+        </div>
+      )}
+      {idle && idle.kind !== 'warning' && (
+        <div className={`jp-GpuOutlet-idle jp-mod-${idle.kind}`} data-idle={idle.kind}>
+          <IdleText line={idle} />
+          {idle.busy && <span className="jp-GpuOutlet-busy"> · {idle.busy}</span>}
+        </div>
+      )}
+      {keepError && <ErrorBox error={keepError} />}
       {command && (
         <div className="jp-GpuOutlet-ssh">
           <code className="jp-GpuOutlet-sshCommand">{command}</code>

@@ -10,7 +10,8 @@ one: bound to port 0 first, never a fixed port):
 2. JupyterLab on 127.0.0.1:<port> configured by galata's ``configure_jupyter_server`` (no
    token, no XSRF), the gpuoutlet extension pointed at the sandbox through GPUOUTLET_API_URL
    and GPUOUTLET_SID, with a temporary SSH folder, state folder, data and settings folders,
-   and the labextension from this checkout's build (``jlpm build``), not an installed copy.
+   and the labextension from this checkout's build (``jlpm build``), not an installed copy;
+   the idle auto-stop warns 12 s before a stop and looks at the kernels every 0.5 s.
 
 On SIGTERM or SIGINT it stops JupyterLab (which shuts its kernels down), then the sandbox,
 then removes the temporary folder (kept with GPUOUTLET_KEEP_TMP=1).
@@ -58,6 +59,10 @@ c.GpuOutletApp.identity_file = {identity!r}
 c.GpuOutletApp.poll_interval = 0.2
 c.GpuOutletApp.running_poll_interval = 1.0
 c.GpuOutletApp.reconcile_interval = 5.0
+# Idle auto-stop in seconds, not minutes: the warning 12 s before the stop, checked twice a second
+# (off unless a rental asks for it: the default idle_stop_minutes stays 0).
+c.GpuOutletApp.idle_warning_minutes = 0.2
+c.GpuOutletApp.idle_check_interval = 0.5
 """
 
 

@@ -88,6 +88,15 @@ describe('describeError', () => {
       'endpoint_unavailable'
     );
     expect(body(401, { code: 'unauthenticated', message: 'm' }).kind).toBe('auth');
+    expect(body(409, { code: 'spending_cap', message: 'Not rented: ...' })).toMatchObject({
+      kind: 'spending_cap',
+      title: 'Over your spending cap',
+      message: 'Not rented: ...'
+    });
+    expect(body(409, { code: 'not_active', message: 'It stopped.' }, 'keep')).toMatchObject({
+      kind: 'not_active',
+      message: 'It stopped.'
+    });
     expect(body(404, { code: 'not_found', message: 'No rental rent_x.' }, 'rental').kind).toBe(
       'not_found'
     );

@@ -415,3 +415,188 @@ describe('GpuOutletModel polling', () => {
     model.dispose();
   });
 });
+
+describe('GpuOutletModel idle stop', () => {
+  const idleStop = {
+    minutes: 0.4,
+    warnMinutes: 0.2,
+    lastActiveAt: '2026-06-07T08:00:00Z',
+    stopAt: '2026-06-07T08:00:24Z',
+    secondsLeft: 8,
+    warning: true,
+    kernels: 0,
+    busyKernels: 0
+  };
+
+  it('sends idleStopMinutes (0 too) and shows the server default from the status', async () => {
+    const server = configuredServer()
+      .on('GET status', { ...STATUS, idleStopMinutes: 30, idleWarnMinutes: 5 })
+      .on('POST rentals', view('rent_1'));
+    const model = makeModel(server);
+    await model.refresh();
+    expect(model.idleStopDefault).toBe(30);
+    model.updateForm({ familyId: 'rtx-4090', idleStopMinutes: '0.3' });
+    await model.launch();
+    model.updateForm({ idleStopMinutes: '0' });
+    await model.launch();
+    const bodies = server.callsTo('rentals', 'POST').map(c => c.body as Record<string, unknown>);
+    expect(bodies.map(b => b.idleStopMinutes)).toEqual([0.3, 0]);
+    server.on('GET status', { ...STATUS, idleStopMinutes: null });
+    await model.refresh();
+    expect(model.idleStopDefault).toBeNull();
+    model.dispose();
+  });
+
+  it('does not send a bad idle stop, and shows the server refusing one against the field', async () => {
+    const server = configuredServer().on(
+      'POST rentals',
+      Reply.error(400, {
+        code: 'validation_error',
+        message: 'Invalid rental request: idleStopMinutes: must be from 0 ...',
+        problems: [{ field: 'idleStopMinutes', problem: 'must be from 0 (no idle stop) to 10080' }]
+      })
+    );
+    const model = makeModel(server);
+    await model.refresh();
+    model.updateForm({ idleStopMinutes: '-2' });
+    expect(await model.launch()).toBeNull();
+    expect(server.callsTo('rentals', 'POST')).toHaveLength(0);
+    expect(model.launchError?.fields?.idleStopMinutes).toContain('Minutes from 0');
+    model.updateForm({ idleStopMinutes: '5' });
+    await model.launch();
+    expect(server.callsTo('rentals', 'POST')).toHaveLength(1);
+    expect(model.launchError?.kind).toBe('validation');
+    expect(model.launchError?.fields).toEqual({
+      idleStopMinutes: 'must be from 0 (no idle stop) to 10080'
+    });
+    model.dispose();
+  });
+
+  it('keep() posts to rentals/{id}/keep and shows the reply: the warning is gone', async () => {
+    const kept = view('rent_1', {
+      status: 'running',
+      version: 6,
+      idleStop: { ...idleStop, secondsLeft: 24, warning: false }
+    });
+    const server = configuredServer().on('POST rentals/rent_1/keep', kept);
+    const model = makeModel(server);
+    model.applyRentals({
+      rentals: [view('rent_1', { status: 'running', version: 5, idleStop })],
+      version: 5
+    });
+    const pending = model.keep('rent_1');
+    expect(model.isKeeping('rent_1')).toBe(true);
+    expect(await model.keep('rent_1')).toBeNull(); // one at a time
+    expect((await pending)?.idleStop?.warning).toBe(false);
+    const [call] = server.callsTo('rentals/rent_1/keep', 'POST');
+    expect(call.body).toEqual({});
+    expect(call.endpoint).toBe('keep');
+    expect(server.callsTo('rentals/rent_1/keep', 'POST')).toHaveLength(1);
+    expect(model.isKeeping('rent_1')).toBe(false);
+    expect(model.rentals[0].idleStop?.warning).toBe(false);
+    expect(model.rentals[0].idleStop?.secondsLeft).toBe(24);
+    expect(model.keepError('rent_1')).toBeNull();
+    model.dispose();
+  });
+
+  it('keeps a keep error next to the rental (409 not_active)', async () => {
+    const server = configuredServer().on('POST rentals/rent_1/keep', () =>
+      Reply.error(409, { code: 'not_active', message: 'rent_1 is stopped: nothing to keep.' })
+    );
+    const model = makeModel(server);
+    model.applyRentals({
+      rentals: [view('rent_1', { status: 'running', idleStop })],
+      version: 1
+    });
+    expect(await model.keep('rent_1')).toBeNull();
+    expect(model.keepError('rent_1')).toMatchObject({
+      kind: 'not_active',
+      message: 'rent_1 is stopped: nothing to keep.'
+    });
+    expect(model.rentals[0].idleStop?.warning).toBe(true);
+    model.dispose();
+  });
+
+  it('records when each view arrived, on its own clock, for the countdowns', () => {
+    let now = 5_000;
+    const model = new GpuOutletModel({
+      request: new FakeServer().request,
+      auto: false,
+      now: () => now
+    });
+    model.applyRentals({
+      rentals: [view('rent_1', { version: 1 }), view('rent_2', { version: 1 })],
+      version: 1
+    });
+    now = 9_000;
+    model.applyRental(view('rent_2', { version: 2 }));
+    expect(model.receivedAt('rent_1')).toBe(5_000);
+    expect(model.receivedAt('rent_2')).toBe(9_000);
+    now = 12_000;
+    // A list with an older view of rent_2 keeps the newer view and its receipt time.
+    model.applyRentals({
+      rentals: [view('rent_1', { version: 1 }), view('rent_2', { version: 1 })],
+      version: 2
+    });
+    expect(model.receivedAt('rent_1')).toBe(12_000);
+    expect(model.receivedAt('rent_2')).toBe(9_000);
+    model.dispose();
+  });
+});
+
+describe('GpuOutletModel spending', () => {
+  const spendingWallet = {
+    ...WALLET,
+    burnCentsPerHour: 130,
+    hoursLeft: 7.69,
+    costCents: 42,
+    activeRentals: 2,
+    maxHourlySpendCents: 500
+  };
+
+  it('reads the burn, hours left, cost and cap, and lets the cost grow with the burn', async () => {
+    let now = 1_000_000;
+    const server = configuredServer().on('GET wallet', spendingWallet);
+    const model = new GpuOutletModel({ request: server.request, auto: false, now: () => now });
+    await model.refresh();
+    expect(model.wallet).toEqual(spendingWallet);
+    expect(model.spentCents(now)).toBe(42);
+    now += 30 * 60 * 1000; // half an hour at $1.30/h
+    expect(model.spentCents(now)).toBe(42 + 65);
+    server.on('GET wallet', WALLET); // an older server: no costCents
+    await model.loadWallet();
+    expect(model.spentCents(now)).toBeNull();
+    model.dispose();
+  });
+
+  it('reads the wallet again when a rental appears or changes status, not on other changes', async () => {
+    const server = configuredServer().on('GET wallet', spendingWallet);
+    const model = makeModel(server);
+    await model.refresh();
+    model.applyRentals({ rentals: [view('rent_1', { version: 1 })], version: 1 });
+    const reads = () => server.callsTo('wallet').length;
+    const first = reads();
+    // The same status, a newer view (a poll count, a phase): no wallet read.
+    model.applyRentals({ rentals: [view('rent_1', { version: 2, polls: 3 })], version: 2 });
+    expect(reads()).toBe(first);
+    // Provisioning → running.
+    model.applyRentals({
+      rentals: [view('rent_1', { version: 3, status: 'running' })],
+      version: 3
+    });
+    expect(reads()).toBe(first + 1);
+    // A new rental (a launch reply).
+    model.applyRental(view('rent_2', { version: 4 }));
+    expect(reads()).toBe(first + 2);
+    // Stopped by the server (idle): the burn falls.
+    model.applyRentals({
+      rentals: [
+        view('rent_1', { version: 5, status: 'stopped', stopReason: 'idle' }),
+        view('rent_2', { version: 4 })
+      ],
+      version: 5
+    });
+    expect(reads()).toBe(first + 3);
+    model.dispose();
+  });
+});

@@ -1,4 +1,12 @@
-import { costSoFarCents, elapsedSeconds, formatCents, formatElapsed } from '../format';
+import {
+  costSoFarCents,
+  elapsedSeconds,
+  formatCents,
+  formatCountdown,
+  formatElapsed,
+  formatHoursLeft,
+  formatMinutes
+} from '../format';
 import { emptyForm, hourCostCents, validateForm } from '../validation';
 import { FAMILIES } from './fake';
 
@@ -34,6 +42,23 @@ describe('validateForm', () => {
     expect(v({ autoStopAfterHours: '2.5' }).autoStopAfterHours).toBeUndefined();
   });
 
+  it('checks the idle stop: empty is the server default, 0 is off, up to a week', () => {
+    const check = (idleStopMinutes: string) => validateForm(form({ idleStopMinutes }), FAMILIES);
+    expect(check('').request).not.toHaveProperty('idleStopMinutes');
+    expect(check('  ').request).not.toHaveProperty('idleStopMinutes');
+    expect(check('0').request?.idleStopMinutes).toBe(0);
+    expect(check('0.3').request?.idleStopMinutes).toBe(0.3);
+    expect(check('30').request?.idleStopMinutes).toBe(30);
+    expect(check('10080').request?.idleStopMinutes).toBe(10080);
+    for (const bad of ['-1', 'abc', '10081', 'Infinity', '1e9']) {
+      const result = check(bad);
+      expect(result.request).toBeNull();
+      expect(result.fields.idleStopMinutes).toBe(
+        "Minutes from 0 (no idle stop for this rental) to 10080 (a week), or empty for this server's default."
+      );
+    }
+  });
+
   it('accepts any family id when the API does not list families', () => {
     expect(validateForm(form({ familyId: 'h200' }), null).request?.familyId).toBe('h200');
   });
@@ -63,6 +88,34 @@ describe('format', () => {
     expect(formatElapsed(185)).toBe('3m 05s');
     expect(formatElapsed(7620)).toBe('2h 07m');
     expect(formatElapsed(3 * 86400 + 4 * 3600)).toBe('3d 4h');
+  });
+
+  it('says how long the balance lasts, rounded down', () => {
+    expect(formatHoursLeft(null)).toBe('nothing burning');
+    expect(formatHoursLeft(undefined)).toBe('nothing burning');
+    expect(formatHoursLeft(0)).toBe('0 min left');
+    expect(formatHoursLeft(0.75)).toBe('45 min left');
+    expect(formatHoursLeft(1)).toBe('1.0 h left');
+    expect(formatHoursLeft(3.2)).toBe('3.2 h left');
+    expect(formatHoursLeft(3.29)).toBe('3.2 h left');
+    expect(formatHoursLeft(47.99)).toBe('47.9 h left');
+    expect(formatHoursLeft(48)).toBe('2.0 days left');
+    expect(formatHoursLeft(30.77 * 24)).toBe('30.7 days left');
+    expect(formatHoursLeft(99 * 24)).toBe('99.0 days left');
+    expect(formatHoursLeft(100 * 24)).toBe('>99 days left');
+    expect(formatHoursLeft(-2)).toBe('0 min left');
+  });
+
+  it('formats countdowns and spans of minutes', () => {
+    expect(formatCountdown(0)).toBe('0:00');
+    expect(formatCountdown(4.2)).toBe('0:05');
+    expect(formatCountdown(75)).toBe('1:15');
+    expect(formatCountdown(3725)).toBe('1:02:05');
+    expect(formatCountdown(-3)).toBe('0:00');
+    expect(formatMinutes(0.3)).toBe('18 s');
+    expect(formatMinutes(30)).toBe('30 min');
+    expect(formatMinutes(7.5)).toBe('7.5 min');
+    expect(formatMinutes(150)).toBe('2.5 h');
   });
 
   it('computes the cost so far from the locked rate and the start, up to the stop', () => {

@@ -20,12 +20,20 @@ export async function openPanel(page: IJupyterLabPageFixture): Promise<Locator> 
 /** Fill the launch form; the cost line must show the hour reserved before the click. */
 export async function fillForm(
   panel: Locator,
-  form: { familyId: string; gpuCount?: number; name?: string; region?: string }
+  form: {
+    familyId: string;
+    gpuCount?: number;
+    name?: string;
+    region?: string;
+    /** Empty (the default): the server's default idle stop. */
+    idleStopMinutes?: string;
+  }
 ): Promise<void> {
   await panel.locator('select[name="familyId"]').selectOption(form.familyId);
   await panel.locator('.jp-GpuOutlet-segment', { hasText: String(form.gpuCount ?? 1) }).click();
   await panel.locator('select[name="region"]').selectOption(form.region ?? '');
   await panel.locator('input[name="name"]').fill(form.name ?? '');
+  await panel.locator('input[name="idleStopMinutes"]').fill(form.idleStopMinutes ?? '');
 }
 
 /** Parse "$1,234.56" into cents. */

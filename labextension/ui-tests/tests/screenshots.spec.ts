@@ -1,7 +1,7 @@
 /**
- * The sidebar in the light and the dark theme, with a running and a provisioning rental.
- * The images land in test-results/ on every run, and in the repository's docs/ (for the
- * README) when GPUOUTLET_UPDATE_SCREENSHOTS=1.
+ * The sidebar in the light and the dark theme, with the header's burn, a running rental showing
+ * its idle warning, and a provisioning rental. The images land in test-results/ on every run,
+ * and in the repository's docs/ (for the README) when GPUOUTLET_UPDATE_SCREENSHOTS=1.
  */
 import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
@@ -24,9 +24,25 @@ test('screenshots of the sidebar in the light and the dark theme', async ({ page
     await page.mouse.up();
   }
 
-  await fillForm(panel, { familyId: 'rtx-4090', gpuCount: 2, name: 'alice/exp-42' });
+  // A short idle stop (24 s; the galata server warns 12 s before), to picture the warning.
+  await fillForm(panel, {
+    familyId: 'rtx-4090',
+    gpuCount: 2,
+    name: 'alice/exp-42',
+    idleStopMinutes: '0.4'
+  });
   const running = await rent(panel);
   await expect(running).toHaveAttribute('data-status', 'running', { timeout: 30_000 });
+  const warning = running.locator('.jp-GpuOutlet-idleWarning');
+  const keep = warning.getByRole('button', { name: 'Keep it' });
+  /** A fresh warning (12 s before the stop), whatever the time the last step took. */
+  const freshWarning = async () => {
+    if (await keep.isVisible()) {
+      await keep.click();
+      await expect(warning).toHaveCount(0);
+    }
+    await expect(warning).toBeVisible({ timeout: 30_000 });
+  };
 
   // A second one that stays provisioning while the pictures are taken.
   await setSandboxFaults({ neverReady: true });
@@ -44,6 +60,8 @@ test('screenshots of the sidebar in the light and the dark theme', async ({ page
     ];
     for (const [name, prepare] of shots) {
       await prepare();
+      await freshWarning();
+      await expect(panel.locator('.jp-GpuOutlet-burn')).not.toHaveText('$0.00/h');
       await page.waitForTimeout(500);
       const file = testInfo.outputPath(name);
       await panel.screenshot({ path: file });
@@ -55,6 +73,7 @@ test('screenshots of the sidebar in the light and the dark theme', async ({ page
     await page.theme.setLightTheme();
     await setSandboxFaults({});
   }
+  await keep.click(); // another 24 s: time enough to stop it by hand
   await stopFromCard(page, running);
   if (provisioning) {
     await stopFromCard(page, provisioning);
