@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -48,6 +49,37 @@ def sandbox(
         authorized_key=ssh_keypair.public_key_path,
     ) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def fast_sandbox(
+    tmp_path_factory: pytest.TempPathFactory, ssh_keypair: SSHKeypair
+) -> Iterator[SandboxProcess]:
+    """A sandbox whose clock runs 60× fast (an hour of billing in a minute), for the modules
+    that time things in fractions of a minute: they name it their `sandbox`."""
+    with start_sandbox(
+        tmp_path_factory.mktemp("sandbox-fast"),
+        balance_cents=100_00,
+        time_scale=60.0,
+        provision_seconds=(0.5, 1.0),
+        worker_interval=0.2,
+        authorized_key=ssh_keypair.public_key_path,
+    ) as process:
+        yield process
+
+
+@pytest.fixture
+def account(sandbox: SandboxProcess, ssh_keypair: SSHKeypair) -> Iterator[SandboxAccount]:
+    """$100 on a fresh account of the module's sandbox, whose pods accept `ssh_keypair`; the
+    sandbox's faults are reset afterwards."""
+    yield sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+    sandbox.set_faults({})
+
+
+@pytest.fixture
+def server(jp_serverapp: Any, http_server: Any) -> Any:
+    """pytest-jupyter's ServerApp, listening (`http_server` binds its port)."""
+    return jp_serverapp
 
 
 @dataclass

@@ -36,13 +36,6 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 
 @pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    account = sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
-    yield account
-    sandbox.set_faults({})
-
-
-@pytest.fixture
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:
@@ -52,11 +45,6 @@ def jp_server_config(
         sid=account.sid,
         identity_file=str(ssh_keypair.private_key),
     )
-
-
-@pytest.fixture
-def server(jp_serverapp: Any, http_server: Any) -> Any:
-    return jp_serverapp
 
 
 async def _client(km: Any) -> Any:

@@ -160,6 +160,7 @@ MAGICS = [
     "gpu_rentals",
     "gpu_wait",
     "gpu_stop",
+    "gpu_keep",
     "gpu_families",
     "gpu_wallet",
     "gpu_panel",
@@ -177,12 +178,15 @@ def test_every_magic_is_registered_with_argparse_help(ip: Any, run: Run) -> None
         "--region R",
         "--name NAME",
         "--auto-stop HOURS",
+        "--idle-stop MINUTES",
         "--no-wait",
         "FAMILY",
     ):
         assert option in printed
     _, printed = run("%gpu_stop?")
     assert "--all" in printed and "--yes" in printed
+    _, printed = run("%gpu_keep?")
+    assert "ID" in printed and "--idle-stop MINUTES" in printed
 
 
 def test_unload_removes_the_magics(ip: Any) -> None:

@@ -54,6 +54,15 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
             "autoStopAfterHours": 2.0,
         }
 
+        # The idle stop goes beside the API's fields; a bad one is refused before any create.
+        panel.idle_stop.value = "soon"
+        assert panel.launch_rental() is None and len(fake.created) == 1
+        assert "Idle stop must be a number of minutes" in panel.message.value
+        panel.idle_stop.value = "45"
+        panel.launch_rental()
+        assert fake.created[1][0]["idleStopMinutes"] == 45.0
+        panel.idle_stop.value = ""
+
         fake.create_error = api.InsufficientBalanceError(
             "x", required_cents=130, available_cents=5, status_code=402, code="x", api_message="x"
         )

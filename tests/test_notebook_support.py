@@ -86,8 +86,11 @@ async def execute(
     *,
     timeout: float = 60.0,
     on_message: Callable[[dict[str, Any]], Any] | None = None,
+    on_other: Callable[[dict[str, Any]], None] | None = None,
 ) -> Run:
-    """Run ``code``; ``on_message`` sees each iopub message as it arrives (it may be async)."""
+    """Run ``code``; ``on_message`` sees each iopub message as it arrives (it may be async).
+    ``on_other`` gets the iopub messages of other requests read meanwhile (a background task's
+    widget updates), which are otherwise dropped."""
     msg_id = kc.execute(code, allow_stdin=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -100,6 +103,8 @@ async def execute(
             )
         msg = await kc.get_iopub_msg(timeout=remaining)
         if msg["parent_header"].get("msg_id") != msg_id:
+            if on_other is not None:
+                on_other(msg)
             continue
         if msg["msg_type"] == "status":
             if msg["content"]["execution_state"] == "idle":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from test_server_support import Rest, server_config, start_extension, until, ws_execute
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
-from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, start_sandbox
+from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 
 #: 3 s idle, the last 1.2 s of it warned; the server looks at its kernels every 0.05 s.
 IDLE = 0.05
@@ -32,22 +32,8 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory, ssh_keypair: Any) -> Iterator[SandboxProcess]:
-    """A sandbox whose clock runs 60× fast: an hour of billing in a minute."""
-    with start_sandbox(
-        tmp_path_factory.mktemp("sandbox-server-idle"),
-        balance_cents=100_00,
-        time_scale=60.0,
-        provision_seconds=(0.5, 1.0),
-        worker_interval=0.2,
-        authorized_key=ssh_keypair.public_key_path,
-    ) as process:
-        yield process
-
-
-@pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+def sandbox(fast_sandbox: SandboxProcess) -> SandboxProcess:
+    return fast_sandbox
 
 
 @pytest.fixture
@@ -68,11 +54,6 @@ def jp_server_config(
         idle_warning_minutes=WARN,
         idle_check_interval=0.05,
     )
-
-
-@pytest.fixture
-def server(jp_serverapp: Any, http_server: Any) -> Any:
-    return jp_serverapp
 
 
 async def _json(rest: Rest, method: str, path: str, **kwargs: Any) -> Any:

@@ -28,12 +28,6 @@ def jp_server_config(tmp_path: Path) -> dict[str, Any]:
     return server_config(tmp_path)
 
 
-@pytest.fixture
-def server(jp_serverapp: Any, http_server: Any) -> Any:
-    """The ServerApp, listening (pytest-jupyter binds the port with `http_server`)."""
-    return jp_serverapp
-
-
 def _error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}, body

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 
 @pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
-
-
-@pytest.fixture
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:

@@ -34,11 +34,6 @@ FAST = ServiceOptions(
 REQUEST = RentalRequest.build(family_id="rtx-4090", name="service-test")
 
 
-@pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    return sandbox.create_account(balance_cents=10_000, authorized_keys=ssh_keypair.public_key)
-
-
 class Env:
     """Builds services that share one account, state dir and ssh dir (a 'server' and its restart)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -25,7 +25,7 @@ from gpuoutlet_jupyter.api import (
     RequestValidationError,
     RetryPolicy,
 )
-from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, start_sandbox
+from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 from gpuoutlet_jupyter.service import RentalService, ServiceOptions
 from gpuoutlet_jupyter.service.idle import (
     MAX_IDLE_MINUTES,
@@ -123,17 +123,8 @@ def test_create_body_split_and_every_problem_reported_at_once() -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory, ssh_keypair: Any) -> Iterator[SandboxProcess]:
-    """A sandbox whose clock runs 60× fast: an hour of billing in a minute."""
-    with start_sandbox(
-        tmp_path_factory.mktemp("sandbox-idle"),
-        balance_cents=100_00,
-        time_scale=60.0,
-        provision_seconds=(0.5, 1.0),
-        worker_interval=0.2,
-        authorized_key=ssh_keypair.public_key_path,
-    ) as process:
-        yield process
+def sandbox(fast_sandbox: SandboxProcess) -> SandboxProcess:
+    return fast_sandbox
 
 
 @dataclass
@@ -150,11 +141,6 @@ class FakeKernels:
         return {
             rid: KernelActivity(self.kernels, self.busy, self.last_activity) for rid in rental_ids
         }
-
-
-@pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
 
 
 class Services:

@@ -43,11 +43,6 @@ def request(gpus: int = 1, family: str = "rtx-4090") -> RentalRequest:
 # --- against the sandbox -----------------------------------------------------------------
 
 
-@pytest.fixture
-def account(sandbox: Any, ssh_keypair: Any) -> Any:
-    return sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
-
-
 class Services:
     """Services on one fresh sandbox account, each closed at the end of the test."""
 

@@ -53,10 +53,18 @@ class Backend(Protocol):
         """One rental; with ``since``, once its version exceeds it or ``wait`` s passed."""
 
     def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
-        """Create from a camelCase request body; the key makes a retry safe."""
+        """Create from a camelCase request body; the key makes a retry safe. Besides the
+        request's wire fields the body may hold ``idleStopMinutes`` (ours, never sent upstream)."""
 
     def stop(self, rental_id: str) -> RentalJSON:
         """Ask for the rental to stop; it is watched until stopped."""
+
+    def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
+        """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop
+        (0 turns it off)."""
+
+    async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
+        """``rental(id, since=, wait=)`` without blocking the caller's event loop."""
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         """``rentals(since=, wait=)`` without blocking the caller's event loop."""

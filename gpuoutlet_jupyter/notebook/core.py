@@ -65,7 +65,8 @@ def next_steps(rental_id: str) -> str:
 class GpuCore:
     """Rentals in the user's terms, over one Backend made on first use.
 
-    ``progress()`` makes a view for a rental being followed; ``say`` prints a message;
+    ``progress(core)`` makes a view for a rental being followed (a widget keeps following the
+    rental through the core once the magic returns); ``say`` prints a message;
     ``confirm(question)`` asks yes/no. The magics and the panel supply them.
     """
 
@@ -74,7 +75,7 @@ class GpuCore:
         connect: Callable[[], Backend],
         *,
         options: CoreOptions | None = None,
-        progress: Callable[[], ProgressView] | None = None,
+        progress: Callable[[GpuCore], ProgressView] | None = None,
         say: Callable[[str], None] = print,
         confirm: Callable[[str], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -138,12 +139,50 @@ class GpuCore:
         """Validate the fields of a rental (snake_case) before anything is sent."""
         return RentalRequest.build(**{k: v for k, v in fields.items() if v is not None})
 
-    def rent(self, request: RentalRequest, *, wait: bool = True) -> RentalInfo:
-        """Create the rental, then (unless ``wait`` is False) follow it until it runs."""
+    @staticmethod
+    def check_idle_stop(minutes: float | str | None) -> float | None:
+        """Check an idle stop (None: the server's default; 0: none) before anything is sent."""
+        if minutes is None:
+            return None
+        # The service's own rule, so the magic refuses exactly what the server would.
+        from ..service.idle import parse_idle_minutes
+
+        return parse_idle_minutes(minutes)
+
+    def rent(
+        self,
+        request: RentalRequest,
+        *,
+        wait: bool = True,
+        idle_stop_minutes: float | None = None,
+    ) -> RentalInfo:
+        """Create the rental, then (unless ``wait`` is False) follow it until it runs.
+
+        ``idle_stop_minutes``: stop it after that long with nothing running on it (0: never;
+        None: the Jupyter server's default).
+        """
+        rental = self.create(request, idle_stop_minutes=idle_stop_minutes)
+        if not wait:
+            self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
+            return rental
+        rental, interrupted = self.follow(rental, ready_or_final)
+        if interrupted:
+            return rental
+        return self._outcome(rental)
+
+    def create(
+        self, request: RentalRequest, *, idle_stop_minutes: float | str | None = None
+    ) -> RentalInfo:
+        """Check the family and the idle stop, then create the rental (nothing followed)."""
+        body = request.to_wire()
+        minutes = self.check_idle_stop(idle_stop_minutes)
+        if minutes is not None:
+            # Beside the request's fields: the idle stop is the server's, not the rentals API's.
+            body["idleStopMinutes"] = minutes
         backend = self.backend
         self._check_family(request.family_id)
         try:
-            created = backend.create(request.to_wire(), idempotency_key=new_idempotency_key())
+            created = backend.create(body, idempotency_key=new_idempotency_key())
         except InsufficientBalanceError as exc:
             raise NotebookError(self.balance_message(exc, request)) from None
         except KeyboardInterrupt:
@@ -152,14 +191,7 @@ class GpuCore:
                 "%gpu_rentals lists your rentals; stop any you do not want with %gpu_stop ID."
             )
             raise
-        rental = self._info(created)
-        if not wait:
-            self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
-            return rental
-        rental, interrupted = self.follow(rental, ready_or_final)
-        if interrupted:
-            return rental
-        return self._outcome(rental)
+        return self._info(created)
 
     def wait(self, rental_id: str) -> RentalInfo:
         """Follow an existing rental until it runs (or is final)."""
@@ -227,7 +259,7 @@ class GpuCore:
     # Following.
 
     def _view(self) -> ProgressView | None:
-        return self._progress() if self._progress is not None else None
+        return self._progress(self) if self._progress is not None else None
 
     def follow(
         self, rental: RentalInfo, done: Callable[[RentalInfo], bool]
@@ -298,6 +330,14 @@ class GpuCore:
             if view is not None:
                 view.update(rental)
         return rental
+
+    # Keeping it from being stopped for being idle.
+
+    def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalInfo:
+        """Restart the rental's idle timer; with ``idle_stop_minutes``, also change its idle
+        stop (0 turns it off)."""
+        minutes = self.check_idle_stop(idle_stop_minutes)
+        return self._info(self.backend.keep(rental_id, idle_stop_minutes=minutes))
 
     # Stopping.
 

@@ -21,6 +21,7 @@ from .._version import __version__
 from ..api import ConfigurationError, RentalRequest, Settings
 from ..service import RentalService
 from ..service.config import ServiceConfig, build_service
+from ..service.idle import pop_idle_stop
 from .backend import RentalJSON
 
 T = TypeVar("T")
@@ -169,15 +170,26 @@ class InProcessBackend:
         return self._run(self._service.wait_for_change(rental_id, since, max(0.0, wait or 0.0)))
 
     def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
+        body, idle_stop_minutes = pop_idle_stop(body)
         request = RentalRequest.build(**body)
         # Never cancelled half-way: a rental created upstream is then tracked, not lost.
+        # The service refuses an idle stop here: nothing in this kernel sees the remote kernels.
         return self._run(
-            self._service.create(request, idempotency_key=idempotency_key),
+            self._service.create(
+                request, idempotency_key=idempotency_key, idle_stop_minutes=idle_stop_minutes
+            ),
             cancel_on_interrupt=False,
         )
 
     def stop(self, rental_id: str) -> RentalJSON:
         return self._run(self._service.stop(rental_id), cancel_on_interrupt=False)
+
+    def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
+        return self._run(self._service.keep(rental_id, idle_stop_minutes=idle_stop_minutes))
+
+    async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
+        future = self._submit(self._service.wait_for_change(rental_id, since, max(0.0, wait)))
+        return await asyncio.wrap_future(future)
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         return await asyncio.wrap_future(self._submit(self._rentals(since, wait)))

@@ -57,6 +57,7 @@ FLAG_NAMES = {
     "region": "--region",
     "name": "--name",
     "autoStopAfterHours": "--auto-stop",
+    "idleStopMinutes": "--idle-stop",
     "id": "the rental ID",
 }
 #: Traits that change how the backend is made: a change takes effect on the next magic.
@@ -108,9 +109,9 @@ def explain_problems(problems: list[tuple[str, str]], names: dict[str, str]) -> 
 @magics_class
 class GpuOutletMagics(ServiceTraits, Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_families, %gpu_wallet, %gpu_panel. Configure with ``%config GpuOutletMagics.<name>``;
-    the service settings (SSH, polling) apply when rentals are handled in-process, the server
-    has its own (``c.GpuOutletApp.*``)."""
+    %gpu_keep, %gpu_families, %gpu_wallet, %gpu_panel. Configure with
+    ``%config GpuOutletMagics.<name>``; the service settings (SSH, polling) apply when rentals
+    are handled in-process, the server has its own (``c.GpuOutletApp.*``)."""
 
     backend = Enum(
         ["auto", "server", "in-process"],
@@ -156,8 +157,8 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
             self._core = GpuCore(
                 self._open_backend,
-                progress=lambda: make_progress(
-                    self.progress, shell=self.shell, expected_polls=self.expected_polls
+                progress=lambda core: make_progress(
+                    self.progress, shell=self.shell, expected_polls=self.expected_polls, core=core
                 ),
                 say=print,
                 confirm=self._confirm,
@@ -273,6 +274,14 @@ class GpuOutletMagics(ServiceTraits, Magics):
         metavar="HOURS",
         help="Stop it after HOURS whatever happens: caps what it can cost.",
     )
+    @argument(
+        "--idle-stop",
+        dest="idle_stop",
+        type=float,
+        metavar="MINUTES",
+        help="Stop it after MINUTES with nothing running on its kernels (0: never; default: "
+        "the Jupyter server's c.GpuOutletApp.idle_stop_minutes). Needs the Jupyter server.",
+    )
     @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it is created.")
     def gpu_rent(self, line: str) -> RentalInfo:
         """Rent GPUs: create the rental, show its progress until it runs, and return it.
@@ -292,7 +301,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
                 name=args.name,
                 auto_stop_after_hours=args.auto_stop,
             )
-            return core.rent(request, wait=not args.no_wait)
+            return core.rent(request, wait=not args.no_wait, idle_stop_minutes=args.idle_stop)
 
         return self._run("gpu_rent", rent)
 
@@ -344,6 +353,27 @@ class GpuOutletMagics(ServiceTraits, Magics):
                 "gpu_stop", lambda core: core.stop_all(yes=args.yes, wait=not args.no_wait)
             )
         return self._run("gpu_stop", lambda core: core.stop(args.rental_id, wait=not args.no_wait))
+
+    @line_magic
+    @magic_arguments()
+    @argument("rental_id", metavar="ID", help="The rental to keep.")
+    @argument(
+        "--idle-stop",
+        dest="idle_stop",
+        type=float,
+        metavar="MINUTES",
+        help="Also change its idle stop to MINUTES (0: never stop it for being idle).",
+    )
+    def gpu_keep(self, line: str) -> RentalInfo:
+        """Keep a rental from being stopped for being idle: its idle timer starts again.
+
+        The Jupyter server stops a rental with an idle stop once none of its kernels has run
+        anything for that long, after a warning; this is the warning's "Keep it".
+        """
+        args = self._parse(self.gpu_keep, "gpu_keep", line)
+        return self._run(
+            "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
+        )
 
     @line_magic
     @magic_arguments()

@@ -1,7 +1,8 @@
 """``%gpu_panel`` / ``gpuoutlet_jupyter.Panel()``: a launch form, the wallet and a live list of rentals.
 
 Every widget is touched on the kernel's thread: button clicks arrive there, and the live list
-is refreshed by an asyncio task on the kernel's own loop that long-polls the rentals list.
+is refreshed by an asyncio task on the kernel's own loop that long-polls the rentals list
+(live.py). A rental about to be stopped for being idle shows the warning and a "Keep it" button.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import ipywidgets as w
 from ..api import (
     EndpointUnavailableError,
     GpuOutletError,
-    InsufficientBalanceError,
     RequestValidationError,
     format_cents,
 )
 from .core import GpuCore
+from .live import LIVE_WAIT_SECONDS, start_live
 from .views import RentalInfo, WalletInfo
-from .widgets import copy_button
+from .widgets import copy_button, idle_warning_text, stopped_idle_text
 
 #: The form's labels for the request's fields, for validation messages.
 FORM_NAMES = {
@@ -32,6 +33,7 @@ FORM_NAMES = {
     "region": "Region",
     "name": "Name",
     "autoStopAfterHours": "Auto-stop",
+    "idleStopMinutes": "Idle stop",
 }
 _COLOURS = {"provisioning": "#b26a00", "running": "#1b7f3b", "failed": "#b00020"}
 
@@ -55,7 +57,14 @@ class _Row:
             description="Stop", button_style="danger", layout=w.Layout(width="70px")
         )
         self.stop.on_click(lambda _button: panel.stop(self.rental_id))
-        self.box = w.HBox([self.label, self.state, self.money, self.phase, self.stop])
+        self.keep = w.Button(
+            description="Keep it",
+            button_style="warning",
+            tooltip="Restart the idle timer: the rental is not stopped for being idle yet",
+            layout=w.Layout(width="80px", display="none"),
+        )
+        self.keep.on_click(lambda _button: panel.keep(self.rental_id))
+        self.box = w.HBox([self.label, self.state, self.money, self.phase, self.keep, self.stop])
         self.update(rental)
 
     def update(self, rental: RentalInfo) -> None:
@@ -65,7 +74,8 @@ class _Row:
         )
         colour = _COLOURS.get(rental.status, "#555")
         gone = " (gone)" if rental.gone else ""
-        self.state.value = f"<b style='color:{colour}'>{html.escape(rental.status)}{gone}</b>"
+        why = "<br>idle" if rental.stopped_idle else ""
+        self.state.value = f"<b style='color:{colour}'>{html.escape(rental.status)}{gone}</b>{why}"
         self.money.value = (
             f"{format_cents(rental.price_per_hour_cents)}/h<br>"
             f"so far {format_cents(rental.cost_cents())}"
@@ -77,11 +87,19 @@ class _Row:
             )
             if rental.kernel:
                 phase += f"<br>kernel <code>{html.escape(rental.kernel)}</code>"
+        if rental.stopped_idle:
+            phase = html.escape(stopped_idle_text(rental))
+        elif rental.idle_warning:
+            phase += f"<br><b style='color:#b00020'>{html.escape(idle_warning_text(rental))}</b>"
+        elif rental.is_active and rental.idle_summary():
+            phase += f"<br>{html.escape(rental.idle_summary())}"
         self.phase.value = phase
+        self.keep.layout.display = None if rental.idle_warning else "none"
         self.stop.disabled = not rental.is_active or rental.status == "stopping"
 
     def close(self) -> None:
-        for widget in (self.label, self.state, self.money, self.phase, self.stop, self.box):
+        widgets = (self.label, self.state, self.money, self.phase, self.keep, self.stop, self.box)
+        for widget in widgets:
             widget.close()
 
 
@@ -100,6 +118,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._rows: dict[str, _Row] = {}
         self._version = 0
         self._task: asyncio.Task[None] | None = None
+        #: The message saying live updates paused, cleared once they resume.
+        self._live_problem = ""
 
         self.family = w.Dropdown(description="Family", layout=w.Layout(width="420px"))
         self.gpus = w.Dropdown(options=[1, 2, 4, 8], value=1, description="GPUs")
@@ -114,6 +134,12 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             description="Auto-stop h",
             tooltip="Stop after this many hours (0: never)",
         )
+        self.idle_stop = w.Text(
+            description="Idle stop",
+            placeholder="server default",
+            tooltip="Minutes with nothing running on it before it is stopped (0: never; empty: "
+            "the Jupyter server's default)",
+        )
         self.launch = w.Button(description="Launch", button_style="primary", icon="rocket")
         self.launch.on_click(lambda _button: self.launch_rental())
         self.message = w.HTML("")
@@ -126,7 +152,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 self.family,
                 w.HBox([self.gpus, self.template]),
                 w.HBox([self.region, self.name]),
-                w.HBox([self.auto_stop, self.launch]),
+                w.HBox([self.auto_stop, self.idle_stop]),
+                self.launch,
             ]
         )
         super().__init__(
@@ -198,24 +225,18 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         }
         try:
             request = self.core.request(**fields)
+            idle = self.core.check_idle_stop(self.idle_stop.value.strip() or None)
+            # The one create path of the magics: family check, idle stop, Idempotency-Key.
+            rental = self.core.create(request, idle_stop_minutes=idle)
         except RequestValidationError as exc:
             from .magics import explain_problems
 
             self.say(f"Not launched: {explain_problems(exc.problems, FORM_NAMES)}.", error=True)
             return None
-        from ..api import new_idempotency_key
-
-        try:
-            data = self.core.backend.create(
-                request.to_wire(), idempotency_key=new_idempotency_key()
-            )
-        except InsufficientBalanceError as exc:
-            self.say(self.core.balance_message(exc, request), error=True)
-            return None
         except GpuOutletError as exc:
+            # The balance message (what the hour costs, where to top up) comes from the core.
             self.say(f"Not launched: {exc}", error=True)
             return None
-        rental = RentalInfo(data, self.core.backend)
         self.say(f"Launched {rental.id}: {rental.status}. It shows below as it comes up.")
         self.refresh()
         return rental
@@ -230,6 +251,16 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.say(f"Stopping {rental_id}.")
         self.refresh()
 
+    def keep(self, rental_id: str) -> None:
+        """Restart one rental's idle timer (its row's Keep it button)."""
+        try:
+            kept = self.core.keep(rental_id)
+        except GpuOutletError as exc:
+            self.say(f"Could not keep {rental_id}: {exc}", error=True)
+            return
+        self.say(f"Kept {rental_id}: {kept.idle_sentence() or 'it has no idle stop'}.")
+        self.refresh()
+
     def refresh(self) -> None:
         """Reload the list and the wallet now."""
         try:
@@ -241,34 +272,26 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     # Live refresh: a task on the kernel's loop, never a thread touching widgets.
 
     def start(self) -> None:
-        """Follow the rentals list with long-polls, if this kernel has a running event loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (plain IPython): Refresh by calling refresh()
+        """Follow the rentals list with long-polls, if this kernel has a running event loop
+        (without one, as in plain IPython, call refresh())."""
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._follow(), name="gpuoutlet-panel")
+            self._task = start_live(self._step, self._report, name="gpuoutlet-panel")
 
-    async def _follow(self, wait: float = 10.0) -> None:
-        failures = 0
-        while True:
-            try:
-                listed = await self.core.backend.arentals(since=self._version, wait=wait)
-                changed = int(listed.get("version") or 0) != self._version
-                self._render(listed)  # also moves each "so far" cost on
-                if changed:
-                    self._show_wallet(await self.core.backend.awallet())
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except GpuOutletError as exc:
-                failures += 1
-                self.say(f"Live updates paused, retrying: {exc}", error=True)
-                await asyncio.sleep(min(30.0, 2.0**failures))
-            except Exception as exc:
-                # A bug: say so in the panel rather than in a log nobody reads.
-                self.say(f"Live updates stopped ({type(exc).__name__}: {exc}).", error=True)
-                return
+    def _report(self, text: str, bad: bool) -> None:
+        if text:
+            self.say(text, error=bad)
+            self._live_problem = self.message.value
+        elif self.message.value == self._live_problem:
+            self.message.value = ""  # updates resumed; a newer message stays
+
+    async def _step(self) -> bool:
+        backend = self.core.backend
+        listed = await backend.arentals(since=self._version, wait=LIVE_WAIT_SECONDS)
+        changed = int(listed.get("version") or 0) != self._version
+        self._render(listed)  # also moves each "so far" cost and idle countdown on
+        if changed:
+            self._show_wallet(await backend.awallet())
+        return True
 
     def close(self) -> None:
         """Stop the live updates and close the widgets."""

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..api.models import format_cents
 from .views import RentalInfo, duration
+
+if TYPE_CHECKING:
+    from .core import GpuCore
 
 
 class ProgressView(Protocol):
@@ -23,7 +26,7 @@ class ProgressView(Protocol):
         """A remark that is not the rental's state (connection trouble, Ctrl-C)."""
 
     def finish(self, rental: RentalInfo) -> None:
-        """The last state: following is over."""
+        """The last state: the magic's following is over (a widget may go on in the background)."""
 
 
 def progress_line(rental: RentalInfo, *, expected_polls: int = 60) -> str:
@@ -42,6 +45,9 @@ def progress_line(rental: RentalInfo, *, expected_polls: int = 60) -> str:
             parts.append(f"kernel {rental.kernel}")
     else:
         parts.append(f"{price}/h")
+    idle = rental.idle_summary()
+    if idle:
+        parts.append(idle)
     line = " · ".join(parts)
     detail = rental.phase
     if rental.upstream_error:
@@ -124,15 +130,21 @@ class DisplayProgress:
         self.update(rental)
 
 
-def make_progress(kind: str, *, shell: Any = None, expected_polls: int = 60) -> ProgressView:
-    """``kind``: "widget", "text" or "auto" (widgets in a Jupyter kernel, text elsewhere)."""
+def make_progress(
+    kind: str, *, shell: Any = None, expected_polls: int = 60, core: GpuCore | None = None
+) -> ProgressView:
+    """``kind``: "widget", "text" or "auto" (widgets in a Jupyter kernel, text elsewhere).
+
+    With ``core``, a widget keeps following its rental after the magic returns (the idle
+    countdown and its "Keep it" button); text stops where the magic does.
+    """
     in_kernel = shell is not None and getattr(shell, "kernel", None) is not None
     if kind == "auto":
         kind = "widget" if in_kernel and _have_widgets() else "text"
     if kind == "widget":
         from .widgets import ProgressWidget
 
-        return ProgressWidget(expected_polls=expected_polls)
+        return ProgressWidget(expected_polls=expected_polls, core=core)
     if in_kernel:
         return DisplayProgress(expected_polls=expected_polls)
     return StreamProgress(expected_polls=expected_polls)

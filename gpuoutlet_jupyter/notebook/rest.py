@@ -99,6 +99,18 @@ class ServerBackend:
         data: RentalJSON = self._request("POST", path)
         return data
 
+    def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
+        # Ours, not the rentals API's: the server's idle timer lives under the rental's own path.
+        path = contract.GET.url_path(rental_id).removeprefix("/v1/") + "/keep"
+        body = None if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
+        data: RentalJSON = self._request("POST", path, json=body)
+        return data
+
+    async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
+        path = contract.GET.url_path(rental_id).removeprefix("/v1/")
+        data: RentalJSON = await self._arequest("GET", path, **_poll(since, wait))
+        return data
+
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         data: dict[str, Any] = await self._arequest("GET", "rentals", **_poll(since, wait))
         return data
@@ -288,6 +300,8 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
             price_cents_per_hour=_int(error.get("priceCentsPerHour")) or 0,
             message=message,
         )
+    if code == "not_active" and isinstance(error.get("rentalId"), str):
+        return api.RentalNotActiveError(str(error["rentalId"]), str(error.get("state") or "gone"))
     if code == "not_configured":
         return api.ConfigurationError(message)
     if code == "upstream_unreachable":

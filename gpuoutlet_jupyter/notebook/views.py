@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import math
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,53 @@ def _hours(hours: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
+def minutes_text(minutes: float) -> str:
+    """``30 min``, ``0.2 min``."""
+    return f"{minutes:g} min"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class IdleStop:
+    """A rental's idle auto-stop, as the service reported it (``idleStop`` in its JSON)."""
+
+    #: Idle time after which the Jupyter server stops the rental.
+    minutes: float
+    #: The warning is shown this long before the stop.
+    warn_minutes: float
+    #: Last execution or busy state of one of its remote kernels, the last keep, or its start.
+    last_active_at: datetime | None
+    stop_at: datetime | None
+    #: Seconds to the stop when the reply was made; None until the rental runs.
+    seconds_left: float | None
+    #: Show the warning, with a "Keep it" button.
+    warning: bool
+    kernels: int
+    busy_kernels: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> IdleStop | None:
+        """None for a rental without idle stop (or a reply from a server that has none)."""
+        if not isinstance(data, dict):
+            return None
+        minutes = _number(data.get("minutes"))
+        if minutes is None:
+            return None
+        return cls(
+            minutes=minutes,
+            warn_minutes=_number(data.get("warnMinutes")) or 0.0,
+            last_active_at=parse_time(data.get("lastActiveAt")),
+            stop_at=parse_time(data.get("stopAt")),
+            seconds_left=_number(data.get("secondsLeft")),
+            warning=data.get("warning") is True,
+            kernels=int(_number(data.get("kernels")) or 0),
+            busy_kernels=int(_number(data.get("busyKernels")) or 0),
+        )
+
+
 def _cell(text: Any) -> str:
     return html.escape("" if text is None else str(text))
 
@@ -78,6 +127,8 @@ class RentalInfo:
     def __init__(self, data: dict[str, Any], backend: Backend | None = None) -> None:
         self.data = dict(data)
         self._backend = backend
+        # The idle countdown runs on from here: the kernel's clock may differ from the server's.
+        self.received = time.monotonic()
 
     # Fields.
 
@@ -168,6 +219,71 @@ class RentalInfo:
         return self.data.get("kernel") or None
 
     @property
+    def idle_stop(self) -> IdleStop | None:
+        """Its idle auto-stop; None when it has none."""
+        return IdleStop.from_json(self.data.get("idleStop"))
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the Jupyter server stopped it (``"idle"``); None when it did not."""
+        value = self.data.get("stopReason")
+        return str(value) if value else None
+
+    @property
+    def stopped_idle(self) -> bool:
+        return self.stop_reason == "idle"
+
+    def idle_seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the idle stop, counted down from the reply (``now``: monotonic)."""
+        idle = self.idle_stop
+        if idle is None or idle.seconds_left is None or not self.is_active:
+            return None
+        passed = (time.monotonic() if now is None else now) - self.received
+        return max(0.0, idle.seconds_left - passed)
+
+    @property
+    def idle_warning(self) -> bool:
+        """The idle stop is near: show the warning and a "Keep it" button."""
+        idle = self.idle_stop
+        return idle is not None and idle.warning and self.status == "running"
+
+    def idle_summary(self) -> str:
+        """The idle state in a few words, for a table cell: ``stops in 2:10``, ``stopped: idle``."""
+        if self.stopped_idle:
+            return "stopped: idle"
+        idle = self.idle_stop
+        if idle is None or not self.is_active:
+            return ""
+        left = self.idle_seconds_left()
+        if self.idle_warning and left is not None:
+            return f"stops in {duration(left)}"
+        text = f"idle stop {minutes_text(idle.minutes)}"
+        if idle.busy_kernels:
+            return f"{text} (busy)"
+        return f"{text}, {duration(left)} left" if left is not None else text
+
+    def idle_sentence(self) -> str:
+        """The idle state as a sentence, for the rental's own view."""
+        idle = self.idle_stop
+        if self.stopped_idle:
+            after = f" after {minutes_text(idle.minutes)}" if idle else ""
+            return f"stopped by the Jupyter server for being idle{after}"
+        if idle is None:
+            return ""
+        after = f"after {minutes_text(idle.minutes)} with nothing running on it"
+        if not self.is_active:
+            return after
+        left = self.idle_seconds_left()
+        if left is None:
+            return f"{after} (the timer starts when it runs)"
+        if idle.busy_kernels:
+            return f"{after}; a kernel on it is busy, so it is not idle"
+        keep = f"%gpu_keep {self.id} restarts the timer"
+        if self.idle_warning:
+            return f"stopping in {duration(left)} unless something runs on it ({keep})"
+        return f"{after}; {duration(left)} left ({keep})"
+
+    @property
     def is_running(self) -> bool:
         return self.status == "running" and bool(self.host)
 
@@ -248,6 +364,9 @@ class RentalInfo:
             rows.append(
                 ("kernel", f"{self.kernel} — “{self.kernel_display_name}” in {KERNEL_HINT}")
             )
+        idle = self.idle_sentence()
+        if idle:
+            rows.append(("idle stop", idle))
         if self.error:
             rows.append(("error", self.error))
         # The phase of a running rental only repeats its ssh command.
@@ -299,6 +418,8 @@ class RentalsTable:
     """Every rental the service tracks, newest first."""
 
     HEADERS = ("id", "name", "GPUs", "status", "price/h", "cost so far", "ssh / phase")
+    #: Shown before the last column when some rental has an idle stop (or was stopped idle).
+    IDLE_HEADER = "idle"
 
     def __init__(
         self, rentals: Sequence[RentalInfo], *, title: str | None = None, totals: bool = True
@@ -317,19 +438,32 @@ class RentalsTable:
     def __getitem__(self, index: int) -> RentalInfo:
         return self.rentals[index]
 
+    def _idle_column(self) -> bool:
+        # Most rentals have no idle stop: no column of empty cells for them.
+        return any(r.idle_stop is not None or r.stopped_idle for r in self.rentals)
+
+    def headers(self) -> tuple[str, ...]:
+        if self._idle_column():
+            return (*self.HEADERS[:-1], self.IDLE_HEADER, self.HEADERS[-1])
+        return self.HEADERS
+
     def rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
+        idle = self._idle_column()
+        rows = []
+        for r in self.rentals:
+            row = [
                 r.id,
                 r.name or "",
                 r.gpus,
                 r.status + (" (gone)" if r.gone else ""),
                 format_cents(r.price_per_hour_cents),
                 format_cents(r.cost_cents()),
-                r.ssh_command if r.is_running and r.ssh_command else r.phase,
-            )
-            for r in self.rentals
-        ]
+            ]
+            if idle:
+                row.append(r.idle_summary())
+            row.append(r.ssh_command if r.is_running and r.ssh_command else r.phase)
+            rows.append(tuple(row))
+        return rows
 
     def _empty(self) -> str:
         return "No rentals. Start one with %gpu_rent FAMILY (see %gpu_families)."
@@ -362,7 +496,7 @@ class RentalsTable:
         return f"RentalsTable({len(self.rentals)} rentals)"
 
     def to_text(self) -> str:
-        body = _text_table(self.HEADERS, self.rows()) if self.rentals else self._empty()
+        body = _text_table(self.headers(), self.rows()) if self.rentals else self._empty()
         footer = self._footer()
         if footer:
             body = f"{body}\n{footer}"
@@ -373,7 +507,9 @@ class RentalsTable:
 
     def _repr_html_(self) -> str:
         body = (
-            _table(self.HEADERS, self.rows()) if self.rentals else f"<p>{_cell(self._empty())}</p>"
+            _table(self.headers(), self.rows())
+            if self.rentals
+            else f"<p>{_cell(self._empty())}</p>"
         )
         footer = self._footer()
         if footer:

@@ -1,16 +1,23 @@
-"""The progress widget (ipywidgets): status, time, polls, price, phase, upstream errors, SSH command."""
+"""The progress widget (ipywidgets): status, time, polls, price, phase, upstream errors, SSH command,
+and once the rental runs, its idle auto-stop with a "Keep it" button."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..api import GpuOutletError, NotFoundError
 from ..api.models import format_cents
+from .live import LIVE_WAIT_SECONDS, start_live
 from .progress import progress_line
-from .views import RentalInfo, duration
+from .views import RentalInfo, duration, minutes_text
+
+if TYPE_CHECKING:
+    from .core import GpuCore
 
 _STATUS_COLOURS = {
     "provisioning": "#b26a00",
@@ -33,11 +40,42 @@ def copy_button(text: str, label: str = "Copy") -> str:
     )
 
 
-class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """A rental coming up, as a small box of widgets; ``update()`` is called on the kernel thread."""
+def idle_warning_text(rental: RentalInfo) -> str:
+    """The warning shown with the "Keep it" button (the panel's too)."""
+    left = rental.idle_seconds_left() or 0.0
+    return f"Idle: stopping in {duration(left)} unless something runs on it"
 
-    def __init__(self, *, expected_polls: int = 60, **kwargs: Any) -> None:
+
+def stopped_idle_text(rental: RentalInfo) -> str:
+    idle = rental.idle_stop
+    after = f" ({minutes_text(idle.minutes)} with nothing running on it)" if idle else ""
+    return f"Stopped for being idle{after}."
+
+
+class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """A rental coming up, as a small box of widgets; ``update()`` is called on the kernel thread.
+
+    With a ``core``, it keeps following the rental once the magic is done (``finish``): an
+    asyncio task on the kernel's loop long-polls it, so the idle countdown, its warning and a
+    "Keep it" button show up while the kernel is free for other cells. The task ends when the
+    rental is stopped, failed or gone, or on ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        expected_polls: int = 60,
+        core: GpuCore | None = None,
+        wait: float = LIVE_WAIT_SECONDS,
+        **kwargs: Any,
+    ) -> None:
         self.expected_polls = expected_polls
+        self.core = core
+        #: Seconds one background long-poll waits for a change.
+        self.wait = wait
+        #: The latest state shown.
+        self.rental: RentalInfo | None = None
+        self._task: asyncio.Task[None] | None = None
         self.heading = w.HTML("<b>Creating the rental…</b>")
         self.status_line = w.HTML("")
         self.bar = w.IntProgress(
@@ -58,6 +96,15 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.copy = w.HTML("")
         self.ssh_row = w.HBox([self.ssh, self.copy], layout=w.Layout(display="none"))
         self.details = w.HTML("")
+        self.idle = w.HTML("")
+        self.keep_button = w.Button(
+            description="Keep it",
+            button_style="warning",
+            tooltip="Restart the idle timer: the rental is not stopped for being idle yet",
+            layout=w.Layout(display="none"),
+        )
+        self.keep_button.on_click(lambda _button: self.keep())
+        self.idle_row = w.HBox([self.idle, self.keep_button], layout=w.Layout(display="none"))
         self.notes = w.HTML("")
         self._line = ""
         self._shown = False
@@ -71,6 +118,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 self.upstream,
                 self.ssh_row,
                 self.details,
+                self.idle_row,
                 self.notes,
             ],
             **kwargs,
@@ -81,6 +129,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         return self._line
 
     def update(self, rental: RentalInfo) -> None:
+        self.rental = rental
         self._line = progress_line(rental, expected_polls=self.expected_polls)
         self._render(rental)
         if not self._shown:
@@ -139,10 +188,100 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         else:
             self.ssh_row.layout.display = "none"
             self.details.value = ""
+        self._render_idle(rental)
+
+    def _render_idle(self, rental: RentalInfo) -> None:
+        warning = rental.idle_warning
+        if rental.stopped_idle:
+            text = f"<b>{html.escape(stopped_idle_text(rental))}</b> Nothing more is billed."
+        elif warning:
+            text = f"<b style='color:var(--jp-warn-color0, #b00020)'>{html.escape(idle_warning_text(rental))}</b>"
+        elif rental.idle_stop is not None and rental.is_active:
+            text = f"Idle stop: {html.escape(rental.idle_sentence())}."
+        else:
+            text = ""
+        self.idle.value = text
+        self.idle_row.layout.display = None if text else "none"
+        # Keeping goes through the core: without one there is nothing to click.
+        self.keep_button.layout.display = None if warning and self.core is not None else "none"
 
     def note(self, text: str) -> None:
-        self.notes.value = f"<span style='color:#555'>{html.escape(text)}</span>"
+        self.notes.value = f"<span style='color:#555'>{html.escape(text)}</span>" if text else ""
 
     def finish(self, rental: RentalInfo) -> None:
         self.update(rental)
         self.notes.value = ""
+        self.follow()
+
+    # Following in the background, and "Keep it" (both on the kernel's thread).
+
+    @property
+    def following(self) -> bool:
+        """Whether the background task follows the rental."""
+        return self._task is not None and not self._task.done()
+
+    def follow(self) -> None:
+        """Keep following the rental on the kernel's loop, until it is final or this is closed."""
+        rental = self.rental
+        if self.core is None or rental is None or rental.is_final or self.following:
+            return
+        self._task = start_live(self._step, self._report, name=f"gpuoutlet-progress-{rental.id}")
+
+    def _report(self, text: str, bad: bool) -> None:
+        self.note(text)
+
+    async def _step(self) -> bool:
+        """One long-poll of the rental; False once there is nothing more to follow."""
+        core, rental = self.core, self.rental
+        assert core is not None and rental is not None
+        if not core.connected:
+            # Unloaded, or settings changed: do not reconnect behind the user's back.
+            self.note(
+                f"Live updates ended (the settings changed); %gpu_wait {rental.id} follows it."
+            )
+            return False
+        backend = core.backend
+        poll = asyncio.ensure_future(
+            backend.arental(rental.id, since=rental.version, wait=self.wait)
+        )
+        try:
+            while not poll.done():
+                # While the warning shows, its countdown moves every second between replies.
+                ticking = self.rental is not None and self.rental.idle_warning
+                await asyncio.wait({poll}, timeout=1.0 if ticking else None)
+                if not poll.done() and self.rental is not None:
+                    self._render_idle(self.rental)
+        finally:
+            poll.cancel()  # does nothing once it is done; else this task was cancelled
+        try:
+            data = poll.result()
+        except NotFoundError:
+            self.note("The rentals service no longer knows this rental.")
+            return False
+        latest = RentalInfo(data, backend)
+        current = self.rental
+        # A "Keep it" reply may be newer than this poll's answer: never step back.
+        if current is None or latest.version >= current.version:
+            self.update(latest)
+        return self.rental is not None and not self.rental.is_final
+
+    def keep(self) -> RentalInfo | None:
+        """The "Keep it" button: restart the rental's idle timer (through the core)."""
+        if self.core is None or self.rental is None:
+            return None
+        try:
+            kept = self.core.keep(self.rental.id)
+        except GpuOutletError as exc:
+            self.note(f"Could not keep it: {exc}")
+            return None
+        self.note("")
+        self.update(kept)
+        self.follow()
+        return kept
+
+    def close(self) -> None:
+        """Stop following, then close the widget."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        super().close()

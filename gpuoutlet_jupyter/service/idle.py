@@ -14,11 +14,13 @@ from ..api import RentalRequest, RequestValidationError
 IDLE_FIELD = "idleStopMinutes"
 #: Longest idle stop accepted: a week. Longer is a typo, and `autoStopAfterHours` exists.
 MAX_IDLE_MINUTES = 7 * 24 * 60.0
-#: What the in-process host says when asked for an idle stop it cannot honour.
+#: What the in-process host says when asked for an idle stop it cannot honour (a predicate of
+#: the field's name, as every validation problem is).
 NEEDS_SERVER = (
-    "idle auto-stop needs the Jupyter server, which runs the rental's remote kernels and so sees "
-    "whether they are busy; this kernel rents by itself. Start JupyterLab or Jupyter Server "
-    "with gpuoutlet-jupyter installed, or cap the rental with --auto-stop HOURS instead"
+    "cannot be used here: idle auto-stop needs the Jupyter server, which runs the rental's "
+    "remote kernels and so sees whether they are busy; this kernel rents by itself. Start "
+    "JupyterLab or Jupyter Server with gpuoutlet-jupyter installed, or cap the rental with "
+    "--auto-stop HOURS instead"
 )
 
 
