@@ -33,6 +33,7 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
         assert "$12.34 available" in panel.wallet.value
         assert len(panel.rentals.children) == 1 and ID in repr(panel._rows[ID].label.value)
         assert f"ssh gpuoutlet-{ID}" in panel._rows[ID].phase.value
+        assert "made elsewhere" not in panel._rows[ID].label.value
 
         panel.name.value = "x" * 65
         assert panel.launch_rental() is None
@@ -116,3 +117,13 @@ async def test_rest_backend_long_polls_the_list_without_blocking() -> None:
     assert (await backend.arentals(since=7, wait=10))["version"] == 8
     assert dict(seen[0].url.params) == {"since": "7", "wait": "10"}
     assert seen[0].headers["Authorization"] == "token tok"
+
+
+def test_a_rental_made_elsewhere_is_marked(fake: FakeBackend) -> None:
+    fake.listed = [{**RUNNING, "createdHere": False}]
+    panel = Panel(GpuCore(lambda: fake), live=False)
+    try:
+        label = panel._rows[ID].label.value
+        assert "made elsewhere" in label and "gpuoutlet website" in label
+    finally:
+        panel.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,33 @@ async def test_cap_burn_and_shutdown_warning_through_rest(
     assert created["id"] in text and "%gpu_stop ID" in text and "sidebar" in text
     assert account.sid not in caplog.text
     assert not any(account.sid in body for body in rest.bodies)
+
+
+async def test_gpu_rentals_marks_rentals_made_elsewhere(
+    server: Any, sandbox: Any, account: Any
+) -> None:
+    rest = await start_extension(server)
+    mine = await _json(rest, "POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
+    with sandbox.client(account.sid) as http:
+        other = http.post(
+            "/v1/rentals", json={"familyId": "rtx-4090", "gpuCount": 1, "name": "laptop"}
+        ).json()
+    await (await gpuoutlet_app(server).manager.service()).reconcile()
+
+    backend = ServerBackend(ServerLocation(url=rest.url, token=rest.kernel_token, source="test"))
+    magics = GpuOutletMagics(shell=None)
+    magics._open_backend = lambda: backend  # type: ignore[method-assign]
+    try:
+        # The blocking client in a thread: the server answers on this test's loop.
+        table = await asyncio.to_thread(magics.gpu_rentals, "")
+        text = table.to_text()
+        lines = {r.id: line for r in table for line in text.splitlines() if r.id in line}
+        assert " *" in lines[other["id"]] and " *" not in lines[mine["id"]], text
+        assert "* made elsewhere: not from this Jupyter server" in text
+        assert "made elsewhere" in table._repr_html_()
+        status = await asyncio.to_thread(magics.gpu_status, other["id"])
+        assert re.search(r"\n  made\s+not from this Jupyter server", status.to_text())
+    finally:
+        magics.close()
+        for rental_id in (mine["id"], other["id"]):
+            await _json(rest, "POST", f"rentals/{rental_id}/stop")

@@ -22,7 +22,7 @@ from ..api import (
 )
 from .core import GpuCore
 from .live import LIVE_WAIT_SECONDS, start_live
-from .views import RentalInfo, WalletInfo
+from .views import ELSEWHERE, RentalInfo, WalletInfo
 from .widgets import copy_button, idle_warning_text, stopped_idle_text
 
 #: The form's labels for the request's fields, for validation messages.
@@ -69,6 +69,8 @@ class _Row:
 
     def update(self, rental: RentalInfo) -> None:
         name = f" · {html.escape(rental.name)}" if rental.name else ""
+        if not rental.created_here:
+            name += f" · <i title='{html.escape(ELSEWHERE)}'>made elsewhere</i>"
         self.label.value = (
             f"<code>{html.escape(rental.id)}</code><br>{html.escape(rental.gpus)}{name}"
         )

@@ -47,6 +47,13 @@ def _hours(hours: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
+#: What "made elsewhere" means, where a rental is marked so.
+ELSEWHERE = (
+    "not from this Jupyter server (another machine or the gpuoutlet website); found in the "
+    "rentals API's list, and billed all the same"
+)
+
+
 def minutes_text(minutes: float) -> str:
     """``30 min``, ``0.2 min``."""
     return f"{minutes:g} min"
@@ -200,6 +207,11 @@ class RentalInfo:
         return bool(self.data.get("gone"))
 
     @property
+    def created_here(self) -> bool:
+        """False for a rental made elsewhere (another machine, the website), found by reconciling."""
+        return self.data.get("createdHere") is not False
+
+    @property
     def ssh(self) -> dict[str, Any]:
         value = self.data.get("ssh")
         return dict(value) if isinstance(value, dict) else {}
@@ -343,6 +355,8 @@ class RentalInfo:
     def summary_rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs: what a person needs to use the rental."""
         rows = [("status", self.status + (" (no longer reported by the API)" if self.gone else ""))]
+        if not self.created_here:
+            rows.append(("made", ELSEWHERE))
         # Where to connect only while there is something to connect to.
         if self.is_active and self.host:
             rows.append(("host", self.host))
@@ -455,7 +469,7 @@ class RentalsTable:
                 r.id,
                 r.name or "",
                 r.gpus,
-                r.status + (" (gone)" if r.gone else ""),
+                r.status + (" (gone)" if r.gone else "") + ("" if r.created_here else " *"),
                 format_cents(r.price_per_hour_cents),
                 format_cents(r.cost_cents()),
             ]
@@ -489,17 +503,22 @@ class RentalsTable:
             f"rental(s); cost so far {cost} in all. %gpu_stop ID stops one."
         )
 
-    def _footer(self) -> str | None:
-        return self.summary() if self.totals and self.rentals else None
+    def _footer(self) -> list[str]:
+        """The lines under the table: the totals, and what the ``*`` of a status means."""
+        lines = []
+        if self.totals and self.rentals:
+            lines.append(self.summary())
+        if any(not r.created_here for r in self.rentals):
+            lines.append(f"* made elsewhere: {ELSEWHERE}.")
+        return lines
 
     def __repr__(self) -> str:
         return f"RentalsTable({len(self.rentals)} rentals)"
 
     def to_text(self) -> str:
         body = _text_table(self.headers(), self.rows()) if self.rentals else self._empty()
-        footer = self._footer()
-        if footer:
-            body = f"{body}\n{footer}"
+        for line in self._footer():
+            body = f"{body}\n{line}"
         return f"{self.title}\n{body}" if self.title else body
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -511,9 +530,8 @@ class RentalsTable:
             if self.rentals
             else f"<p>{_cell(self._empty())}</p>"
         )
-        footer = self._footer()
-        if footer:
-            body += f"<p>{_cell(footer)}</p>"
+        for line in self._footer():
+            body += f"<p>{_cell(line)}</p>"
         return f"<div><b>{_cell(self.title)}</b>{body}</div>" if self.title else body
 
 

@@ -595,6 +595,14 @@ function RentalCard({ rental, model, now, openNotebook }: IRentalCardProps): Rea
     >
       <div className="jp-GpuOutlet-rentalHead">
         <span className="jp-GpuOutlet-rentalTitle">{rentalTitle(rental, model.families)}</span>
+        {!rental.createdHere && (
+          <span
+            className="jp-GpuOutlet-badge jp-GpuOutlet-elsewhere"
+            title="Not made from this Jupyter server: another machine or the gpuoutlet website made it. It is billed all the same; this server found it by comparing with the rentals API's list."
+          >
+            made elsewhere
+          </span>
+        )}
         <span className={`jp-GpuOutlet-badge jp-mod-${status}`}>{status}</span>
       </div>
       <div className="jp-GpuOutlet-rentalSub jp-GpuOutlet-muted">

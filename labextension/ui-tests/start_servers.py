@@ -126,12 +126,17 @@ def main() -> int:
             JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
         )
         RUN_INFO.parent.mkdir(exist_ok=True)
+        RUN_INFO.touch(mode=0o600)
+        RUN_INFO.chmod(0o600)
         RUN_INFO.write_text(
             json.dumps(
                 {
                     "sandboxUrl": sandbox.url,
                     "adminToken": sandbox.admin_token,
                     "accountId": sandbox.account_id,
+                    # The throwaway sandbox session, so a test can rent "elsewhere" (straight
+                    # through the sandbox's API, as another machine would).
+                    "sid": sandbox.sid,
                     "tmp": str(tmp),
                     "port": args.port,
                 }

@@ -80,11 +80,12 @@ export async function stopFromCard(page: IJupyterLabPageFixture, card: Locator):
   await expect(dialog).toHaveCount(0);
 }
 
-/** What start_servers.py wrote: the sandbox's URL and admin token. */
+/** What start_servers.py wrote: the sandbox's URL, admin token and the account's session. */
 export interface IServersInfo {
   sandboxUrl: string;
   adminToken: string;
   accountId: string;
+  sid: string;
   tmp: string;
   port: number;
 }
@@ -103,5 +104,31 @@ export async function setSandboxFaults(faults: Record<string, unknown>): Promise
   });
   if (!response.ok) {
     throw new Error(`PUT /sandbox/faults: ${response.status} ${await response.text()}`);
+  }
+}
+
+/** Rent straight through the sandbox's /v1 API, as another machine would; the new id. */
+export async function rentElsewhere(body: Record<string, unknown>): Promise<string> {
+  const info = serversInfo();
+  const response = await fetch(`${info.sandboxUrl}/v1/rentals`, {
+    method: 'POST',
+    headers: { Cookie: `sid=${info.sid}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body)
+  });
+  if (!response.ok) {
+    throw new Error(`POST /v1/rentals: ${response.status} ${await response.text()}`);
+  }
+  return ((await response.json()) as { id: string }).id;
+}
+
+/** Make the sandbox forget a rental (the API stops reporting it), through its admin API. */
+export async function deleteUpstream(id: string): Promise<void> {
+  const info = serversInfo();
+  const response = await fetch(`${info.sandboxUrl}/sandbox/rentals/${id}`, {
+    method: 'DELETE',
+    headers: { Authorization: `Bearer ${info.adminToken}` }
+  });
+  if (!response.ok) {
+    throw new Error(`DELETE /sandbox/rentals/${id}: ${response.status} ${await response.text()}`);
   }
 }
