@@ -73,6 +73,13 @@ def test_rentals_table_shows_the_total_burn_and_cost() -> None:
     assert summary in table.to_text()
     assert summary in table._repr_html_()
 
+    # With the wallet: how long its balance lasts at that burn.
+    funded = RentalsTable(table.rentals, wallet={"availableCents": 1800, "hoursLeft": 10.0})
+    assert (
+        "cost so far $3.03 in all; the $18.00 available lasts about 10.0 hours at that rate."
+        in funded.to_text()
+    )
+
     stopped = RentalsTable([rental("rent_c", "stopped", 100, stoppedAt=stopped_at)])
     assert "nothing is being spent" in stopped.to_text()
     # After %gpu_stop --all the list is ending: no totals under it.

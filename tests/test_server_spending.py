@@ -143,6 +143,7 @@ async def test_gpu_rentals_marks_rentals_made_elsewhere(
         lines = {r.id: line for r in table for line in text.splitlines() if r.id in line}
         assert " *" in lines[other["id"]] and " *" not in lines[mine["id"]], text
         assert "* made elsewhere: not from this Jupyter server" in text
+        assert re.search(r"the \$\d+\.\d\d available lasts about \d+\.\d (hours|days)", text), text
         assert "made elsewhere" in table._repr_html_()
         status = await asyncio.to_thread(magics.gpu_status, other["id"])
         assert re.search(r"\n  made\s+not from this Jupyter server", status.to_text())

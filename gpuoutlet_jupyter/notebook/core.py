@@ -119,7 +119,13 @@ class GpuCore:
         return WalletInfo(self.backend.wallet())
 
     def rentals(self) -> RentalsTable:
-        return RentalsTable([self._info(r) for r in self.backend.rentals()["rentals"]])
+        """Every rental, with how long the wallet lasts at their burn (when it can be read)."""
+        listed = [self._info(r) for r in self.backend.rentals()["rentals"]]
+        try:
+            wallet = self.backend.wallet()
+        except GpuOutletError:
+            wallet = None  # no wallet endpoint, or a blip: the table without the hours left
+        return RentalsTable(listed, wallet=wallet)
 
     def rental(self, rental_id: str) -> RentalInfo:
         return self._info(self.backend.rental(rental_id))

@@ -436,12 +436,19 @@ class RentalsTable:
     IDLE_HEADER = "idle"
 
     def __init__(
-        self, rentals: Sequence[RentalInfo], *, title: str | None = None, totals: bool = True
+        self,
+        rentals: Sequence[RentalInfo],
+        *,
+        title: str | None = None,
+        totals: bool = True,
+        wallet: dict[str, Any] | None = None,
     ) -> None:
         self.rentals = list(rentals)
         self.title = title
         #: Show the burn and total cost under the table (not after a stop: it is ending).
         self.totals = totals
+        #: The wallet's JSON (``availableCents``, ``hoursLeft``), for how long the balance lasts.
+        self.wallet = wallet
 
     def __len__(self) -> int:
         return len(self.rentals)
@@ -498,9 +505,17 @@ class RentalsTable:
         cost = format_cents(self.cost_cents)
         if not active:
             return f"Nothing is running, so nothing is being spent; cost so far {cost} in all."
+        lasts = ""
+        wallet = self.wallet or {}
+        hours, available = wallet.get("hoursLeft"), wallet.get("availableCents")
+        if isinstance(hours, (int, float)) and isinstance(available, int):
+            lasts = (
+                f"; the {format_cents(available)} available lasts about {_hours(hours)} at "
+                "that rate"
+            )
         return (
             f"Burning {format_cents(self.burn_cents_per_hour)}/h across {active} active "
-            f"rental(s); cost so far {cost} in all. %gpu_stop ID stops one."
+            f"rental(s); cost so far {cost} in all{lasts}. %gpu_stop ID stops one."
         )
 
     def _footer(self) -> list[str]:
