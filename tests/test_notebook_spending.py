@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from gpuoutlet_jupyter.notebook.views import RentalInfo, RentalsTable, WalletInfo
 
 
@@ -85,3 +87,11 @@ def test_rentals_table_shows_the_total_burn_and_cost() -> None:
     # After %gpu_stop --all the list is ending: no totals under it.
     assert "Burning" not in RentalsTable(table.rentals, title="Stopped", totals=False).to_text()
     assert "No rentals" in RentalsTable([]).to_text()
+
+
+def test_an_ended_rental_without_stopped_at_costs_up_to_its_end() -> None:
+    ended = (datetime.now(timezone.utc) - timedelta(minutes=30, seconds=20)).isoformat()
+    info = rental("rent_e", "stopped", 60, endedAt=ended)
+    # Started 60 min 20 s ago, ended 30 min 20 s ago: 30 minutes at 1¢ a minute.
+    assert info.cost_cents() == 30 and info.elapsed_seconds() == pytest.approx(1800, abs=1)
+    assert rental("rent_f", "stopped", 60, endedAt=ended, stoppedAt=started()).cost_cents() == 0

@@ -317,3 +317,52 @@ def test_the_refusal_is_a_409_with_the_amounts() -> None:
         "priceCentsPerHour": 130,
     }
     assert "$2.00/h" in str(error) and "$1.30/h" in str(error) and "$2.60/h" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_an_ended_rental_without_stopped_at_stops_costing(services: Services) -> None:
+    """The seed does not document stoppedAt: without it, the service's own end time counts."""
+    svc = await services.start(cap=0)
+    created = await svc.create(request())
+    services.sandbox.set_faults({"omitStoppedAt": True})
+    try:
+        await svc.stop(created["id"])
+        await until_stopped(svc, created["id"])
+        view = await svc.rental(created["id"])
+    finally:
+        services.sandbox.set_faults({})
+    assert view["stoppedAt"] is None and view["endedAt"] is not None
+    started = datetime.fromisoformat(view["startedAt"].replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(view["endedAt"].replace("Z", "+00:00"))
+    assert ended >= started
+    # The cost is the locked rate up to the end, however long after it is read.
+    expected = Rental.model_validate(view).cost_cents(now=ended)
+    assert view["costCents"] == expected == svc.spending().cost_cents
+    assert svc.spending().burn_cents_per_hour == 0
+
+
+def test_the_cost_of_an_ended_record_is_frozen_at_its_end() -> None:
+    from gpuoutlet_jupyter.service import RentalRecord
+
+    now = datetime.now(timezone.utc)
+    rental = Rental.model_validate(
+        {
+            "id": "rent_ENDED",
+            "status": "stopped",
+            "pricePerHourCents": 120,
+            "startedAt": (now - timedelta(hours=3)).isoformat(),
+        }
+    )
+    record = RentalRecord(rental=rental, version=1, phase="")
+    record.mark_ended((now - timedelta(hours=2)).timestamp())
+    record.mark_ended(now.timestamp())  # once only
+    assert record.cost_cents() == 120 and record.to_json()["costCents"] == 120
+    record.publish()
+    assert record.view()["costCents"] == 120
+    assert RentalRecord.from_state(record.to_state()).cost_cents() == 120
+    # Still running: no end, the cost runs on.
+    running = RentalRecord(
+        rental=rental.model_copy(update={"status": "running"}), version=1, phase=""
+    )
+    running.mark_ended(now.timestamp())
+    assert running.ended_at is None and running.cost_cents() >= 360

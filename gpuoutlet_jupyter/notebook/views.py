@@ -183,6 +183,11 @@ class RentalInfo:
         return parse_time(self.data.get("stoppedAt"))
 
     @property
+    def ended_at(self) -> datetime | None:
+        """When it ended: the API's stoppedAt, else when the service saw it stop, fail or go."""
+        return self.stopped_at or parse_time(self.data.get("endedAt"))
+
+    @property
     def phase(self) -> str:
         return str(self.data.get("phase") or "")
 
@@ -313,7 +318,7 @@ class RentalInfo:
         start = self.started_at
         if start is None:
             return 0
-        end = self.stopped_at or now or datetime.now(timezone.utc)
+        end = self.ended_at or now or datetime.now(timezone.utc)
         seconds = max(0.0, (end - start).total_seconds())
         return math.ceil(self.price_per_hour_cents * seconds / 3600)
 
@@ -321,7 +326,7 @@ class RentalInfo:
         start = self.started_at
         if start is None:
             return 0.0
-        end = self.stopped_at or now or datetime.now(timezone.utc)
+        end = self.ended_at or now or datetime.now(timezone.utc)
         return max(0.0, (end - start).total_seconds())
 
     @property

@@ -43,7 +43,7 @@ from .schemas import (
     WalletOut,
 )
 from .settings import MAX_BODY_BYTES
-from .store import Wallet
+from .store import RentalRow, Wallet
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ async def create_rental(
     ] = None,
 ) -> Rental:
     rental = await sandbox.rentals.create(account_id, body, idempotency_key)
-    return to_wire(rental)
+    return _v1(sandbox, rental)
 
 
 @v1.get(
@@ -217,7 +217,8 @@ async def create_rental(
     responses=_errors(),
 )
 async def list_rentals(sandbox: SandboxDep, account_id: AccountDep) -> RentalList:
-    return RentalList(rentals=[to_wire(r) for r in sandbox.store.read.rentals_of(account_id)])
+    rentals = sandbox.store.read.rentals_of(account_id)
+    return RentalList(rentals=[_v1(sandbox, r) for r in rentals])
 
 
 @v1.get(
@@ -233,7 +234,7 @@ async def get_rental(rental_id: str, sandbox: SandboxDep, account_id: AccountDep
         raise ApiError(
             404, "not_found", f"No rental {rental_id} on this account; GET /v1/rentals lists yours."
         )
-    return to_wire(rental)
+    return _v1(sandbox, rental)
 
 
 @v1.post(
@@ -244,7 +245,15 @@ async def get_rental(rental_id: str, sandbox: SandboxDep, account_id: AccountDep
     responses=_errors(404, 413),
 )
 async def stop_rental(rental_id: str, sandbox: SandboxDep, account_id: AccountDep) -> Rental:
-    return to_wire(await sandbox.rentals.stop(account_id, rental_id))
+    return _v1(sandbox, await sandbox.rentals.stop(account_id, rental_id))
+
+
+def _v1(sandbox: Sandbox, rental: RentalRow) -> Rental:
+    """A rental as /v1 answers it (without `stoppedAt` under the `omitStoppedAt` fault)."""
+    wire = to_wire(rental)
+    if sandbox.faults.current.omitStoppedAt:
+        wire = wire.model_copy(update={"stoppedAt": None})
+    return wire
 
 
 # --- /sandbox test controls ---------------------------------------------------------------

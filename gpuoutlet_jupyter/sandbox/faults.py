@@ -35,6 +35,9 @@ class Faults(BaseModel):
     hostileHost: str | None = None
     hostilePort: int | None = None
     neverReady: bool = False
+    #: Answer /v1 rentals with `stoppedAt` null: the seed does not document it, so the real
+    #: API may never send it.
+    omitStoppedAt: bool = False
 
 
 class FaultState:

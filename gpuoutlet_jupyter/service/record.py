@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..api import Rental
@@ -73,6 +74,10 @@ class RentalRecord:
     idle_warn_minutes: float = field(default=5.0, compare=False)
     # Why the service stopped it ("idle"), when it was the service.
     stop_reason: str | None = None
+    # Epoch seconds it ended (stopped, failed or gone): the API's stoppedAt, else when the
+    # service saw it end. The seed does not document stoppedAt: without this, the cost so far of
+    # an ended rental would grow for ever.
+    ended_at: float | None = None
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -97,11 +102,21 @@ class RentalRecord:
         """The last announced state, with the cost so far brought up to now."""
         if self.published is None or self.published_rental is None:
             return self.to_json()
-        return _brought_up_to_now(self.published, self.published_rental)
+        return _brought_up_to_now(self.published, self.published_rental, self.ended_at)
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape: the API's fields, plus version, phase, ssh, kernel, watch state, cost."""
-        return _brought_up_to_now(self._snapshot(), self.rental)
+        return _brought_up_to_now(self._snapshot(), self.rental, self.ended_at)
+
+    def cost_cents(self) -> int:
+        """Cost so far at the locked rate, up to now or to when it ended."""
+        return _cost(self.rental, self.ended_at)
+
+    def mark_ended(self, now: float) -> None:
+        """Note when it ended, once: the API's stoppedAt, else `now`."""
+        if self.ended_at is None and (self.rental.is_final or self.gone):
+            stopped = self.rental.stopped_at
+            self.ended_at = stopped.timestamp() if stopped is not None else now
 
     def _snapshot(self) -> dict[str, Any]:
         """`to_json` before the time-dependent members (cost, idle seconds left) are computed."""
@@ -118,6 +133,7 @@ class RentalRecord:
                 "kernel": self.kernel,
                 "idleStop": self._idle_json(),
                 "stopReason": self.stop_reason,
+                "endedAt": iso(self.ended_at),
             }
         )
         return data
@@ -153,6 +169,7 @@ class RentalRecord:
             "idleStopMinutes": self.idle_stop_minutes,
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
+            "endedAt": self.ended_at,
         }
 
     @classmethod
@@ -173,6 +190,7 @@ class RentalRecord:
             idle_stop_minutes=_float_or_none(data.get("idleStopMinutes")),
             last_active_at=_float_or_none(data.get("lastActiveAt")),
             stop_reason=data.get("stopReason"),
+            ended_at=_float_or_none(data.get("endedAt")),
         )
 
 
@@ -180,10 +198,17 @@ def _float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _brought_up_to_now(snapshot: dict[str, Any], rental: Rental) -> dict[str, Any]:
+def _cost(rental: Rental, ended_at: float | None) -> int:
+    end = None if ended_at is None else datetime.fromtimestamp(ended_at, timezone.utc)
+    return rental.cost_cents(now=end)
+
+
+def _brought_up_to_now(
+    snapshot: dict[str, Any], rental: Rental, ended_at: float | None
+) -> dict[str, Any]:
     """A snapshot with its cost so far and idle seconds left computed now (the epoch is ours)."""
     # Cost so far at the locked rate, so every viewer shows the same amount.
-    data = {**snapshot, "costCents": rental.cost_cents()}
+    data = {**snapshot, "costCents": _cost(rental, ended_at)}
     idle = data.get("idleStop")
     if idle is not None:
         idle = dict(idle)

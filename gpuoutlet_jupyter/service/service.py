@@ -186,6 +186,7 @@ class RentalService:
         self._started = True
         for record in self._store.load():
             record.idle_warn_minutes = self.options.idle_warning_minutes
+            record.mark_ended(time.time())  # a state file from before endedAt was kept
             record.publish()  # as it was when saved: consistent, so viewers may see it at once
             self._records[record.id] = record
             self._version = max(self._version, record.version)
@@ -306,7 +307,7 @@ class RentalService:
         active = [r.rental for r in self._records.values() if r.watched]
         return Spending(
             burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
-            cost_cents=sum(r.rental.cost_cents() for r in self._records.values()),
+            cost_cents=sum(r.cost_cents() for r in self._records.values()),
             active=len(active),
         )
 
@@ -578,6 +579,7 @@ class RentalService:
                 record.upstream_error = None
             if rental.status == "running" and record.last_active_at is None:
                 record.last_active_at = time.time()  # the idle timer starts when it runs
+            record.mark_ended(time.time())
             self._judge_idle(record, time.time())
             await self._act(record)
             if record.version == 0 or _durable(record) != before:
@@ -644,6 +646,7 @@ class RentalService:
     async def _mark_gone(self, record: RentalRecord) -> None:
         async with self._lock(record.id):
             record.gone = True
+            record.mark_ended(time.time())
             await self._act(record)
             await self._bump(record)
         self._poke(record.id)

@@ -44,20 +44,26 @@ export function parseTime(iso: string | null | undefined): number | null {
 
 /** The part of a rental's life that is billed so far, in seconds. */
 export function elapsedSeconds(
-  rental: { startedAt: string; stoppedAt: string | null },
+  rental: { startedAt: string; stoppedAt: string | null; endedAt?: string | null },
   now: number
 ): number {
   const start = parseTime(rental.startedAt);
   if (start === null) {
     return 0;
   }
-  const end = parseTime(rental.stoppedAt) ?? now;
+  // The API's stoppedAt, else when the server saw it end (the seed does not document stoppedAt).
+  const end = parseTime(rental.stoppedAt) ?? parseTime(rental.endedAt) ?? now;
   return Math.max(0, (end - start) / 1000);
 }
 
 /** Cost so far from the API's own fields: the locked rate times the time since startedAt. */
 export function costSoFarCents(
-  rental: { startedAt: string; stoppedAt: string | null; pricePerHourCents: number },
+  rental: {
+    startedAt: string;
+    stoppedAt: string | null;
+    endedAt?: string | null;
+    pricePerHourCents: number;
+  },
   now: number
 ): number {
   return Math.ceil((rental.pricePerHourCents * elapsedSeconds(rental, now)) / 3600);

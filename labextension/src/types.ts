@@ -109,6 +109,8 @@ export interface IRentalView {
   name: string | null;
   autoStopAfterHours: number | null;
   stoppedAt: string | null;
+  /** When it ended (stoppedAt, else when the server saw it stop, fail or vanish); null while active. */
+  endedAt: string | null;
   /** Grows on every change a viewer could see. */
   version: number;
   /** What is happening now, in words, with what to do if anything. */

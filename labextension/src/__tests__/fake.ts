@@ -138,6 +138,7 @@ export function view(id: string, change: Partial<IRentalView> = {}): IRentalView
     name: null,
     autoStopAfterHours: null,
     stoppedAt: null,
+    endedAt: null,
     version: 1,
     phase: 'Provisioning: the provider is allocating a machine.',
     polls: 0,

@@ -126,5 +126,11 @@ describe('format', () => {
     const stoppedAt = '2026-06-07T08:06:00Z';
     expect(costSoFarCents({ startedAt, stoppedAt, pricePerHourCents: 100 }, now)).toBe(10);
     expect(elapsedSeconds({ startedAt: 'garbage', stoppedAt: null }, now)).toBe(0);
+    // No stoppedAt from the API (the seed does not document it): the server's endedAt ends it.
+    const endedAt = '2026-06-07T08:12:00Z';
+    expect(
+      costSoFarCents({ startedAt, stoppedAt: null, endedAt, pricePerHourCents: 100 }, now)
+    ).toBe(20);
+    expect(costSoFarCents({ startedAt, stoppedAt, endedAt, pricePerHourCents: 100 }, now)).toBe(10);
   });
 });
