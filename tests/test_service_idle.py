@@ -8,6 +8,7 @@ a minute and the sandbox's clock runs 60× fast, so a run takes seconds; nothing
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Collection
@@ -378,3 +379,18 @@ async def test_a_failed_idle_stop_is_shown_and_retried(services: Services) -> No
     errors = [v["upstreamError"] or "" for v in seen]
     assert any("idle auto-stop could not stop it" in e for e in errors), errors
     assert seen[-1]["stopReason"] == "idle" and seen[-1]["upstreamError"] is None
+
+
+@pytest.mark.asyncio
+async def test_the_shutdown_warning_says_idle_stop_pauses_with_the_server(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = await services.start(FakeKernels())
+    idle = await svc.create(request(), idle_stop_minutes=30)
+    plain = await svc.create(request())
+    caplog.set_level(logging.WARNING, logger="gpuoutlet_jupyter")
+    await svc.close(warn_running=True)
+    services.made.remove(svc)
+    (warning,) = [r.getMessage() for r in caplog.records if "shutting down" in r.getMessage()]
+    assert f"The idle auto-stop of {idle['id']} does not run while Jupyter is down." in warning
+    assert plain["id"] in warning and f"of {plain['id']}" not in warning

@@ -246,13 +246,21 @@ class RentalService:
             for rental in sorted(active, key=lambda r: r.started_at)
         )
         burn = sum(rental.price_per_hour_cents for rental in active)
+        idle = sorted(r.id for r in self._records.values() if r.watched and r.idle_stop_minutes)
+        # Idle auto-stop is this process's doing: nobody stops those while it is down.
+        idle_note = (
+            f" The idle auto-stop of {', '.join(idle)} does not run while Jupyter is down."
+            if idle and self.activity is not None
+            else ""
+        )
         log.warning(
             "gpuoutlet is shutting down with %d rental(s) not stopped: %s. They keep running "
             "and costing money (%s/h in all) until stopped: stop them with %%gpu_stop ID in a "
-            "notebook, from the GPU rentals sidebar, or start Jupyter again to watch them.",
+            "notebook, from the GPU rentals sidebar, or start Jupyter again to watch them.%s",
             len(active),
             listed,
             format_cents(burn),
+            idle_note,
         )
 
     # Reading.
