@@ -40,14 +40,7 @@ def sandbox(
     """One sandbox process per test module, fast enough for tests: pods boot ~1 s after a
     create, the worker polls every 0.2 s. Tests take fresh accounts (`create_account`) and
     reset any faults they set (`set_faults({})`)."""
-    with start_sandbox(
-        tmp_path_factory.mktemp("sandbox"),
-        balance_cents=100_00,
-        time_scale=1.0,
-        provision_seconds=(0.5, 1.5),
-        worker_interval=0.2,
-        authorized_key=ssh_keypair.public_key_path,
-    ) as process:
+    with _test_sandbox(tmp_path_factory, ssh_keypair, time_scale=1.0) as process:
         yield process
 
 
@@ -57,15 +50,22 @@ def fast_sandbox(
 ) -> Iterator[SandboxProcess]:
     """A sandbox whose clock runs 60× fast (an hour of billing in a minute), for the modules
     that time things in fractions of a minute: they name it their `sandbox`."""
-    with start_sandbox(
-        tmp_path_factory.mktemp("sandbox-fast"),
+    with _test_sandbox(tmp_path_factory, ssh_keypair, time_scale=60.0) as process:
+        yield process
+
+
+def _test_sandbox(
+    tmp_path_factory: pytest.TempPathFactory, ssh_keypair: SSHKeypair, *, time_scale: float
+) -> SandboxProcess:
+    """A sandbox started in a fresh folder, its default account's pods accepting the key."""
+    return start_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
         balance_cents=100_00,
-        time_scale=60.0,
-        provision_seconds=(0.5, 1.0),
+        time_scale=time_scale,
+        provision_seconds=(0.5, 1.5),
         worker_interval=0.2,
         authorized_key=ssh_keypair.public_key_path,
-    ) as process:
-        yield process
+    )
 
 
 @pytest.fixture

@@ -20,8 +20,16 @@ from typing import Any
 
 import pytest
 from jupyter_client.manager import AsyncKernelManager
-from test_notebook_support import RENTAL_ID, Run, execute, kernel_env, run_ok, widget_states
-from test_server_support import Rest, server_config, start_extension, until
+from test_notebook_support import (
+    RENTAL_ID,
+    Run,
+    execute,
+    kernel_env,
+    ready_client,
+    run_ok,
+    widget_states,
+)
+from test_server_support import Rest, sandbox_server_config, start_extension, until
 
 from gpuoutlet_jupyter import api
 from gpuoutlet_jupyter.notebook.live import start_live
@@ -39,20 +47,7 @@ IDLE_TRAITS = {"idle_stop_minutes": 60.0, "idle_warning_minutes": 0.2, "idle_che
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:
-    return server_config(
-        tmp_path,
-        api_url=sandbox.url,
-        sid=account.sid,
-        identity_file=str(ssh_keypair.private_key),
-        **IDLE_TRAITS,
-    )
-
-
-async def _ready_client(km: Any) -> Any:
-    kc = km.client()
-    kc.start_channels()
-    await kc.wait_for_ready(timeout=60)
-    return kc
+    return sandbox_server_config(tmp_path, sandbox, account, ssh_keypair, **IDLE_TRAITS)
 
 
 @contextlib.asynccontextmanager
@@ -61,7 +56,7 @@ async def kernel_of(server: Any) -> AsyncIterator[tuple[Rest, Any]]:
     rest = await start_extension(server)
     kernels = server.kernel_manager
     kernel_id = await kernels.start_kernel(kernel_name="python3")
-    kc = await _ready_client(kernels.get_kernel(kernel_id))
+    kc = await ready_client(kernels.get_kernel(kernel_id))
     try:
         await run_ok(kc, "%load_ext gpuoutlet_jupyter")
         yield rest, kc
@@ -327,7 +322,7 @@ async def test_in_process_refuses_an_idle_stop(
     )
     km = AsyncKernelManager(kernel_name="python3")
     await km.start_kernel(env=env)
-    kc = await _ready_client(km)
+    kc = await ready_client(km)
     try:
         setup = "\n".join(
             [

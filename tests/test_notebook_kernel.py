@@ -23,10 +23,11 @@ from test_notebook_support import (
     RENTAL_ID,
     execute,
     kernel_env,
+    ready_client,
     run_ok,
     widget_states,
 )
-from test_server_support import Rest, server_config, start_extension, ws_execute
+from test_server_support import Rest, sandbox_server_config, start_extension, ws_execute
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
@@ -39,19 +40,7 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:
-    return server_config(
-        tmp_path,
-        api_url=sandbox.url,
-        sid=account.sid,
-        identity_file=str(ssh_keypair.private_key),
-    )
-
-
-async def _client(km: Any) -> Any:
-    kc = km.client()
-    kc.start_channels()
-    await kc.wait_for_ready(timeout=60)
-    return kc
+    return sandbox_server_config(tmp_path, sandbox, account, ssh_keypair)
 
 
 def _ids(text: str) -> list[str]:
@@ -75,7 +64,7 @@ async def test_server_kernel_widget_progress_and_interrupt(
     rest: Rest = await start_extension(server)
     kernels = server.kernel_manager
     kernel_id = await kernels.start_kernel(kernel_name="python3")
-    kc = await _client(kernels.get_kernel(kernel_id))
+    kc = await ready_client(kernels.get_kernel(kernel_id))
     try:
         await run_ok(kc, "%load_ext gpuoutlet_jupyter")
         status = await run_ok(kc, "%gpu_status")
@@ -156,7 +145,7 @@ async def test_gpu_rent_to_a_cell_on_the_pod_through_the_server(
     await start_extension(server)
     kernels = server.kernel_manager
     kernel_id = await kernels.start_kernel(kernel_name="python3")
-    kc = await _client(kernels.get_kernel(kernel_id))
+    kc = await ready_client(kernels.get_kernel(kernel_id))
     remote_id: str | None = None
     outputs: list[str] = []
     try:
@@ -219,7 +208,7 @@ async def test_runtime_file_discovery_uses_the_server_token(server: Any, account
     km = AsyncKernelManager(kernel_name="python3")
     # No GPUOUTLET_SERVER_* here: only JPY_PARENT_PID (this process: the server) and the file.
     await km.start_kernel(env=kernel_env())
-    kc = await _client(km)
+    kc = await ready_client(km)
     try:
         await run_ok(kc, "%load_ext gpuoutlet_jupyter")
         run = await run_ok(
@@ -254,7 +243,7 @@ async def bare_kernel(
     )
     km = AsyncKernelManager(kernel_name="python3")
     await km.start_kernel(env=env)
-    kc = await _client(km)
+    kc = await ready_client(km)
     try:
         yield km, kc
     finally:

@@ -121,6 +121,14 @@ async def execute(
             return Run(reply, messages)
 
 
+async def ready_client(km: Any) -> Any:
+    """A started client of the kernel manager `km`, once the kernel answers."""
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    return kc
+
+
 async def run_ok(kc: Any, code: str, **kwargs: Any) -> Run:
     """``execute``, asserting the cell succeeded."""
     run = await execute(kc, code, **kwargs)

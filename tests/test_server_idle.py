@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_support import Rest, server_config, start_extension, until, ws_execute
+from test_server_support import (
+    Rest,
+    sandbox_server_config,
+    start_extension,
+    until,
+    ws_execute,
+)
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
@@ -45,11 +51,11 @@ def ssh_dir(tmp_path: Path) -> Path:
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:
-    return server_config(
+    return sandbox_server_config(
         tmp_path,
-        api_url=sandbox.url,
-        sid=account.sid,
-        identity_file=str(ssh_keypair.private_key),
+        sandbox,
+        account,
+        ssh_keypair,
         idle_stop_minutes=DEFAULT,
         idle_warning_minutes=WARN,
         idle_check_interval=0.05,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_support import Rest, gpuoutlet_app, server_config, start_extension
+from test_server_support import Rest, gpuoutlet_app, sandbox_server_config, start_extension
 
 from gpuoutlet_jupyter.api import SpendingCapError
 from gpuoutlet_jupyter.notebook.discovery import ServerLocation
@@ -29,12 +29,8 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 def jp_server_config(
     tmp_path: Path, sandbox: Any, account: Any, ssh_keypair: Any
 ) -> dict[str, Any]:
-    return server_config(
-        tmp_path,
-        identity_file=str(ssh_keypair.private_key),
-        api_url=sandbox.url,
-        sid=account.sid,
-        max_hourly_spend_cents=CAP,
+    return sandbox_server_config(
+        tmp_path, sandbox, account, ssh_keypair, max_hourly_spend_cents=CAP
     )
 
 

@@ -51,6 +51,19 @@ def server_config(tmp_path: Path, **traits: Any) -> dict[str, Any]:
     }
 
 
+def sandbox_server_config(
+    tmp_path: Path, sandbox: Any, account: Any, keypair: Any, **traits: Any
+) -> dict[str, Any]:
+    """`server_config` against the sandbox: its URL, the account's sid, the key its pods accept."""
+    return server_config(
+        tmp_path,
+        api_url=sandbox.url,
+        sid=account.sid,
+        identity_file=str(keypair.private_key),
+        **traits,
+    )
+
+
 @dataclass
 class Rest:
     """The extension's REST API as a kernel or a browser script would call it."""

@@ -34,7 +34,6 @@ from gpuoutlet_jupyter.service.idle import (
     decide,
     parse_create,
     parse_idle_minutes,
-    pop_idle_stop,
 )
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05)
@@ -110,10 +109,10 @@ def test_idle_minutes_refused_with_the_field_named(value: Any) -> None:
 
 def test_create_body_split_and_every_problem_reported_at_once() -> None:
     body = {"familyId": "rtx-4090", "gpuCount": 1, "idleStopMinutes": 30}
-    rest, minutes = pop_idle_stop(body)
-    assert minutes == 30 and "idleStopMinutes" not in rest and "idleStopMinutes" in body
     request, minutes = parse_create(body)
     assert request.family_id == "rtx-4090" and minutes == 30
+    assert "idleStopMinutes" in body  # the caller's body is left as it was
+    assert parse_create({"familyId": "rtx-4090", "gpuCount": 1})[1] is None
     assert "idleStopMinutes" not in request.to_wire()
     with pytest.raises(RequestValidationError) as caught:
         parse_create({"familyId": "rtx-4090", "gpuCount": 3, "idleStopMinutes": -2})

@@ -148,8 +148,6 @@ class GpuCore:
     @staticmethod
     def check_idle_stop(minutes: float | str | None) -> float | None:
         """Check an idle stop (None: the server's default; 0: none) before anything is sent."""
-        if minutes is None:
-            return None
         # The service's own rule, so the magic refuses exactly what the server would.
         from ..service.idle import parse_idle_minutes
 

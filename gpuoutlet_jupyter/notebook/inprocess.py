@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._version import __version__
-from ..api import ConfigurationError, RentalRequest, Settings
+from ..api import ConfigurationError, Settings
 from ..service import RentalService
 from ..service.config import ServiceConfig, build_service
-from ..service.idle import pop_idle_stop
+from ..service.idle import parse_create
 from .backend import RentalJSON
 
 T = TypeVar("T")
@@ -170,8 +170,7 @@ class InProcessBackend:
         return self._run(self._service.wait_for_change(rental_id, since, max(0.0, wait or 0.0)))
 
     def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
-        body, idle_stop_minutes = pop_idle_stop(body)
-        request = RentalRequest.build(**body)
+        request, idle_stop_minutes = parse_create(body)
         # Never cancelled half-way: a rental created upstream is then tracked, not lost.
         # The service refuses an idle stop here: nothing in this kernel sees the remote kernels.
         return self._run(

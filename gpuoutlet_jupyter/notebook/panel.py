@@ -23,7 +23,7 @@ from ..api import (
 from .core import GpuCore
 from .live import LIVE_WAIT_SECONDS, start_live
 from .views import ELSEWHERE, RentalInfo, WalletInfo
-from .widgets import copy_button, idle_warning_text, stopped_idle_text
+from .widgets import copy_button, idle_warning_html, stopped_idle_text
 
 #: The form's labels for the request's fields, for validation messages.
 FORM_NAMES = {
@@ -92,9 +92,9 @@ class _Row:
         if rental.stopped_idle:
             phase = html.escape(stopped_idle_text(rental))
         elif rental.idle_warning:
-            phase += f"<br><b style='color:#b00020'>{html.escape(idle_warning_text(rental))}</b>"
-        elif rental.is_active and rental.idle_summary():
-            phase += f"<br>{html.escape(rental.idle_summary())}"
+            phase += f"<br>{idle_warning_html(rental)}"
+        elif rental.is_active and (summary := rental.idle_summary()):
+            phase += f"<br>{html.escape(summary)}"
         self.phase.value = phase
         self.keep.layout.display = None if rental.idle_warning else "none"
         self.stop.disabled = not rental.is_active or rental.status == "stopping"
@@ -227,9 +227,10 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         }
         try:
             request = self.core.request(**fields)
-            idle = self.core.check_idle_stop(self.idle_stop.value.strip() or None)
             # The one create path of the magics: family check, idle stop, Idempotency-Key.
-            rental = self.core.create(request, idle_stop_minutes=idle)
+            rental = self.core.create(
+                request, idle_stop_minutes=self.idle_stop.value.strip() or None
+            )
         except RequestValidationError as exc:
             from .magics import explain_problems
 

@@ -77,7 +77,7 @@ class ServerBackend:
     def rental(
         self, rental_id: str, *, since: int | None = None, wait: float | None = None
     ) -> RentalJSON:
-        path = contract.GET.url_path(rental_id).removeprefix("/v1/")
+        path = _rental_path(rental_id)
         data: RentalJSON = self._request("GET", path, **_poll(since, wait))
         return data
 
@@ -101,13 +101,13 @@ class ServerBackend:
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         # Ours, not the rentals API's: the server's idle timer lives under the rental's own path.
-        path = contract.GET.url_path(rental_id).removeprefix("/v1/") + "/keep"
+        path = _rental_path(rental_id) + "/keep"
         body = None if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
         data: RentalJSON = self._request("POST", path, json=body)
         return data
 
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
-        path = contract.GET.url_path(rental_id).removeprefix("/v1/")
+        path = _rental_path(rental_id)
         data: RentalJSON = await self._arequest("GET", path, **_poll(since, wait))
         return data
 
@@ -255,6 +255,11 @@ class ServerBackend:
             code=f"http_{status}",
             api_message=f"HTTP {status}",
         )
+
+
+def _rental_path(rental_id: str) -> str:
+    """A rental's path under the extension's API (the rentals API's path, without ``/v1/``)."""
+    return contract.GET.url_path(rental_id).removeprefix("/v1/")
 
 
 def _poll(since: int | None, wait: float | None) -> dict[str, Any]:

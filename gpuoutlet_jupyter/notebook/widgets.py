@@ -46,6 +46,12 @@ def idle_warning_text(rental: RentalInfo) -> str:
     return f"Idle: stopping in {duration(left)} unless something runs on it"
 
 
+def idle_warning_html(rental: RentalInfo) -> str:
+    """The warning, bold in the theme's warning colour (the panel's and the widget's)."""
+    text = html.escape(idle_warning_text(rental))
+    return f"<b style='color:var(--jp-warn-color0, #b00020)'>{text}</b>"
+
+
 def stopped_idle_text(rental: RentalInfo) -> str:
     idle = rental.idle_stop
     after = f" ({minutes_text(idle.minutes)} with nothing running on it)" if idle else ""
@@ -195,7 +201,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if rental.stopped_idle:
             text = f"<b>{html.escape(stopped_idle_text(rental))}</b> Nothing more is billed."
         elif warning:
-            text = f"<b style='color:var(--jp-warn-color0, #b00020)'>{html.escape(idle_warning_text(rental))}</b>"
+            text = idle_warning_html(rental)
         elif rental.idle_stop is not None and rental.is_active:
             text = f"Idle stop: {html.escape(rental.idle_sentence())}."
         else:

@@ -70,22 +70,17 @@ def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:
     return minutes
 
 
-def pop_idle_stop(body: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
-    """Split a create body into the API's fields and our idle stop (validated; None: default)."""
-    rest = dict(body)
-    return rest, parse_idle_minutes(rest.pop(IDLE_FIELD, None))
-
-
 def parse_create(body: dict[str, Any]) -> tuple[RentalRequest, float | None]:
-    """A create body (camelCase): the API's request and our idle stop, every problem at once."""
+    """A create body (camelCase): the API's request and our idle stop (None: the default),
+    every problem of both at once."""
     problems: list[tuple[str, str]] = []
+    minutes = None
     try:
-        body, minutes = pop_idle_stop(body)
+        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
     except RequestValidationError as exc:
         problems.extend(exc.problems)
-        body, minutes = {k: v for k, v in body.items() if k != IDLE_FIELD}, None
     try:
-        request = RentalRequest.build(**body)
+        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     if problems:
