@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -99,11 +99,31 @@ def test_rental_refuses_a_port_that_is_not_an_integer() -> None:
         _rental(port="22")
 
 
-def test_cost_so_far_uses_the_locked_rate_and_started_at() -> None:
-    rental = _rental(pricePerHourCents=280)
-    later = rental.started_at + timedelta(minutes=30)
-    assert rental.cost_cents(later) == 140
-    assert rental.cost_cents(later + timedelta(seconds=1)) == 141  # rounded up to the cent
+def test_template_must_be_one_of_the_six() -> None:
+    assert RentalRequest.build(family_id="rtx-4090", template_id="ollama").template_id == "ollama"
+    with pytest.raises(RequestValidationError) as info:
+        RentalRequest.build(family_id="rtx-4090", template_id="pytroch")
+    ((field, problem),) = info.value.problems
+    assert field == "templateId"
+    assert "ubuntu-24-04, pytorch, vllm, ollama, a1111, text-gen-webui" in problem
+
+
+def test_preview_body_is_the_quote_fields_only() -> None:
+    request = RentalRequest.build(family_id="b200", gpu_count=8, name="n", region="EU")
+    assert request.preview_wire() == {
+        "familyId": "b200",
+        "gpuCount": 8,
+        "templateId": "ubuntu-24-04",
+        "region": "EU",
+    }
+
+
+def test_cost_is_the_apis_own_number() -> None:
+    # No arithmetic of ours: the rental carries what the API charged (None when not sent).
+    assert _rental().total_charged_cents is None
+    assert _rental(totalChargedCents=47).total_charged_cents == 47
+    with pytest.raises(ValueError, match="totalChargedCents"):
+        _rental(totalChargedCents=4.7)
 
 
 def test_format_cents() -> None:

@@ -87,8 +87,10 @@ def test_sid_in_no_repr_str_or_log(tmp_path: Path, caplog: pytest.LogCaptureFixt
 
 def test_client_without_sid_says_how_to_configure(tmp_path: Path) -> None:
     settings = Settings.from_env({}, credentials_file=tmp_path / "x")
-    with pytest.raises(ConfigurationError, match="credentials"):
-        RentalsClient(settings)
+    # Made without a sid (signing in needs none), it refuses every call that needs a session,
+    # before sending anything.
+    with RentalsClient(settings) as client, pytest.raises(ConfigurationError, match="credentials"):
+        client.balance()
 
 
 def test_other_owner_is_refused(tmp_path: Path) -> None:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from . import errors
-from .contract import Endpoint
-from .models import format_cents
+from .contract import DEFAULT_RETRY_AFTER_SECONDS, Endpoint
+from .models import GPU_COUNTS, format_cents
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def decode(endpoint: Endpoint, response: httpx.Response, api_url: str) -> Any:
+def decode(endpoint: Endpoint, response: httpx.Response, api_url: str, what: str | None) -> Any:
     """The JSON body of a 2xx response; raise the matching APIError for anything else."""
     if response.is_success:
         try:
@@ -30,11 +31,11 @@ def decode(endpoint: Endpoint, response: httpx.Response, api_url: str) -> Any:
                 status_code=response.status_code,
                 url=api_url,
             ) from None
-    raise api_error(endpoint, response, api_url)
+    raise api_error(response, api_url, resource=what)
 
 
 def parse(model: type[M], data: Any, *, what: str, api_url: str, status_code: int = 200) -> M:
-    """Validate one response object into `model`, or raise MalformedResponseError naming the field."""
+    """Validate one reply object into ``model``, or raise MalformedResponseError naming the field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -49,25 +50,13 @@ def parse(model: type[M], data: Any, *, what: str, api_url: str, status_code: in
         ) from None
 
 
-def field(data: Any, key: str, *, what: str, api_url: str) -> list[Any]:
-    """The list under `key` of a collection response, or MalformedResponseError."""
-    if isinstance(data, dict) and isinstance(data.get(key), list):
-        return list(data[key])
-    raise errors.MalformedResponseError(
-        f"The rentals API at {api_url} sent a {what} response without a `{key}` list. This is "
-        "on the API's side; try again shortly.",
-        status_code=200,
-        url=api_url,
-    )
-
-
 def transport_error(exc: httpx.TransportError, api_url: str) -> errors.TransportError:
     """A connection-level failure, phrased for a person: which URL, and what to check."""
     kind = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return errors.APITimeoutError(
             f"The rentals API at {api_url} did not answer in time ({kind}). Check your network "
-            "and try again; nothing is lost, a rental already created keeps its id.",
+            "and try again.",
             url=api_url,
         )
     detail = str(exc) or kind
@@ -79,123 +68,260 @@ def transport_error(exc: httpx.TransportError, api_url: str) -> errors.Transport
     )
 
 
-def retry_after_seconds(response: httpx.Response, body_value: Any = None) -> float | None:
-    """Retry-After as seconds: the header (seconds or an HTTP date), else the body's hint."""
-    header = response.headers.get("Retry-After")
+def retry_after_seconds(response: httpx.Response) -> float:
+    """Retry-After as seconds (a number or an HTTP date); 30 s when it is missing (sheet 1.8)."""
+    header = (response.headers.get("Retry-After") or "").strip()
     if header:
-        header = header.strip()
-        if header.isdigit():
-            return float(header)
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
         try:
             when = email.utils.parsedate_to_datetime(header)
         except (TypeError, ValueError):
             when = None
         if when is not None:
             return max(0.0, when.timestamp() - time.time())
-    if isinstance(body_value, (int, float)) and not isinstance(body_value, bool):
-        return max(0.0, float(body_value))
-    return None
+    return DEFAULT_RETRY_AFTER_SECONDS
 
 
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None, dict[str, Any]]:
+def error_body(response: httpx.Response) -> tuple[str | None, str | None, dict[str, Any]]:
+    """``(code, message, details)`` of the API's flat error body; Nones when it has none."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None, None, {}
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
+    if not isinstance(body, dict):
         return None, None, {}
-    code = err.get("code") if isinstance(err.get("code"), str) else None
-    message = err.get("message") if isinstance(err.get("message"), str) else None
-    details = {k: v for k, v in err.items() if k not in {"code", "message"}}
-    return code, message, details
+    code = body.get("error")
+    message = body.get("message")
+    details = body.get("details")
+    return (
+        code if isinstance(code, str) and code else None,
+        message if isinstance(message, str) else None,
+        dict(details) if isinstance(details, Mapping) else {},
+    )
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def cents_in(details: Mapping[str, Any], *names: str) -> int | None:
+    """The first of ``names`` in ``details`` that holds a whole number of cents."""
+    for name in names:
+        value = details.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
-def api_error(endpoint: Endpoint, response: httpx.Response, api_url: str) -> errors.APIError:
-    """Map an error status (and the API's `{"error": {...}}` body) onto the error hierarchy."""
+def validation_fields(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(field, problem)`` pairs from a validation_failed ``details``, whatever its nesting.
+
+    The sheet does not document its keys: ``{field: problem}``, ``{field: [problems]}`` and
+    lists of ``{"field", "message"}`` (also under ``fields`` or ``errors``) are all read.
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def take(field: str, value: Any) -> None:
+        if isinstance(value, str):
+            pairs.append((field, value))
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            pairs.append((field, "; ".join(value)))
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping):
+                    name = item.get("field") or item.get("path") or item.get("name") or field
+                    text = item.get("message") or item.get("problem") or item.get("msg")
+                    pairs.append((str(name), str(text or "is invalid")))
+        elif isinstance(value, Mapping):
+            for key, inner in value.items():
+                take(str(key), inner)
+        elif value is not None:
+            pairs.append((field, str(value)))
+
+    for key, value in details.items():
+        take(str(key), value)
+    return pairs
+
+
+GPU_COUNTS_TEXT = ", ".join(map(str, GPU_COUNTS[:-1])) + f" or {GPU_COUNTS[-1]}"
+
+
+def _where(api_url: str) -> str:
+    return f"the rentals API at {api_url}"
+
+
+def _unauthorized(api_url: str, api_message: str) -> str:
+    return (
+        "Your gpuoutlet session has expired or was signed out, so nothing could be done"
+        f"{errors._said(api_message)}. {_sign_in_again(api_url)}"
+    )
+
+
+def _sign_in_again(api_url: str) -> str:
+    from .settings import ENV_SID, default_credentials_file
+
+    return (
+        f"Sign in again: on {_site(api_url)} sign in, copy the new `sid` cookie (the browser's "
+        f"developer tools › Application › Cookies), and either set {ENV_SID}=<sid> in the "
+        f"environment Jupyter starts from, or write `sid=<sid>` to {default_credentials_file()} "
+        "(chmod 600); then restart Jupyter (or the kernel)."
+    )
+
+
+def _site(api_url: str) -> str:
+    return api_url.removesuffix("/v1")
+
+
+def api_error(
+    response: httpx.Response, api_url: str, *, resource: str | None = None
+) -> errors.APIError:
+    """Map an error answer onto the hierarchy: by the API's code first, else by its status class.
+
+    ``resource`` names what the request was about (a rental id), for the message.
+    """
     status = response.status_code
-    code, api_message, details = _error_body(response)
-    said = api_message or response.reason_phrase or f"HTTP {status}"
+    code, message, details = error_body(response)
+    said = message or response.reason_phrase or f"HTTP {status}"
     common: dict[str, Any] = {
         "status_code": status,
         "code": code or f"http_{status}",
         "api_message": said,
         "details": details,
     }
-    where = f"The rentals API at {api_url}"
-    if status == 400:
-        return errors.BadRequestError(
-            f"{where} refused the request: {said}. Nothing was charged; "
-            "fix the value it names and try again.",
-            **common,
-        )
-    if status in (401, 403):
-        return errors.AuthenticationError(
-            f"{where} did not accept the session ({said}). The sid may "
-            "have expired: sign in again, copy the new `sid` cookie and set GPUOUTLET_SID (or "
-            "the credentials file ~/.config/gpuoutlet/credentials, mode 0600).",
-            **common,
-        )
-    if status == 402:
-        required = _int_or_none(details.get("requiredCents"))
-        available = _int_or_none(details.get("availableCents"))
+    quote = errors._said(said)
+    what = f"rental {resource}" if resource else "that rental"
+
+    if code == "unauthorized":
+        return errors.UnauthorizedError(_unauthorized(api_url, said), **common)
+    if code == "insufficient_balance":
+        needed = cents_in(details, "neededCents", "requiredCents", "needed", "required")
+        available = cents_in(details, "availableCents", "available")
         amounts = ""
-        if required is not None and available is not None:
+        if needed is not None and available is not None:
             amounts = (
-                f" It needs {format_cents(required)} (one hour at the rental's rate) and the "
+                f" It needs {format_cents(needed)} (its first hour, reserved up front) and the "
                 f"wallet has {format_cents(available)} available."
             )
         return errors.InsufficientBalanceError(
-            f"Not enough balance to start this rental.{amounts} Top up the wallet, or choose "
-            "fewer GPUs or a cheaper family. Nothing was charged.",
-            required_cents=required,
+            f"Not enough balance: a rental reserves its first hour from the wallet when it is "
+            f"created.{amounts} Top up the wallet on {_site(api_url)}, or choose fewer GPUs or "
+            f"a cheaper family. Nothing was charged{quote}.",
+            needed_cents=needed,
             available_cents=available,
             **common,
         )
-    if status == 404:
-        if endpoint.collection or (not endpoint.documented and code != "not_found"):
-            return errors.EndpointUnavailableError(
-                f"{where} does not offer {endpoint.method} "
-                f"{endpoint.path} (404), so that feature is unavailable with this server. "
-                "Everything else keeps working.",
-                **common,
-            )
-        return errors.NotFoundError(
-            f"{where} has no such rental for this account ({said}). "
-            "Check the id: list your rentals to see the ones that exist.",
+    if code == "forbidden":
+        return errors.ForbiddenError(
+            f"gpuoutlet refused: this account may not do that (it belongs to someone else)"
+            f"{quote}. Check that the session is the account that owns it.",
             **common,
         )
-    if status == 409 and (code in (None, "no_capacity")):
-        return errors.NoCapacityError(
-            f"No capacity right now: {said}. Try another region, fewer GPUs or another GPU "
-            "family (the families list shows availability). Nothing was charged.",
+    if code == "rental_not_found":
+        return errors.RentalNotFoundError(
+            f"gpuoutlet has no {what} on this account{quote}. Check the id: %gpu_rentals (or "
+            "the sidebar) lists the rentals that exist.",
             **common,
         )
-    if status in (409, 422):
-        return errors.ConflictError(
-            f"{where} refused the request as a conflict ({said}). If you "
-            "reused an Idempotency-Key, use a new one for a different request.",
+    if code == "invalid_count":
+        return errors.InvalidCountError(
+            f"A rental has {GPU_COUNTS_TEXT} GPUs{quote}. Choose one of those. Nothing was "
+            "charged.",
             **common,
         )
-    if status == 429:
-        wait = retry_after_seconds(response, details.get("retryAfterSeconds"))
-        hint = f"retry after {wait:.0f} s" if wait is not None else "wait a little and retry"
-        return errors.RateLimitedError(
-            f"{where} is rate limiting requests: {hint}.",
+    if code == "model_unavailable":
+        return errors.ModelUnavailableError(
+            "No provider has that GPU family, count and region free right now, so nothing was "
+            f"rented and nothing was charged{quote}. Try another region or family, fewer GPUs, "
+            "or again in a minute.",
+            **common,
+        )
+    if code == "validation_failed":
+        fields = validation_fields(details)
+        listed = "; ".join(f"{name}: {problem}" for name, problem in fields)
+        return errors.ValidationFailedError(
+            f"gpuoutlet refused the request: {listed or said}. Nothing was charged; fix "
+            f"{'those values' if len(fields) > 1 else 'the value'} and try again{quote}.",
+            fields=fields,
+            **common,
+        )
+    if code == "already_stopped":
+        return errors.AlreadyStoppedError(
+            f"{what[0].upper()}{what[1:]} is already stopped: a stop is final, so there is "
+            f"nothing more to do and nothing more is billed{quote}.",
+            **common,
+        )
+    if code == "code_request_rate_limited":
+        wait = retry_after_seconds(response)
+        return errors.CodeRequestRateLimitedError(
+            "A sign-in code was sent to that address less than 30 s ago; gpuoutlet sends one "
+            f"every 30 s. Use the code already sent, or ask again in {wait:.0f} s{quote}.",
             retry_after=wait,
+            **common,
+        )
+    if code == "rate_limited" or status == 429:
+        wait = retry_after_seconds(response)
+        return errors.RateLimitedError(
+            "gpuoutlet is limiting this session's requests (100 a minute and 1,000 an hour, "
+            f"shared with the dashboard and your other tools): retry in {wait:.0f} s{quote}.",
+            retry_after=wait,
+            **common,
+        )
+    if code == "code_invalid":
+        return errors.CodeInvalidError(
+            "That sign-in code is not right. Check the latest email from gpuoutlet and type "
+            "the 6 digits again; after 5 wrong tries a code stops working and you need a new "
+            f"one{quote}.",
+            **common,
+        )
+    if code == "code_expired":
+        return errors.CodeExpiredError(
+            f"That sign-in code has expired (a code lasts 10 minutes). Ask for a new one{quote}.",
+            **common,
+        )
+    if code == "invalid_email":
+        return errors.InvalidEmailError(
+            f"That is not an email address gpuoutlet accepts{quote}. Check it and try again.",
+            **common,
+        )
+    if code == "weak_key":
+        return errors.WeakKeyError(
+            "gpuoutlet accepts Ed25519, ECDSA or RSA keys of at least 2048 bits, and this key "
+            "is weaker. Make a new one with `ssh-keygen -t ed25519` and add that"
+            f"{quote}.",
+            **common,
+        )
+    if code == "duplicate_key":
+        return errors.DuplicateKeyError(
+            f"This public key is already on your gpuoutlet account{quote}.", **common
+        )
+
+    # Any other code: the status class, with the API's own message.
+    where = _where(api_url)
+    label = f"{code}: {said}" if code else said
+    if status == 400:
+        return errors.BadRequestError(
+            f"{where} refused the request ({label}). Nothing was charged; fix what it names "
+            "and try again.",
+            **common,
+        )
+    if status == 401:
+        return errors.AuthenticationError(
+            f"{where} did not accept the session ({label}). {_sign_in_again(api_url)}", **common
+        )
+    if status == 403:
+        return errors.PermissionDeniedError(
+            f"{where} refused the request: not allowed ({label}).", **common
+        )
+    if status == 404:
+        return errors.NotFoundError(f"{where} found nothing there ({label}).", **common)
+    if status == 409:
+        return errors.ConflictError(
+            f"{where} refused the request as a conflict with the current state ({label}).",
             **common,
         )
     if status >= 500:
         return errors.ServerError(
-            f"{where} failed on its side ({status}: {said}). Try again in "
-            "a minute; if you were creating a rental, check your rentals list before retrying.",
+            f"{where} failed on its side ({status}, {label}). Try again in a minute; if you "
+            "were creating a rental, check your rentals list before you try again.",
             **common,
         )
-    return errors.APIError(
-        f"{where} answered {status}: {said}.",
-        **common,
-    )
+    return errors.APIError(f"{where} answered {status} ({label}).", **common)

@@ -28,8 +28,9 @@ class RetryPolicy:
     attempts: int = 4
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
-    # A Retry-After beyond this is not waited out inside one call: the caller sees the 429.
-    retry_after_max: float = 60.0
+    # A Retry-After beyond this is not waited out inside one call: the caller sees the 429
+    # (a request from a viewer must not hang for the vendor's default of 30 s).
+    retry_after_max: float = 10.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try `attempt + 1`."""
@@ -43,11 +44,12 @@ class RetryPolicy:
 class Attempts:
     """The retry bookkeeping of one call, shared by the sync and the async client."""
 
-    def __init__(self, policy: RetryPolicy, endpoint: Endpoint, *, keyed: bool = False) -> None:
+    def __init__(self, policy: RetryPolicy, endpoint: Endpoint) -> None:
         self.policy = policy
         self.endpoint = endpoint
-        # A create carrying an Idempotency-Key is as safe to repeat as a GET.
-        self.safe = endpoint.retry_safe or keyed
+        # Only what cannot act twice is repeated: never a create (the API has no idempotency
+        # key, so a second send may rent and bill a second pod).
+        self.safe = endpoint.retry_safe
         self.count = 0
 
     def start(self) -> None:
