@@ -126,7 +126,12 @@ class UnknownFamilyError(GpuOutletError, ValueError):
     """The GPU family asked for is not in gpuoutlet's catalog."""
 
     def __init__(
-        self, family_id: str, *, known: Sequence[str], suggestions: Sequence[str] = ()
+        self,
+        family_id: str,
+        *,
+        known: Sequence[str],
+        suggestions: Sequence[str] = (),
+        message: str | None = None,
     ) -> None:
         self.family_id = family_id
         self.known = list(known)
@@ -134,20 +139,30 @@ class UnknownFamilyError(GpuOutletError, ValueError):
         hint = f" Did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
         listed = ", ".join(self.known) or "none right now"
         super().__init__(
-            f"There is no GPU family {family_id!r} in gpuoutlet's catalog.{hint} The families "
-            f"on offer: {listed} (%gpu_families shows their prices). Nothing was charged."
+            message
+            or f"There is no GPU family {family_id!r} in gpuoutlet's catalog.{hint} The "
+            f"families on offer: {listed} (%gpu_families shows their prices). Nothing was "
+            "charged."
         )
 
 
 class KeyNotOnAccountError(GpuOutletError):
     """The SSH key the entry would use is not on the account: a pod would not let it in."""
 
-    def __init__(self, *, fingerprint: str, identity: str, public_key_file: str) -> None:
+    def __init__(
+        self,
+        *,
+        fingerprint: str,
+        identity: str = "",
+        public_key_file: str = "",
+        message: str | None = None,
+    ) -> None:
         self.fingerprint = fingerprint
         self.identity = identity
         self.public_key_file = public_key_file
         super().__init__(
-            f"Not rented: your SSH key ({identity}, {fingerprint}) is not on your gpuoutlet "
+            message
+            or f"Not rented: your SSH key ({identity}, {fingerprint}) is not on your gpuoutlet "
             "account, and a pod only lets in the keys the account has when it is created, so "
             "you could not reach it. Add it first: `%gpu_keys add` in a notebook, the sidebar's "
             f"“Add this key” button, or paste {public_key_file} under Settings › SSH keys on "
@@ -375,3 +390,38 @@ class ProvisioningTimeoutError(GpuOutletError):
             f"({waited_seconds:.0f} s). It still exists: keep waiting for it, or stop it "
             f"(rental id {rental.id}); a provisioning rental is not billed."
         )
+
+
+#: The API's documented codes that have a class of their own (the rest: their status class).
+CODE_CLASSES: dict[str, type[APIError]] = {
+    "unauthorized": UnauthorizedError,
+    "code_invalid": CodeInvalidError,
+    "code_expired": CodeExpiredError,
+    "forbidden": ForbiddenError,
+    "insufficient_balance": InsufficientBalanceError,
+    "rental_not_found": RentalNotFoundError,
+    "invalid_count": InvalidCountError,
+    "model_unavailable": ModelUnavailableError,
+    "validation_failed": ValidationFailedError,
+    "invalid_email": InvalidEmailError,
+    "weak_key": WeakKeyError,
+    "duplicate_key": DuplicateKeyError,
+    "already_stopped": AlreadyStoppedError,
+    "rate_limited": RateLimitedError,
+    "code_request_rate_limited": CodeRequestRateLimitedError,
+}
+
+
+def status_class(status: int) -> type[APIError]:
+    """The error class of an HTTP status, for a code without a class of its own."""
+    classes: dict[int, type[APIError]] = {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: NotFoundError,
+        409: ConflictError,
+        429: RateLimitedError,
+    }
+    if status >= 500:
+        return ServerError
+    return classes.get(status, APIError)

@@ -36,6 +36,12 @@ STATUSES: Final = (PROVISIONING, RUNNING, STOPPING, STOPPED, FAILED)
 FINAL_STATUSES: Final = frozenset({FAILED, STOPPED})
 
 GPU_COUNTS: Final = (1, 2, 4, 8)
+#: Said before every stop, wherever it is asked for (sheet 3.2: a stop is permanent).
+STOP_NOTICE: Final = (
+    "Stopping is permanent: gpuoutlet destroys the pod and wipes its disk (no pause, no "
+    "resume). Copy anything you need off it first (scp, rsync, or push it to S3 or "
+    "Hugging Face)."
+)
 MAX_NAME_LENGTH: Final = 64
 
 _CAMEL = AliasGenerator(alias=to_camel)

@@ -1,8 +1,9 @@
 """The one interface the magics and widgets use, and the choice between its two implementations.
 
 ``ServerBackend`` (rest.py) calls the Jupyter server's gpuoutlet REST API; ``InProcessBackend``
-(inprocess.py) hosts RentalService on a background thread's event loop. Both return the same
-JSON views as the REST API (camelCase dicts), and raise the client's error hierarchy.
+(inprocess.py) hosts RentalService on a background thread's event loop behind the same JSON
+layer. Both return the REST API's replies (``gpuoutlet_jupyter.rest.models``, as camelCase
+dicts), and raise the client's error hierarchy.
 """
 
 from __future__ import annotations
@@ -38,11 +39,20 @@ class Backend(Protocol):
     def status(self) -> dict[str, Any]:
         """Configuration and health: ``configured``, ``apiUrl``, ``sidSource``, ``problem``..."""
 
-    def families(self) -> list[dict[str, Any]]:
-        """The GPU families (``id``, ``displayName``, ``pricePerHourCents``, ``available``...)."""
+    def templates(self) -> dict[str, Any]:
+        """``{"templates": [...]}``: the six machine templates (``TemplatesView``)."""
+
+    def families(self) -> dict[str, Any]:
+        """``{"families": [...]}``: GPU families derived from the catalog (``FamiliesView``)."""
 
     def wallet(self) -> dict[str, Any]:
-        """``availableCents``, ``reservedCents``, ``currency``."""
+        """The balance, the burn, how long it lasts, warnings (``WalletView``)."""
+
+    def keys(self) -> dict[str, Any]:
+        """The account's SSH keys and the local one (``KeysView``)."""
+
+    def add_key(self, name: str | None = None) -> dict[str, Any]:
+        """Add the local public key to the account (``AddKeyReply``)."""
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
         """``{"rentals": [...], "version": n}``; with ``since``, once the list changed (long-poll)."""
@@ -52,12 +62,15 @@ class Backend(Protocol):
     ) -> RentalJSON:
         """One rental; with ``since``, once its version exceeds it or ``wait`` s passed."""
 
-    def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
-        """Create from a camelCase request body; the key makes a retry safe. Besides the
-        request's wire fields the body may hold ``idleStopMinutes`` (ours, never sent upstream)."""
+    def preview(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What a create of ``body`` would do (``PreviewView``), without doing it."""
+
+    def create(self, body: dict[str, Any]) -> RentalJSON:
+        """Create from a camelCase request body, once (never retried: no idempotency key).
+        Besides the request's wire fields the body may hold ``idleStopMinutes`` (ours)."""
 
     def stop(self, rental_id: str) -> RentalJSON:
-        """Ask for the rental to stop; it is watched until stopped."""
+        """Stop the rental for good (``StopReply``); it is watched until stopped."""
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..api import (
-    EndpointUnavailableError,
     GpuOutletError,
-    InsufficientBalanceError,
     MalformedResponseError,
     RateLimitedError,
     RentalRequest,
     ServerError,
     TransportError,
     format_cents,
-    new_idempotency_key,
 )
+from ..api.models import STOP_NOTICE
 from .backend import Backend, RentalJSON
-from .errors import NotebookError, NotReadyError, UnknownFamilyError
+from .errors import NotebookError, NotReadyError
 from .progress import ProgressView
-from .views import FamiliesTable, RentalInfo, RentalsTable, StatusInfo, WalletInfo
+from .views import (
+    FamiliesTable,
+    KeysTable,
+    RentalInfo,
+    RentalsTable,
+    StatusInfo,
+    TemplatesTable,
+    WalletInfo,
+)
 
 #: Failures of one follow-up request that are worth retrying: the rental is unaffected by them.
 _TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
@@ -49,10 +53,6 @@ class CoreOptions:
 
     #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
     wait_seconds: float = 5.0
-    #: The seed's expectation: ready within 60 polls.
-    expected_polls: int = 60
-    #: Where to top up the wallet; empty: the rentals API's site.
-    topup_url: str = ""
     #: Failed follow-up requests in a row before following gives up (the rental goes on).
     max_failures: int = 5
 
@@ -113,18 +113,31 @@ class GpuCore:
     # Reading.
 
     def families(self) -> FamiliesTable:
-        return FamiliesTable(self.backend.families())
+        return FamiliesTable(self.backend.families()["families"])
+
+    def templates(self) -> TemplatesTable:
+        return TemplatesTable(self.backend.templates()["templates"])
 
     def wallet(self) -> WalletInfo:
         return WalletInfo(self.backend.wallet())
 
+    def keys(self) -> KeysTable:
+        """The account's SSH keys, this machine's marked."""
+        return KeysTable(self.backend.keys())
+
+    def add_key(self, name: str | None = None) -> KeysTable:
+        """Add this machine's public key to the account, then list the keys."""
+        added = self.backend.add_key(name)
+        self.say(str(added.get("note") or "Added."))
+        return self.keys()
+
     def rentals(self) -> RentalsTable:
-        """Every rental, with how long the wallet lasts at their burn (when it can be read)."""
+        """Every rental, with how long the wallet lasts at their burn and its warnings."""
         listed = [self._info(r) for r in self.backend.rentals()["rentals"]]
         try:
             wallet = self.backend.wallet()
-        except GpuOutletError:
-            wallet = None  # no wallet endpoint, or a blip: the table without the hours left
+        except (TransportError, ServerError, RateLimitedError, MalformedResponseError):
+            wallet = None  # a blip: the table without the hours left
         return RentalsTable(listed, wallet=wallet)
 
     def rental(self, rental_id: str) -> RentalInfo:
@@ -177,25 +190,31 @@ class GpuCore:
     def create(
         self, request: RentalRequest, *, idle_stop_minutes: float | str | None = None
     ) -> RentalInfo:
-        """Check the family and the idle stop, then create the rental (nothing followed)."""
+        """Check the idle stop, then create the rental once (nothing followed). The service
+        checks the family, the SSH key, the quote, the balance and the cap first."""
         body = request.to_wire()
         minutes = self.check_idle_stop(idle_stop_minutes)
         if minutes is not None:
             # Beside the request's fields: the idle stop is the server's, not the rentals API's.
             body["idleStopMinutes"] = minutes
         backend = self.backend
-        self._check_family(request.family_id)
         try:
-            created = backend.create(body, idempotency_key=new_idempotency_key())
-        except InsufficientBalanceError as exc:
-            raise NotebookError(self.balance_message(exc, request)) from None
+            created = self._info(backend.create(body))
         except KeyboardInterrupt:
             self.say(
                 "Interrupted while the rental was being created: it may or may not exist. "
                 "%gpu_rentals lists your rentals; stop any you do not want with %gpu_stop ID."
             )
             raise
-        return self._info(created)
+        except TransportError as exc:
+            # Sent once, never again: the rental may exist even though no answer came.
+            raise NotebookError(
+                f"{exc} The create was sent once and not repeated (the rentals API has no way "
+                "to make a repeat safe), so a rental may exist: %gpu_rentals shows it within a "
+                "few minutes if it does."
+            ) from None
+        self.say(created.quote_line())
+        return created
 
     def wait(self, rental_id: str) -> RentalInfo:
         """Follow an existing rental until it runs (or is final)."""
@@ -219,46 +238,6 @@ class GpuCore:
                 "still need a GPU."
             )
         return rental
-
-    def _check_family(self, family_id: str) -> None:
-        try:
-            families = self.backend.families()
-        except EndpointUnavailableError:
-            return  # the API has no families list: it judges the id itself
-        ids = [str(f.get("id")) for f in families]
-        if family_id in ids:
-            return
-        close = difflib.get_close_matches(family_id, ids, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise UnknownFamilyError(
-            f"There is no GPU family {family_id!r}.{hint} %gpu_families lists every family "
-            f"with its price and availability ({', '.join(ids)})."
-        )
-
-    def topup_place(self) -> str:
-        """Where to top up: the configured URL, else the rentals API's site."""
-        if self.options.topup_url:
-            return self.options.topup_url
-        api_url = self._backend.api_url if self._backend is not None else None
-        if api_url:
-            parts = urlsplit(api_url)
-            return f"{parts.scheme}://{parts.netloc}"
-        return "your gpuoutlet account's wallet page"
-
-    def balance_message(self, exc: InsufficientBalanceError, request: RentalRequest) -> str:
-        """The 402 in the user's terms: the hour it needs, what the wallet has, where to top up."""
-        what = f"{request.gpu_count}× {request.family_id}"
-        if exc.required_cents is not None and exc.available_cents is not None:
-            need = (
-                f"A rental reserves its first hour up front: {format_cents(exc.required_cents)} "
-                f"for {what}, and the wallet has {format_cents(exc.available_cents)} available."
-            )
-        else:
-            need = f"A rental reserves its first hour up front, and the wallet cannot cover {what}."
-        return (
-            f"Not enough balance. {need} Top up the wallet at {self.topup_place()}, or rent "
-            "fewer or cheaper GPUs (%gpu_families), then run this again. Nothing was charged."
-        )
 
     # Following.
 
@@ -346,11 +325,16 @@ class GpuCore:
     # Stopping.
 
     def stop(self, rental_id: str, *, wait: bool = True) -> RentalInfo:
-        """Ask the API to stop the rental, then (by default) follow it until it is stopped."""
+        """Stop the rental for good, then (by default) follow it until it is stopped.
+
+        Says first that a stop is permanent; then what it cost in all and any refund. A rental
+        gpuoutlet already stopped is said to be so: not an error.
+        """
+        self.say(f"Stopping {rental_id}. {STOP_NOTICE}")
         rental = self._info(self.backend.stop(rental_id))
-        if not wait or stopped_or_final(rental):
-            return rental
-        rental, _ = self.follow(rental, stopped_or_final)
+        if wait and not stopped_or_final(rental) and not rental.stop_info.get("alreadyStopped"):
+            rental, _ = self.follow(rental, stopped_or_final)
+        self.say(rental.stop_line())
         return rental
 
     def active(self) -> list[RentalInfo]:
@@ -371,10 +355,14 @@ class GpuCore:
                     "Stopping every rental needs a confirmation, and none can be asked here: "
                     "add --yes (%gpu_stop --all --yes)."
                 )
-            question = f"Stop {len(active)} rental(s), {hourly}/h in all: {listed}? [y/N] "
+            question = (
+                f"Stop {len(active)} rental(s), {hourly}/h in all: {listed}? {STOP_NOTICE} [y/N] "
+            )
             if not self._confirm(question):
                 self.say("Nothing was stopped.")
                 return RentalsTable(active, title="Not stopped", totals=False)
+        if yes:
+            self.say(f"Stopping {len(active)} rental(s): {listed}. {STOP_NOTICE}")
         stopped: list[RentalInfo] = []
         problems: list[str] = []
         for rental in active:

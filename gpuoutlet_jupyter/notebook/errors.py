@@ -25,9 +25,5 @@ class NotebookError(GpuOutletError):
     """A problem the notebook layer found or rephrased; the message says what to do."""
 
 
-class UnknownFamilyError(NotebookError):
-    """The family asked for is not in the API's list of families."""
-
-
 class NotReadyError(NotebookError):
     """The rental failed, or was stopped, before it became ready."""

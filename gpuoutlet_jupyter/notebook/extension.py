@@ -20,8 +20,11 @@ def load_ipython_extension(ipython: Any) -> None:
 
     if id(ipython) in _LOADED:
         return
+    from .completion import register
+
     magics = GpuOutletMagics(shell=ipython)  # also joins shell.configurables, for %config
     ipython.register_magics(magics)
+    register(ipython)
     _LOADED[id(ipython)] = magics
 
 
@@ -31,6 +34,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     magics.close()
+    from .completion import unregister
+
+    unregister(ipython)
     table = ipython.magics_manager.magics
     for kind, names in magics.magics.items():
         for name in names:

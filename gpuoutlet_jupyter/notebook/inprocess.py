@@ -2,7 +2,8 @@
 
 Terminal IPython, VS Code and any kernel whose launcher is not a Jupyter server with the
 extension use this. The service runs on its own loop in a daemon thread; the kernel's thread
-calls it with ``run_coroutine_threadsafe`` and gets the same JSON views the REST API returns.
+calls it with ``run_coroutine_threadsafe`` through the same JSON layer as the server's handlers
+(``rest.layer.JsonAPI``): the same validation, the same create rules, the same replies.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, TypeVar
 
 from .._version import __version__
 from ..api import ConfigurationError, Settings
+from ..rest.layer import JsonAPI, LongPoll, status_reply
 from ..service import RentalService
 from ..service.config import ServiceConfig, build_service
-from ..service.idle import parse_create
 from .backend import RentalJSON
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class InProcessBackend:
         except BaseException:
             self._stop_loop()
             raise
+        self._api = JsonAPI(self._get_service)
         # Save the state and stop the watchers when the kernel exits (the rentals go on).
         atexit.register(self._close_at_exit)
 
@@ -91,6 +93,9 @@ class InProcessBackend:
             await service.close(warn_running=False)
             raise
         return service
+
+    async def _get_service(self) -> RentalService:
+        return self._service
 
     # Calling into the loop.
 
@@ -124,77 +129,82 @@ class InProcessBackend:
         return self.settings.api_url
 
     def status(self) -> dict[str, Any]:
+        return self._run(self._status())
+
+    async def _status(self) -> dict[str, Any]:
         options = self._service.options
-        return {
-            "configured": True,
-            "state": "stopped" if self._closed else "running",
-            "backend": self.kind,
-            "apiUrl": self.settings.api_url,
-            "sidConfigured": True,
-            "sidSource": self.settings.sid_source,
-            "problem": None,
-            "version": __version__,
-            "sshDir": str(self._service.ssh.ssh_dir) if self._service.ssh else None,
-            "pollInterval": options.poll_interval,
-            "note": self._note,
-        }
+        session, problem = await self._api.session()
+        return status_reply(
+            {
+                "configured": True,
+                "state": "stopped" if self._closed else "running",
+                "backend": self.kind,
+                "apiUrl": self.settings.api_url,
+                "sidConfigured": True,
+                "sidSource": self.settings.sid_source,
+                "problem": None,
+                "version": __version__,
+                "sshDir": str(self._service.ssh.ssh_dir) if self._service.ssh else None,
+                "pollInterval": options.poll_interval,
+                "maxPolls": options.max_polls,
+                "maxWait": None,
+                "idleStopMinutes": None,
+                "idleWarnMinutes": options.idle_warning_minutes,
+                "maxHourlySpendCents": options.max_hourly_spend_cents or None,
+                "note": self._note,
+            },
+            session,
+            problem,
+        )
 
-    def families(self) -> list[dict[str, Any]]:
-        return self._run(self._families())
+    def templates(self) -> dict[str, Any]:
+        return self._run(self._api.templates())
 
-    async def _families(self) -> list[dict[str, Any]]:
-        return [f.model_dump(mode="json", by_alias=True) for f in await self._service.families()]
+    def families(self) -> dict[str, Any]:
+        return self._run(self._api.families())
 
     def wallet(self) -> dict[str, Any]:
-        return self._run(self._wallet())
+        return self._run(self._api.wallet())
 
-    async def _wallet(self) -> dict[str, Any]:
-        return await self._service.wallet_view()
+    def keys(self) -> dict[str, Any]:
+        return self._run(self._api.keys())
+
+    def add_key(self, name: str | None = None) -> dict[str, Any]:
+        body = {} if name is None else {"name": name}
+        return self._run(self._api.add_key(body), cancel_on_interrupt=False)
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
-        return self._run(self._rentals(since, wait))
-
-    async def _rentals(self, since: int | None, wait: float | None) -> dict[str, Any]:
-        service = self._service
-        if since is None:
-            rentals = service.rentals()
-        else:
-            rentals = await service.wait_for_any_change(since, max(0.0, wait or 0.0))
-        return {"rentals": rentals, "version": service.version}
+        return self._run(self._api.rentals(_poll(since, wait)))
 
     def rental(
         self, rental_id: str, *, since: int | None = None, wait: float | None = None
     ) -> RentalJSON:
-        if since is None:
-            return self._run(self._service.rental(rental_id))
-        return self._run(self._service.wait_for_change(rental_id, since, max(0.0, wait or 0.0)))
+        return self._run(self._api.rental(rental_id, _poll(since, wait)))
 
-    def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
-        request, idle_stop_minutes = parse_create(body)
+    def preview(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.preview(body))
+
+    def create(self, body: dict[str, Any]) -> RentalJSON:
         # Never cancelled half-way: a rental created upstream is then tracked, not lost.
         # The service refuses an idle stop here: nothing in this kernel sees the remote kernels.
-        return self._run(
-            self._service.create(
-                request, idempotency_key=idempotency_key, idle_stop_minutes=idle_stop_minutes
-            ),
-            cancel_on_interrupt=False,
-        )
+        return self._run(self._api.create(body), cancel_on_interrupt=False)
 
     def stop(self, rental_id: str) -> RentalJSON:
-        return self._run(self._service.stop(rental_id), cancel_on_interrupt=False)
+        return self._run(self._api.stop(rental_id), cancel_on_interrupt=False)
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
-        return self._run(self._service.keep(rental_id, idle_stop_minutes=idle_stop_minutes))
+        body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
+        return self._run(self._api.keep(rental_id, body))
 
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
-        future = self._submit(self._service.wait_for_change(rental_id, since, max(0.0, wait)))
+        future = self._submit(self._api.rental(rental_id, _poll(since, wait)))
         return await asyncio.wrap_future(future)
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
-        return await asyncio.wrap_future(self._submit(self._rentals(since, wait)))
+        return await asyncio.wrap_future(self._submit(self._api.rentals(_poll(since, wait))))
 
     async def awallet(self) -> dict[str, Any]:
-        return await asyncio.wrap_future(self._submit(self._wallet()))
+        return await asyncio.wrap_future(self._submit(self._api.wallet()))
 
     def watching(self) -> list[str]:
         """Ids of the rentals this service is polling."""
@@ -229,3 +239,7 @@ class InProcessBackend:
         self._thread.join(_CLOSE_TIMEOUT)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def _poll(since: int | None, wait: float | None) -> LongPoll | None:
+    return None if since is None else LongPoll(wait=max(0.0, wait or 0.0), since=since)

@@ -14,7 +14,7 @@ from IPython.core import magic as _magic
 from IPython.core import magic_arguments as _ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
-from traitlets import Enum, Float, Integer, Unicode, observe
+from traitlets import Enum, Float, Unicode, observe
 
 from ..service.traits import ServiceTraits
 
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from .backend import Backend, BackendChoice, BackendConfig
     from .core import CoreOptions, GpuCore
     from .panel import Panel
-    from .views import FamiliesTable, RentalInfo, RentalsTable, StatusInfo, WalletInfo
+    from .views import (
+        FamiliesTable,
+        KeysTable,
+        RentalInfo,
+        RentalsTable,
+        StatusInfo,
+        TemplatesTable,
+        WalletInfo,
+    )
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +117,7 @@ def explain_problems(problems: list[tuple[str, str]], names: dict[str, str]) -> 
 @magics_class
 class GpuOutletMagics(ServiceTraits, Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_keep, %gpu_families, %gpu_wallet, %gpu_panel. Configure with
+    %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel. Configure with
     ``%config GpuOutletMagics.<name>``; the service settings (SSH, polling) apply when rentals
     are handled in-process, the server has its own (``c.GpuOutletApp.*``)."""
 
@@ -129,12 +137,6 @@ class GpuOutletMagics(ServiceTraits, Magics):
     ).tag(config=True)
     wait_seconds = Float(
         5.0, help="Seconds one long-poll waits for a change while following a rental."
-    ).tag(config=True)
-    expected_polls = Integer(
-        60, help="Polls a rental is expected to need (the API's 60 polls at 2 s)."
-    ).tag(config=True)
-    topup_url = Unicode(
-        "", help="Where to top up the wallet, for messages; empty: the rentals API's site."
     ).tag(config=True)
     # In-process only (the server has its own settings, c.GpuOutletApp.*).
     state_dir = Unicode(
@@ -157,9 +159,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
             self._core = GpuCore(
                 self._open_backend,
-                progress=lambda core: make_progress(
-                    self.progress, shell=self.shell, expected_polls=self.expected_polls, core=core
-                ),
+                progress=lambda core: make_progress(self.progress, shell=self.shell, core=core),
                 say=print,
                 confirm=self._confirm,
             )
@@ -170,11 +170,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
         """The traits the core reads on every call."""
         from .core import CoreOptions
 
-        return CoreOptions(
-            wait_seconds=self.wait_seconds,
-            expected_polls=self.expected_polls,
-            topup_url=self.topup_url,
-        )
+        return CoreOptions(wait_seconds=self.wait_seconds)
 
     def backend_config(self) -> BackendConfig:
         """The traits, as the backend's configuration."""
@@ -264,7 +260,12 @@ class GpuOutletMagics(ServiceTraits, Magics):
         "family", metavar="FAMILY", help="GPU family, e.g. rtx-4090 (%%gpu_families lists them)."
     )
     @argument("--gpus", type=int, default=1, metavar="N", help="GPUs: 1, 2, 4 or 8 (default 1).")
-    @argument("--template", metavar="ID", help="Machine image (default ubuntu-24-04).")
+    @argument(
+        "--template",
+        metavar="ID",
+        help="Machine image: ubuntu-24-04 (default), pytorch, vllm, ollama, a1111, "
+        "text-gen-webui (%%gpu_templates says what each holds; Tab completes).",
+    )
     @argument("--region", metavar="R", help="ISO country code or broader region (EU, NA, APAC).")
     @argument("--name", metavar="NAME", help="Your label, at most 64 characters (alice/exp-42).")
     @argument(
@@ -341,7 +342,12 @@ class GpuOutletMagics(ServiceTraits, Magics):
         "--no-wait", dest="no_wait", action="store_true", help="Return once the stop is asked for."
     )
     def gpu_stop(self, line: str) -> RentalInfo | RentalsTable:
-        """Stop a rental (or --all of them) and wait until it is stopped; billing ends there."""
+        """Stop a rental (or --all of them) for good, and wait until it is stopped.
+
+        Stopping is permanent: gpuoutlet destroys the pod and wipes its disk. Billing ends
+        there; the reply says what it cost in all and any refund. A rental already stopped is
+        said to be so.
+        """
         args = self._parse(self.gpu_stop, "gpu_stop", line)
         if args.all == bool(args.rental_id):
             raise GpuMagicError(
@@ -381,6 +387,38 @@ class GpuOutletMagics(ServiceTraits, Magics):
         """The GPU families: per-GPU price per hour, memory, regions and availability."""
         self._parse(self.gpu_families, "gpu_families", line)
         return self._run("gpu_families", lambda core: core.families())
+
+    @line_magic
+    @magic_arguments()
+    def gpu_templates(self, line: str) -> TemplatesTable:
+        """gpuoutlet's machine templates: what each holds and the ports its software serves."""
+        self._parse(self.gpu_templates, "gpu_templates", line)
+        return self._run("gpu_templates", lambda core: core.templates())
+
+    @line_magic
+    @magic_arguments()
+    @argument(
+        "action",
+        nargs="?",
+        choices=["list", "add"],
+        default="list",
+        help="list (default): the account's keys, this machine's marked; add: add this "
+        "machine's public key to the account.",
+    )
+    @argument("--name", metavar="NAME", help="With add: the key's name on the account.")
+    def gpu_keys(self, line: str) -> KeysTable:
+        """Your gpuoutlet account's SSH keys; `%gpu_keys add` adds this machine's.
+
+        A pod lets in the keys the account has when the pod is created, never later: add the
+        key before you rent. The key is the one the SSH entries use (your ~/.ssh/id_ed25519 or
+        id_rsa, else one made for gpuoutlet-jupyter; GpuOutletApp.identity_file changes it).
+        """
+        args = self._parse(self.gpu_keys, "gpu_keys", line)
+        if args.action == "add":
+            return self._run("gpu_keys", lambda core: core.add_key(args.name))
+        if args.name:
+            raise GpuMagicError("%gpu_keys: --name goes with add (%gpu_keys add --name NAME).")
+        return self._run("gpu_keys", lambda core: core.keys())
 
     @line_magic
     @magic_arguments()

@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import time
 from typing import Any
 
 import ipywidgets as w
 
-from ..api import (
-    EndpointUnavailableError,
-    GpuOutletError,
-    RequestValidationError,
-    format_cents,
-)
+from ..api import GpuOutletError, RequestValidationError, format_cents
+from ..api.models import STOP_NOTICE
+from ..api.templates import DEFAULT_TEMPLATE, TEMPLATES
 from .core import GpuCore
 from .live import LIVE_WAIT_SECONDS, start_live
 from .views import ELSEWHERE, RentalInfo, WalletInfo
@@ -38,10 +36,20 @@ FORM_NAMES = {
 _COLOURS = {"provisioning": "#b26a00", "running": "#1b7f3b", "failed": "#b00020"}
 
 
+#: Seconds a Stop button waits for its second click (the confirmation) before it resets.
+STOP_CONFIRM_SECONDS = 10.0
+
+
 def _family_label(family: dict[str, Any]) -> str:
-    price = format_cents(int(family.get("pricePerHourCents") or 0))
-    state = "available" if family.get("available", True) else "sold out"
-    return f"{family.get('id')} — {price}/h per GPU ({state})"
+    price = format_cents(int(family.get("minPricePerGpuHourCents") or 0))
+    memory = family.get("vramGb")
+    gb = f", {memory:g} GB" if isinstance(memory, (int, float)) else ""
+    return f"{family.get('id')} — from {price}/h per GPU{gb}"
+
+
+def _template_label(template: Any) -> str:
+    ports = ", ".join(str(p) for p in template.ports)
+    return f"{template.id} — {template.contents}" + (f" (port {ports})" if ports else "")
 
 
 class _Row:
@@ -54,9 +62,14 @@ class _Row:
         self.money = w.HTML(layout=w.Layout(width="170px"))
         self.phase = w.HTML(layout=w.Layout(flex="1"))
         self.stop = w.Button(
-            description="Stop", button_style="danger", layout=w.Layout(width="70px")
+            description="Stop",
+            button_style="danger",
+            tooltip=STOP_NOTICE,
+            layout=w.Layout(width="110px"),
         )
-        self.stop.on_click(lambda _button: panel.stop(self.rental_id))
+        # Two clicks: the first says a stop is permanent, the second stops.
+        self.armed_at: float | None = None
+        self.stop.on_click(lambda _button: panel.stop_clicked(self))
         self.keep = w.Button(
             description="Keep it",
             button_style="warning",
@@ -125,7 +138,12 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
         self.family = w.Dropdown(description="Family", layout=w.Layout(width="420px"))
         self.gpus = w.Dropdown(options=[1, 2, 4, 8], value=1, description="GPUs")
-        self.template = w.Text(description="Template", placeholder="ubuntu-24-04")
+        self.template = w.Dropdown(
+            options=[(_template_label(t), t.id) for t in TEMPLATES],
+            value=DEFAULT_TEMPLATE,
+            description="Template",
+            layout=w.Layout(width="420px"),
+        )
         self.region = w.Combobox(description="Region", placeholder="anywhere", ensure_option=False)
         self.name = w.Text(description="Name", placeholder="alice/exp-42")
         self.auto_stop = w.BoundedFloatText(
@@ -152,7 +170,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             [
                 w.HTML("<b>Rent a GPU</b>"),
                 self.family,
-                w.HBox([self.gpus, self.template]),
+                self.template,
+                self.gpus,
                 w.HBox([self.region, self.name]),
                 w.HBox([self.auto_stop, self.idle_stop]),
                 self.launch,
@@ -174,10 +193,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _load(self) -> None:
         backend = self.core.backend
-        try:
-            families = backend.families()
-        except EndpointUnavailableError:
-            families = []
+        families: list[dict[str, Any]] = backend.families()["families"]
         self._families = {str(f["id"]): f for f in families}
         self.family.options = [(_family_label(f), str(f["id"])) for f in families]
         self._show_wallet(backend.wallet())
@@ -186,7 +202,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _family_changed(self, change: Any) -> None:
         family = self._families.get(change["new"]) or {}
-        self.region.options = tuple(str(r) for r in family.get("regions") or ())
+        # What a create's region takes: ISO codes, as the catalog lists them for this family.
+        self.region.options = tuple(str(r) for r in family.get("regionCodes") or ())
 
     def _show_wallet(self, data: dict[str, Any]) -> None:
         # One paragraph per line: the balance, the burn and hours left, the cap.
@@ -220,7 +237,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         fields = {
             "family_id": self.family.value,
             "gpu_count": self.gpus.value,
-            "template_id": self.template.value.strip() or None,
+            "template_id": self.template.value or None,
             "region": self.region.value.strip() or None,
             "name": self.name.value.strip() or None,
             "auto_stop_after_hours": self.auto_stop.value or None,
@@ -240,18 +257,30 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             # The balance message (what the hour costs, where to top up) comes from the core.
             self.say(f"Not launched: {exc}", error=True)
             return None
-        self.say(f"Launched {rental.id}: {rental.status}. It shows below as it comes up.")
+        self.say(f"Launched {rental.quote_line()} It shows below as it comes up.")
         self.refresh()
         return rental
 
+    def stop_clicked(self, row: _Row) -> None:
+        """A row's Stop button: the first click arms it and says a stop is permanent."""
+        now = time.monotonic()
+        if row.armed_at is None or now - row.armed_at > STOP_CONFIRM_SECONDS:
+            row.armed_at = now
+            row.stop.description = "Confirm stop"
+            self.say(f"{row.rental_id}: {STOP_NOTICE} Click “Confirm stop” to stop it.", error=True)
+            return
+        row.armed_at = None
+        row.stop.description = "Stop"
+        self.stop(row.rental_id)
+
     def stop(self, rental_id: str) -> None:
-        """Stop one rental (its row's Stop button)."""
+        """Stop one rental for good (after its row's confirmation)."""
         try:
-            self.core.backend.stop(rental_id)
+            stopped = RentalInfo(self.core.backend.stop(rental_id), self.core.backend)
         except GpuOutletError as exc:
             self.say(f"Could not stop {rental_id}: {exc}", error=True)
             return
-        self.say(f"Stopping {rental_id}.")
+        self.say(stopped.stop_line())
         self.refresh()
 
     def keep(self, rental_id: str) -> None:

@@ -29,12 +29,14 @@ class ProgressView(Protocol):
         """The last state: the magic's following is over (a widget may go on in the background)."""
 
 
-def progress_line(rental: RentalInfo, *, expected_polls: int = 60) -> str:
+def progress_line(rental: RentalInfo) -> str:
     """One line with everything the widget shows."""
     parts = [rental.id, rental.status, duration(rental.elapsed_seconds())]
     price = format_cents(rental.price_per_hour_cents)
     if rental.status == "provisioning":
-        parts.append(f"poll {rental.polls}/~{expected_polls}")
+        # Progress in time against gpuoutlet's own estimate, not in polls.
+        if rental.provisioning_text():
+            parts.append(rental.provisioning_text())
         parts.append(f"{price}/h, {price} reserved")
     elif rental.is_running:
         parts.append(f"{rental.host}:{rental.port}")
@@ -61,9 +63,8 @@ def progress_line(rental: RentalInfo, *, expected_polls: int = 60) -> str:
 class StreamProgress:
     """One line rewritten in place with ``\\r`` (terminal IPython, plain Python)."""
 
-    def __init__(self, stream: TextIO | None = None, *, expected_polls: int = 60) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.expected_polls = expected_polls
         self._shown = 0
 
     def _write(self, text: str, *, final: bool = False) -> None:
@@ -76,7 +77,7 @@ class StreamProgress:
         self._shown = 0 if final else len(text)
 
     def update(self, rental: RentalInfo) -> None:
-        self._write(progress_line(rental, expected_polls=self.expected_polls))
+        self._write(progress_line(rental))
 
     def note(self, text: str) -> None:
         if self._shown:
@@ -85,7 +86,7 @@ class StreamProgress:
         self.stream.flush()
 
     def finish(self, rental: RentalInfo) -> None:
-        self._write(progress_line(rental, expected_polls=self.expected_polls), final=True)
+        self._write(progress_line(rental), final=True)
 
 
 class _Line:
@@ -101,8 +102,7 @@ class _Line:
 class DisplayProgress:
     """One output line updated in place through a display id (a kernel without widgets)."""
 
-    def __init__(self, *, expected_polls: int = 60) -> None:
-        self.expected_polls = expected_polls
+    def __init__(self) -> None:
         self._handle: Any = None
         self._notes: list[str] = []
         self._last = ""
@@ -118,7 +118,7 @@ class DisplayProgress:
             self._handle.update(line)
 
     def update(self, rental: RentalInfo) -> None:
-        self._last = progress_line(rental, expected_polls=self.expected_polls)
+        self._last = progress_line(rental)
         self._show(self._last)
 
     def note(self, text: str) -> None:
@@ -130,9 +130,7 @@ class DisplayProgress:
         self.update(rental)
 
 
-def make_progress(
-    kind: str, *, shell: Any = None, expected_polls: int = 60, core: GpuCore | None = None
-) -> ProgressView:
+def make_progress(kind: str, *, shell: Any = None, core: GpuCore | None = None) -> ProgressView:
     """``kind``: "widget", "text" or "auto" (widgets in a Jupyter kernel, text elsewhere).
 
     With ``core``, a widget keeps following its rental after the magic returns (the idle
@@ -144,10 +142,10 @@ def make_progress(
     if kind == "widget":
         from .widgets import ProgressWidget
 
-        return ProgressWidget(expected_polls=expected_polls, core=core)
+        return ProgressWidget(core=core)
     if in_kernel:
-        return DisplayProgress(expected_polls=expected_polls)
-    return StreamProgress(expected_polls=expected_polls)
+        return DisplayProgress()
+    return StreamProgress()
 
 
 def _have_widgets() -> bool:

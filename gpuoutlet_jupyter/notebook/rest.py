@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -10,14 +9,12 @@ import httpx
 from .. import api
 from .._version import __version__
 from ..api import contract
-from ..api.contract import IDEMPOTENCY_HEADER
+from ..api.errors import CODE_CLASSES, status_class
 from ..server.env import API_PATH
 from .backend import RentalJSON
 from .discovery import ServerLocation
 from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachableError
 
-#: A create is retried this many times after a failure that may be transient (same key: safe).
-_CREATE_ATTEMPTS = 3
 #: Extra seconds a long-poll's read may take beyond its ``wait``.
 _MARGIN = 15.0
 
@@ -62,13 +59,26 @@ class ServerBackend:
             self._api_url = data["apiUrl"]
         return data
 
-    def families(self) -> list[dict[str, Any]]:
-        families: list[dict[str, Any]] = self._request("GET", "families")["families"]
-        return families
+    def templates(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "templates")
+        return data
+
+    def families(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "families")
+        return data
 
     def wallet(self) -> dict[str, Any]:
         wallet: dict[str, Any] = self._request("GET", "wallet")
         return wallet
+
+    def keys(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "keys")
+        return data
+
+    def add_key(self, name: str | None = None) -> dict[str, Any]:
+        body = {} if name is None else {"name": name}
+        data: dict[str, Any] = self._request("POST", "keys", json=body)
+        return data
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
         data: dict[str, Any] = self._request("GET", "rentals", **_poll(since, wait))
@@ -81,18 +91,15 @@ class ServerBackend:
         data: RentalJSON = self._request("GET", path, **_poll(since, wait))
         return data
 
-    def create(self, body: dict[str, Any], *, idempotency_key: str) -> RentalJSON:
-        headers = {IDEMPOTENCY_HEADER: idempotency_key}
-        for attempt in range(1, _CREATE_ATTEMPTS + 1):
-            try:
-                data: RentalJSON = self._request("POST", "rentals", json=body, headers=headers)
-                return data
-            except (ServerUnreachableError, api.ServerError) as exc:
-                # The same key returns the same rental: a retry can never rent twice.
-                if attempt == _CREATE_ATTEMPTS or not _transient(exc):
-                    raise
-                time.sleep(0.5 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+    def preview(self, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "rentals/preview", json=body)
+        return data
+
+    def create(self, body: dict[str, Any]) -> RentalJSON:
+        # Sent once: if the answer is lost, the rental may exist; a second send could rent
+        # (and bill) a second one. The server's reconcile finds it in the API's list.
+        data: RentalJSON = self._request("POST", "rentals", json=body)
+        return data
 
     def stop(self, rental_id: str) -> RentalJSON:
         path = contract.STOP.url_path(rental_id).removeprefix("/v1/")
@@ -269,42 +276,41 @@ def _poll(since: int | None, wait: float | None) -> dict[str, Any]:
     return {"params": {"since": str(since), "wait": f"{seconds:g}"}, "wait": seconds}
 
 
-def _transient(exc: api.GpuOutletError) -> bool:
-    if isinstance(exc, ServerUnreachableError):
-        return True
-    return isinstance(exc, api.ServerError) and exc.status_code in (502, 503, 504)
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _pairs(problems: Any) -> list[tuple[str, str]]:
+    if not isinstance(problems, list):
+        return []
+    return [
+        (str(p.get("field", "request")), str(p.get("problem", "is invalid")))
+        for p in problems
+        if isinstance(p, dict)
+    ]
 
 
 def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> api.GpuOutletError:
     """The client's exception for one ``{"error": {...}}`` reply of the gpuoutlet REST API."""
     code = str(error["code"])
     message = str(error.get("message") or f"HTTP {status}")
-    details = {k: v for k, v in error.items() if k not in {"code", "message"}}
-    common: dict[str, Any] = {
-        "status_code": status,
-        "code": str(error.get("upstreamCode") or code),
-        "api_message": str(error.get("upstreamMessage") or message),
-        "details": details,
-    }
-    problems = error.get("problems")
-    if code == "validation_error" and isinstance(problems, list):
-        pairs = [
-            (str(p.get("field", "request")), str(p.get("problem", "is invalid")))
-            for p in problems
-            if isinstance(p, dict)
-        ]
-        return api.RequestValidationError(pairs or [("request", message)])
+    if code == "validation_error":
+        return api.RequestValidationError(_pairs(error.get("problems")) or [("request", message)])
+    if code == "unknown_family":
+        suggestions = error.get("suggestions") or []
+        return api.UnknownFamilyError(
+            str(error.get("familyId") or ""), known=[], suggestions=suggestions, message=message
+        )
     if code == "spending_cap":
         return api.SpendingCapError(
             cap_cents=_int(error.get("capCentsPerHour")) or 0,
             burn_cents_per_hour=_int(error.get("burnCentsPerHour")) or 0,
-            price_cents_per_hour=_int(error.get("priceCentsPerHour")) or 0,
+            price_cents_per_hour=_int(error.get("priceCentsPerHour")),
             message=message,
         )
+    if code == "key_not_on_account":
+        fingerprint = str(error.get("fingerprint") or "")
+        return api.KeyNotOnAccountError(fingerprint=fingerprint, message=message)
     if code == "not_active" and isinstance(error.get("rentalId"), str):
         return api.RentalNotActiveError(str(error["rentalId"]), str(error.get("state") or "gone"))
     if code == "not_configured":
@@ -316,33 +322,42 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
         return api.MalformedResponseError(
             message, status_code=upstream or status, url=str(error.get("apiUrl") or "")
         )
-    if status == 402 or code == "insufficient_balance":
-        return api.InsufficientBalanceError(
+    if "upstreamCode" not in error and code != "insufficient_balance":
+        # Jupyter's own refusal, or the extension's: not the rentals API's.
+        if status in (401, 403):
+            return ServerRefusedError(
+                f"The Jupyter server at {server_url} refused the request ({status}: {message})."
+            )
+        here: dict[str, Any] = {"status_code": status, "code": code, "api_message": message}
+        kind_here = status_class(status)
+        if issubclass(kind_here, api.RateLimitedError):
+            return kind_here(message, retry_after=30.0, **here)
+        return kind_here(message, **here)
+    # The rentals API's own refusal, passed through: the same class the client raised there.
+    upstream_status = _int(error.get("upstreamStatus")) or status
+    common: dict[str, Any] = {
+        "status_code": upstream_status,
+        "code": code,
+        "api_message": str(error.get("upstreamMessage") or ""),
+        "details": error.get("details") if isinstance(error.get("details"), dict) else None,
+    }
+    kind = CODE_CLASSES.get(code) or status_class(upstream_status)
+    if issubclass(kind, api.InsufficientBalanceError):
+        return kind(
             message,
-            required_cents=_int(error.get("requiredCents")),
+            needed_cents=_int(error.get("neededCents")),
             available_cents=_int(error.get("availableCents")),
             **common,
         )
-    if code == "endpoint_unavailable":
-        return api.EndpointUnavailableError(message, **common)
-    if status in (401, 403):
-        if "upstreamMessage" in error:
-            return api.AuthenticationError(message, **common)
-        return ServerRefusedError(
-            f"The Jupyter server at {server_url} refused the request ({status}: {message})."
-        )
-    if status == 404:
-        return api.NotFoundError(message, **common)
-    if status == 409 and code == "no_capacity":
-        return api.NoCapacityError(message, **common)
-    if status in (409, 422):
-        return api.ConflictError(message, **common)
-    if status == 429:
+    if issubclass(kind, api.ValidationFailedError):
+        return kind(message, fields=_pairs(error.get("problems")), **common)
+    if issubclass(kind, api.RateLimitedError):
         retry = error.get("retryAfterSeconds")
-        retry_after = float(retry) if isinstance(retry, (int, float)) else None
-        return api.RateLimitedError(message, retry_after=retry_after, **common)
-    if status == 400:
-        return api.BadRequestError(message, **common)
-    if status >= 500:
-        return api.ServerError(message, **common)
-    return api.APIError(message, **common)
+        seconds = float(retry) if isinstance(retry, (int, float)) else 30.0
+        return kind(message, retry_after=seconds, **common)
+    if issubclass(kind, api.ModelUnavailableError):
+        found_model = kind(message, **common)
+        alternatives = error.get("alternatives")
+        found_model.alternatives = [str(a) for a in alternatives or []]
+        return found_model
+    return kind(message, **common)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,6 +187,81 @@ class RentalInfo:
         return self.stopped_at or parse_time(self.data.get("endedAt"))
 
     @property
+    def template_id(self) -> str | None:
+        return self.data.get("templateId") or None
+
+    @property
+    def quote(self) -> dict[str, Any]:
+        """gpuoutlet's quote it was created on (empty for a rental made elsewhere)."""
+        value = self.data.get("quote")
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def expected_seconds(self) -> float | None:
+        """gpuoutlet's estimate of the time to running, while it provisions."""
+        value = (self.data.get("provisioning") or {}).get("expectedSeconds")
+        return _number(value)
+
+    def provisioning_seconds(self, now: float | None = None) -> float | None:
+        """Seconds spent provisioning, counted on from the reply; None once it is not."""
+        value = _number((self.data.get("provisioning") or {}).get("elapsedSeconds"))
+        if value is None:
+            return None
+        return value + max(0.0, (time.monotonic() if now is None else now) - self.received)
+
+    def provisioning_text(self) -> str:
+        """``about 0:25 left of ~0:45`` (or ``1:10, longer than the ~0:45 expected``)."""
+        elapsed = self.provisioning_seconds()
+        if elapsed is None:
+            return ""
+        expected = self.expected_seconds
+        if expected is None:
+            return f"{duration(elapsed)} so far (20–60 s is usual)"
+        if elapsed <= expected:
+            return f"about {duration(expected - elapsed)} left of ~{duration(expected)}"
+        return f"{duration(elapsed)}, longer than the ~{duration(expected)} expected"
+
+    @property
+    def stop_info(self) -> dict[str, Any]:
+        """The API's answer to this server's stop (``finalChargedCents``, ``refundedCents``)."""
+        value = self.data.get("stop")
+        return dict(value) if isinstance(value, dict) else {}
+
+    def quote_line(self) -> str:
+        """The confirmation line of a new rental, from gpuoutlet's quote."""
+        quote = self.quote
+        price = format_cents(self.price_per_hour_cents)
+        where = ", ".join(str(p) for p in (quote.get("providerCode"), quote.get("region")) if p)
+        template = f" ({self.template_id})" if self.template_id else ""
+        text = f"{self.id}: {self.gpus}{template} at {price}/h"
+        if where:
+            text += f" from {where}"
+        expected = _number(quote.get("estimatedProvisionSeconds"))
+        if expected is not None:
+            text += f"; gpuoutlet expects it running in about {duration(expected)}"
+        return (
+            f"{text}. Its first hour ({price}) is reserved from the wallet; it is billed per "
+            "second while it runs."
+        )
+
+    def stop_line(self) -> str:
+        """What the stop settled: the cost in all and any refund (or that it was done already)."""
+        stop = self.stop_info
+        if stop.get("alreadyStopped"):
+            return (
+                f"{self.id} was already stopped: nothing more to do, nothing more is billed "
+                f"(it cost {format_cents(self.cost_cents())} in all)."
+            )
+        final = stop.get("finalChargedCents")
+        if not isinstance(final, int):
+            return f"{self.id} is {self.status}."
+        text = f"{self.id} is {self.status}: it cost {format_cents(final)} in all"
+        refunded = stop.get("refundedCents")
+        if isinstance(refunded, int) and refunded:
+            text += f", and {format_cents(refunded)} was refunded (it ran under a minute)"
+        return text + "."
+
+    @property
     def phase(self) -> str:
         return str(self.data.get("phase") or "")
 
@@ -313,14 +387,11 @@ class RentalInfo:
         """Not stopped, failed or gone: it may cost money."""
         return not self.is_final
 
-    def cost_cents(self, now: datetime | None = None) -> int:
-        """Cost so far at the locked rate, from startedAt (to stoppedAt once stopped)."""
-        start = self.started_at
-        if start is None:
-            return 0
-        end = self.ended_at or now or datetime.now(timezone.utc)
-        seconds = max(0.0, (end - start).total_seconds())
-        return math.ceil(self.price_per_hour_cents * seconds / 3600)
+    def cost_cents(self) -> int:
+        """What it has cost, as gpuoutlet reported it (``costCents``: its totalChargedCents,
+        or the stop's settled total)."""
+        value = self.data.get("costCents")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     def elapsed_seconds(self, now: datetime | None = None) -> float:
         start = self.started_at
@@ -374,11 +445,19 @@ class RentalInfo:
         price = f"{format_cents(self.price_per_hour_cents)}/h"
         if self.status == "provisioning":
             price += f" ({format_cents(self.price_per_hour_cents)} reserved for the first hour)"
-        elif self.is_final:
-            price += f" (cost {format_cents(self.cost_cents())})"
+        elif self.is_final or self.status == "stopping":
+            price += f" (cost {format_cents(self.cost_cents())} in all"
+            refunded = self.stop_info.get("refundedCents")
+            if isinstance(refunded, int) and refunded:
+                price += f", {format_cents(refunded)} refunded"
+            price += ")"
         else:
             price += f" (cost so far {format_cents(self.cost_cents())})"
         rows.append(("price", price))
+        if self.template_id:
+            rows.append(("template", self.template_id))
+        if self.status == "provisioning" and self.provisioning_text():
+            rows.append(("provisioning", self.provisioning_text()))
         if self.kernel:
             rows.append(
                 ("kernel", f"{self.kernel} — “{self.kernel_display_name}” in {KERNEL_HINT}")
@@ -512,12 +591,9 @@ class RentalsTable:
             return f"Nothing is running, so nothing is being spent; cost so far {cost} in all."
         lasts = ""
         wallet = self.wallet or {}
-        hours, available = wallet.get("hoursLeft"), wallet.get("availableCents")
-        if isinstance(hours, (int, float)) and isinstance(available, int):
-            lasts = (
-                f"; the {format_cents(available)} available lasts about {_hours(hours)} at "
-                "that rate"
-            )
+        hours, total = wallet.get("hoursLeft"), wallet.get("totalCents")
+        if isinstance(hours, (int, float)) and isinstance(total, int):
+            lasts = f"; the wallet's {format_cents(total)} lasts about {_hours(hours)} at that rate"
         return (
             f"Burning {format_cents(self.burn_cents_per_hour)}/h across {active} active "
             f"rental(s); cost so far {cost} in all{lasts}. %gpu_stop ID stops one."
@@ -528,6 +604,9 @@ class RentalsTable:
         lines = []
         if self.totals and self.rentals:
             lines.append(self.summary())
+        if self.totals:
+            # The wallet's warnings: every pod stops at $0, money owed.
+            lines += [f"⚠ {w}" for w in warnings_of(self.wallet)]
         if any(not r.created_here for r in self.rentals):
             lines.append(f"* made elsewhere: {ELSEWHERE}.")
         return lines
@@ -555,10 +634,41 @@ class RentalsTable:
         return f"<div><b>{_cell(self.title)}</b>{body}</div>" if self.title else body
 
 
-class FamiliesTable:
-    """The GPU families, with per-GPU prices and availability."""
+def warnings_of(wallet: dict[str, Any] | None) -> list[str]:
+    """The messages of a wallet reply's warnings."""
+    found = (wallet or {}).get("warnings")
+    if not isinstance(found, list):
+        return []
+    return [str(w.get("message")) for w in found if isinstance(w, dict) and w.get("message")]
 
-    HEADERS = ("family", "GPU", "memory", "price/h per GPU", "available", "regions")
+
+class _Table:
+    """A list shown as an HTML table in notebooks and as aligned text elsewhere."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def rows(self) -> list[tuple[str, ...]]:
+        raise NotImplementedError
+
+    def footer(self) -> list[str]:
+        return []
+
+    def to_text(self) -> str:
+        return "\n".join([_text_table(self.HEADERS, self.rows()), *self.footer()])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_text())
+
+    def _repr_html_(self) -> str:
+        return _table(self.HEADERS, self.rows()) + "".join(
+            f"<p>{_cell(line)}</p>" for line in self.footer()
+        )
+
+
+class FamiliesTable(_Table):
+    """The GPU families gpuoutlet's catalog offers now, cheapest per GPU first."""
+
+    HEADERS = ("family", "model", "memory", "from /GPU/h", "GPU counts", "regions", "providers")
 
     def __init__(self, families: Sequence[dict[str, Any]]) -> None:
         self.families = list(families)
@@ -570,49 +680,137 @@ class FamiliesTable:
     def rows(self) -> list[tuple[str, ...]]:
         rows: list[tuple[str, ...]] = []
         for f in self.families:
-            memory = f.get("gpuMemoryGb")
+            memory = f.get("vramGb")
+            offers = f.get("offers") or []
+            counts = ", ".join(
+                f"{o.get('gpuCount')}× {format_cents(int(o.get('pricePerHourCents') or 0))}"
+                for o in offers
+            )
             rows.append(
                 (
                     str(f.get("id")),
-                    str(f.get("displayName") or ""),
+                    ", ".join(str(m) for m in f.get("models") or []),
                     f"{memory:g} GB" if isinstance(memory, (int, float)) else "",
-                    format_cents(int(f.get("pricePerHourCents") or 0)),
-                    "yes" if f.get("available", True) else "sold out",
-                    ", ".join(str(r) for r in f.get("regions") or []),
+                    format_cents(int(f.get("minPricePerGpuHourCents") or 0)),
+                    counts,
+                    ", ".join(str(r) for r in f.get("regionCodes") or f.get("regions") or []),
+                    ", ".join(str(p) for p in f.get("providers") or []),
                 )
             )
         return rows
 
+    def footer(self) -> list[str]:
+        if not self.families:
+            return ["gpuoutlet's catalog lists no GPU right now; try again in a minute."]
+        return [
+            "Prices are per hour for the whole rental at the cheapest listing (`GPU counts`); "
+            "%gpu_rent FAMILY --gpus N quotes it before renting."
+        ]
+
     def __repr__(self) -> str:
         return f"FamiliesTable({', '.join(self.ids)})"
 
-    def to_text(self) -> str:
-        return _text_table(self.HEADERS, self.rows())
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.to_text())
+class TemplatesTable(_Table):
+    """gpuoutlet's machine templates: what each holds, and its ports."""
 
-    def _repr_html_(self) -> str:
-        return _table(self.HEADERS, self.rows())
+    HEADERS = ("template", "holds", "ports")
+
+    def __init__(self, templates: Sequence[dict[str, Any]]) -> None:
+        self.templates = list(templates)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        for t in self.templates:
+            ports = ", ".join(str(p) for p in t.get("ports") or []) or (t.get("portsNote") or "—")
+            name = str(t.get("id")) + (" (default)" if t.get("default") else "")
+            rows.append((name, str(t.get("contents") or ""), str(ports)))
+        return rows
+
+    def footer(self) -> list[str]:
+        return [
+            "%gpu_rent FAMILY --template ID picks one; reach a port with ssh -L PORT:localhost:PORT."
+        ]
+
+    def __repr__(self) -> str:
+        return f"TemplatesTable({', '.join(str(t.get('id')) for t in self.templates)})"
+
+
+class KeysTable(_Table):
+    """The account's SSH keys, the one this machine's SSH entries use marked."""
+
+    HEADERS = ("", "name", "fingerprint", "algorithm", "added")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = dict(data)
+        self.keys = [k for k in data.get("keys") or [] if isinstance(k, dict)]
+        local = data.get("local")
+        self.local: dict[str, Any] | None = local if isinstance(local, dict) else None
+
+    @property
+    def local_on_account(self) -> bool:
+        return bool(self.local and self.local.get("onAccount"))
+
+    def rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                "→" if k.get("local") else "",
+                str(k.get("name") or ""),
+                str(k.get("fingerprint") or ""),
+                str(k.get("algorithm") or ""),
+                str(k.get("createdAt") or "")[:10],
+            )
+            for k in self.keys
+        ]
+
+    def footer(self) -> list[str]:
+        lines = []
+        if not self.keys:
+            lines.append("Your gpuoutlet account has no SSH key.")
+        local = self.local
+        if local is None:
+            problem = self.data.get("localProblem")
+            if problem:
+                lines.append(str(problem))
+        elif local.get("onAccount"):
+            lines.append(f"→ this machine's key ({local.get('identityFile')}): new pods let it in.")
+        else:
+            lines.append(
+                f"This machine's key ({local.get('publicKeyFile')}, {local.get('fingerprint')}) "
+                "is NOT on your account, so a new pod would not let you in: run `%gpu_keys add` "
+                "to add it (pods already running keep the keys they started with)."
+            )
+        return lines
+
+    def __repr__(self) -> str:
+        return f"KeysTable({len(self.keys)} keys, local on account: {self.local_on_account})"
 
 
 class WalletInfo:
-    """The wallet: available and reserved money."""
+    """The wallet: available, reserved, open invoices, the burn, and the warnings."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = dict(data)
 
+    def _cents(self, key: str) -> int:
+        value = self.data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
     @property
     def available_cents(self) -> int:
-        return int(self.data.get("availableCents") or 0)
+        return self._cents("availableCents")
 
     @property
     def reserved_cents(self) -> int:
-        return int(self.data.get("reservedCents") or 0)
+        return self._cents("reservedCents")
 
     @property
-    def currency(self) -> str:
-        return str(self.data.get("currency") or "USD")
+    def total_cents(self) -> int:
+        return self._cents("totalCents")
+
+    @property
+    def open_invoices_cents(self) -> int:
+        return self._cents("openInvoicesCents")
 
     @property
     def burn_cents_per_hour(self) -> int | None:
@@ -622,7 +820,7 @@ class WalletInfo:
 
     @property
     def hours_left(self) -> float | None:
-        """How long the available balance lasts at the burn; None when nothing burns."""
+        """How long the wallet lasts at the burn; None when nothing burns."""
         value = self.data.get("hoursLeft")
         return float(value) if isinstance(value, (int, float)) else None
 
@@ -631,48 +829,67 @@ class WalletInfo:
         value = self.data.get("maxHourlySpendCents")
         return value if isinstance(value, int) and value > 0 else None
 
+    @property
+    def warnings(self) -> list[str]:
+        return warnings_of(self.data)
+
     def lines(self) -> list[str]:
-        available = format_cents(self.available_cents, self.currency)
-        reserved = format_cents(self.reserved_cents, self.currency)
         lines = [
-            f"Wallet: {available} available, {reserved} reserved "
-            "(the first hour of each running rental)"
+            f"Wallet: {format_cents(self.available_cents)} available, "
+            f"{format_cents(self.reserved_cents)} reserved (the first hour of each running "
+            f"rental), {format_cents(self.total_cents)} in all"
         ]
+        if self.open_invoices_cents:
+            lines.append(f"Owed on open invoices: {format_cents(self.open_invoices_cents)}")
         burn = self.burn_cents_per_hour
         if burn is not None:
             if burn <= 0 or self.hours_left is None:
                 lines.append("Burn: nothing is running, so nothing is being spent.")
             else:
                 lines.append(
-                    f"Burn: {format_cents(burn, self.currency)}/h for the active rentals; "
-                    f"the available balance lasts about {_hours(self.hours_left)} at that rate "
-                    "(%gpu_rentals lists them, %gpu_stop ID stops one)."
+                    f"Burn: {format_cents(burn)}/h for the active rentals; the wallet lasts "
+                    f"about {_hours(self.hours_left)} at that rate (%gpu_rentals lists them, "
+                    "%gpu_stop ID stops one)."
                 )
         cap = self.max_hourly_spend_cents
         if cap is not None:
-            lines.append(f"Spending cap: {format_cents(cap, self.currency)}/h.")
+            lines.append(f"Spending cap: {format_cents(cap)}/h.")
+        lines += [f"⚠ {w}" for w in self.warnings]
         return lines
 
     def to_text(self) -> str:
         return "\n".join(self.lines())
 
     def __repr__(self) -> str:
-        return f"WalletInfo(available={self.available_cents}, reserved={self.reserved_cents}, currency={self.currency!r})"
+        return (
+            f"WalletInfo(available={self.available_cents}, reserved={self.reserved_cents}, "
+            f"total={self.total_cents})"
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return "".join(f"<p>{_cell(line)}</p>" for line in self.lines())
+        return "".join(
+            f"<p style='color:var(--jp-warn-color0, #b00020)'>{_cell(line)}</p>"
+            if line.startswith("⚠")
+            else f"<p>{_cell(line)}</p>"
+            for line in self.lines()
+        )
 
 
 class StatusInfo:
-    """Where the magics send their requests, and whether that place can rent."""
+    """Where the magics send their requests, whether that place can rent, and who is signed in."""
 
     def __init__(self, where: str, status: dict[str, Any], rentals: Sequence[RentalInfo]) -> None:
         self.where = where
         self.status = dict(status)
         self.rentals = list(rentals)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        value = self.status.get("session")
+        return dict(value) if isinstance(value, dict) else {}
 
     def rows(self) -> list[tuple[str, str]]:
         s = self.status
@@ -682,6 +899,16 @@ class StatusInfo:
             ("rentals API", str(s.get("apiUrl") or "unknown")),
             ("configured", "yes" if s.get("configured") else "no"),
         ]
+        session = self.session
+        if session:
+            rows.append(("signed in as", str(session.get("email"))))
+            ends = parse_time(session.get("expiresAt"))
+            when = ends.strftime("%Y-%m-%d %H:%M UTC") if ends else str(session.get("expiresAt"))
+            rows.append(("session ends", f"{when} (each request extends it by 30 days)"))
+            if session.get("warning"):
+                rows.append(("⚠ session", str(session["warning"])))
+        elif s.get("sessionProblem"):
+            rows.append(("session", str(s["sessionProblem"])))
         if s.get("sidSource"):
             rows.append(("session from", str(s["sidSource"])))
         if s.get("problem"):

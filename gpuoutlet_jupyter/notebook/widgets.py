@@ -1,5 +1,5 @@
-"""The progress widget (ipywidgets): status, time, polls, price, phase, upstream errors, SSH command,
-and once the rental runs, its idle auto-stop with a "Keep it" button."""
+"""The progress widget (ipywidgets): status, time against gpuoutlet's estimate, price, phase,
+upstream errors, SSH command, and once the rental runs, its idle auto-stop with a "Keep it" button."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from .views import RentalInfo, duration, minutes_text
 
 if TYPE_CHECKING:
     from .core import GpuCore
+
+#: The bar's length while gpuoutlet has given no estimate (a rental made elsewhere).
+DEFAULT_EXPECTED_SECONDS = 60
 
 _STATUS_COLOURS = {
     "provisioning": "#b26a00",
@@ -70,12 +73,10 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def __init__(
         self,
         *,
-        expected_polls: int = 60,
         core: GpuCore | None = None,
         wait: float = LIVE_WAIT_SECONDS,
         **kwargs: Any,
     ) -> None:
-        self.expected_polls = expected_polls
         self.core = core
         #: Seconds one background long-poll waits for a change.
         self.wait = wait
@@ -84,11 +85,12 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._task: asyncio.Task[None] | None = None
         self.heading = w.HTML("<b>Creating the rental…</b>")
         self.status_line = w.HTML("")
+        # Moves with time against gpuoutlet's estimate of the time to running.
         self.bar = w.IntProgress(
             value=0,
             min=0,
-            max=expected_polls,
-            description="polls",
+            max=DEFAULT_EXPECTED_SECONDS,
+            description="time",
             bar_style="info",
             layout=w.Layout(width="320px"),
         )
@@ -136,7 +138,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def update(self, rental: RentalInfo) -> None:
         self.rental = rental
-        self._line = progress_line(rental, expected_polls=self.expected_polls)
+        self._line = progress_line(rental)
         self._render(rental)
         if not self._shown:
             # Displayed at the first state, so its text/plain (a copy without widgets) says
@@ -153,9 +155,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             f"<span style='color:{colour};font-weight:bold'>{html.escape(rental.status)}</span>"
             f" · elapsed {duration(rental.elapsed_seconds())}"
         )
-        self.bar.max = max(self.expected_polls, rental.polls)
-        self.bar.value = rental.polls
-        self.bar_label.value = f"{rental.polls} of ~{self.expected_polls} polls"
+        self._render_bar(rental)
         if rental.upstream_error:
             self.bar.bar_style = "warning"
         elif rental.status == "running":
@@ -167,6 +167,8 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         price = format_cents(rental.price_per_hour_cents)
         if rental.status == "provisioning":
             money = f"{price}/h · {price} reserved for the first hour"
+        elif rental.is_final or rental.status == "stopping":
+            money = f"{price}/h · cost {format_cents(rental.cost_cents())} in all"
         else:
             money = f"{price}/h · cost so far {format_cents(rental.cost_cents())}"
         self.money.value = html.escape(money)
@@ -195,6 +197,20 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.ssh_row.layout.display = "none"
             self.details.value = ""
         self._render_idle(rental)
+
+    def _render_bar(self, rental: RentalInfo) -> None:
+        """Time spent provisioning against gpuoutlet's estimate; full once it runs."""
+        expected = rental.expected_seconds or DEFAULT_EXPECTED_SECONDS
+        elapsed = rental.provisioning_seconds()
+        self.bar.max = max(1, round(expected))
+        if elapsed is None:
+            self.bar.value = self.bar.max if rental.status == "running" else self.bar.value
+            self.bar_label.value = ""
+            return
+        # Never full before it runs: past the estimate, it creeps towards the end.
+        shown = elapsed if elapsed < expected else expected * (1 - 0.05 * expected / elapsed)
+        self.bar.value = min(self.bar.max - 1, round(shown)) if self.bar.max > 1 else 0
+        self.bar_label.value = rental.provisioning_text()
 
     def _render_idle(self, rental: RentalInfo) -> None:
         warning = rental.idle_warning
@@ -252,11 +268,16 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         try:
             while not poll.done():
-                # While the warning shows, its countdown moves every second between replies.
-                ticking = self.rental is not None and self.rental.idle_warning
+                # While the warning shows, its countdown moves every second between replies;
+                # while it provisions, so does the bar.
+                shown = self.rental
+                ticking = shown is not None and (
+                    shown.idle_warning or shown.status == "provisioning"
+                )
                 await asyncio.wait({poll}, timeout=1.0 if ticking else None)
                 if not poll.done() and self.rental is not None:
                     self._render_idle(self.rental)
+                    self._render_bar(self.rental)
         finally:
             poll.cancel()  # does nothing once it is done; else this task was cancelled
         try:

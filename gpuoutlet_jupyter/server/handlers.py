@@ -1,7 +1,8 @@
 """Thin tornado handlers under ``{base_url}gpuoutlet/api/``: parse, call the manager, write JSON.
 
 Authentication is Jupyter's own (token or login cookie with XSRF), plus the kernel token that
-only these handlers accept. Errors are ``{"error": {"code", "message", ...}}`` (see errors.py).
+only these handlers accept. The work is the JSON layer's (``rest.layer.JsonAPI``); replies are
+its models (``rest.models``), errors ``{"error": {"code", "message", ...}}`` (``rest.errors``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from jupyter_server.base.call_context import CallContext
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..api.contract import IDEMPOTENCY_HEADER
+from ..rest.errors import ErrorAnswer, error_reply, http_error_reply, internal_error_reply
+from ..rest.layer import LongPoll, parse_json_object, parse_long_poll
 from .auth import KernelToken
 from .env import API_PATH, AUTH_RESOURCE
-from .errors import ErrorReply, error_reply, http_error_reply, internal_error_reply
-from .manager import LongPoll, RentalsManager, parse_json_object, parse_long_poll
+from .manager import RentalsManager
 
 #: Who a request carrying the kernel token is.
 KERNEL_USER = User(
@@ -66,7 +67,7 @@ class GpuOutletHandler(APIHandler):
             max_wait=self.manager.config.max_wait,
         )
 
-    def _error_reply(self, status_code: int, exc: BaseException | None) -> ErrorReply:
+    def _error_reply(self, status_code: int, exc: BaseException | None) -> ErrorAnswer:
         if isinstance(exc, web.HTTPError):
             message = exc.log_message % exc.args if exc.log_message and exc.args else None
             return http_error_reply(status_code, message or exc.log_message or self._reason)
@@ -98,32 +99,59 @@ class GpuOutletHandler(APIHandler):
                 return
         super().log_exception(typ, value, tb)
 
+    def body(self) -> dict[str, Any]:
+        """The request's JSON object (an empty body is ``{}`` where one is optional)."""
+        return parse_json_object(self.request.body) if self.request.body.strip() else {}
+
 
 class StatusHandler(GpuOutletHandler):
-    """GET: the upstream URL, whether a sid is configured and where from, the version."""
+    """GET: the upstream URL, whether a sid is configured and where from, who is signed in."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(self.manager.status())
+        self.reply(await self.manager.status())
+
+
+class TemplatesHandler(GpuOutletHandler):
+    """GET: the six machine templates, what each holds and its ports."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.api.templates())
 
 
 class FamiliesHandler(GpuOutletHandler):
-    """GET: the GPU families with prices and availability."""
+    """GET: the GPU families, derived from the catalog's listings."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.manager.families())
+        self.reply(await self.manager.api.families())
 
 
 class WalletHandler(GpuOutletHandler):
-    """GET: the wallet's available and reserved cents."""
+    """GET: the balance, the burn, how long it lasts, and its warnings."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.manager.wallet())
+        self.reply(await self.manager.api.wallet())
+
+
+class KeysHandler(GpuOutletHandler):
+    """GET: the account's SSH keys and the local one. POST: add the local public key."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.api.keys())
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.manager.api.add_key(self.body()))
 
 
 class RentalsHandler(GpuOutletHandler):
@@ -132,14 +160,21 @@ class RentalsHandler(GpuOutletHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.manager.rentals(self.long_poll_args()))
+        self.reply(await self.manager.api.rentals(self.long_poll_args()))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = parse_json_object(self.request.body)
-        key = self.request.headers.get(IDEMPOTENCY_HEADER)
-        self.reply(await self.manager.create(body, key))
+        self.reply(await self.manager.api.create(parse_json_object(self.request.body)))
+
+
+class PreviewHandler(GpuOutletHandler):
+    """POST: what a create of this body would do (quote, checks, confirmation line)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.manager.api.preview(parse_json_object(self.request.body)))
 
 
 class RentalHandler(GpuOutletHandler):
@@ -148,16 +183,16 @@ class RentalHandler(GpuOutletHandler):
     @web.authenticated
     @authorized
     async def get(self, rental_id: str) -> None:
-        self.reply(await self.manager.rental(rental_id, self.long_poll_args()))
+        self.reply(await self.manager.api.rental(rental_id, self.long_poll_args()))
 
 
 class StopRentalHandler(GpuOutletHandler):
-    """POST: ask the API to stop the rental; its SSH entry goes when it is stopped."""
+    """POST: stop the rental for good; its SSH entry goes when it is stopped."""
 
     @web.authenticated
     @authorized
     async def post(self, rental_id: str) -> None:
-        self.reply(await self.manager.stop_rental(rental_id))
+        self.reply(await self.manager.api.stop(rental_id))
 
 
 class KeepRentalHandler(GpuOutletHandler):
@@ -166,8 +201,7 @@ class KeepRentalHandler(GpuOutletHandler):
     @web.authenticated
     @authorized
     async def post(self, rental_id: str) -> None:
-        body = parse_json_object(self.request.body) if self.request.body.strip() else {}
-        self.reply(await self.manager.keep(rental_id, body))
+        self.reply(await self.manager.api.keep(rental_id, self.body()))
 
 
 def routes(
@@ -178,9 +212,13 @@ def routes(
     rental = rf"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
     return [
         (f"{API_PATH}/status", StatusHandler, kwargs),
+        (f"{API_PATH}/templates", TemplatesHandler, kwargs),
         (f"{API_PATH}/families", FamiliesHandler, kwargs),
         (f"{API_PATH}/wallet", WalletHandler, kwargs),
+        (f"{API_PATH}/keys", KeysHandler, kwargs),
         (f"{API_PATH}/rentals", RentalsHandler, kwargs),
+        # Before the rental pattern: "preview" is not a rental id.
+        (f"{API_PATH}/rentals/preview", PreviewHandler, kwargs),
         (rental, RentalHandler, kwargs),
         (rf"{rental}/stop", StopRentalHandler, kwargs),
         (rf"{rental}/keep", KeepRentalHandler, kwargs),

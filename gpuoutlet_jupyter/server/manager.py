@@ -6,10 +6,8 @@ No tornado here: the handlers parse a request, call one method, and write what i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import re
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,17 +16,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from .._version import __version__
-from ..api import (
-    AsyncRentalsClient,
-    ConfigurationError,
-    RequestValidationError,
-    Settings,
-)
+from ..api import AsyncRentalsClient, ConfigurationError, Settings
 from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, normalize_url
+from ..rest.errors import ExtensionUnavailableError
+from ..rest.layer import JsonAPI, status_reply
 from ..service import RentalService
 from ..service.config import ServiceConfig, build_service
-from ..service.idle import IDLE_FIELD, ActivitySource, parse_create, parse_idle_minutes
-from .errors import ExtensionUnavailableError, InvalidBodyError, InvalidQueryError
+from ..service.idle import ActivitySource
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +34,6 @@ _RESTART_HINT = (
 )
 
 ClientFactory = Callable[[Settings], AsyncRentalsClient]
-#: What an Idempotency-Key passed through to the API may look like.
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -96,64 +88,6 @@ def not_configured_message(api_url: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class LongPoll:
-    """A long-poll request: answer once the version exceeds ``since``, or after ``wait`` s."""
-
-    wait: float
-    since: int
-
-
-def parse_long_poll(wait: str | None, since: str | None, *, max_wait: float) -> LongPoll | None:
-    """``?wait=SECONDS&since=VERSION`` → LongPoll (wait capped at ``max_wait``); neither → None."""
-    if wait is None and since is None:
-        return None
-    problems: list[tuple[str, str]] = []
-    seconds = 0.0
-    version = 0
-    if wait is None:
-        problems.append(("wait", "is required with since (seconds to wait for a change)"))
-    else:
-        try:
-            seconds = float(wait)
-        except ValueError:
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds < 0:
-            problems.append(("wait", f"must be a number of seconds, 0 or more (got {wait!r})"))
-    if since is None:
-        problems.append(("since", "is required with wait (the last version you have)"))
-    else:
-        try:
-            version = int(since)
-        except ValueError:
-            problems.append(("since", f"must be a whole number, a version (got {since!r})"))
-    if problems:
-        raise InvalidQueryError(problems)
-    return LongPoll(wait=min(seconds, max_wait), since=version)
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A request body that must be one JSON object."""
-    if not body.strip():
-        raise InvalidBodyError(
-            "The request has no body: send a JSON object such as "
-            '{"familyId": "rtx-4090", "gpuCount": 1}.'
-        )
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidBodyError(
-            f"The request body is not valid JSON ({exc}). Send a JSON object such as "
-            '{"familyId": "rtx-4090", "gpuCount": 1}.'
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidBodyError(
-            f"The request body must be a JSON object, not a {type(data).__name__}: "
-            'for example {"familyId": "rtx-4090", "gpuCount": 1}.'
-        )
-    return data
-
-
 class RentalsManager:
     """Hosts one RentalService for the server: built and started on the live loop, closed at stop.
 
@@ -175,6 +109,8 @@ class RentalsManager:
         self._service: RentalService | None = None
         self._state = "new"
         self._ready = asyncio.Event()
+        #: The JSON layer the handlers call (shared with the in-process host).
+        self.api = JsonAPI(self.service)
 
     # Lifecycle.
 
@@ -261,82 +197,42 @@ class RentalsManager:
             )
         raise ConfigurationError(self._problem or not_configured_message(self.settings.api_url))
 
-    # Views for the handlers: JSON-ready dicts.
+    # The status (the rest of the endpoints are ``self.api``'s).
 
-    def status(self) -> dict[str, Any]:
-        """Where the API is, whether (and where from) a sid is set (never its value), version."""
+    async def status(self) -> dict[str, Any]:
+        """Where the API is, whether (and where from) a sid is set (never its value), who is
+        signed in and until when, the version."""
         sid_set = self.settings.sid is not None
-        return {
-            "configured": self._problem is None and sid_set,
-            "state": self._state,
-            "apiUrl": self.settings.api_url,
-            "sidConfigured": sid_set,
-            "sidSource": self.settings.sid_source if sid_set else None,
-            "problem": self._problem,
-            "version": __version__,
-            "sshDir": str(self.config.service.ssh_dir or Path("~/.ssh").expanduser()),
-            "pollInterval": self.config.service.options.poll_interval,
-            "maxPolls": self.config.service.options.max_polls,
-            "maxWait": self.config.max_wait,
-            "idleStopMinutes": self._idle_default(),
-            "idleWarnMinutes": self.config.service.options.idle_warning_minutes,
-        }
+        session = problem = None
+        if self._service is not None:
+            session, problem = await self.api.session()
+        options = self.config.service.options
+        return status_reply(
+            {
+                "configured": self._problem is None and sid_set,
+                "state": self._state,
+                "backend": "server",
+                "apiUrl": self.settings.api_url,
+                "sidConfigured": sid_set,
+                "sidSource": self.settings.sid_source if sid_set else None,
+                "problem": self._problem,
+                "version": __version__,
+                "sshDir": self._ssh_dir(),
+                "pollInterval": options.poll_interval,
+                "maxPolls": options.max_polls,
+                "maxWait": self.config.max_wait,
+                "idleStopMinutes": self._idle_default(),
+                "idleWarnMinutes": options.idle_warning_minutes,
+                "maxHourlySpendCents": options.max_hourly_spend_cents or None,
+            },
+            session,
+            problem,
+        )
+
+    def _ssh_dir(self) -> str:
+        return str(self.config.service.ssh_dir or Path(os.path.expanduser("~/.ssh")))
 
     def _idle_default(self) -> float | None:
         """The idle stop a create gets when it says nothing (None: off, or no kernels to judge)."""
         minutes = self.config.service.options.idle_stop_minutes
         return minutes if minutes > 0 and self.activity is not None else None
-
-    async def families(self) -> dict[str, Any]:
-        families = await (await self.service()).families()
-        return {"families": [f.model_dump(mode="json", by_alias=True) for f in families]}
-
-    async def wallet(self) -> dict[str, Any]:
-        """The wallet plus the burn of the active rentals and the hours it leaves."""
-        return await (await self.service()).wallet_view()
-
-    async def rentals(self, poll: LongPoll | None = None) -> dict[str, Any]:
-        """Every tracked rental and the list's version; with ``poll``, once anything changed."""
-        service = await self.service()
-        if poll is None:
-            rentals = service.rentals()
-        else:
-            rentals = await service.wait_for_any_change(poll.since, poll.wait)
-        # No await since the list was read: this version is the one of that list.
-        return {"rentals": rentals, "version": service.version}
-
-    async def rental(self, rental_id: str, poll: LongPoll | None = None) -> dict[str, Any]:
-        """One rental; with ``poll``, once its version exceeds ``poll.since`` (or at the cap)."""
-        service = await self.service()
-        if poll is None:
-            return await service.rental(rental_id)
-        return await service.wait_for_change(rental_id, poll.since, poll.wait)
-
-    async def create(self, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-        """Validate the camelCase body (the API's fields and ours), then create.
-
-        The key makes retries safe; ``idleStopMinutes`` (ours, not sent upstream) sets the
-        rental's idle auto-stop.
-        """
-        request, idle = parse_create(body)
-        if idempotency_key and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-            raise RequestValidationError(
-                [("Idempotency-Key", "must be 1 to 255 visible ASCII characters, no spaces")]
-            )
-        service = await self.service()
-        return await service.create(
-            request, idempotency_key=idempotency_key or None, idle_stop_minutes=idle
-        )
-
-    async def stop_rental(self, rental_id: str) -> dict[str, Any]:
-        return await (await self.service()).stop(rental_id)
-
-    async def keep(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N}`` also changes it."""
-        unknown = sorted(set(body) - {IDLE_FIELD})
-        if unknown:
-            raise RequestValidationError(
-                [(name, f"is not accepted here: only {IDLE_FIELD} is") for name in unknown]
-            )
-        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
-        return await (await self.service()).keep(rental_id, idle_stop_minutes=minutes)

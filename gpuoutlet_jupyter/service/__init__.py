@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import ServiceConfig, build_service
+    from .money import Spending
     from .record import RentalRecord, SSHInfo
-    from .service import KernelSpecs, RentalService, RentalView, ServiceOptions, Spending
+    from .service import KernelSpecs, RentalService, RentalView, ServiceOptions
 
 # Loaded on first use, so that `service.traits` (imported by the magics at %load_ext) does not
 # pull in httpx and pydantic.
@@ -17,7 +18,7 @@ _EXPORTS = {
     "RentalService": ".service",
     "RentalView": ".service",
     "ServiceOptions": ".service",
-    "Spending": ".service",
+    "Spending": ".money",
     "RentalRecord": ".record",
     "SSHInfo": ".record",
     "ServiceConfig": ".config",

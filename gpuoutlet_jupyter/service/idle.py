@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from ..api import RentalRequest, RequestValidationError
+from ..api import RequestValidationError
 
 #: The create body's member (ours, never sent upstream).
 IDLE_FIELD = "idleStopMinutes"
@@ -68,24 +68,6 @@ def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:
             ]
         )
     return minutes
-
-
-def parse_create(body: dict[str, Any]) -> tuple[RentalRequest, float | None]:
-    """A create body (camelCase): the API's request and our idle stop (None: the default),
-    every problem of both at once."""
-    problems: list[tuple[str, str]] = []
-    minutes = None
-    try:
-        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
-    except RequestValidationError as exc:
-        problems.extend(exc.problems)
-    try:
-        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
-    except RequestValidationError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise RequestValidationError(problems)
-    return request, minutes
 
 
 @dataclass(frozen=True)

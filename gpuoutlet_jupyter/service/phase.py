@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
+from ..api import format_cents
+from ..api.models import STOP_NOTICE
 from .record import RentalRecord
 
+__all__ = ["STOP_NOTICE", "describe"]
 
-def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> str:
+
+def describe(record: RentalRecord, *, max_polls: int, now: float | None = None) -> str:
     """What is happening to this rental now, and what (if anything) the user should do."""
     rental = record.rental
     status = rental.status
@@ -17,16 +22,7 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
             "removed. Check your gpuoutlet account if you think it is still running."
         )
     if status == "provisioning":
-        if record.polls >= max_polls:
-            minutes = max_polls * poll_interval / 60
-            text = (
-                f"Not ready after {minutes:g} minutes; still watching, more slowly. It may be "
-                "billed while it provisions: stop it if you no longer need it."
-            )
-        elif record.polls == 0:
-            text = "Provisioning: the provider is allocating a machine."
-        else:
-            text = f"Provisioning: waiting for the pod's SSH daemon (poll {record.polls} of ~{max_polls})."
+        text = _provisioning(record, max_polls=max_polls, now=now)
     elif status == "running":
         if record.ssh is None:
             text = "Running: writing the SSH entry."
@@ -39,23 +35,74 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
             text = f"Running: connect with `{record.ssh.command}`."
         text += _idle(record)
     elif status == "failed":
-        text = f"Failed: {rental.error or 'the API gave no reason'}."
+        text = (
+            f"Failed: {rental.error or 'the API gave no reason'}. gpuoutlet refunds a failed "
+            "rental."
+        )
     elif status == "stopping":
-        text = "Stopping: the pod is being torn down."
+        text = "Stopping: the pod and its disk are being destroyed."
         if record.stop_reason == "idle":
-            text = f"Stopping: idle for {record.idle_stop_minutes:g} min (idle auto-stop)."
+            text = (
+                f"Stopping: idle for {record.idle_stop_minutes:g} min (idle auto-stop); the "
+                "pod and its disk are being destroyed."
+            )
+        text += _settled(record)
     elif status == "stopped":
-        text = "Stopped."
+        text = "Stopped: the pod and its disk are gone."
         if record.stop_reason == "idle":
             text = (
                 f"Stopped by the idle auto-stop: no kernel on it ran anything for "
-                f"{record.idle_stop_minutes:g} min. Nothing more is billed."
+                f"{record.idle_stop_minutes:g} min."
             )
+        text += _settled(record)
     else:
         text = f"Status {status!r} (not known to this version of gpuoutlet-jupyter)."
     if record.upstream_error and record.watched:
         text += f" The last poll failed, retrying: {record.upstream_error}"
     return text
+
+
+def _provisioning(record: RentalRecord, *, max_polls: int, now: float | None) -> str:
+    """Progress against gpuoutlet's own estimate, in time (not in polls)."""
+    started = record.provision_started_at or record.rental.started_at.timestamp()
+    elapsed = max(0.0, (time.time() if now is None else now) - started)
+    so_far = _clock(elapsed)
+    estimate = record.quote.estimated_provision_seconds if record.quote else None
+    if estimate is None:
+        text = f"Provisioning: {so_far} so far (gpuoutlet says 20–60 s is usual)."
+    elif elapsed <= estimate:
+        text = (
+            f"Provisioning: about {_clock(estimate - elapsed)} left of the ~{_clock(estimate)} "
+            "gpuoutlet expects."
+        )
+    else:
+        text = (
+            f"Provisioning: taking longer than the ~{_clock(estimate)} gpuoutlet expected "
+            f"({so_far} so far)."
+        )
+    if record.polls >= max_polls:
+        text += (
+            " Still watching, more slowly. It is not billed until it runs, but its first hour "
+            "stays reserved: stop it if you no longer need it."
+        )
+    return text
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}:{secs:02d}" if minutes else f"{secs} s"
+
+
+def _settled(record: RentalRecord) -> str:
+    stop = record.stop
+    if stop is None or stop.already_stopped:
+        cost = record.rental.total_charged_cents
+        return f" It cost {format_cents(cost)} in all." if cost is not None else ""
+    text = f" It cost {format_cents(stop.final_charged_cents)} in all"
+    if stop.refunded_cents:
+        text += f"; {format_cents(stop.refunded_cents)} was refunded (it ran under a minute)"
+    return text + "."
 
 
 def _idle(record: RentalRecord) -> str:
@@ -67,7 +114,7 @@ def _idle(record: RentalRecord) -> str:
         return f" Stops after {minutes:g} min with no kernel running anything on it."
     at = datetime.fromtimestamp(record.idle_stop_at, timezone.utc).strftime("%H:%M:%S UTC")
     return (
-        f" Idle: it will be stopped at {at} unless a kernel on it runs something. Keep it "
-        f"(the sidebar's or widget's button, or %gpu_keep {record.id}) to wait another "
-        f"{minutes:g} min."
+        f" Idle: it will be stopped at {at} unless a kernel on it runs something (a stop "
+        f"destroys the pod and its disk). Keep it (the sidebar's or widget's button, or "
+        f"%gpu_keep {record.id}) to wait another {minutes:g} min."
     )

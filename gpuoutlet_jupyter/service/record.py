@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from ..api import Rental
+from ..api import Preview, Rental, StopResult
 from .idle import iso
 
 
@@ -44,6 +43,85 @@ class SSHInfo:
         )
 
 
+@dataclass(frozen=True)
+class QuoteInfo:
+    """The ``rentals/preview`` quote a create was made on."""
+
+    price_per_hour_cents: int
+    estimated_provision_seconds: float
+    provider_code: str | None = None
+    region: str | None = None
+    model: str | None = None
+    listing_id: str | None = None
+
+    @classmethod
+    def from_preview(cls, preview: Preview) -> QuoteInfo:
+        listing = preview.matched_listing
+        return cls(
+            price_per_hour_cents=preview.price_per_hour_cents,
+            estimated_provision_seconds=preview.estimated_provision_seconds,
+            provider_code=listing.provider_code if listing else None,
+            region=listing.region if listing else None,
+            model=listing.model if listing else None,
+            listing_id=listing.id if listing else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pricePerHourCents": self.price_per_hour_cents,
+            "estimatedProvisionSeconds": self.estimated_provision_seconds,
+            "providerCode": self.provider_code,
+            "region": self.region,
+            "model": self.model,
+            "listingId": self.listing_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QuoteInfo:
+        return cls(
+            price_per_hour_cents=int(data["pricePerHourCents"]),
+            estimated_provision_seconds=float(data["estimatedProvisionSeconds"]),
+            provider_code=data.get("providerCode"),
+            region=data.get("region"),
+            model=data.get("model"),
+            listing_id=data.get("listingId"),
+        )
+
+
+@dataclass(frozen=True)
+class StopInfo:
+    """The API's answer to our stop: what the rental cost in all, and what was refunded."""
+
+    final_charged_cents: int
+    refunded_cents: int
+    #: Epoch seconds the stop was asked for.
+    requested_at: float
+    #: The API said it was stopped already (a second stop): nothing was done, nothing charged.
+    already_stopped: bool = False
+
+    @classmethod
+    def from_result(cls, result: StopResult, now: float) -> StopInfo:
+        return cls(result.final_charged_cents, result.refunded_cents, now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "finalChargedCents": self.final_charged_cents,
+            "refundedCents": self.refunded_cents,
+            "requestedAt": iso(self.requested_at),
+            "requestedAtEpoch": self.requested_at,
+            "alreadyStopped": self.already_stopped,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StopInfo:
+        return cls(
+            final_charged_cents=int(data["finalChargedCents"]),
+            refunded_cents=int(data.get("refundedCents") or 0),
+            requested_at=float(data.get("requestedAtEpoch") or 0.0),
+            already_stopped=bool(data.get("alreadyStopped")),
+        )
+
+
 @dataclass
 class RentalRecord:
     """One tracked rental. `version` grows on every change a viewer could see."""
@@ -61,6 +139,14 @@ class RentalRecord:
     # The host and port the SSH entry was written for, so a change is noticed and rewritten.
     ssh_target: tuple[str, int] | None = None
     kernel: str | None = None
+    # The template it was created with (the API does not echo it on the rental).
+    template_id: str | None = None
+    # The quote it was created on (None: made elsewhere).
+    quote: QuoteInfo | None = None
+    # Epoch seconds provisioning began as this process saw it: the create, or first sight.
+    provision_started_at: float | None = None
+    # Our stop and the API's answer to it.
+    stop: StopInfo | None = None
     # Idle auto-stop, in minutes (None: off). Set at create, or changed with "keep it".
     idle_stop_minutes: float | None = None
     # Epoch seconds: when one of its kernels last ran something, it was kept, or it came up.
@@ -75,13 +161,11 @@ class RentalRecord:
     # Why the service stopped it ("idle"), when it was the service.
     stop_reason: str | None = None
     # Epoch seconds it ended (stopped, failed or gone): the API's stoppedAt, else when the
-    # service saw it end. The seed does not document stoppedAt: without this, the cost so far of
-    # an ended rental would grow for ever.
+    # service saw it end.
     ended_at: float | None = None
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-    published_rental: Rental | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -93,24 +177,27 @@ class RentalRecord:
         """Whether the service still polls it: anything not final and not gone may cost money."""
         return not self.rental.is_final and not self.gone
 
+    @property
+    def announced(self) -> bool:
+        """Whether viewers have been told of it (its first update is done)."""
+        return self.published is not None
+
     def publish(self) -> None:
         """Take the snapshot viewers read (see `view`)."""
         self.published = self._snapshot()
-        self.published_rental = self.rental
 
     def view(self) -> dict[str, Any]:
-        """The last announced state, with the cost so far brought up to now."""
-        if self.published is None or self.published_rental is None:
-            return self.to_json()
-        return _brought_up_to_now(self.published, self.published_rental, self.ended_at)
+        """The last announced state, with its clocks (idle, provisioning) brought up to now."""
+        return _brought_up_to_now(self.published or self._snapshot())
 
     def to_json(self) -> dict[str, Any]:
-        """The REST shape: the API's fields, plus version, phase, ssh, kernel, watch state, cost."""
-        return _brought_up_to_now(self._snapshot(), self.rental, self.ended_at)
+        """The REST shape of the current state (see ``rest.models.RentalView``)."""
+        return _brought_up_to_now(self._snapshot())
 
     def cost_cents(self) -> int:
-        """Cost so far at the locked rate, up to now or to when it ended."""
-        return _cost(self.rental, self.ended_at)
+        """What it has cost, in the API's own numbers: ``totalChargedCents`` as last reported
+        (a stop's settled ``finalChargedCents`` is written there), 0 while it has not run."""
+        return self.rental.total_charged_cents or 0
 
     def mark_ended(self, now: float) -> None:
         """Note when it ended, once: the API's stoppedAt, else `now`."""
@@ -119,10 +206,20 @@ class RentalRecord:
             self.ended_at = stopped.timestamp() if stopped is not None else now
 
     def _snapshot(self) -> dict[str, Any]:
-        """`to_json` before the time-dependent members (cost, idle seconds left) are computed."""
+        """`to_json` before the time-dependent members (idle seconds left) are computed."""
         data = self.rental.model_dump(mode="json", by_alias=True)
+        provisioning = None
+        if self.rental.status == "provisioning" and self.watched:
+            started = self.provision_started_at or self.rental.started_at.timestamp()
+            provisioning = {
+                "startedAtEpoch": started,
+                "expectedSeconds": (
+                    self.quote.estimated_provision_seconds if self.quote is not None else None
+                ),
+            }
         data.update(
             {
+                "templateId": self.template_id,
                 "version": self.version,
                 "phase": self.phase,
                 "polls": self.polls,
@@ -131,6 +228,10 @@ class RentalRecord:
                 "createdHere": self.created_here,
                 "ssh": self.ssh.to_json() if self.ssh else None,
                 "kernel": self.kernel,
+                "costCents": self.cost_cents(),
+                "quote": self.quote.to_json() if self.quote else None,
+                "provisioning": provisioning,
+                "stop": self.stop.to_json() if self.stop else None,
                 "idleStop": self._idle_json(),
                 "stopReason": self.stop_reason,
                 "endedAt": iso(self.ended_at),
@@ -166,6 +267,10 @@ class RentalRecord:
             "ssh": self.ssh.to_json() if self.ssh else None,
             "sshTarget": list(self.ssh_target) if self.ssh_target else None,
             "kernel": self.kernel,
+            "templateId": self.template_id,
+            "quote": self.quote.to_json() if self.quote else None,
+            "provisionStartedAt": self.provision_started_at,
+            "stop": self.stop.to_json() if self.stop else None,
             "idleStopMinutes": self.idle_stop_minutes,
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
@@ -177,6 +282,9 @@ class RentalRecord:
         """Inverse of `to_state`."""
         ssh = data.get("ssh")
         target = data.get("sshTarget")
+        quote = data.get("quote")
+        stop = data.get("stop")
+        template = data.get("templateId")
         return cls(
             rental=Rental.model_validate(data["rental"]),
             version=int(data.get("version", 0)),
@@ -187,6 +295,10 @@ class RentalRecord:
             ssh=SSHInfo.from_json(ssh) if isinstance(ssh, dict) else None,
             ssh_target=(str(target[0]), int(target[1])) if isinstance(target, list) else None,
             kernel=data.get("kernel"),
+            template_id=template if isinstance(template, str) else None,
+            quote=QuoteInfo.from_json(quote) if isinstance(quote, dict) else None,
+            provision_started_at=_float_or_none(data.get("provisionStartedAt")),
+            stop=StopInfo.from_json(stop) if isinstance(stop, dict) else None,
             idle_stop_minutes=_float_or_none(data.get("idleStopMinutes")),
             last_active_at=_float_or_none(data.get("lastActiveAt")),
             stop_reason=data.get("stopReason"),
@@ -198,22 +310,26 @@ def _float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _cost(rental: Rental, ended_at: float | None) -> int:
-    end = None if ended_at is None else datetime.fromtimestamp(ended_at, timezone.utc)
-    return rental.cost_cents(now=end)
-
-
-def _brought_up_to_now(
-    snapshot: dict[str, Any], rental: Rental, ended_at: float | None
-) -> dict[str, Any]:
-    """A snapshot with its cost so far and idle seconds left computed now (the epoch is ours)."""
-    # Cost so far at the locked rate, so every viewer shows the same amount.
-    data = {**snapshot, "costCents": _cost(rental, ended_at)}
+def _brought_up_to_now(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot with its clocks computed now (the epochs are ours): idle seconds left, time
+    spent provisioning, the stop's ISO time."""
+    now = time.time()
+    data = dict(snapshot)
     idle = data.get("idleStop")
     if idle is not None:
         idle = dict(idle)
         stop_at = idle.pop("stopAtEpoch", None)
-        left = None if stop_at is None else round(max(0.0, stop_at - time.time()), 1)
-        idle["secondsLeft"] = left
+        idle["secondsLeft"] = None if stop_at is None else round(max(0.0, stop_at - now), 1)
         data["idleStop"] = idle
+    provisioning = data.get("provisioning")
+    if provisioning is not None:
+        provisioning = dict(provisioning)
+        started = provisioning.pop("startedAtEpoch")
+        provisioning["elapsedSeconds"] = round(max(0.0, now - started), 1)
+        data["provisioning"] = provisioning
+    stop = data.get("stop")
+    if stop is not None:
+        stop = dict(stop)
+        stop.pop("requestedAtEpoch", None)
+        data["stop"] = stop
     return data

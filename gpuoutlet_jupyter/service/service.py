@@ -6,28 +6,40 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..api import (
+    AlreadyStoppedError,
+    APIError,
     AsyncRentalsClient,
-    EndpointUnavailableError,
-    Family,
+    Balance,
+    ConfigurationError,
+    DuplicateKeyError,
     GpuOutletError,
+    KeyNotOnAccountError,
+    Listing,
+    MalformedResponseError,
+    ModelUnavailableError,
     NotFoundError,
     Rental,
     RentalNotActiveError,
     RentalRequest,
     RequestValidationError,
     RetryPolicy,
+    ServerError,
+    Session,
     SpendingCapError,
-    Wallet,
+    SSHKey,
+    TransportError,
     format_cents,
-    new_idempotency_key,
 )
-from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry
+from ..ssh import SSHConfigError, SSHConfigWriter, SSHEntry, SSHKeyError, local_key
+from .cache import Cached
+from .catalog import Family, alternatives, check_family, families_from
 from .idle import (
     NEEDS_SERVER,
     NO_KERNELS,
@@ -36,8 +48,11 @@ from .idle import (
     KernelActivity,
     decide,
 )
+from .keys import KeyCheck, default_key_name, find
+from .money import Spending, check_balance, check_cap, confirmation, wallet_json
 from .phase import describe
-from .record import RentalRecord, SSHInfo
+from .record import QuoteInfo, RentalRecord, SSHInfo, StopInfo
+from .session import SessionInfo
 from .store import StateStore
 
 log = logging.getLogger(__name__)
@@ -74,8 +89,12 @@ class ServiceOptions:
     running_poll_interval: float = 30.0
     backoff_max: float = 30.0
     reconcile_interval: float = 300.0
-    wallet_ttl: float = 5.0
-    families_ttl: float = 60.0
+    #: How long every viewer shares one answer of each account endpoint. The dashboard polls
+    #: the balance every 15 s and /auth/me every 5 min; gpuoutlet caches its catalog 30 s.
+    balance_ttl: float = 15.0
+    catalog_ttl: float = 60.0
+    keys_ttl: float = 60.0
+    session_ttl: float = 300.0
     #: Refuse a create that would take the summed hourly price of the active rentals over
     #: this many cents; 0: no cap.
     max_hourly_spend_cents: int = 0
@@ -86,52 +105,6 @@ class ServiceOptions:
     idle_warning_minutes: float = 5.0
     #: Seconds between two looks at the kernels' activity.
     idle_check_interval: float = 15.0
-
-
-@dataclass(frozen=True)
-class Spending:
-    """What the tracked rentals cost: the hourly burn of the active ones, and the total so far."""
-
-    #: Summed price per hour of the rentals not failed, stopped or gone (they may be billed).
-    burn_cents_per_hour: int
-    #: Cost so far of every tracked rental, at each one's locked rate.
-    cost_cents: int
-    #: How many rentals make up the burn.
-    active: int
-
-    def hours_left(self, available_cents: int) -> float | None:
-        """How long the available balance lasts at this burn; None when nothing burns."""
-        if self.burn_cents_per_hour <= 0:
-            return None
-        return max(0, available_cents) / self.burn_cents_per_hour
-
-
-class _Cached(Generic[T]):
-    """One upstream call shared by every concurrent caller, reused for `ttl` seconds."""
-
-    def __init__(self, fetch: Callable[[], Awaitable[T]], ttl: float) -> None:
-        self._fetch = fetch
-        self._ttl = ttl
-        self._value: T | None = None
-        self._at = -float("inf")
-        self._pending: asyncio.Future[T] | None = None
-
-    def invalidate(self) -> None:
-        self._at = -float("inf")
-
-    async def get(self) -> T:
-        if self._value is not None and time.monotonic() - self._at < self._ttl:
-            return self._value
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._fetch())
-        pending = self._pending
-        try:
-            value = await asyncio.shield(pending)
-        finally:
-            if self._pending is pending and pending.done():
-                self._pending = None
-        self._value, self._at = value, time.monotonic()
-        return value
 
 
 class RentalService:
@@ -166,14 +139,14 @@ class RentalService:
         self._reconciler: asyncio.Task[None] | None = None
         self._idler: asyncio.Task[None] | None = None
         self._started = False
-        self._wallet = _Cached(client.wallet, self.options.wallet_ttl)
-        self._families = _Cached(client.families, self.options.families_ttl)
-        # With a spending cap, creates run one at a time: two at once could each pass the
-        # check before either is tracked, and together cross the cap.
+        # Each account endpoint is asked once per TTL, however many viewers there are.
+        self._balance: Cached[Balance] = Cached(client.balance, self.options.balance_ttl)
+        self._listings: Cached[list[Listing]] = Cached(client.listings, self.options.catalog_ttl)
+        self._keys: Cached[list[SSHKey]] = Cached(client.ssh_keys, self.options.keys_ttl)
+        self._session: Cached[Session] = Cached(client.me, self.options.session_ttl)
+        # Creates run one at a time: two at once could each pass the balance and cap checks
+        # before either is tracked, and together overspend.
         self._create_lock = asyncio.Lock()
-        # Idempotency-Keys of creates that reached the API: a retry with one returns the same
-        # rental, so it must not be counted against the cap a second time.
-        self._created_keys: dict[str, str] = {}
         # Upstream GETs of single rentals, counted for the fan-in tests and benchmarks.
         self.upstream_polls = 0
 
@@ -268,9 +241,9 @@ class RentalService:
     def rentals(self) -> list[RentalView]:
         """Every tracked rental, newest first."""
         # A record not yet announced (its first update still running) is not listed yet.
-        announced = [(r.published_rental, r) for r in self._records.values() if r.published_rental]
-        announced.sort(key=lambda pair: pair[0].started_at, reverse=True)
-        return [record.view() for _, record in announced]
+        announced = [r for r in self._records.values() if r.announced]
+        announced.sort(key=lambda r: (r.rental.started_at, r.id), reverse=True)
+        return [record.view() for record in announced]
 
     @property
     def version(self) -> int:
@@ -302,16 +275,20 @@ class RentalService:
             await self._wait(lambda: self._version > since, timeout)
         return self.rentals()
 
-    async def wallet(self) -> Wallet:
-        """The wallet, shared by every viewer for a few seconds."""
-        return await self._wallet.get()
+    async def balance(self) -> Balance:
+        """The wallet's balance, shared by every viewer for ``balance_ttl`` seconds."""
+        return await self._balance.get()
 
     async def families(self) -> list[Family]:
-        """The GPU families, shared by every viewer for a minute."""
-        return await self._families.get()
+        """The GPU families, derived from the catalog's listings (shared for ``catalog_ttl``)."""
+        return families_from(await self._listings.get())
+
+    async def session(self) -> SessionInfo:
+        """Who is signed in and when the session ends (shared for ``session_ttl``)."""
+        return SessionInfo(await self._session.get())
 
     def spending(self) -> Spending:
-        """The hourly burn of the rentals that may be billed, and the tracked rentals' cost."""
+        """The hourly burn of the rentals that may be billed, and what they have cost so far."""
         active = [r.rental for r in self._records.values() if r.watched]
         return Spending(
             burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
@@ -319,46 +296,130 @@ class RentalService:
             active=len(active),
         )
 
+    @property
+    def site(self) -> str:
+        """Where the user tops up and manages the account, for messages."""
+        return self.client.api_url
+
     async def wallet_view(self) -> dict[str, Any]:
-        """The wallet's JSON plus the burn, how long the balance lasts at it, and the cap."""
-        wallet = await self.wallet()
-        spending = self.spending()
-        hours_left = spending.hours_left(wallet.available_cents)
-        data = wallet.model_dump(mode="json", by_alias=True)
-        data.update(
-            {
-                "burnCentsPerHour": spending.burn_cents_per_hour,
-                "hoursLeft": None if hours_left is None else round(hours_left, 2),
-                "costCents": spending.cost_cents,
-                "activeRentals": spending.active,
-                "maxHourlySpendCents": self.options.max_hourly_spend_cents or None,
-            }
+        """The balance plus the burn, how long the wallet lasts at it, the cap and warnings."""
+        return wallet_json(
+            await self.balance(),
+            self.spending(),
+            cap_cents=self.options.max_hourly_spend_cents,
+            site=self.site,
         )
-        return data
+
+    # SSH keys: a pod lets in the account's keys as they were when it was created.
+
+    async def key_check(self, *, fresh: bool = False) -> KeyCheck:
+        """The SSH entries' key against the account's keys (fetched anew with ``fresh``)."""
+        keys = await (self._keys.fresh() if fresh else self._keys.get())
+        ssh = self.ssh
+        if ssh is None:
+            return KeyCheck(None, tuple(keys), "SSH entries are turned off on this server.")
+        try:
+            local = await asyncio.to_thread(lambda: local_key(ssh.identity()))
+        except (SSHKeyError, OSError) as exc:
+            return KeyCheck(None, tuple(keys), f"The SSH key could not be read: {exc}")
+        return KeyCheck(local, tuple(keys))
+
+    async def _require_key(self) -> None:
+        """Refuse a create whose pod would not let the SSH entry's key in."""
+        check = await self.key_check()
+        if check.local is not None and not check.on_account:
+            check = await self.key_check(fresh=True)  # added a moment ago, elsewhere?
+        check.require()
+
+    async def add_local_key(self, name: str | None = None) -> tuple[SSHKey, bool]:
+        """Post the SSH entries' public key to the account; (the key, whether it was there)."""
+        check = await self.key_check(fresh=True)
+        if check.local is None:
+            raise ConfigurationError(check.problem or "No SSH key to add.")
+        existing = find(check.account, check.local.fingerprint)
+        if existing is not None:
+            return existing, True
+        try:
+            key = await self.client.add_ssh_key(
+                name or default_key_name(check.local), check.local.public_key
+            )
+        except DuplicateKeyError:
+            # Added meanwhile (the dashboard, another process): it is there, which is the point.
+            keys = await self._keys.fresh()
+            found = find(keys, check.local.fingerprint)
+            if found is None:
+                raise
+            return found, True
+        self._keys.invalidate()
+        log.info("added the SSH key %s to the account as %r", key.fingerprint, key.name)
+        return key, False
 
     # Acting.
 
-    async def create(
-        self,
-        request: RentalRequest,
-        *,
-        idempotency_key: str | None = None,
-        idle_stop_minutes: float | None = None,
-    ) -> RentalView:
-        """Create upstream (retries reuse one Idempotency-Key) and start watching at once.
+    async def quote(self, request: RentalRequest) -> dict[str, Any]:
+        """What a create of ``request`` would do, without doing it: gpuoutlet's quote, the
+        balance, the cap and the key check, each with its verdict, and the confirmation line."""
+        await self._check_family(request)
+        preview = QuoteInfo.from_preview(await self._preview(request))
+        balance = await self.balance()
+        burn = self.spending().burn_cents_per_hour
+        cap = self.options.max_hourly_spend_cents
+        problems: list[dict[str, str]] = []
+        checks: list[Callable[[], None]] = [
+            lambda: check_balance(preview, balance, request, self.site),
+            lambda: check_cap(preview, cap_cents=cap, burn_cents_per_hour=burn, request=request),
+        ]
+        for check in checks:
+            try:
+                check()
+            except GpuOutletError as exc:
+                problems.append({"code": _code(exc), "message": str(exc)})
+        keys = await self.key_check()
+        try:
+            if keys.local is not None and not keys.on_account:
+                keys = await self.key_check(fresh=True)
+            keys.require()
+        except GpuOutletError as exc:
+            problems.append({"code": _code(exc), "message": str(exc)})
+        return {
+            "request": request.to_wire(),
+            "quote": preview.to_json(),
+            "availableCents": balance.available_cents,
+            "burnCentsPerHour": burn,
+            "maxHourlySpendCents": cap or None,
+            "keyOnAccount": keys.on_account if keys.local is not None else None,
+            "confirmation": confirmation(request, preview, balance),
+            "problems": problems,
+        }
 
-        With a spending cap, a create that would cross it raises SpendingCapError first.
-        `idle_stop_minutes`: None for the service's default, 0 for none.
+    async def create(
+        self, request: RentalRequest, *, idle_stop_minutes: float | None = None
+    ) -> RentalView:
+        """Check, quote and create a rental once, then watch it.
+
+        Before anything is sent: the family must be in the catalog and the SSH entries' key on
+        the account. Then gpuoutlet's quote (``rentals/preview``) prices it: the wallet must
+        hold its first hour and the burn stay under the spending cap (a cap with no quote
+        refuses). The create itself is sent once: the API has no idempotency key, so it is
+        never repeated (a lost answer is for the reconcile to find). ``idle_stop_minutes``:
+        None for the service's default, 0 for none.
         """
-        key = idempotency_key or new_idempotency_key()
         idle = self._idle_setting(idle_stop_minutes)
-        if self.options.max_hourly_spend_cents > 0:
-            async with self._create_lock:
-                if key not in self._created_keys:
-                    await self._check_cap(request)
-                record = await self._create_upstream(request, key, idle)
-        else:
-            record = await self._create_upstream(request, key, idle)
+        await self._check_family(request)
+        await self._require_key()
+        async with self._create_lock:
+            cap = self.options.max_hourly_spend_cents
+            burn = self.spending().burn_cents_per_hour
+            try:
+                quote = QuoteInfo.from_preview(await self._preview(request))
+            except (TransportError, ServerError, MalformedResponseError) as exc:
+                check_cap(
+                    None, cap_cents=cap, burn_cents_per_hour=burn, request=request, reason=str(exc)
+                )
+                raise
+            check_balance(quote, await self._balance.fresh(), request, self.site)
+            check_cap(quote, cap_cents=cap, burn_cents_per_hour=burn, request=request)
+            record = await self._create_upstream(request, quote, idle)
         self._ensure_watcher(record.id)
         log.info(
             "created rental %s (%s x%s, %s cents/h)",
@@ -370,18 +431,49 @@ class RentalService:
         return record.view()
 
     async def _create_upstream(
-        self, request: RentalRequest, key: str, idle: float | None
+        self, request: RentalRequest, quote: QuoteInfo, idle: float | None
     ) -> RentalRecord:
-        """Create and track the rental (tracked before a capped create releases its lock)."""
-        rental = await self.client.create(request, idempotency_key=key)
-        self._created_keys[key] = rental.id
-        self._wallet.invalidate()
+        """Create and track the rental (tracked before the create lock is released)."""
+        created = await self.client.create(request)
+        self._balance.invalidate()
+        rental = Rental.from_created(created, request)
         record = self._records.get(rental.id)
         if record is None:
             record = self._new_record(rental, created_here=True)
             record.idle_stop_minutes = idle
+            record.template_id = request.template_id
+            record.quote = quote
+            record.provision_started_at = time.time()
         await self._apply(record, rental)
         return record
+
+    async def _preview(self, request: RentalRequest) -> Any:
+        try:
+            return await self.client.preview(request)
+        except ModelUnavailableError as exc:
+            raise exc.with_alternatives(await self._alternatives(request)) from None
+
+    async def _alternatives(self, request: RentalRequest) -> list[str]:
+        try:
+            families = families_from(await self._listings.fresh())
+        except GpuOutletError:
+            return []
+        return alternatives(
+            families,
+            family_id=request.family_id,
+            gpu_count=request.gpu_count,
+            region=request.region,
+        )
+
+    async def _check_family(self, request: RentalRequest) -> None:
+        """An id the catalog does not know is refused with close matches; when the catalog
+        cannot be read right now, the quote judges it instead."""
+        try:
+            families = await self.families()
+        except (TransportError, ServerError, MalformedResponseError) as exc:
+            log.info("could not read the catalog to check the family (%s)", exc)
+            return
+        check_family(request.family_id, families)
 
     def _idle_setting(self, minutes: float | None) -> float | None:
         """The idle stop a create asks for (None: the default) as minutes or None (off)."""
@@ -390,25 +482,6 @@ class RentalService:
         if minutes > 0 and self.activity is None:
             raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
         return minutes or None
-
-    async def _check_cap(self, request: RentalRequest) -> None:
-        cap = self.options.max_hourly_spend_cents
-        try:
-            families = await self.families()
-        except EndpointUnavailableError:
-            return  # no price list to check against: the API decides
-        family = next((f for f in families if f.id == request.family_id), None)
-        if family is None:
-            return  # an id the list does not know: the API judges it (and its price)
-        price = family.price_per_hour_cents * request.gpu_count
-        burn = self.spending().burn_cents_per_hour
-        if burn + price > cap:
-            raise SpendingCapError(
-                cap_cents=cap,
-                burn_cents_per_hour=burn,
-                price_cents_per_hour=price,
-                what=f"{request.gpu_count}× {request.family_id}",
-            )
 
     async def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalView:
         """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop."""
@@ -427,10 +500,33 @@ class RentalService:
         return record.view()
 
     async def stop(self, rental_id: str) -> RentalView:
-        """Ask the API to stop the rental; its watcher sees it through to `stopped`."""
-        rental = await self.client.stop(rental_id)
-        self._wallet.invalidate()
+        """Stop the rental for good (gpuoutlet destroys the pod and its disk).
+
+        The reply's settled cost and refund are kept; a rental the API says is stopped
+        already (409 ``already_stopped``) is a stop done, not an error. Its watcher sees it
+        through to ``stopped``.
+        """
+        now = time.time()
+        try:
+            result = await self.client.stop(rental_id)
+        except AlreadyStoppedError:
+            rental = await self.client.get(rental_id)
+            stop = StopInfo(rental.total_charged_cents or 0, 0, now, already_stopped=True)
+        else:
+            known = self._records.get(rental_id)
+            rental = known.rental if known is not None else await self.client.get(rental_id)
+            stop = StopInfo.from_result(result, now)
+            rental = rental.model_copy(
+                update={
+                    "status": result.status,
+                    "total_charged_cents": result.final_charged_cents,
+                    "stopped_at": rental.stopped_at or datetime.fromtimestamp(now, timezone.utc),
+                }
+            )
+        self._balance.invalidate()
         record = self._records.get(rental_id) or self._new_record(rental, created_here=False)
+        if record.stop is None or not stop.already_stopped:
+            record.stop = stop
         await self._apply(record, rental)
         self._ensure_watcher(rental_id)
         self._poke(rental_id)
@@ -441,8 +537,6 @@ class RentalService:
         """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones."""
         try:
             listed = await self.client.list()
-        except EndpointUnavailableError:
-            return
         except GpuOutletError as exc:
             log.warning("could not list rentals to reconcile: %s", exc)
             return
@@ -556,9 +650,7 @@ class RentalService:
 
     async def _bump(self, record: RentalRecord, *, persist: bool = True) -> None:
         """Publish a change to the viewers; persist it when it is more than poll progress."""
-        record.phase = describe(
-            record, max_polls=self.options.max_polls, poll_interval=self.options.poll_interval
-        )
+        record.phase = describe(record, max_polls=self.options.max_polls)
         self._version += 1
         record.version = self._version
         record.publish()
@@ -577,6 +669,15 @@ class RentalService:
 
     async def _apply(self, record: RentalRecord, rental: Rental, *, polled: bool = False) -> None:
         """Take the API's latest word on a rental, act on it, and tell the viewers what changed."""
+        # A list item may leave out what a GET had (provider, error): keep what it did not say.
+        if rental.id == record.rental.id:
+            kept = {
+                name: getattr(record.rental, name)
+                for name in type(rental).model_fields
+                if name not in rental.model_fields_set and getattr(record.rental, name) is not None
+            }
+            if kept:
+                rental = rental.model_copy(update=kept)
         async with self._lock(record.id):
             before = _durable(record)
             idle_before = _idle_shown(record)
@@ -734,6 +835,17 @@ class RentalService:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
             await self.reconcile()
+
+
+def _code(exc: GpuOutletError) -> str:
+    """The code a refusal is known by in the REST replies."""
+    if isinstance(exc, APIError):
+        return exc.code
+    if isinstance(exc, SpendingCapError):
+        return "spending_cap"
+    if isinstance(exc, KeyNotOnAccountError):
+        return "key_not_on_account"
+    return "refused"
 
 
 def _gpus(rental: Rental) -> str:

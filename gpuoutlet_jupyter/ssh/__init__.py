@@ -7,7 +7,15 @@ Everything that reaches a file is validated first. Imports only the stdlib and f
 """
 
 from .errors import InvalidSSHValue, SSHConfigError, SSHKeyError, SSHLockTimeout
-from .keys import find_user_identity, generated_identity_path, public_key_for, resolve_identity
+from .keys import (
+    LocalKey,
+    find_user_identity,
+    fingerprint,
+    generated_identity_path,
+    local_key,
+    public_key_for,
+    resolve_identity,
+)
 from .validate import (
     ALIAS_PREFIX,
     alias_for,
@@ -23,6 +31,7 @@ from .writer import SSHConfigWriter, SSHEntry
 __all__ = [
     "ALIAS_PREFIX",
     "InvalidSSHValue",
+    "LocalKey",
     "SSHConfigError",
     "SSHConfigWriter",
     "SSHEntry",
@@ -30,7 +39,9 @@ __all__ = [
     "SSHLockTimeout",
     "alias_for",
     "find_user_identity",
+    "fingerprint",
     "generated_identity_path",
+    "local_key",
     "public_key_for",
     "resolve_identity",
     "validate_alias",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SSHKeyError
@@ -127,3 +131,44 @@ def _derive_public_key(identity: Path) -> str:
             f"(is it passphrase-protected?): {result.stderr.strip()}"
         )
     return result.stdout
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    """The public half of the identity the SSH entries use, and its fingerprint."""
+
+    identity: Path
+    public_key_file: Path
+    #: The one-line OpenSSH public key (``ssh-ed25519 AAAA… comment``).
+    public_key: str
+    algorithm: str
+    #: ``SHA256:…``, as ``ssh-keygen -lf`` prints it and gpuoutlet lists it.
+    fingerprint: str
+    comment: str
+
+
+def fingerprint(public_key: str) -> str:
+    """The SHA256 fingerprint of a one-line OpenSSH public key: base64 of the blob's digest."""
+    parts = public_key.split()
+    if len(parts) < 2:
+        raise SSHKeyError("a public key line is `<type> <base64 key> [comment]`")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SSHKeyError(f"the public key is not valid base64: {exc}") from None
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def local_key(identity: Path) -> LocalKey:
+    """The public key and fingerprint of ``identity`` (its ``.pub``, else derived)."""
+    line = public_key_for(identity)
+    parts = line.split(None, 2)
+    return LocalKey(
+        identity=identity,
+        public_key_file=identity.with_name(identity.name + ".pub"),
+        public_key=line,
+        algorithm=parts[0],
+        fingerprint=fingerprint(line),
+        comment=parts[2] if len(parts) > 2 else "",
+    )

@@ -107,6 +107,11 @@ class SSHConfigWriter:
     def ssh_dir(self) -> Path:
         return self._ssh_dir
 
+    def identity(self) -> Path:
+        """The private key the entries use: the configured one, else the user's, else the
+        extension's own (generated once, when first needed)."""
+        return self._identity or resolve_identity(self._ssh_dir)
+
     @property
     def managed_dir(self) -> Path:
         """The 0700 folder holding one ``.conf`` and one ``.known_hosts`` per rental."""

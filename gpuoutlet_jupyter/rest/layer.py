@@ -1,0 +1,266 @@
+"""The one JSON layer over RentalService, shared by the server's handlers and the in-process host.
+
+Request bodies are parsed and checked here (so the create rules exist once), the service is
+called, and every reply is validated against ``models`` before it is handed out. No tornado.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import GpuOutletError, RentalRequest, RequestValidationError
+from ..api.models import STOP_NOTICE
+from ..api.templates import TEMPLATES
+from ..service import RentalService
+from ..service.idle import IDLE_FIELD, parse_idle_minutes
+from . import models
+from .errors import InvalidBodyError, InvalidQueryError
+
+JSON = dict[str, Any]
+ServiceGetter = Callable[[], Awaitable[RentalService]]
+
+#: What a body may hold to name an SSH key being added.
+KEY_NAME_FIELD = "name"
+
+
+@dataclass(frozen=True)
+class LongPoll:
+    """A long-poll request: answer once the version exceeds ``since``, or after ``wait`` s."""
+
+    wait: float
+    since: int
+
+
+def parse_long_poll(wait: str | None, since: str | None, *, max_wait: float) -> LongPoll | None:
+    """``?wait=SECONDS&since=VERSION`` → LongPoll (wait capped at ``max_wait``); neither → None."""
+    if wait is None and since is None:
+        return None
+    problems: list[tuple[str, str]] = []
+    seconds = 0.0
+    version = 0
+    if wait is None:
+        problems.append(("wait", "is required with since (seconds to wait for a change)"))
+    else:
+        try:
+            seconds = float(wait)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            problems.append(("wait", f"must be a number of seconds, 0 or more (got {wait!r})"))
+    if since is None:
+        problems.append(("since", "is required with wait (the last version you have)"))
+    else:
+        try:
+            version = int(since)
+        except ValueError:
+            problems.append(("since", f"must be a whole number, a version (got {since!r})"))
+    if problems:
+        raise InvalidQueryError(problems)
+    return LongPoll(wait=min(seconds, max_wait), since=version)
+
+
+def parse_json_object(
+    body: bytes, *, example: str = '{"familyId": "rtx-4090", "gpuCount": 1}'
+) -> JSON:
+    """A request body that must be one JSON object."""
+    if not body.strip():
+        raise InvalidBodyError(f"The request has no body: send a JSON object such as {example}.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidBodyError(
+            f"The request body is not valid JSON ({reason}). Send a JSON object such as {example}."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidBodyError(
+            f"The request body must be a JSON object, not a {type(data).__name__}: "
+            f"for example {example}."
+        )
+    return data
+
+
+def parse_create(body: JSON) -> tuple[RentalRequest, float | None]:
+    """A create body (camelCase): the API's request and our idle stop (None: the default),
+    every problem of both at once."""
+    problems: list[tuple[str, str]] = []
+    minutes = None
+    try:
+        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    try:
+        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise RequestValidationError(problems)
+    return request, minutes
+
+
+def parse_key_name(body: JSON) -> str | None:
+    """``{"name": "laptop"}`` (optional) → the name to give the key on the account."""
+    unknown = sorted(set(body) - {KEY_NAME_FIELD})
+    problems = [(k, f"is not accepted here: only {KEY_NAME_FIELD} is") for k in unknown]
+    name = body.get(KEY_NAME_FIELD)
+    if name is not None and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 64):
+        problems.append((KEY_NAME_FIELD, "must be a text of 1 to 64 characters"))
+    if problems:
+        raise RequestValidationError(problems, what="key")
+    return name.strip() if isinstance(name, str) else None
+
+
+def reply(model: type[models.RestModel], data: Any) -> JSON:
+    """``data`` checked against its reply model, as JSON."""
+    return model.model_validate(data).to_json()
+
+
+def templates_reply() -> JSON:
+    """The six templates (needs no session: the list is the vendor's documentation)."""
+    return reply(
+        models.TemplatesView,
+        {
+            "templates": [
+                {
+                    "id": t.id,
+                    "title": t.title,
+                    "contents": t.contents,
+                    "ports": list(t.ports),
+                    "portsNote": t.ports_note,
+                    "default": t.default,
+                }
+                for t in TEMPLATES
+            ]
+        },
+    )
+
+
+class JsonAPI:
+    """Every endpoint's work below HTTP: parse, call the service, validate the reply."""
+
+    def __init__(self, service: ServiceGetter) -> None:
+        self._service = service
+
+    async def families(self) -> JSON:
+        families = await (await self._service()).families()
+        return reply(
+            models.FamiliesView,
+            {
+                "families": [
+                    {
+                        "id": f.id,
+                        "models": list(f.models),
+                        "vramGb": f.vram_gb,
+                        "minPricePerGpuHourCents": f.min_price_per_gpu_hour_cents,
+                        "regions": list(f.regions),
+                        "regionCodes": list(f.region_codes),
+                        "providers": list(f.providers),
+                        "offers": [
+                            {
+                                "gpuCount": o.gpu_count,
+                                "pricePerHourCents": o.price_per_hour_cents,
+                                "listings": o.listings,
+                                "regions": list(o.regions),
+                                "providers": list(o.providers),
+                            }
+                            for o in f.offers
+                        ],
+                        "listings": f.listings,
+                    }
+                    for f in families
+                ]
+            },
+        )
+
+    async def templates(self) -> JSON:
+        return templates_reply()
+
+    async def wallet(self) -> JSON:
+        return reply(models.WalletView, await (await self._service()).wallet_view())
+
+    async def keys(self) -> JSON:
+        check = await (await self._service()).key_check()
+        return reply(models.KeysView, check.to_json())
+
+    async def add_key(self, body: JSON) -> JSON:
+        name = parse_key_name(body)
+        service = await self._service()
+        key, already = await service.add_local_key(name)
+        note = (
+            "This key was already on your gpuoutlet account."
+            if already
+            else "Added. Pods created from now on let this key in; pods already running do "
+            "not (gpuoutlet copies the account's keys into a pod only when it is created)."
+        )
+        return reply(
+            models.AddKeyReply,
+            {"key": {**key.to_json(), "local": True}, "alreadyOnAccount": already, "note": note},
+        )
+
+    async def rentals(self, poll: LongPoll | None = None) -> JSON:
+        service = await self._service()
+        if poll is None:
+            rentals = service.rentals()
+        else:
+            rentals = await service.wait_for_any_change(poll.since, poll.wait)
+        # No await since the list was read: this version is the one of that list.
+        return reply(models.RentalsView, {"rentals": rentals, "version": service.version})
+
+    async def rental(self, rental_id: str, poll: LongPoll | None = None) -> JSON:
+        service = await self._service()
+        if poll is None:
+            return reply(models.RentalView, await service.rental(rental_id))
+        return reply(
+            models.RentalView, await service.wait_for_change(rental_id, poll.since, poll.wait)
+        )
+
+    async def preview(self, body: JSON) -> JSON:
+        request, _idle = parse_create(body)
+        return reply(models.PreviewView, await (await self._service()).quote(request))
+
+    async def create(self, body: JSON) -> JSON:
+        """Validate the camelCase body (the API's fields and our ``idleStopMinutes``), create
+        once (never retried: the API has no idempotency key)."""
+        request, idle = parse_create(body)
+        service = await self._service()
+        return reply(models.RentalView, await service.create(request, idle_stop_minutes=idle))
+
+    async def stop(self, rental_id: str) -> JSON:
+        view = await (await self._service()).stop(rental_id)
+        return reply(models.StopReply, {**view, "notice": STOP_NOTICE})
+
+    async def keep(self, rental_id: str, body: JSON) -> JSON:
+        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N}`` also changes it."""
+        unknown = sorted(set(body) - {IDLE_FIELD})
+        if unknown:
+            raise RequestValidationError(
+                [(name, f"is not accepted here: only {IDLE_FIELD} is") for name in unknown]
+            )
+        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+        service = await self._service()
+        return reply(models.RentalView, await service.keep(rental_id, idle_stop_minutes=minutes))
+
+    async def session(self) -> tuple[JSON | None, str | None]:
+        """The ``session`` member of the status and, when it cannot be read, why."""
+        try:
+            info = await (await self._service()).session()
+        except GpuOutletError as exc:
+            return None, str(exc)
+        return info.to_json(), None
+
+
+def status_reply(fields: JSON, session: JSON | None, session_problem: str | None) -> JSON:
+    """The status of a host (server or in-process), with the session and the stop notice."""
+    return reply(
+        models.StatusView,
+        {
+            **fields,
+            "session": session,
+            "sessionProblem": session_problem,
+            "stopNotice": STOP_NOTICE,
+        },
+    )

@@ -1,0 +1,377 @@
+"""The extension's REST contract: every reply of ``{base_url}gpuoutlet/api/`` as a pydantic model.
+
+One place for the shapes the sidebar, the magics and the panel read. The JSON layer (layer.py)
+validates every reply against these models before it leaves, so a reply never drifts from its
+schema; ``python -m gpuoutlet_jupyter.rest.schema`` writes their JSON Schema (the sidebar's
+TypeScript types are generated from it) and the tables of ``docs/rest-api.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class RestModel(BaseModel):
+    """camelCase on the wire; a reply with a member the model does not name is a bug (forbid)."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(alias=to_camel),
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# Small parts.
+
+
+class Notice(RestModel):
+    """A warning, or a reason a create would be refused: a stable code and a sentence."""
+
+    code: str = Field(
+        description="`wallet_under_an_hour`, `open_invoices`, `insufficient_balance`, "
+        "`spending_cap`, `key_not_on_account`, ..."
+    )
+    message: str = Field(description="What it is, in words, with what to do.")
+
+
+class FieldProblem(RestModel):
+    """One member of a request and what is wrong with it."""
+
+    field: str = Field(description="The member as the request names it (`gpuCount`).")
+    problem: str = Field(description="What is wrong and what to do.")
+
+
+# Errors.
+
+
+class ErrorBody(RestModel):
+    """The ``error`` member of every error reply."""
+
+    code: str = Field(
+        description="Ours (`validation_error`, `spending_cap`, `key_not_on_account`, "
+        "`unknown_family`, `not_configured`, `upstream_unreachable`, ...) or the API's own "
+        "(`insufficient_balance`, `model_unavailable`, `rate_limited`, ...)."
+    )
+    message: str = Field(description="What went wrong and what to do, in words.")
+    problems: list[FieldProblem] | None = Field(
+        None,
+        description="`validation_error` (ours) and `validation_failed` (the API's): every "
+        "field and its problem.",
+    )
+    upstream_code: str | None = Field(None, description="The rentals API's own error code.")
+    upstream_message: str | None = Field(None, description="The rentals API's own message.")
+    upstream_status: int | None = Field(None, description="The rentals API's HTTP status.")
+    api_url: str | None = Field(None, description="The rentals API the server talks to.")
+    retry_after_seconds: int | None = Field(None, description="429: when to try again.")
+    needed_cents: int | None = Field(None, description="`insufficient_balance`: one hour.")
+    available_cents: int | None = Field(None, description="`insufficient_balance`: the wallet.")
+    cap_cents_per_hour: int | None = Field(None, description="`spending_cap`: the cap.")
+    burn_cents_per_hour: int | None = Field(None, description="`spending_cap`: active rentals.")
+    price_cents_per_hour: int | None = Field(
+        None, description="`spending_cap`: the quote (null: no quote, the cap failed closed)."
+    )
+    rental_id: str | None = Field(None, description="`not_active`: the rental.")
+    state: str | None = Field(None, description="`not_active`: its state.")
+    fingerprint: str | None = Field(None, description="`key_not_on_account`: the local key's.")
+    family_id: str | None = Field(None, description="`unknown_family`: the id asked for.")
+    suggestions: list[str] | None = Field(None, description="`unknown_family`: close ids.")
+    alternatives: list[str] | None = Field(
+        None, description="`model_unavailable`: what has capacity now."
+    )
+    details: dict[str, Any] | None = Field(None, description="The rentals API's `details`.")
+
+
+class ErrorReply(RestModel):
+    """Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx."""
+
+    error: ErrorBody
+
+
+# Rentals.
+
+
+class SSHView(RestModel):
+    """The SSH step's outcome."""
+
+    alias: str | None = Field(None, description="`gpuoutlet-<id>`.")
+    command: str | None = Field(None, description="What to type: `ssh gpuoutlet-<id>`.")
+    config_file: str | None = Field(None, description="The ssh config the alias is in.")
+    error: str | None = Field(None, description="Why no entry was written.")
+    include_warning: str | None = Field(
+        None, description="The Include line could not be added: where to add it."
+    )
+
+
+class QuoteView(RestModel):
+    """gpuoutlet's quote (``rentals/preview``) a rental was created on."""
+
+    price_per_hour_cents: int = Field(description="The whole hourly price (all GPUs).")
+    estimated_provision_seconds: float = Field(description="gpuoutlet's estimate to running.")
+    provider_code: str | None = None
+    region: str | None = None
+    model: str | None = None
+    listing_id: str | None = None
+
+
+class ProvisioningView(RestModel):
+    """How far along provisioning is, in time: the bar moves with ``elapsedSeconds``."""
+
+    expected_seconds: float | None = Field(
+        description="gpuoutlet's estimate (null: a rental made elsewhere, no quote)."
+    )
+    elapsed_seconds: float = Field(description="Since the create, when the reply was made.")
+
+
+class StopView(RestModel):
+    """The API's answer to this server's stop."""
+
+    final_charged_cents: int = Field(description="What the rental cost in all.")
+    refunded_cents: int = Field(description="Refunded (it ran under 60 s).")
+    requested_at: str | None = Field(description="When the stop was asked for (ISO 8601).")
+    already_stopped: bool = Field(
+        description="gpuoutlet said it was stopped already: the stop is done, nothing new."
+    )
+
+
+class IdleStopView(RestModel):
+    """A rental's idle auto-stop; the timer members are null until it runs."""
+
+    minutes: float
+    warn_minutes: float
+    last_active_at: str | None
+    stop_at: str | None
+    seconds_left: float | None = Field(description="Computed when the reply is made.")
+    warning: bool = Field(description="Show the idle warning with a “Keep it” button.")
+    kernels: int
+    busy_kernels: int
+
+
+class RentalView(RestModel):
+    """One rental: the rentals API's fields as it last sent them, and what this server knows."""
+
+    # The rentals API's fields (sheet 2.2).
+    id: str
+    name: str | None
+    status: str = Field(description="`provisioning`, `running`, `stopping`, `stopped`, `failed`.")
+    family_id: str | None
+    gpu_count: int | None
+    price_per_hour_cents: int = Field(description="Locked at creation.")
+    host: str | None
+    port: int | None
+    region: str | None
+    provider: str | None
+    started_at: str
+    stopped_at: str | None
+    total_charged_cents: int | None = Field(description="The API's live cost (null: not sent).")
+    error: str | None = Field(description="The provider's error when it failed.")
+    # This server's.
+    template_id: str | None = Field(description="The template it was created with (ours).")
+    version: int = Field(description="Grows with every change a viewer could see.")
+    phase: str = Field(description="What is happening, in words, and what to do.")
+    polls: int
+    upstream_error: str | None = Field(description="The last failed poll's error.")
+    gone: bool = Field(description="The API no longer reports it.")
+    created_here: bool = Field(description="False: made elsewhere, found by reconciling.")
+    ssh: SSHView | None
+    kernel: str | None = Field(description="Its kernelspec while running.")
+    cost_cents: int = Field(
+        description="What it has cost: the API's `totalChargedCents` (a stop's settled total)."
+    )
+    quote: QuoteView | None
+    provisioning: ProvisioningView | None = Field(description="While provisioning.")
+    stop: StopView | None = Field(description="Once this server stopped it.")
+    idle_stop: IdleStopView | None
+    stop_reason: str | None = Field(description="`idle` when this server stopped it for that.")
+    ended_at: str | None = Field(description="When it stopped, failed or vanished.")
+
+
+class RentalsView(RestModel):
+    """Every tracked rental, newest first, and the list's version (the long-poll's cursor)."""
+
+    rentals: list[RentalView]
+    version: int
+
+
+class StopReply(RentalView):
+    """The rental after a stop was asked for, with the notice that a stop is permanent."""
+
+    notice: str = Field(description="A stop destroys the pod and its disk.")
+
+
+class PreviewView(RestModel):
+    """What a create would do, without doing it (``POST rentals/preview``)."""
+
+    request: dict[str, Any] = Field(description="The create body that would be sent upstream.")
+    quote: QuoteView
+    available_cents: int
+    burn_cents_per_hour: int = Field(description="The active rentals' prices summed.")
+    max_hourly_spend_cents: int | None = Field(description="The spending cap (null: none).")
+    key_on_account: bool | None = Field(
+        description="The SSH entries' key is on the account (null: nothing to check)."
+    )
+    confirmation: str = Field(description="The line to show before the user confirms.")
+    problems: list[Notice] = Field(
+        description="Why a create would be refused (empty: it would go)."
+    )
+
+
+# Money, offers, keys, session.
+
+
+class WalletView(RestModel):
+    """The balance (``GET /v1/billing/balance``) plus what the tracked rentals burn."""
+
+    available_cents: int = Field(description="Spendable on a new rental.")
+    reserved_cents: int = Field(description="Held for running rentals (their first hour).")
+    total_cents: int = Field(description="Available plus reserved.")
+    open_invoices_cents: int = Field(description="Owed on open invoices (0: nothing).")
+    open_invoice_count: int
+    updated_at: str | None
+    burn_cents_per_hour: int = Field(description="The active rentals' prices summed.")
+    hours_left: float | None = Field(
+        description="How long the wallet (total) lasts at that burn; null when nothing burns."
+    )
+    cost_cents: int = Field(description="What the tracked rentals have cost.")
+    active_rentals: int
+    max_hourly_spend_cents: int | None = Field(description="The spending cap (null: none).")
+    warnings: list[Notice] = Field(
+        description="`wallet_under_an_hour` (every pod stops at $0), `open_invoices`."
+    )
+
+
+class OfferView(RestModel):
+    """One GPU count of a family at its cheapest."""
+
+    gpu_count: int
+    price_per_hour_cents: int = Field(description="The cheapest listing's whole price.")
+    listings: int
+    regions: list[str]
+    providers: list[str]
+
+
+class FamilyView(RestModel):
+    """A GPU family, derived from the catalog's listings."""
+
+    id: str = Field(description="The `familyId` a create takes.")
+    models: list[str]
+    vram_gb: float
+    min_price_per_gpu_hour_cents: int = Field(description="Cheapest per GPU, rounded up.")
+    regions: list[str] = Field(description="Display regions (`US-East`).")
+    region_codes: list[str] = Field(description="ISO codes, what a create's `region` takes.")
+    providers: list[str]
+    offers: list[OfferView]
+    listings: int
+
+
+class FamiliesView(RestModel):
+    families: list[FamilyView]
+
+
+class TemplateView(RestModel):
+    """One of gpuoutlet's machine templates."""
+
+    id: str
+    title: str
+    contents: str
+    ports: list[int] = Field(description="Ports its software serves (reach them over SSH).")
+    ports_note: str | None
+    default: bool
+
+
+class TemplatesView(RestModel):
+    templates: list[TemplateView]
+
+
+class KeyView(RestModel):
+    """One of the account's SSH keys."""
+
+    id: str
+    name: str
+    fingerprint: str
+    algorithm: str | None
+    created_at: str | None
+    local: bool = Field(description="The key this server's SSH entries use.")
+
+
+class LocalKeyView(RestModel):
+    """The key this server's SSH entries use."""
+
+    identity_file: str
+    public_key_file: str
+    fingerprint: str
+    algorithm: str
+    comment: str
+    on_account: bool = Field(description="False: new pods will not let it in; add it.")
+
+
+class KeysView(RestModel):
+    """The account's keys, and the local one (pods get the account's keys at launch only)."""
+
+    keys: list[KeyView]
+    local: LocalKeyView | None
+    local_problem: str | None = Field(description="Why there is no local key to show.")
+
+
+class AddKeyReply(RestModel):
+    """``POST keys``: the local public key, added to the account."""
+
+    key: KeyView
+    already_on_account: bool
+    note: str
+
+
+class SessionView(RestModel):
+    """Who is signed in (``GET /v1/auth/me``)."""
+
+    user_id: str
+    email: str
+    expires_at: str
+    seconds_left: int
+    warning: str | None = Field(description="Set when fewer than 3 days are left.")
+
+
+class StatusView(RestModel):
+    """Where the API is, whether the server can rent, who is signed in."""
+
+    configured: bool
+    state: str = Field(description="`new`, `starting`, `running`, `not_configured`, `stopped`.")
+    backend: str = Field(description="`server` or `in-process`.")
+    api_url: str
+    sid_configured: bool
+    sid_source: str | None = Field(description="Where the sid came from (never the sid).")
+    problem: str | None
+    version: str
+    ssh_dir: str | None
+    poll_interval: float
+    max_polls: int
+    max_wait: float | None
+    idle_stop_minutes: float | None = Field(description="The default idle stop (null: off).")
+    idle_warn_minutes: float
+    max_hourly_spend_cents: int | None
+    session: SessionView | None = Field(description="Null when it could not be read.")
+    session_problem: str | None = Field(description="Why the session could not be read.")
+    stop_notice: str = Field(description="Say it before every stop.")
+    note: str | None = None
+
+
+#: Every reply model, by the name the schema and the docs use.
+REPLIES: dict[str, type[RestModel]] = {
+    "StatusView": StatusView,
+    "TemplatesView": TemplatesView,
+    "FamiliesView": FamiliesView,
+    "WalletView": WalletView,
+    "KeysView": KeysView,
+    "AddKeyReply": AddKeyReply,
+    "RentalsView": RentalsView,
+    "RentalView": RentalView,
+    "PreviewView": PreviewView,
+    "StopReply": StopReply,
+    "ErrorReply": ErrorReply,
+}

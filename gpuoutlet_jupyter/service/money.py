@@ -1,0 +1,144 @@
+"""Money in the user's terms: the burn, how long the wallet lasts, its warnings, the checks before a create.
+
+Every amount comes from the API (the balance, the quote, each rental's ``totalChargedCents``);
+the only arithmetic here is summing and dividing those numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import Balance, InsufficientBalanceError, RentalRequest, format_cents
+from ..api.errors import SpendingCapError
+from .record import QuoteInfo
+
+
+@dataclass(frozen=True)
+class Spending:
+    """What the tracked rentals cost: the hourly burn of the active ones, and the total so far."""
+
+    #: Summed locked price per hour of the rentals not failed, stopped or gone.
+    burn_cents_per_hour: int
+    #: What every tracked rental has cost, as the API reported it.
+    cost_cents: int
+    #: How many rentals make up the burn.
+    active: int
+
+    def hours_left(self, cents: int) -> float | None:
+        """How long ``cents`` last at this burn; None when nothing burns."""
+        if self.burn_cents_per_hour <= 0:
+            return None
+        return max(0, cents) / self.burn_cents_per_hour
+
+
+def warning(code: str, message: str) -> dict[str, str]:
+    """One warning of a REST reply: a stable code for the sidebar, a sentence for people."""
+    return {"code": code, "message": message}
+
+
+def wallet_warnings(balance: Balance, spending: Spending, site: str) -> list[dict[str, str]]:
+    """What the wallet view must say: pods stopping at $0 within the hour, money owed."""
+    found = []
+    hours = spending.hours_left(balance.total_cents)
+    if hours is not None and hours < 1:
+        minutes = max(0, round(hours * 60))
+        found.append(
+            warning(
+                "wallet_under_an_hour",
+                f"At the current burn ({format_cents(spending.burn_cents_per_hour)}/h) the "
+                f"wallet's {format_cents(balance.total_cents)} lasts about {minutes} minutes. "
+                "When it reaches $0 gpuoutlet stops every pod, and a stop destroys the pod and "
+                f"its disk: top up on {site} now, or stop what you do not need.",
+            )
+        )
+    if balance.open_invoices_cents > 0:
+        count = balance.open_invoice_count
+        found.append(
+            warning(
+                "open_invoices",
+                f"You owe {format_cents(balance.open_invoices_cents)} on {count or 'an'} open "
+                f"invoice{'s' if count != 1 else ''}. Pay it on {site} (Billing); the "
+                "invoice email has a pay link.",
+            )
+        )
+    return found
+
+
+def wallet_json(
+    balance: Balance, spending: Spending, *, cap_cents: int, site: str
+) -> dict[str, Any]:
+    """The REST wallet: the balance, the burn and how long the wallet lasts, the cap, warnings."""
+    hours_left = spending.hours_left(balance.total_cents)
+    return {
+        **balance.to_json(),
+        "burnCentsPerHour": spending.burn_cents_per_hour,
+        "hoursLeft": None if hours_left is None else round(hours_left, 2),
+        "costCents": spending.cost_cents,
+        "activeRentals": spending.active,
+        "maxHourlySpendCents": cap_cents or None,
+        "warnings": wallet_warnings(balance, spending, site),
+    }
+
+
+def check_balance(quote: QuoteInfo, balance: Balance, request: RentalRequest, site: str) -> None:
+    """Refuse, before sending, a create the wallet cannot reserve an hour of."""
+    if balance.available_cents >= quote.price_per_hour_cents:
+        return
+    needed, available = quote.price_per_hour_cents, balance.available_cents
+    raise InsufficientBalanceError(
+        f"Not enough balance for {request.describe()}: a rental reserves its first hour from "
+        f"the wallet when it is created, {format_cents(needed)} for this one, and the wallet "
+        f"has {format_cents(available)} available. Top up the wallet on {site}, or choose "
+        "fewer GPUs or a cheaper family (%gpu_families). Nothing was sent and nothing was "
+        "charged.",
+        needed_cents=needed,
+        available_cents=available,
+        status_code=403,
+        code="insufficient_balance",
+        api_message="",
+    )
+
+
+def check_cap(
+    quote: QuoteInfo | None,
+    *,
+    cap_cents: int,
+    burn_cents_per_hour: int,
+    request: RentalRequest,
+    reason: str | None = None,
+) -> None:
+    """Refuse a create that would take the burn over the cap; without a quote, refuse (closed)."""
+    if cap_cents <= 0:
+        return
+    what = request.describe()
+    if quote is None:
+        raise SpendingCapError(
+            cap_cents=cap_cents,
+            burn_cents_per_hour=burn_cents_per_hour,
+            price_cents_per_hour=None,
+            what=what,
+            reason=reason,
+        )
+    if burn_cents_per_hour + quote.price_per_hour_cents > cap_cents:
+        raise SpendingCapError(
+            cap_cents=cap_cents,
+            burn_cents_per_hour=burn_cents_per_hour,
+            price_cents_per_hour=quote.price_per_hour_cents,
+            what=what,
+        )
+
+
+def confirmation(request: RentalRequest, quote: QuoteInfo, balance: Balance | None) -> str:
+    """The line a person reads before (or as) a rental is made, from gpuoutlet's quote."""
+    where = ", ".join(p for p in (quote.provider_code, quote.region) if p)
+    text = (
+        f"{request.describe()} ({request.template_id}) at "
+        f"{format_cents(quote.price_per_hour_cents)}/h"
+        f"{f' from {where}' if where else ''}, ready in about "
+        f"{quote.estimated_provision_seconds:.0f} s. Its first hour, "
+        f"{format_cents(quote.price_per_hour_cents)}, is reserved from the wallet"
+    )
+    if balance is not None:
+        text += f" ({format_cents(balance.available_cents)} available)"
+    return text + "; it is billed per second while it runs."
