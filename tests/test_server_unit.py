@@ -7,57 +7,51 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
+from vendor_stub import Reply, VendorStub, vendor_examples, vendor_stub
 
 from gpuoutlet_jupyter.api import (
     APIError,
     AsyncRentalsClient,
     ConfigurationError,
-    EndpointUnavailableError,
     InsufficientBalanceError,
+    KeyNotOnAccountError,
     MalformedResponseError,
+    ModelUnavailableError,
     NotFoundError,
     RateLimitedError,
     RequestValidationError,
     RetryPolicy,
     ServerError,
     Settings,
+    SpendingCapError,
     TransportError,
+    UnknownFamilyError,
+    ValidationFailedError,
 )
-from gpuoutlet_jupyter.server.auth import KernelToken
-from gpuoutlet_jupyter.server.errors import (
+from gpuoutlet_jupyter.rest.errors import (
     ExtensionUnavailableError,
     InvalidBodyError,
     InvalidQueryError,
     error_reply,
 )
+from gpuoutlet_jupyter.rest.layer import LongPoll, parse_json_object, parse_long_poll
+from gpuoutlet_jupyter.server.auth import KernelToken
 from gpuoutlet_jupyter.server.manager import (
     SID_SETTING_SOURCE,
-    LongPoll,
     ManagerConfig,
     RentalsManager,
-    parse_json_object,
-    parse_long_poll,
     resolve_settings,
 )
 from gpuoutlet_jupyter.service import ServiceConfig, ServiceOptions
+from gpuoutlet_jupyter.ssh import local_key
 
 SID = "sid-unit-4f1c9e0b7a6d"
 UPSTREAM = "http://upstream.invalid"
-RENTAL = {
-    "id": "rent_unit1",
-    "status": "provisioning",
-    "host": None,
-    "port": None,
-    "pricePerHourCents": 65,
-    "startedAt": "2026-06-07T08:14:22Z",
-}
 QUIET = ServiceOptions(poll_interval=30, reconcile_interval=0)
 
 
@@ -119,10 +113,21 @@ def _api(cls: type[APIError], status: int, code: str, **kwargs: Any) -> APIError
             502,
             "upstream_malformed",
         ),
-        (_api(NotFoundError, 404, "not_found"), 404, "not_found"),
-        (_api(EndpointUnavailableError, 404, "http_404"), 404, "endpoint_unavailable"),
-        (_api(ServerError, 503, "unavailable"), 503, "unavailable"),
+        (_api(NotFoundError, 404, "rental_not_found"), 404, "rental_not_found"),
+        # The API's 5xx is a bad gateway here: our own 500 means a bug in the extension.
+        (_api(ServerError, 503, "internal_error"), 502, "internal_error"),
         (_api(APIError, 409, "conflict"), 409, "conflict"),
+        (
+            SpendingCapError(cap_cents=100, burn_cents_per_hour=0, price_cents_per_hour=None),
+            409,
+            "spending_cap",
+        ),
+        (KeyNotOnAccountError(fingerprint="SHA256:x"), 409, "key_not_on_account"),
+        (
+            UnknownFamilyError("rtx-4009", known=["rtx-4090"], suggestions=["rtx-4090"]),
+            400,
+            "unknown_family",
+        ),
     ],
 )
 def test_error_reply_status_and_code(exc: Exception, status: int, code: str) -> None:
@@ -141,23 +146,40 @@ def test_error_reply_validation_lists_the_problems() -> None:
     ]
 
 
-def test_error_reply_402_keeps_the_amounts_and_the_upstream_details() -> None:
+def test_error_reply_short_wallet_keeps_the_amounts_and_the_upstream_details() -> None:
     exc = InsufficientBalanceError(
         "Not enough balance.",
-        required_cents=65,
+        needed_cents=65,
         available_cents=50,
-        status_code=402,
+        status_code=403,
         code="insufficient_balance",
         api_message="upstream says",
-        details={"requiredCents": 65, "availableCents": 50, "code": "spoof", "extra": 1},
+        details={"neededCents": 65, "availableCents": 50, "code": "spoof", "extra": 1},
     )
     reply = error_reply(exc)
     assert reply is not None
     error = reply.body["error"]
-    assert reply.status == 402
+    assert reply.status == 403
     assert error["code"] == "insufficient_balance"
-    assert (error["requiredCents"], error["availableCents"], error["extra"]) == (65, 50, 1)
+    assert (error["neededCents"], error["availableCents"]) == (65, 50)
+    assert error["details"]["extra"] == 1 and error["upstreamMessage"] == "upstream says"
     assert error["message"] == "Not enough balance."
+
+
+def test_error_reply_validation_failed_lists_each_field() -> None:
+    exc = ValidationFailedError(
+        "bad",
+        fields=[("gpuCount", "must be 1, 2, 4 or 8")],
+        status_code=400,
+        code="validation_failed",
+        api_message="Invalid body",
+        details={"gpuCount": "must be 1, 2, 4 or 8"},
+    )
+    reply = error_reply(exc)
+    assert reply is not None and reply.status == 400
+    assert reply.body["error"]["problems"] == [
+        {"field": "gpuCount", "problem": "must be 1, 2, 4 or 8"}
+    ]
 
 
 def test_error_reply_429_says_when_to_retry() -> None:
@@ -274,165 +296,256 @@ def test_bad_api_url_is_a_configuration_problem(tmp_path: Path) -> None:
     assert problem is not None and "https://" in problem
 
 
-# --- the manager, over a fake upstream -------------------------------------------------
+# --- the manager, over the sheet's examples ------------------------------------------
 
-Handler = Callable[[httpx.Request], httpx.Response]
+LISTING = vendor_examples()["catalog_listings"]["response"]["listings"][0]
+RTX = {
+    **LISTING,
+    "id": "lst_rtx",
+    "model": "RTX_4090",
+    "family": "rtx-4090",
+    "vramGb": 24,
+    "pricePerHourCents": 65,
+}
 
 
-def _factory(handler: Handler, seen: list[httpx.Request]) -> Callable[[Settings], Any]:
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return handler(request)
+@pytest.fixture
+def stub() -> Any:
+    with vendor_stub() as s:
+        s.route("GET", "/v1/rentals", Reply(200, {"rentals": [], "nextCursor": None}))
+        s.route(
+            "GET",
+            "/v1/catalog/listings",
+            Reply(200, {"listings": [RTX, LISTING], "nextCursor": None}),
+        )
+        yield s
+
+
+def _manager(tmp_path: Path, stub: VendorStub, **kwargs: Any) -> RentalsManager:
+    kwargs.setdefault("api_url", stub.url)
+    kwargs.setdefault("sid", SecretStr(SID))
 
     def make(settings: Settings) -> AsyncRentalsClient:
-        return AsyncRentalsClient(
-            settings,
-            transport=httpx.MockTransport(record),
-            retry=RetryPolicy(attempts=1),
-        )
+        return AsyncRentalsClient(settings, retry=RetryPolicy(attempts=1))
 
-    return make
+    return RentalsManager(_config(tmp_path, **kwargs), client_factory=make)
 
 
-def _upstream(request: httpx.Request) -> httpx.Response:
-    path = request.url.path
-    if path == "/v1/rentals" and request.method == "GET":
-        return httpx.Response(200, json={"rentals": []})
-    if path == "/v1/rentals" and request.method == "POST":
-        body = json.loads(request.content)
-        if body.get("familyId") == "h100-80gb":
-            return httpx.Response(
-                402,
-                json={
-                    "error": {
-                        "code": "insufficient_balance",
-                        "message": "needs more",
-                        "requiredCents": 280,
-                        "availableCents": 50,
-                    }
-                },
-            )
-        return httpx.Response(200, json=RENTAL)
-    if path == "/v1/families":
-        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
-    if path == "/v1/wallet":
-        return httpx.Response(200, content=b"<html>")
-    return httpx.Response(500)
+def _our_key_on_the_account(stub: VendorStub, tmp_path: Path) -> None:
+    """The account lists the key the manager's SSH entries use (generated in tmp_path/ssh)."""
+    from gpuoutlet_jupyter.ssh import resolve_identity
 
-
-def _manager(tmp_path: Path, seen: list[httpx.Request], **kwargs: Any) -> RentalsManager:
-    kwargs.setdefault("api_url", UPSTREAM)
-    kwargs.setdefault("sid", SecretStr(SID))
-    return RentalsManager(_config(tmp_path, **kwargs), client_factory=_factory(_upstream, seen))
+    local = local_key(resolve_identity(tmp_path / "ssh"))
+    key = {
+        **vendor_examples()["ssh_key_list"]["response"]["keys"][0],
+        "fingerprint": local.fingerprint,
+    }
+    stub.route("GET", "/v1/ssh-keys", Reply(200, {"keys": [key]}))
 
 
 @pytest.mark.asyncio
-async def test_manager_without_sid_answers_not_configured(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen, sid=None)
+async def test_manager_without_sid_answers_not_configured(tmp_path: Path, stub: VendorStub) -> None:
+    manager = _manager(tmp_path, stub, sid=None)
     await manager.start()
-    status = manager.status()
+    status = await manager.status()
     assert status["configured"] is False
     assert status["sidConfigured"] is False
     assert status["state"] == "not_configured"
+    assert status["session"] is None
     assert "GPUOUTLET_SID" in status["problem"]
     with pytest.raises(ConfigurationError) as info:
-        await manager.families()
+        await manager.api.families()
     assert "GPUOUTLET_SID" in str(info.value)
     # A request is validated before anything else, configured or not.
     with pytest.raises(RequestValidationError):
-        await manager.create({"familyId": "rtx-4090", "gpuCount": 3}, None)
+        await manager.api.create({"familyId": "rtx-4090", "gpuCount": 3})
+    # The templates are the vendor's documentation: they need no session.
+    assert len((await manager.api.templates())["templates"]) == 6
     await manager.stop()
-    assert seen == []
+    assert stub.requests == []
 
 
 @pytest.mark.asyncio
-async def test_manager_create_passes_the_key_and_maps_upstream_errors(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen)
+async def test_manager_status_says_who_is_signed_in(tmp_path: Path, stub: VendorStub) -> None:
+    manager = _manager(tmp_path, stub)
     await manager.start()
     try:
-        status = manager.status()
+        status = await manager.status()
         assert status["configured"] is True and status["state"] == "running"
         assert status["sidSource"] == SID_SETTING_SOURCE
+        assert status["session"]["email"] == "you@example.com"
+        assert status["session"]["expiresAt"] == "2026-07-07T08:14:22Z"
+        assert "permanent" in status["stopNotice"]
         assert SID not in json.dumps(status)
+        await manager.status()
+        # auth/me is asked once for every viewer (cached), however often the status is read.
+        assert stub.paths().count("GET /v1/auth/me") == 1
+    finally:
+        await manager.stop()
 
-        view = await manager.create({"familyId": "rtx-4090", "gpuCount": 1}, "key-123")
-        assert view["id"] == "rent_unit1" and view["version"] >= 1
-        create = [r for r in seen if r.method == "POST"][-1]
-        assert create.headers["Idempotency-Key"] == "key-123"
-        assert json.loads(create.content) == {
-            "familyId": "rtx-4090",
-            "gpuCount": 1,
-            "templateId": "ubuntu-24-04",
-        }
-        assert create.headers["Cookie"] == f"sid={SID}"
-        listed = await manager.rentals()
-        assert [r["id"] for r in listed["rentals"]] == ["rent_unit1"]
+
+@pytest.mark.asyncio
+async def test_manager_create_checks_the_key_then_quotes_then_creates_once(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        # The example account's key is not this machine's: refused before money moves.
+        with pytest.raises(KeyNotOnAccountError) as refused:
+            await manager.api.create({"familyId": "rtx-4090", "gpuCount": 1})
+        assert "%gpu_keys add" in str(refused.value)
+        assert "POST /v1/rentals" not in stub.paths()
+
+        _our_key_on_the_account(stub, tmp_path)
+        view = await manager.api.create(
+            {"familyId": "rtx-4090", "gpuCount": 1, "templateId": "pytorch"}
+        )
+        assert view["id"] == "rent_01H..." and view["version"] >= 1
+        assert view["templateId"] == "pytorch"
+        assert view["quote"]["estimatedProvisionSeconds"] == 45
+        assert view["provisioning"]["expectedSeconds"] == 45
+        posts = [s for s in stub.requests if s.method == "POST"]
+        assert [p.path for p in posts] == ["/v1/rentals/preview", "/v1/rentals"]
+        assert posts[-1].body == {"familyId": "rtx-4090", "gpuCount": 1, "templateId": "pytorch"}
+        assert "idempotency-key" not in posts[-1].headers
+        assert posts[-1].headers["cookie"] == f"sid={SID}"
+        listed = await manager.api.rentals()
+        assert [r["id"] for r in listed["rentals"]] == ["rent_01H..."]
         assert listed["version"] == view["version"]
 
+        with pytest.raises(UnknownFamilyError, match="rtx-4090"):
+            await manager.api.create({"familyId": "rtx-4009"})
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_create_refuses_a_short_wallet_from_the_quote(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    _our_key_on_the_account(stub, tmp_path)
+    poor = {**vendor_examples()["billing_balance"]["response"], "availableCents": 100}
+    stub.route("GET", "/v1/billing/balance", Reply(200, poor))
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
         with pytest.raises(InsufficientBalanceError) as info:
-            await manager.create({"familyId": "h100-80gb"}, None)
+            await manager.api.create({"familyId": "h100-80gb"})
+        assert (info.value.needed_cents, info.value.available_cents) == (280, 100)
+        assert "Nothing was sent" in str(info.value)
         reply = error_reply(info.value)
-        assert reply is not None and reply.status == 402
-        assert (reply.body["error"]["requiredCents"], reply.body["error"]["availableCents"]) == (
-            280,
-            50,
-        )
-        with pytest.raises(RequestValidationError) as bad_key:
-            await manager.create({"familyId": "rtx-4090"}, "two words")
-        assert "Idempotency-Key" in str(bad_key.value)
-        with pytest.raises(EndpointUnavailableError):
-            await manager.families()
+        assert reply is not None and reply.status == 403
+        assert "POST /v1/rentals" not in stub.paths()
+        preview = await manager.api.preview({"familyId": "h100-80gb"})
+        assert [p["code"] for p in preview["problems"]] == ["insufficient_balance"]
+        assert "$2.80" in preview["confirmation"]
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_cap_fails_closed_without_a_quote(tmp_path: Path, stub: VendorStub) -> None:
+    _our_key_on_the_account(stub, tmp_path)
+    stub.route(
+        "POST", "/v1/rentals/preview", Reply(503, {"error": "internal_error", "message": "down"})
+    )
+    manager = _manager(
+        tmp_path,
+        stub,
+        options=ServiceOptions(poll_interval=30, reconcile_interval=0, max_hourly_spend_cents=1000),
+    )
+    await manager.start()
+    try:
+        with pytest.raises(SpendingCapError, match="cannot be checked") as info:
+            await manager.api.create({"familyId": "rtx-4090"})
+        assert info.value.price_cents_per_hour is None
+        assert "POST /v1/rentals" not in stub.paths()
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_no_capacity_names_what_is_available(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    _our_key_on_the_account(stub, tmp_path)
+    stub.route(
+        "POST",
+        "/v1/rentals/preview",
+        Reply(
+            400, {"error": "model_unavailable", "message": "No provider available for this config"}
+        ),
+    )
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        with pytest.raises(ModelUnavailableError) as info:
+            await manager.api.create({"familyId": "rtx-4090", "region": "JP"})
+        assert info.value.alternatives == ["rtx-4090 ×1 in US-East", "h100-80gb ×1 from $2.80/h"]
+        reply = error_reply(info.value)
+        assert reply is not None and reply.body["error"]["alternatives"] == info.value.alternatives
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_manager_garbled_upstream_is_malformed(tmp_path: Path, stub: VendorStub) -> None:
+    stub.route("GET", "/v1/billing/balance", Reply(200, b"<html>"))
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
         with pytest.raises(MalformedResponseError):
-            await manager.wallet()
+            await manager.api.wallet()
     finally:
         await manager.stop()
     with pytest.raises(ExtensionUnavailableError):
-        await manager.rentals()
+        await manager.api.rentals()
 
 
 @pytest.mark.asyncio
-async def test_manager_long_poll_returns_at_the_cap_without_a_change(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen)
+async def test_manager_long_poll_returns_at_the_cap_without_a_change(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    manager = _manager(tmp_path, stub)
     await manager.start()
     try:
-        listed = await manager.rentals(LongPoll(wait=0.05, since=0))
+        listed = await manager.api.rentals(LongPoll(wait=0.05, since=0))
         assert listed == {"rentals": [], "version": 0}
     finally:
         await manager.stop()
 
 
 @pytest.mark.asyncio
-async def test_manager_start_failure_is_reported_not_raised(tmp_path: Path) -> None:
+async def test_manager_start_failure_is_reported_not_raised(
+    tmp_path: Path, stub: VendorStub
+) -> None:
     blocker = tmp_path / "state-is-a-file"
     blocker.write_text("")
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen, state_dir=blocker / "sub")
+    manager = _manager(tmp_path, stub, state_dir=blocker / "sub")
     await manager.start()
-    status = manager.status()
+    status = await manager.status()
     assert status["configured"] is False
     assert "could not start" in status["problem"]
     with pytest.raises(ConfigurationError):
-        await manager.rentals()
+        await manager.api.rentals()
     await manager.stop()
 
 
 @pytest.mark.asyncio
-async def test_manager_bad_ssh_settings_are_a_configuration_problem(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen, ssh_user="root\nProxyCommand x")
+async def test_manager_bad_ssh_settings_are_a_configuration_problem(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    manager = _manager(tmp_path, stub, ssh_user="root\nProxyCommand x")
     await manager.start()
-    assert "ssh_user" in manager.status()["problem"]
+    assert "ssh_user" in (await manager.status())["problem"]
     await manager.stop()
 
 
 @pytest.mark.asyncio
-async def test_manager_requests_wait_for_the_start(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-    manager = _manager(tmp_path, seen)
-    pending = asyncio.ensure_future(manager.rentals())
+async def test_manager_requests_wait_for_the_start(tmp_path: Path, stub: VendorStub) -> None:
+    manager = _manager(tmp_path, stub)
+    pending = asyncio.ensure_future(manager.api.rentals())
     await asyncio.sleep(0.01)
     assert not pending.done()
     await manager.start()
