@@ -6,6 +6,8 @@ uses the in-process service against the sandbox for the insufficient-balance mes
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,53 +18,131 @@ from IPython.testing import globalipapp
 from test_notebook_units import _free_port, rental_json
 
 from gpuoutlet_jupyter import api
+from gpuoutlet_jupyter.api.models import STOP_NOTICE
 from gpuoutlet_jupyter.notebook.extension import loaded_magics
 from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
 from gpuoutlet_jupyter.notebook.views import RentalInfo, RentalsTable
+from gpuoutlet_jupyter.rest import models
 
 ID = "rent_01TESTTESTTESTTESTTESTTEST"
+#: ``GET families`` as the server answers it (FamiliesView).
 FAMILIES = [
     {
         "id": "rtx-4090",
-        "displayName": "RTX 4090",
-        "pricePerHourCents": 65,
-        "available": True,
-        "regions": ["US"],
+        "models": ["RTX_4090"],
+        "vramGb": 24,
+        "minPricePerGpuHourCents": 65,
+        "regions": ["US-East"],
+        "regionCodes": ["US"],
+        "providers": ["vast"],
+        "offers": [
+            {"gpuCount": 1, "pricePerHourCents": 65, "listings": 2, "regions": ["US-East"], "providers": ["vast"]}
+        ],
+        "listings": 2,
     },
     {
         "id": "h100-80gb",
-        "displayName": "H100",
-        "pricePerHourCents": 280,
-        "available": False,
-        "regions": ["FI"],
+        "models": ["H100_SXM_80GB"],
+        "vramGb": 80,
+        "minPricePerGpuHourCents": 280,
+        "regions": ["EU-North"],
+        "regionCodes": ["FI"],
+        "providers": ["runpod"],
+        "offers": [
+            {"gpuCount": 1, "pricePerHourCents": 280, "listings": 1, "regions": ["EU-North"], "providers": ["runpod"]}
+        ],
+        "listings": 1,
     },
-]
+]  # fmt: skip
+WALLET = {
+    "availableCents": 1234,
+    "reservedCents": 65,
+    "totalCents": 1299,
+    "openInvoicesCents": 0,
+    "openInvoiceCount": 0,
+    "updatedAt": "2026-06-07T08:15:22Z",
+    "burnCentsPerHour": 0,
+    "hoursLeft": None,
+    "costCents": 0,
+    "activeRentals": 0,
+    "maxHourlySpendCents": None,
+    "warnings": [],
+}
+SITE = "https://gpuoutlet.example"
 
 
 class FakeBackend:
-    """Answers from a script: ``states`` are what successive long-polls of a rental return
-    (an exception in it is raised instead)."""
+    """Answers from a script, in the REST API's shapes (each checked against its model):
+    ``states`` are what successive long-polls of a rental return (an exception in it is raised
+    instead). What the server checks before a create (the family) it checks too."""
 
     kind = "server"
     where = "a fake server"
-    api_url = "https://gpuoutlet.example"
+    api_url = SITE
 
     def __init__(self) -> None:
         self.states: list[Any] = []
         self.create_error: Exception | None = None
-        self.created: list[tuple[dict[str, Any], str]] = []
+        self.created: list[dict[str, Any]] = []
         self.stopped: list[str] = []
         self.listed: list[dict[str, Any]] = []
+        self.wallet_reply: dict[str, Any] = dict(WALLET)
+        self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
+        self.added: list[str | None] = []
+        self.already_stopped = False
         self.closed = False
 
     def status(self) -> dict[str, Any]:
-        return {"configured": True, "apiUrl": self.api_url, "sidSource": "a test", "version": "0"}
+        return {
+            "configured": True,
+            "apiUrl": self.api_url,
+            "sidSource": "a test",
+            "version": "0",
+            "session": {
+                "userId": "usr_1",
+                "email": "you@example.com",
+                "expiresAt": "2026-07-07T08:14:22Z",
+                "secondsLeft": 2 * 86400,
+                "warning": "Your gpuoutlet session ends in about 2.0 days (2026-07-07 08:14 UTC).",
+            },
+        }
 
-    def families(self) -> list[dict[str, Any]]:
-        return FAMILIES
+    def templates(self) -> dict[str, Any]:
+        from gpuoutlet_jupyter.rest.layer import templates_reply
+
+        return templates_reply()
+
+    def families(self) -> dict[str, Any]:
+        return models.FamiliesView.model_validate({"families": FAMILIES}).to_json()
 
     def wallet(self) -> dict[str, Any]:
-        return {"availableCents": 1234, "reservedCents": 65, "currency": "USD"}
+        return models.WalletView.model_validate(self.wallet_reply).to_json()
+
+    def keys(self) -> dict[str, Any]:
+        return models.KeysView.model_validate(self.keys_reply).to_json()
+
+    def add_key(self, name: str | None = None) -> dict[str, Any]:
+        self.added.append(name)
+        key = {
+            "id": "key_1",
+            "name": name or "me@laptop",
+            "fingerprint": "SHA256:mine",
+            "algorithm": "ssh-ed25519",
+            "createdAt": None,
+            "local": True,
+        }
+        self.keys_reply = {
+            **self.keys_reply,
+            "keys": [key],
+            "local": {**(self.keys_reply["local"] or {}), "onAccount": True},
+        }
+        return models.AddKeyReply.model_validate(
+            {
+                "key": key,
+                "alreadyOnAccount": False,
+                "note": "Added. Pods created from now on let this key in.",
+            }
+        ).to_json()
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
         return {"rentals": self.listed, "version": 1}
@@ -78,15 +158,34 @@ class FakeBackend:
             raise state
         return dict(state)
 
-    def create(self, body: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    def preview(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("the magics create through the service's own checks")
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        ids = [f["id"] for f in FAMILIES]
+        if body["familyId"] not in ids:
+            close = difflib.get_close_matches(body["familyId"], ids, n=3, cutoff=0.5)
+            raise api.UnknownFamilyError(body["familyId"], known=ids, suggestions=close)
         if self.create_error is not None:
             raise self.create_error
-        self.created.append((body, idempotency_key))
-        return rental_json(version=1, polls=0, name=body.get("name"))
+        self.created.append(body)
+        return rental_json(
+            version=1, polls=0, name=body.get("name"), templateId=body.get("templateId")
+        )
 
     def stop(self, rental_id: str) -> dict[str, Any]:
         self.stopped.append(rental_id)
-        return rental_json(id=rental_id, status="stopping", version=10)
+        stop = {
+            "finalChargedCents": 47,
+            "refundedCents": 0,
+            "requestedAt": "2026-06-07T09:00:00Z",
+            "alreadyStopped": self.already_stopped,
+        }
+        status = "stopped" if self.already_stopped else "stopping"
+        reply = rental_json(
+            id=rental_id, status=status, version=10, stop=stop, costCents=47, totalChargedCents=47
+        )
+        return models.StopReply.model_validate({**reply, "notice": STOP_NOTICE}).to_json()
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         return self.rentals()
@@ -162,7 +261,9 @@ MAGICS = [
     "gpu_stop",
     "gpu_keep",
     "gpu_families",
+    "gpu_templates",
     "gpu_wallet",
+    "gpu_keys",
     "gpu_panel",
 ]
 
@@ -228,7 +329,15 @@ def test_config_works(ip: Any, fake: FakeBackend, run: Run) -> None:
         ("%gpu_rent rtx-4090 --colour red", "unrecognized arguments: --colour red"),
         ("%gpu_rent", "the following arguments are required: FAMILY"),
         ("%gpu_rent rtx-4090 --auto-stop -1", "--auto-stop should be greater than 0"),
-        ("%gpu_rent rtx-4080", "There is no GPU family 'rtx-4080'. Did you mean rtx-4090?"),
+        (
+            "%gpu_rent rtx-4080",
+            "There is no GPU family 'rtx-4080' in gpuoutlet's catalog. Did you mean rtx-4090?",
+        ),
+        (
+            "%gpu_rent rtx-4090 --template pytroch",
+            "--template must be one of ubuntu-24-04, pytorch",
+        ),
+        ("%gpu_keys remove", "argument action: invalid choice: 'remove'"),
         ("%gpu_status ../../etc", "the rental ID '../../etc' is not a rental id"),
         ("%gpu_stop", "give one rental ID"),
         (f"%gpu_stop {ID} --all", "not both"),
@@ -247,38 +356,64 @@ def test_bad_input_gets_one_paragraph(
     assert not fake.created
 
 
-def test_insufficient_balance_names_the_hour_the_wallet_and_where_to_top_up(
+def test_a_short_wallet_names_the_hour_the_wallet_and_where_to_top_up(
     fake: FakeBackend, run: Run
 ) -> None:
-    fake.create_error = api.InsufficientBalanceError(
-        "x",
-        required_cents=280,
-        available_cents=50,
-        status_code=402,
-        code="insufficient_balance",
-        api_message="x",
+    from gpuoutlet_jupyter.api import Balance, Preview, RentalRequest
+    from gpuoutlet_jupyter.service.money import check_balance
+    from gpuoutlet_jupyter.service.record import QuoteInfo
+
+    # The service's own refusal, made from the quote and the balance (as the server makes it).
+    quote = QuoteInfo.from_preview(
+        Preview(price_per_hour_cents=280, estimated_provision_seconds=45)
     )
+    poor = Balance(available_cents=50, reserved_cents=0, total_cents=50)
+    with pytest.raises(api.InsufficientBalanceError) as refused:
+        check_balance(quote, poor, RentalRequest.build(family_id="h100-80gb"), SITE)
+    fake.create_error = refused.value
     value, printed = run("%gpu_rent h100-80gb")
     assert isinstance(value, GpuMagicError)
-    assert "$2.80 for 1× h100-80gb" in printed and "$0.50 available" in printed
-    assert "Top up the wallet at https://gpuoutlet.example" in printed
-    assert "Nothing was charged" in printed
-    run("%config GpuOutletMagics.topup_url = 'https://gpuoutlet.example/wallet'")
-    _, printed = run("%gpu_rent h100-80gb")
-    assert "Top up the wallet at https://gpuoutlet.example/wallet," in printed
+    assert "$2.80 for this one" in printed and "the wallet has $0.50 available" in printed
+    assert f"Top up the wallet on {SITE}" in printed
+    assert "Nothing was sent and nothing was charged" in printed
+    assert "sign in" not in printed.lower()
 
 
-def test_api_errors_keep_their_advice(fake: FakeBackend, run: Run) -> None:
-    fake.create_error = api.NoCapacityError(
-        "No capacity right now: none. Try another region.",
-        status_code=409,
-        code="no_capacity",
-        api_message="none",
+def test_no_capacity_names_what_is_available(fake: FakeBackend, run: Run) -> None:
+    error = api.ModelUnavailableError(
+        "No provider has that GPU family, count and region free right now.",
+        status_code=400,
+        code="model_unavailable",
+        api_message="No provider available for this config",
     )
+    fake.create_error = error.with_alternatives(["rtx-4090 ×1 in US-East"])
     _, printed = run("%gpu_rent rtx-4090 --region JP")
-    assert (
-        printed.startswith("%gpu_rent: No capacity right now") and "Try another region" in printed
+    assert printed.startswith("%gpu_rent: No provider has that GPU family")
+    assert "Available now: rtx-4090 ×1 in US-East." in printed
+
+
+def test_an_expired_session_says_how_to_sign_in_again(fake: FakeBackend, run: Run) -> None:
+    fake.create_error = api.UnauthorizedError(
+        "Your gpuoutlet session has expired or was signed out, so nothing could be done "
+        "(gpuoutlet said: “Not signed in”). Sign in again: copy the new `sid` cookie.",
+        status_code=401,
+        code="unauthorized",
+        api_message="Not signed in",
     )
+    value, printed = run("%gpu_rent rtx-4090")
+    assert isinstance(value, GpuMagicError)
+    assert "session has expired" in printed and "sid" in printed and "Not signed in" in printed
+
+
+def test_a_key_missing_from_the_account_is_refused_with_what_to_do(
+    fake: FakeBackend, run: Run
+) -> None:
+    fake.create_error = api.KeyNotOnAccountError(
+        fingerprint="SHA256:mine", identity="/home/me/.ssh/id_ed25519", public_key_file="x.pub"
+    )
+    value, printed = run("%gpu_rent rtx-4090")
+    assert isinstance(value, GpuMagicError)
+    assert "SHA256:mine" in printed and "%gpu_keys add" in printed and not fake.created
 
 
 # -- renting, following, Ctrl-C --------------------------------------------------------------
@@ -299,7 +434,7 @@ def test_rent_follows_to_running_and_returns_the_rental(
         "r = %gpu_rent rtx-4090 --gpus 2 --region EU --name alice/exp-42 --auto-stop 1.5 --template pytorch\nr"
     )
     assert isinstance(value, RentalInfo) and value.status == "running"
-    body, key = fake.created[0]
+    (body,) = fake.created
     assert body == {
         "familyId": "rtx-4090",
         "gpuCount": 2,
@@ -308,17 +443,20 @@ def test_rent_follows_to_running_and_returns_the_rental(
         "name": "alice/exp-42",
         "autoStopAfterHours": 1.5,
     }
-    assert key.startswith("gpuoutlet-jupyter-")
-    assert "poll 1/~60" in printed and "API 503, retrying" in printed
+    # The confirmation line, from gpuoutlet's quote; progress in time against its estimate.
+    assert f"{ID}: rtx-4090 ×1 (pytorch) at $0.65/h from vast, US-East" in printed
+    assert "gpuoutlet expects it running in about 0:45" in printed
+    assert "left of ~0:45" in printed and "API 503, retrying" in printed
     assert "Lost contact, retrying (1 of 5)" in printed
-    for part in (
-        "host    10.1.2.3",
-        "port    2222",
-        f"ssh     ssh gpuoutlet-{ID}",
-        "$0.65/h",
-        f"kernel  gpuoutlet-{ID.lower()}",
+    for label, shown in (
+        ("host", "10.1.2.3"),
+        ("port", "2222"),
+        ("ssh", f"ssh gpuoutlet-{ID}"),
+        ("price", "$0.65/h"),
+        ("template", "ubuntu-24-04"),
+        ("kernel", f"gpuoutlet-{ID.lower()}"),
     ):
-        assert part in printed
+        assert re.search(rf"\n  {label} +{re.escape(shown)}", printed), (label, printed)
     assert ip.user_ns["r"] is value
 
 
@@ -364,9 +502,11 @@ def test_following_gives_up_after_repeated_failures(fake: FakeBackend, run: Run)
 
 def test_reading_magics(fake: FakeBackend, run: Run) -> None:
     value, printed = run("%gpu_families")
-    assert "rtx-4090" in printed and "sold out" in printed and "$2.80" in printed
+    assert "rtx-4090" in printed and "80 GB" in printed and "1× $2.80" in printed
+    value, printed = run("%gpu_templates")
+    assert "pytorch" in printed and "11434" in printed and "ubuntu-24-04 (default)" in printed
     value, printed = run("%gpu_wallet")
-    assert "$12.34 available, $0.65 reserved" in printed
+    assert "$12.34 available, $0.65 reserved" in printed and "$12.99 in all" in printed
     value, printed = run("%gpu_rentals")
     assert isinstance(value, RentalsTable) and "No rentals" in printed
     fake.listed = [RUNNING]
@@ -374,16 +514,94 @@ def test_reading_magics(fake: FakeBackend, run: Run) -> None:
     assert ID in printed and f"ssh gpuoutlet-{ID}" in printed
     value, printed = run("%gpu_status")
     assert "a fake server" in printed and "1 active, 1 tracked" in printed
+    assert "signed in as" in printed and "you@example.com" in printed
+    assert "session ends" in printed and "2026-07-07 08:14 UTC" in printed
+    assert "about 2.0 days" in printed  # under three days: the warning
     value, printed = run(f"%gpu_status {ID}")
     assert isinstance(value, RentalInfo) and value.id == ID
 
 
-def test_stop_follows_until_stopped(fake: FakeBackend, run: Run) -> None:
-    fake.states = [rental_json(status="stopped", version=11, stoppedAt="2026-06-07T09:14:22Z")]
+def test_rentals_warn_when_the_wallet_lasts_under_an_hour(fake: FakeBackend, run: Run) -> None:
+    fake.listed = [RUNNING]
+    fake.wallet_reply = {
+        **WALLET,
+        "totalCents": 40,
+        "burnCentsPerHour": 65,
+        "hoursLeft": 0.62,
+        "activeRentals": 1,
+        "warnings": [
+            {
+                "code": "wallet_under_an_hour",
+                "message": "At the current burn ($0.65/h) the wallet's $0.40 lasts about 37 "
+                "minutes. When it reaches $0 gpuoutlet stops every pod.",
+            },
+            {"code": "open_invoices", "message": "You owe $100.00 on 1 open invoice."},
+        ],
+    }
+    _, printed = run("%gpu_rentals")
+    assert "lasts about 37 minutes" in printed and "stops every pod" in printed
+    assert "⚠ You owe $100.00" in printed
+    _, printed = run("%gpu_wallet")
+    assert "⚠ At the current burn" in printed
+
+
+def test_keys_list_mark_and_add(fake: FakeBackend, run: Run) -> None:
+    local = {
+        "identityFile": "/home/me/.ssh/id_ed25519",
+        "publicKeyFile": "/home/me/.ssh/id_ed25519.pub",
+        "fingerprint": "SHA256:mine",
+        "algorithm": "ssh-ed25519",
+        "comment": "me@laptop",
+        "onAccount": False,
+    }
+    other = {
+        "id": "key_0",
+        "name": "old",
+        "fingerprint": "SHA256:other",
+        "algorithm": "ssh-rsa",
+        "createdAt": "2026-06-07T08:14:22Z",
+        "local": False,
+    }
+    fake.keys_reply = {"keys": [other], "local": local, "localProblem": None}
+    _, printed = run("%gpu_keys")
+    assert "SHA256:other" in printed and "is NOT on your account" in printed
+    assert "%gpu_keys add" in printed
+    _, printed = run("%gpu_keys add --name laptop")
+    assert fake.added == ["laptop"] and "Added." in printed
+    assert "→" in printed and "new pods let it in" in printed
+    value, printed = run("%gpu_keys --name x")
+    assert isinstance(value, GpuMagicError) and "goes with add" in printed
+
+
+def test_stop_says_it_is_permanent_then_what_it_cost(fake: FakeBackend, run: Run) -> None:
+    fake.states = [
+        rental_json(
+            status="stopped",
+            version=11,
+            stoppedAt="2026-06-07T09:14:22Z",
+            costCents=47,
+            totalChargedCents=47,
+            stop={
+                "finalChargedCents": 47,
+                "refundedCents": 0,
+                "requestedAt": None,
+                "alreadyStopped": False,
+            },
+        )
+    ]
     value, printed = run(f"%gpu_stop {ID}")
     assert fake.stopped == [ID]
     assert isinstance(value, RentalInfo) and value.status == "stopped"
-    assert "cost $0.65" in printed
+    assert printed.index("permanent") < printed.index("it cost $0.47 in all")
+    assert "destroys the pod and wipes its disk" in printed
+
+
+def test_stopping_twice_is_done_not_an_error(fake: FakeBackend, run: Run) -> None:
+    fake.already_stopped = True
+    value, printed = run(f"%gpu_stop {ID}")
+    assert isinstance(value, RentalInfo) and value.status == "stopped"
+    assert "was already stopped: nothing more to do" in printed
+    assert "Error" not in printed and "No capacity" not in printed
 
 
 def test_stop_all_asks_first(fake: FakeBackend, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -401,7 +619,9 @@ def test_stop_all_asks_first(fake: FakeBackend, run: Run, monkeypatch: pytest.Mo
     monkeypatch.setattr("builtins.input", answer("n"))
     value, printed = run("%gpu_stop --all")
     assert "Nothing was stopped." in printed and not fake.stopped
-    assert questions == [f"Stop 2 rental(s), $1.30/h in all: {ID} (unit), {second} (unit)? [y/N] "]
+    assert questions == [
+        f"Stop 2 rental(s), $1.30/h in all: {ID} (unit), {second} (unit)? {STOP_NOTICE} [y/N] "
+    ]
 
     def no_stdin(question: str) -> str:
         raise StdinNotImplementedError("no stdin here")

@@ -29,7 +29,13 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
     panel = Panel(GpuCore(lambda: fake), live=False)
     try:
         assert [value for _label, value in panel.family.options] == ["rtx-4090", "h100-80gb"]
-        assert "sold out" in panel.family.options[1][0]
+        assert "from $2.80/h per GPU, 80 GB" in panel.family.options[1][0]
+        # The six templates, the default chosen, with what each holds and its ports.
+        assert [value for _label, value in panel.template.options] == [
+            "ubuntu-24-04", "pytorch", "vllm", "ollama", "a1111", "text-gen-webui",
+        ]  # fmt: skip
+        assert panel.template.value == "ubuntu-24-04"
+        assert "11434" in dict((v, k) for k, v in panel.template.options)["ollama"]
         assert "$12.34 available" in panel.wallet.value
         assert len(panel.rentals.children) == 1 and ID in repr(panel._rows[ID].label.value)
         assert f"ssh gpuoutlet-{ID}" in panel._rows[ID].phase.value
@@ -42,15 +48,17 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
 
         panel.family.value = "rtx-4090"
         assert panel.region.options == ("US",)
+        panel.template.value = "pytorch"
         panel.gpus.value = 2
         panel.name.value = "alice/panel"
         panel.auto_stop.value = 2
         rental = panel.launch_rental()
         assert rental is not None and "Launched" in panel.message.value
-        assert fake.created[0][0] == {
+        assert "gpuoutlet expects it running in about 0:45" in panel.message.value
+        assert fake.created[0] == {
             "familyId": "rtx-4090",
             "gpuCount": 2,
-            "templateId": "ubuntu-24-04",
+            "templateId": "pytorch",
             "name": "alice/panel",
             "autoStopAfterHours": 2.0,
         }
@@ -61,20 +69,27 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
         assert "Idle stop must be a number of minutes" in panel.message.value
         panel.idle_stop.value = "45"
         panel.launch_rental()
-        assert fake.created[1][0]["idleStopMinutes"] == 45.0
+        assert fake.created[1]["idleStopMinutes"] == 45.0
         panel.idle_stop.value = ""
 
         fake.create_error = api.InsufficientBalanceError(
-            "x", required_cents=130, available_cents=5, status_code=402, code="x", api_message="x"
+            "Not enough balance for 2× rtx-4090: $1.30 for this one, and the wallet has $0.05.",
+            needed_cents=130,
+            available_cents=5,
+            status_code=403,
+            code="insufficient_balance",
+            api_message="",
         )
         panel.launch_rental()
-        assert (
-            "$1.30 for 2× rtx-4090" in panel.message.value
-            and "$0.05 available" in panel.message.value
-        )
+        assert "Not launched: Not enough balance for 2× rtx-4090" in panel.message.value
 
-        panel._rows[ID].stop.click()
-        assert fake.stopped == [ID] and f"Stopping {ID}" in panel.message.value
+        # Stop takes two clicks: the first says a stop is permanent.
+        stop = panel._rows[ID].stop
+        stop.click()
+        assert not fake.stopped and stop.description == "Confirm stop"
+        assert "destroys the pod and wipes its disk" in panel.message.value
+        stop.click()
+        assert fake.stopped == [ID] and "it cost $0.47 in all" in panel.message.value
         assert "gpuoutlet panel: 1 rentals" in repr(panel)
     finally:
         panel.close()

@@ -32,31 +32,56 @@ from gpuoutlet_jupyter.notebook.progress import StreamProgress, progress_line
 from gpuoutlet_jupyter.notebook.rest import ServerBackend, error_from_reply
 from gpuoutlet_jupyter.notebook.settings import KernelSettings
 from gpuoutlet_jupyter.notebook.views import FamiliesTable, RentalInfo, RentalsTable
+from gpuoutlet_jupyter.rest.models import RentalView
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def rental_json(**fields: Any) -> dict[str, Any]:
+    """A complete rental reply of the REST API (checked against its model, ``RentalView``)."""
     base: dict[str, Any] = {
         "id": "rent_01TESTTESTTESTTESTTESTTEST",
+        "name": "unit",
         "status": "provisioning",
-        "host": None,
-        "port": None,
-        "pricePerHourCents": 65,
-        "startedAt": "2026-06-07T08:14:22Z",
         "familyId": "rtx-4090",
         "gpuCount": 1,
-        "name": "unit",
+        "pricePerHourCents": 65,
+        "host": None,
+        "port": None,
+        "region": None,
+        "provider": None,
+        "startedAt": "2026-06-07T08:14:22Z",
+        "stoppedAt": None,
+        "totalChargedCents": 0,
+        "error": None,
+        "templateId": "ubuntu-24-04",
         "version": 3,
-        "phase": "Provisioning: waiting for the pod's SSH daemon (poll 2 of ~60).",
+        "phase": "Provisioning: about 30 s left of the ~45 s gpuoutlet expects.",
         "polls": 2,
         "upstreamError": None,
         "gone": False,
+        "createdHere": True,
         "ssh": None,
         "kernel": None,
+        "costCents": 0,
+        "quote": {
+            "pricePerHourCents": 65,
+            "estimatedProvisionSeconds": 45,
+            "providerCode": "vast",
+            "region": "US-East",
+            "model": "RTX_4090",
+            "listingId": "lst_1",
+        },
+        "provisioning": {"expectedSeconds": 45, "elapsedSeconds": 15},
+        "stop": None,
+        "idleStop": None,
+        "stopReason": None,
+        "endedAt": None,
     }
     base.update(fields)
-    return base
+    if base["status"] != "provisioning" and "provisioning" not in fields:
+        base["provisioning"] = None
+    return RentalView.model_validate(base).to_json()
 
 
 # -- importing and loading stays light ---------------------------------------------------
@@ -169,28 +194,27 @@ def test_rest_backend_calls_and_long_polls() -> None:
 
     backend = _backend(handler)
     backend.rental("rent_01TESTTESTTESTTESTTESTTEST", since=3, wait=2.5)
-    backend.create({"familyId": "rtx-4090"}, idempotency_key="key-1")
+    backend.create({"familyId": "rtx-4090"})
     assert seen[0].url.path == "/base/gpuoutlet/api/rentals/rent_01TESTTESTTESTTESTTESTTEST"
     assert dict(seen[0].url.params) == {"since": "3", "wait": "2.5"}
     assert seen[0].headers["Authorization"] == "token tok"
-    assert seen[1].headers["Idempotency-Key"] == "key-1"
+    assert "Idempotency-Key" not in seen[1].headers
     assert json.loads(seen[1].content) == {"familyId": "rtx-4090"}
     with pytest.raises(api.RequestValidationError):
         backend.rental("../etc/passwd")  # never put into a URL
 
 
-def test_create_retries_with_the_same_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    keys: list[str] = []
+def test_a_create_is_sent_once_whatever_the_answer() -> None:
+    sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        keys.append(request.headers["Idempotency-Key"])
-        if len(keys) < 3:
-            return httpx.Response(503, json={"error": {"code": "starting", "message": "wait"}})
-        return httpx.Response(200, json=rental_json())
+        sent.append(request)
+        return httpx.Response(503, json={"error": {"code": "starting", "message": "wait"}})
 
-    monkeypatch.setattr("gpuoutlet_jupyter.notebook.rest.time.sleep", lambda _s: None)
-    assert _backend(handler).create({"familyId": "rtx-4090"}, idempotency_key="k")["id"]
-    assert keys == ["k", "k", "k"]
+    with pytest.raises(api.ServerError):
+        _backend(handler).create({"familyId": "rtx-4090"})
+    # The rentals API has no idempotency key: a second send could rent a second pod.
+    assert len(sent) == 1
 
 
 @pytest.mark.parametrize(
@@ -206,15 +230,52 @@ def test_create_retries_with_the_same_key(monkeypatch: pytest.MonkeyPatch) -> No
             api.RequestValidationError,
         ),
         (
-            402,
+            403,
             {
                 "code": "insufficient_balance",
                 "message": "m",
-                "requiredCents": 65,
+                "neededCents": 65,
                 "availableCents": 50,
                 "upstreamMessage": "u",
             },
             api.InsufficientBalanceError,
+        ),
+        (
+            403,
+            {
+                "code": "insufficient_balance",
+                "message": "refused here",
+                "neededCents": 65,
+                "availableCents": 50,
+            },
+            api.InsufficientBalanceError,
+        ),
+        (400, {"code": "unknown_family", "message": "m", "familyId": "x"}, api.UnknownFamilyError),
+        (
+            409,
+            {"code": "key_not_on_account", "message": "m", "fingerprint": "SHA256:x"},
+            api.KeyNotOnAccountError,
+        ),
+        (409, {"code": "spending_cap", "message": "m", "capCentsPerHour": 5}, api.SpendingCapError),
+        (
+            400,
+            {
+                "code": "validation_failed",
+                "message": "m",
+                "upstreamCode": "validation_failed",
+                "problems": [{"field": "name", "problem": "too long"}],
+            },
+            api.ValidationFailedError,
+        ),
+        (
+            401,
+            {
+                "code": "unauthorized",
+                "message": "expired",
+                "upstreamCode": "unauthorized",
+                "upstreamMessage": "Not signed in",
+            },
+            api.UnauthorizedError,
         ),
         (503, {"code": "not_configured", "message": "set GPUOUTLET_SID"}, api.ConfigurationError),
         (
@@ -229,18 +290,26 @@ def test_create_retries_with_the_same_key(monkeypatch: pytest.MonkeyPatch) -> No
         ),
         (
             404,
-            {"code": "not_found", "message": "no such rental", "upstreamMessage": "u"},
-            api.NotFoundError,
+            {
+                "code": "rental_not_found",
+                "message": "no such rental",
+                "upstreamCode": "rental_not_found",
+            },
+            api.RentalNotFoundError,
         ),
         (
-            404,
-            {"code": "endpoint_unavailable", "message": "m", "upstreamMessage": "u"},
-            api.EndpointUnavailableError,
+            400,
+            {
+                "code": "model_unavailable",
+                "message": "m",
+                "upstreamCode": "model_unavailable",
+                "alternatives": ["a"],
+            },
+            api.ModelUnavailableError,
         ),
-        (409, {"code": "no_capacity", "message": "m", "upstreamMessage": "u"}, api.NoCapacityError),
         (
-            422,
-            {"code": "idempotency_conflict", "message": "m", "upstreamMessage": "u"},
+            409,
+            {"code": "brand_new", "message": "m", "upstreamCode": "brand_new"},
             api.ConflictError,
         ),
         (
@@ -249,17 +318,32 @@ def test_create_retries_with_the_same_key(monkeypatch: pytest.MonkeyPatch) -> No
                 "code": "rate_limited",
                 "message": "m",
                 "retryAfterSeconds": 3,
+                "upstreamCode": "rate_limited",
                 "upstreamMessage": "u",
             },
             api.RateLimitedError,
         ),
         (
             401,
-            {"code": "unauthenticated", "message": "expired", "upstreamMessage": "u"},
+            {
+                "code": "oauth_state_mismatch",
+                "message": "expired",
+                "upstreamCode": "oauth_state_mismatch",
+            },
             api.AuthenticationError,
         ),
         (403, {"code": "forbidden", "message": "no"}, ServerRefusedError),
         (500, {"code": "internal_error", "message": "m"}, api.ServerError),
+        (
+            502,
+            {
+                "code": "internal_error",
+                "message": "m",
+                "upstreamCode": "internal_error",
+                "upstreamStatus": 503,
+            },
+            api.ServerError,
+        ),
     ],
 )
 def test_error_replies_map_onto_the_client_hierarchy(
@@ -267,10 +351,16 @@ def test_error_replies_map_onto_the_client_hierarchy(
 ) -> None:
     exc = error_from_reply(status, error, server_url="http://s/")
     assert type(exc) is expected
+    if not isinstance(exc, (api.RequestValidationError, ServerRefusedError)):
+        assert str(exc) == error["message"]  # the server's words, as the user reads them
     if isinstance(exc, api.InsufficientBalanceError):
-        assert (exc.required_cents, exc.available_cents) == (65, 50)
+        assert (exc.needed_cents, exc.available_cents) == (65, 50)
     if isinstance(exc, api.RateLimitedError):
         assert exc.retry_after == 3
+    if isinstance(exc, api.ModelUnavailableError):
+        assert exc.alternatives == ["a"]
+    if isinstance(exc, api.ValidationFailedError):
+        assert exc.fields == [("name", "too long")]
 
 
 def test_errors_from_jupyter_itself() -> None:
@@ -366,7 +456,7 @@ def test_progress_line_has_what_the_widget_has() -> None:
     for part in (
         "rent_01TEST",
         "provisioning",
-        "poll 2/~60",
+        "left of ~0:45",
         "$0.65/h, $0.65 reserved",
         "last poll failed, retrying: API 503",
     ):
@@ -402,8 +492,22 @@ def test_views_escape_html_and_have_plain_text() -> None:
     assert "$0.65 reserved for the first hour" in rental.to_text()
     table = RentalsTable([rental])
     assert "<script>" not in table._repr_html_() and "rent_01TEST" in table.to_text()
-    families = FamiliesTable([{"id": "x<y", "pricePerHourCents": 65, "available": False}])
-    assert "x&lt;y" in families._repr_html_() and "sold out" in families.to_text()
+    families = FamiliesTable(
+        [
+            {
+                "id": "x<y",
+                "models": ["RTX_4090"],
+                "vramGb": 24,
+                "minPricePerGpuHourCents": 63,
+                "regionCodes": ["US", "DE"],
+                "providers": ["vast"],
+                "offers": [{"gpuCount": 2, "pricePerHourCents": 125}],
+            }
+        ]
+    )
+    assert "x&lt;y" in families._repr_html_()
+    assert "$0.63" in families.to_text() and "2× $1.25" in families.to_text()
+    assert "US, DE" in families.to_text() and "24 GB" in families.to_text()
 
 
 def test_problems_use_the_flags_people_typed() -> None:
@@ -427,3 +531,42 @@ def test_the_panel_and_magics_are_reachable_from_the_package() -> None:
         check=True,
     )
     assert out.stdout.split() == ["Panel", "True"]
+
+
+# -- tab completion --------------------------------------------------------------------------
+
+
+def test_template_and_gpu_counts_complete_in_a_real_shell() -> None:
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'gpuoutlet_jupyter')\n"
+        "for line in ['%gpu_rent rtx-4090 --template ', '%gpu_rent rtx-4090 --template py',\n"
+        "             '%gpu_rent rtx-4090 --gpus ', '%gpu_keys a', '%gpu_rent x --template=ol']:\n"
+        "    print(ip.complete('', line, len(line))[1])\n"
+        "ip.run_line_magic('unload_ext', 'gpuoutlet_jupyter')\n"
+        "print(ip.complete('', '%gpu_keys a', 11)[1])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = out.stdout.strip().splitlines()
+    assert lines[:5] == [
+        "['a1111', 'ollama', 'pytorch', 'text-gen-webui', 'ubuntu-24-04', 'vllm']",
+        "['pytorch']",
+        "['1', '2', '4', '8']",
+        "['add']",
+        "['ollama']",
+    ], out.stderr
+    assert "add" not in lines[5]  # unloaded: the matcher is gone
+
+
+def test_completion_stays_out_of_other_lines() -> None:
+    from gpuoutlet_jupyter.notebook.completion import candidates
+
+    assert candidates("x = 1 --template ") is None
+    assert candidates("%gpu_rent rtx-4090 ") is None  # a family: no fixed list to offer
+    found = candidates('%gpu_rent "unbalanced --template ')
+    assert found is not None and sorted(found) == [
+        "a1111", "ollama", "pytorch", "text-gen-webui", "ubuntu-24-04", "vllm",
+    ]  # fmt: skip

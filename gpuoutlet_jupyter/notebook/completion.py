@@ -6,16 +6,10 @@ inside a ``%gpu_*`` line and needs no request (the choices are the vendor's docu
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
-from ..api.templates import TEMPLATE_IDS
-
-#: What follows each option (or a magic's first word).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "--template": TEMPLATE_IDS,
-    "--gpus": ("1", "2", "4", "8"),
-}
 SUBCOMMANDS: dict[str, tuple[str, ...]] = {"%gpu_keys": ("list", "add")}
 
 
@@ -24,9 +18,17 @@ def _words(text: str) -> list[str]:
         words = shlex.split(text)
     except ValueError:
         words = text.split()
-    if text.endswith((" ", "=")):
+    if text.endswith(" "):
         words.append("")
     return words
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """What follows each option (imported at the first Tab, not at %load_ext)."""
+    from ..api.models import GPU_COUNTS
+    from ..api.templates import TEMPLATE_IDS
+
+    return {"--template": TEMPLATE_IDS, "--gpus": tuple(map(str, GPU_COUNTS))}
 
 
 def candidates(text_until_cursor: str) -> list[str] | None:
@@ -34,13 +36,15 @@ def candidates(text_until_cursor: str) -> list[str] | None:
     line = text_until_cursor.lstrip()
     if not line.startswith(("%gpu_", "gpu_")):
         return None
-    words = _words(line.replace("=", "= ") if "--template=" in line or "--gpus=" in line else line)
+    # `--template=py` completes like `--template py`.
+    words = _words(re.sub(r"(--[a-z-]+)=", r"\1 ", line))
     if len(words) < 2:
         return None
     magic = words[0] if words[0].startswith("%") else f"%{words[0]}"
-    current, previous = words[-1], words[-2].rstrip("=")
-    if previous in CHOICES:
-        return [c for c in CHOICES[previous] if c.startswith(current)]
+    current, previous = words[-1], words[-2]
+    options = choices()
+    if previous in options:
+        return [c for c in options[previous] if c.startswith(current)]
     if len(words) == 2 and magic in SUBCOMMANDS:
         return [c for c in SUBCOMMANDS[magic] if c.startswith(current)]
     return None

@@ -322,6 +322,7 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
         return api.MalformedResponseError(
             message, status_code=upstream or status, url=str(error.get("apiUrl") or "")
         )
+    # The API's refusals carry upstreamCode (the one refused here from the quote does not).
     if "upstreamCode" not in error and code != "insufficient_balance":
         # Jupyter's own refusal, or the extension's: not the rentals API's.
         if status in (401, 403):

@@ -653,6 +653,13 @@ class _Table:
     def footer(self) -> list[str]:
         return []
 
+    def describe(self) -> str:
+        """The repr (a table's pretty text is its ``to_text``)."""
+        return f"{type(self).__name__}({len(self.rows())} rows)"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
     def to_text(self) -> str:
         return "\n".join([_text_table(self.HEADERS, self.rows()), *self.footer()])
 
@@ -707,7 +714,7 @@ class FamiliesTable(_Table):
             "%gpu_rent FAMILY --gpus N quotes it before renting."
         ]
 
-    def __repr__(self) -> str:
+    def describe(self) -> str:
         return f"FamiliesTable({', '.join(self.ids)})"
 
 
@@ -732,7 +739,7 @@ class TemplatesTable(_Table):
             "%gpu_rent FAMILY --template ID picks one; reach a port with ssh -L PORT:localhost:PORT."
         ]
 
-    def __repr__(self) -> str:
+    def describe(self) -> str:
         return f"TemplatesTable({', '.join(str(t.get('id')) for t in self.templates)})"
 
 
@@ -782,7 +789,7 @@ class KeysTable(_Table):
             )
         return lines
 
-    def __repr__(self) -> str:
+    def describe(self) -> str:
         return f"KeysTable({len(self.keys)} keys, local on account: {self.local_on_account})"
 
 
