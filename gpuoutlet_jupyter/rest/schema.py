@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from .models import REPLIES
 
@@ -40,11 +40,19 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
 )  # fmt: skip
 
 
+class _NoFieldTitles(GenerateJsonSchema):
+    """Members without a ``title``: json-schema-to-typescript would make each a named type."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
 def schema() -> dict[str, Any]:
     """One JSON Schema whose ``$defs`` hold every reply model (and the models they use)."""
     _, top = models_json_schema(
         [(model, "serialization") for model in REPLIES.values()],
         by_alias=True,
+        schema_generator=_NoFieldTitles,
         title="GpuOutletRest",
         description="Every reply of the gpuoutlet extension's REST API.",
     )
