@@ -4,6 +4,7 @@ sequence of operations."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ def assert_reconciles(http: httpx.Client) -> None:
     page = ok(http.get("/v1/billing/ledger", params={"pageSize": 200}))
     entries = page["entries"]
     assert entries[0]["balanceAfterCents"] == page["balanceCents"] == money(http)[2]
-    for newer, older in zip(entries, entries[1:]):
+    for newer, older in itertools.pairwise(entries):
         assert newer["balanceAfterCents"] == newer["amountCents"] + older["balanceAfterCents"]
     assert entries[-1]["balanceAfterCents"] == entries[-1]["amountCents"]
 

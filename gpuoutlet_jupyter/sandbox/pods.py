@@ -200,6 +200,12 @@ class _PodSFTPServer(asyncssh.SFTPServer):
             return path
         return posixpath.join(self._home, path) if path else self._home
 
+    def exit(self) -> None:
+        # sshd reports the sftp-server's exit status; asyncssh closes the channel without
+        # one, and OpenSSH's scp (which checks it) then fails a finished copy.
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.channel.exit(0)
+
 
 class _PodServer(asyncssh.SSHServer):
     """Per-connection policy: key-only auth for any user, loopback-only forwarding."""
@@ -322,7 +328,8 @@ class PodManager:
             host_key = self._host_key(pod_id)
             fingerprint = host_key.get_fingerprint("sha256")
             home = self.home(pod_id)
-            (home / WORK_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
+            home.mkdir(exist_ok=True, mode=0o700)  # its parent came with the host key
+            (home / WORK_DIR).mkdir(exist_ok=True, mode=0o700)
             state = _PodState(pod=Pod(pod_id, "127.0.0.1", 0, fingerprint), home=home, gpus=gpus)
             home_bytes = os.fsencode(home)
 
