@@ -643,7 +643,7 @@ async def test_each_pod_has_its_own_disk(manager: PodManager, keys: Keys, client
     cwd, listing, count = out.split()
     assert pathlib.Path(cwd) == manager.home("pod-test-2") != home
     assert (listing, count) == ("work", "0")
-    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
 
 
 @pytest.mark.asyncio

@@ -247,7 +247,9 @@ class Catalogue:
 
 def encode_cursor(last_id: str) -> str:
     """An opaque cursor, as the sheet's example decodes: base64 of {"lastId": …}."""
-    return base64.b64encode(json.dumps({"lastId": last_id}, separators=(",", ":")).encode()).decode()
+    return base64.b64encode(
+        json.dumps({"lastId": last_id}, separators=(",", ":")).encode()
+    ).decode()
 
 
 def decode_cursor(cursor: str) -> str | None:
