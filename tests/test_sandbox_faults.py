@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sandbox_helpers import RTX_4090, error, ok, rent
 
-from gpuoutlet_jupyter.sandbox.testing import SandboxAccount, SandboxProcess, wait_for_status
+from gpuoutlet_jupyter.sandbox.testing import (
+    SandboxAccount,
+    SandboxProcess,
+    SSHKeypair,
+    wait_for_status,
+)
 
 BODY = RTX_4090
 
@@ -167,3 +175,54 @@ def test_faults_are_validated(sandbox: SandboxProcess, account: SandboxAccount) 
     ):
         error(sandbox.admin.put("/sandbox/faults", json=bad), 400, "validation_failed")
     assert sandbox.faults()["providerFailureRate"] == 0.0
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_pods_can_lack_a_command(
+    sandbox: SandboxProcess, ssh_keypair: SSHKeypair, tmp_path: Path
+) -> None:
+    """A pod booted while podHiddenCommands is set has no such command (a machine without
+    rsync, so a client must fall back to tar)."""
+    account = sandbox.create_account(balance_cents=10_000, authorized_keys=ssh_keypair.public_key)
+    sandbox.set_faults({"podHiddenCommands": ["rsync"]})
+    try:
+        with sandbox.client(account.sid) as http:
+            bare = wait_for_status(http, rent(http)["id"], {"running"})
+            sandbox.set_faults({})
+            full = wait_for_status(http, rent(http)["id"], {"running"})
+            script = "for c in rsync tar python3 sh nvidia-smi; do command -v $c >/dev/null && echo $c; done"
+            seen = {}
+            for rental in (bare, full):
+                result = subprocess.run(
+                    [
+                        "ssh",
+                        "-F",
+                        "/dev/null",
+                        "-o",
+                        "BatchMode=yes",
+                        "-o",
+                        "StrictHostKeyChecking=accept-new",
+                        "-o",
+                        f"UserKnownHostsFile={tmp_path / 'kh'}",
+                        "-o",
+                        "IdentitiesOnly=yes",
+                        "-i",
+                        str(ssh_keypair.private_key),
+                        "-p",
+                        str(rental["port"]),
+                        "root@127.0.0.1",
+                        script,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                )
+                seen[rental["id"]] = set(result.stdout.split())
+                ok(http.post(f"/v1/rentals/{rental['id']}/stop"))
+    finally:
+        sandbox.set_faults({})
+    assert "rsync" not in seen[bare["id"]]
+    assert {"tar", "python3", "sh"} <= seen[bare["id"]]
+    if shutil.which("rsync"):
+        assert "rsync" in seen[full["id"]]

@@ -166,7 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=2.0,
         metavar="S",
-        help="sandbox seconds between worker passes (2)",
+        help="sandbox seconds between polls of the provider (boots, finished stops); metering "
+        "runs every second, or this often when it is shorter (2)",
     )
     serve.add_argument(
         "--authorized-key",

@@ -3,6 +3,8 @@ values, a create whose answer is lost."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -41,6 +43,10 @@ class Faults(BaseModel):
     #: How many creates (POST /v1/rentals) are committed and then answered with nothing: the
     #: connection is dropped, so the client sees a lost answer while the rental exists.
     dropCreateAnswerCount: int = Field(0, ge=0, le=1_000_000)
+    #: Commands missing from the PATH of pods that boot while this is set (e.g. ["rsync"]).
+    podHiddenCommands: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._+-]+$")]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class FaultState:

@@ -4,6 +4,7 @@ and their headers, the 401, the body size cap, and dropped answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from starlette.requests import cookie_parser
@@ -57,7 +58,6 @@ class Gate:
         if delay > 0:
             await asyncio.sleep(delay)
         malformed = faults.take_malformed()
-        drop = method == "POST" and path == "/v1/rentals" and faults.take_drop_create()
 
         session = None
         sid = _cookie(scope, "sid")
@@ -91,7 +91,7 @@ class Gate:
             await JSONResponse(error.body(), status_code=400, headers=headers)(scope, receive, send)
             return
         out = _with_headers(send, headers)
-        if drop:
+        if method == "POST" and path == "/v1/rentals" and faults.take_drop_create():
             await self._app(scope, _replay(body, receive), _swallow())
             # The create is committed; its answer never leaves.
             dropped = sandbox.drop_connection is not None and sandbox.drop_connection(client)
@@ -100,10 +100,18 @@ class Gate:
             )
             if not dropped:
                 raise ConnectionAbortedError("the connection could not be dropped")
+            # Return once the server has seen the connection go, so it does not try to answer.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_disconnected(receive), timeout=5)
             return
         if malformed:
             out = _truncating(out)
         await self._app(scope, _replay(body, receive), out)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _cookie(scope: Scope, name: str) -> str | None:

@@ -23,7 +23,7 @@ import signal
 import struct
 import sys
 import termios
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,8 @@ class _PodState:
     pod: Pod
     home: pathlib.Path
     gpus: GpuSpec | None = None
+    #: When some commands are hidden: the pod's own bin folder, its whole PATH.
+    bin_dir: pathlib.Path | None = None
     acceptor: asyncssh.SSHAcceptor | None = None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     children: set[_Child] = field(default_factory=set)
@@ -306,10 +308,17 @@ class PodManager:
     # -- public API ---------------------------------------------------------
 
     async def start(
-        self, pod_id: str, authorized_keys: str, *, port: int = 0, gpus: GpuSpec | None = None
+        self,
+        pod_id: str,
+        authorized_keys: str,
+        *,
+        port: int = 0,
+        gpus: GpuSpec | None = None,
+        hidden_commands: Collection[str] = (),
     ) -> Pod:
         """Start pod `pod_id` on 127.0.0.1:`port` (0: a free port), or return it if running;
-        its disk folder is kept from an earlier start (a sandbox restart) or made empty."""
+        its disk folder is kept from an earlier start (a sandbox restart) or made empty.
+        `hidden_commands` are missing from the pod's PATH (a machine without rsync, say)."""
         if not _POD_ID_RE.match(pod_id):
             raise ValueError(f"invalid pod id {pod_id!r}")
         async with self._lock:
@@ -331,6 +340,8 @@ class PodManager:
             home.mkdir(exist_ok=True, mode=0o700)  # its parent came with the host key
             (home / WORK_DIR).mkdir(exist_ok=True, mode=0o700)
             state = _PodState(pod=Pod(pod_id, "127.0.0.1", 0, fingerprint), home=home, gpus=gpus)
+            if hidden_commands:
+                state.bin_dir = self._path_without(pod_id, set(hidden_commands))
             home_bytes = os.fsencode(home)
 
             async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -509,6 +520,32 @@ class PodManager:
             except asyncio.TimeoutError:
                 logger.warning("process %d did not exit after SIGKILL", proc.pid)
 
+    def _search_path(self) -> list[str]:
+        # The simulated nvidia-smi first; then the sandbox's own interpreter, so `python3` on
+        # a pod has the packages the sandbox was installed with (ipykernel for remote kernels).
+        dirs = [str(self._bin_dir)] if self._bin_dir is not None else []
+        dirs.append(os.path.dirname(sys.executable))
+        dirs += os.environ.get("PATH", _DEFAULT_PATH).split(os.pathsep)
+        return list(dict.fromkeys(d for d in dirs if d))
+
+    def _path_without(self, pod_id: str, hidden: set[str]) -> pathlib.Path:
+        """A folder of links to every command on the pods' PATH but the hidden ones."""
+        folder = self._state_dir / pod_id / "bin"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+        for directory in self._search_path():
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                target = folder / entry.name
+                if entry.name in hidden or target.exists() or target.is_symlink():
+                    continue
+                if entry.is_file() and os.access(entry.path, os.X_OK):
+                    target.symlink_to(entry.path)
+        return folder
+
     def _environment(
         self, state: _PodState, process: asyncssh.SSHServerProcess[bytes]
     ) -> dict[str, str]:
@@ -516,17 +553,13 @@ class PodManager:
             user = pwd.getpwuid(os.getuid()).pw_name
         except KeyError:
             user = str(os.getuid())
-        # The simulated nvidia-smi first; then the sandbox's own interpreter, so `python3` on
-        # a pod has the packages the sandbox was installed with (ipykernel for remote kernels).
-        path_dirs = [str(self._bin_dir)] if self._bin_dir is not None else []
-        path_dirs.append(os.path.dirname(sys.executable))
-        path_dirs += os.environ.get("PATH", _DEFAULT_PATH).split(os.pathsep)
+        path_dirs = [str(state.bin_dir)] if state.bin_dir is not None else self._search_path()
         env = {
             "HOME": str(state.home),
             "USER": user,
             "LOGNAME": user,
             "SHELL": self._shell,
-            "PATH": os.pathsep.join(dict.fromkeys(d for d in path_dirs if d)),
+            "PATH": os.pathsep.join(path_dirs),
             "LANG": os.environ.get("LANG") or "C.UTF-8",
             nvidia_smi.ENV_POD: state.pod.pod_id,
         }

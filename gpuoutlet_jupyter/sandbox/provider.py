@@ -94,7 +94,11 @@ class Provider:
         family = FAMILIES[rental.family_id]
         gpus = GpuSpec(rental.gpu_count, family.gpu_name, family.memory_mib, family.power_watts)
         return await self._pods.start(
-            rental.id, self._pod_keys(rental.authorized_keys), port=port, gpus=gpus
+            rental.id,
+            self._pod_keys(rental.authorized_keys),
+            port=port,
+            gpus=gpus,
+            hidden_commands=self._faults.current.podHiddenCommands,
         )
 
     def _pod_keys(self, authorized_keys: str) -> str:
