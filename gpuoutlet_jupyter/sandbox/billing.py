@@ -111,10 +111,3 @@ def pay_invoice(tx: Tx, invoice: Invoice, now: int) -> Invoice:
     else:
         tx.touch_wallet(invoice.user_id, now)
     return paid
-
-
-def void_invoice(tx: Tx, invoice: Invoice, now: int) -> Invoice:
-    voided = replace(invoice, status="void", voided_at=now)
-    tx.update_invoice(voided)
-    tx.touch_wallet(invoice.user_id, now)
-    return voided

@@ -45,10 +45,6 @@ def validation_failed(message: str, details: Mapping[str, str]) -> ApiError:
     return ApiError(400, "validation_failed", message, details)
 
 
-def unauthorized() -> JSONResponse:
-    return JSONResponse(UNAUTHORIZED_BODY, status_code=401)
-
-
 def rental_not_found(rental_id: str) -> ApiError:
     return ApiError(
         404,

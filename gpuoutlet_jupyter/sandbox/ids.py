@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 
@@ -11,7 +10,6 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: The prefixes of the sheet (1.3): users, rentals, SSH keys, ledger entries, catalog listings,
 #: invoices and invoice line items.
 PREFIXES = ("usr", "rent", "key", "led", "lst", "inv", "li")
-ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 #: The moment the catalog's stable listing ids claim as their creation time (2026-01-01Z).
 _CATALOG_EPOCH_MS = 1_767_225_600_000
 
@@ -43,9 +41,3 @@ def stable_id(prefix: str, name: str) -> str:
         raise ValueError(f"unknown id prefix {prefix!r}")
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:10], "big")
     return f"{prefix}_{_encode((_CATALOG_EPOCH_MS << 80) | digest)}"
-
-
-def is_id(value: str, prefix: str) -> bool:
-    """Whether `value` is `prefix_` followed by a ULID."""
-    head, sep, tail = value.partition("_")
-    return sep == "_" and head == prefix and ULID_RE.fullmatch(tail) is not None
