@@ -54,8 +54,9 @@ def test_banner_says_how_to_point_jupyter_at_it(tmp_path: Path, ssh_keypair: SSH
         )
         assert match, banner
         url, sid = match.groups()
-        response = httpx.get(f"{url}/v1/wallet", cookies={"sid": sid})
-        assert response.json() == {"availableCents": 10_000, "reservedCents": 0, "currency": "USD"}
+        response = httpx.get(f"{url}/v1/billing/balance", cookies={"sid": sid})
+        assert response.json()["availableCents"] == 10_000
+        assert "you@example.com" in banner
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=20) == 0
     finally:
@@ -132,6 +133,8 @@ def test_default_data_dir_and_the_clients_own_key(tmp_path: Path) -> None:
         ["--time-scale", "-1"],
         ["--worker-interval", "0"],
         ["--capacity-factor", "0"],
+        ["--requests-per-minute", "-1"],
+        ["--balance-cents", "lots"],
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args: list[str]) -> None:
@@ -155,5 +158,80 @@ def test_help_lists_the_options() -> None:
         "--worker-interval",
         "--authorized-key",
         "--print-json",
+        "--requests-per-minute",
+        "--requests-per-hour",
+        "--signed-out",
+        "--email",
+        "--new-user-balance-cents",
     ):
         assert option in result.stdout
+
+
+def test_without_the_sandbox_extra_one_line_says_what_to_install() -> None:
+    # As after `pip install gpuoutlet-jupyter` alone: the extra's modules cannot be imported.
+    code = (
+        "import sys; sys.modules['fastapi'] = None; sys.argv[0] = 'gpuoutlet-sandbox'; "
+        "from gpuoutlet_jupyter.sandbox.cli import main; sys.exit(main(['serve']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "gpuoutlet-sandbox needs the sandbox extra (fastapi is not installed): "
+        "pip install 'gpuoutlet-jupyter[sandbox]'"
+    ]
+
+
+def test_signed_out_the_default_account_signs_in_with_its_email(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            *SERVE,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--signed-out",
+            "--email",
+            "demo@example.com",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        banner = read_until(proc, r"Stop with Ctrl-C")
+        assert "GPUOUTLET_SID" not in banner
+        assert "Sign in as demo@example.com" in banner and "/sandbox/mailbox" in banner
+        url = re.search(r"GPUOUTLET_API_URL=(\S+) jupyter lab", banner)
+        admin = re.search(r"Authorization: Bearer (\S+)", banner)
+        assert url and admin
+        with httpx.Client(base_url=url.group(1)) as http:
+            assert http.get("/v1/auth/me").status_code == 401
+            assert http.post(
+                "/v1/auth/request-code", json={"email": "demo@example.com"}
+            ).json() == {
+                "ok": True,
+                "created": False,
+            }
+            mail = http.get(
+                "/sandbox/mailbox", headers={"Authorization": f"Bearer {admin.group(1)}"}
+            ).json()["messages"][0]
+            signed_in = http.post(
+                "/v1/auth/verify-code", json={"email": "demo@example.com", "code": mail["code"]}
+            )
+            assert signed_in.status_code == 200
+            sid = signed_in.headers["set-cookie"].split(";")[0].removeprefix("sid=")
+            balance = httpx.get(f"{url.group(1)}/v1/billing/balance", cookies={"sid": sid}).json()
+            assert balance["availableCents"] == 10_000  # the default account's money
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()

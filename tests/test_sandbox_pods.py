@@ -625,3 +625,112 @@ async def test_manager_bookkeeping(manager: PodManager, keys: Keys) -> None:
     await manager.close()
     assert manager.running() == []
     assert await probe_ssh("127.0.0.1", pod.port, timeout=0.5) is False
+
+
+# -- the pod's disk, SFTP and nvidia-smi --------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_each_pod_has_its_own_disk(manager: PodManager, keys: Keys, client: Client) -> None:
+    first = await manager.start(POD_ID, keys.authorized_keys)
+    second = await manager.start("pod-test-2", keys.authorized_keys)
+    rc, out, _ = await client.run(first.port, "127.0.0.1", 'echo "$HOME"; echo mine > work/f')
+    assert rc == 0
+    home = pathlib.Path(out.strip())
+    assert home == manager.home(POD_ID) and (home / "work" / "f").read_text() == "mine\n"
+    rc, out, _ = await client.run(second.port, "127.0.0.1", "pwd; ls -A; ls work | wc -l")
+    assert rc == 0
+    cwd, listing, count = out.split()
+    assert pathlib.Path(cwd) == manager.home("pod-test-2") != home
+    assert (listing, count) == ("work", "0")
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+
+
+@pytest.mark.asyncio
+async def test_stop_keeps_the_disk_and_destroy_deletes_it(
+    manager: PodManager, keys: Keys, client: Client
+) -> None:
+    pod = await manager.start(POD_ID, keys.authorized_keys)
+    rc, _, _ = await client.run(pod.port, "127.0.0.1", "echo kept > work/state")
+    assert rc == 0
+    await manager.stop(POD_ID)  # a sandbox shutdown: the rental still runs
+    again = await manager.start(POD_ID, keys.authorized_keys, port=pod.port)
+    rc, out, _ = await client.run(again.port, "127.0.0.1", "cat work/state", strict="yes")
+    assert (rc, out) == (0, "kept\n")
+    await manager.destroy(POD_ID)  # a rental's stop: the disk is wiped
+    assert manager.get(POD_ID) is None
+    assert not (manager.home(POD_ID).parent).exists()
+    await manager.destroy(POD_ID)  # idempotent
+    fresh = await manager.start(POD_ID, keys.authorized_keys)
+    assert fresh.host_key_fingerprint != pod.host_key_fingerprint  # a new machine
+    assert [p.name for p in manager.home(POD_ID).iterdir()] == ["work"]
+
+
+@pytest.mark.asyncio
+async def test_sftp_starts_in_the_pods_home(
+    pod: Pod, manager: PodManager, client: Client, tmp_path: pathlib.Path
+) -> None:
+    if shutil.which("sftp") is None:
+        pytest.skip("needs sftp")
+    local = tmp_path / "up.txt"
+    local.write_text("over sftp\n")
+    argv = client.argv(pod.port, "127.0.0.1")
+    sftp = ["sftp", *argv[1:-1], "-P", str(pod.port), "-b", "-", "127.0.0.1"]
+    sftp.remove("-p")
+    sftp.remove(str(pod.port))
+    proc = await asyncio.create_subprocess_exec(
+        *sftp,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(
+        proc.communicate(f"pwd\nput {local} work/up.txt\n".encode()), TIMEOUT
+    )
+    assert proc.returncode == 0, err.decode()
+    assert str(manager.home(POD_ID)) in out.decode()
+    assert (manager.home(POD_ID) / "work" / "up.txt").read_text() == "over sftp\n"
+
+
+@pytest.mark.asyncio
+async def test_nvidia_smi_reports_the_pods_gpus(
+    tmp_path: pathlib.Path, keys: Keys, client: Client
+) -> None:
+    if shutil.which("nvidia-smi") is not None:
+        pytest.skip("this machine has real GPUs")
+    manager = PodManager(tmp_path / "gpus", kill_grace=1.0)
+    try:
+        spec = pods.GpuSpec(4, "NVIDIA B200", 183359, 1000)
+        with_gpus = await manager.start("pod-gpus", keys.authorized_keys, gpus=spec)
+        rc, out, _ = await client.run(with_gpus.port, "127.0.0.1", "nvidia-smi -L")
+        assert rc == 0
+        assert [line.split(" (UUID")[0] for line in out.splitlines()] == [
+            f"GPU {i}: NVIDIA B200" for i in range(4)
+        ]
+        rc, out, _ = await client.run(
+            with_gpus.port,
+            "127.0.0.1",
+            "nvidia-smi --query-gpu=index,memory.total,power.draw --format=csv -i 2",
+        )
+        assert (rc, out.splitlines()) == (
+            0,
+            ["index, memory.total [MiB], power.draw [W]", "2, 183359 MiB, 60.00 W"],
+        )
+        rc, _, err = await client.run(
+            with_gpus.port, "127.0.0.1", "nvidia-smi --query-gpu=bogus --format=csv"
+        )
+        assert rc == 2 and 'Field "bogus" is not a valid field to query.' in err
+        # A pod without GPUs (no spec) has the command but no driver, as on a CPU machine.
+        plain = await manager.start("pod-plain", keys.authorized_keys)
+        rc, _, err = await client.run(plain.port, "127.0.0.1", "nvidia-smi")
+        assert rc == 9 and "couldn't communicate with the NVIDIA driver" in err
+    finally:
+        await manager.close()
+    # With real GPUs the sandbox leaves PATH alone: no simulated command at all.
+    real = PodManager(tmp_path / "real", kill_grace=1.0, simulate_gpus=False)
+    try:
+        pod = await real.start("pod-real", keys.authorized_keys, gpus=spec)
+        rc, _, _ = await client.run(pod.port, "127.0.0.1", "command -v nvidia-smi")
+        assert rc != 0
+    finally:
+        await real.close()

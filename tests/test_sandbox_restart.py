@@ -1,4 +1,5 @@
-"""A restart on the same data dir keeps the sid, the money and running rentals' pods."""
+"""A restart on the same data dir keeps the sid, the money, and running rentals' pods with
+their disks."""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def test_restart_keeps_sid_money_and_pods(tmp_path: Path, ssh_keypair: SSHKeypai
             )
             port = running["port"]
             assert python_over_ssh(ssh_keypair.private_key, port, known_hosts, "accept-new") == "42"
+            home = Path(first.pod_info(running["id"])["home"])
+            (home / "work" / "notes.txt").write_text("still here")
             first.set_faults({"neverReady": True})
             pending: dict[str, Any] = http.post("/v1/rentals", json=body).json()
             assert pending["status"] == "provisioning"
@@ -102,12 +105,15 @@ def test_restart_keeps_sid_money_and_pods(tmp_path: Path, ssh_keypair: SSHKeypai
             assert (again["status"], again["port"]) == ("running", port)
             # Same port, same host key: strict checking against the first run's known_hosts.
             assert python_over_ssh(ssh_keypair.private_key, port, known_hosts, "yes") == "42"
+            # The sandbox stopped, not the rental: its disk is as it was.
+            assert (home / "work" / "notes.txt").read_text() == "still here"
             # Faults do not persist; the provisioning rental carries on and comes up.
             assert wait_for_status(http, pending["id"], {"running"})["port"] is not None
             for rental_id in (running["id"], pending["id"]):
-                http.post(f"/v1/rentals/{rental_id}/stop")
+                assert http.post(f"/v1/rentals/{rental_id}/stop").status_code == 200
             wait_for_status(http, running["id"], {"stopped"})
         assert port_closed(port)
+        assert not home.exists()
         final = second.ledger()
     assert final["reservedCents"] == 0
     assert final["availableCents"] + final["spentCents"] == 5_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -13,11 +14,11 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .settings import SandboxSettings
+from .settings import DEFAULT_EMAIL, REQUESTS_PER_HOUR, REQUESTS_PER_MINUTE, SandboxSettings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -28,6 +29,20 @@ logger = logging.getLogger("gpuoutlet_jupyter.sandbox")
 
 _PUBLIC_KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 _SLOW_SHUTDOWN_SECONDS = 6.0
+#: What `pip install 'gpuoutlet-jupyter[sandbox]'` brings (the plain install does not).
+_SANDBOX_MODULES = ("fastapi", "uvicorn", "asyncssh")
+
+
+def missing_extra() -> str | None:
+    """The first module of the sandbox extra that is not installed, if any (found without
+    importing, so `--help` stays quick)."""
+    for name in _SANDBOX_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):  # ValueError: blocked with sys.modules[name] = None
+            return name
+    return None
 
 
 def default_data_dir(environ: dict[str, str] | None = None) -> Path:
@@ -71,6 +86,16 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpuoutlet-sandbox",
@@ -88,9 +113,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--balance-cents",
-        type=int,
+        type=_count,
         default=100_00,
         help="starting balance of the default account; only on the first start of a data dir",
+    )
+    serve.add_argument(
+        "--email",
+        default=DEFAULT_EMAIL,
+        help=f"email of the default account ({DEFAULT_EMAIL}); only on the first start",
+    )
+    serve.add_argument(
+        "--signed-out",
+        action="store_true",
+        help="open no session for the default account: clients sign in with its email (the "
+        "code appears in this log and at GET /sandbox/mailbox)",
+    )
+    serve.add_argument(
+        "--new-user-balance-cents",
+        type=_count,
+        default=0,
+        help="balance of each account that signing in creates (0, as on the real service)",
+    )
+    serve.add_argument(
+        "--requests-per-minute",
+        type=_count,
+        default=REQUESTS_PER_MINUTE,
+        help=f"requests per session per minute, as the vendor allows ({REQUESTS_PER_MINUTE}); "
+        "0: no limit",
+    )
+    serve.add_argument(
+        "--requests-per-hour",
+        type=_count,
+        default=REQUESTS_PER_HOUR,
+        help=f"requests per session per hour ({REQUESTS_PER_HOUR}); 0: no limit",
     )
     serve.add_argument(
         "--time-scale",
@@ -111,21 +166,22 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=2.0,
         metavar="S",
-        help="sandbox seconds between worker passes (2)",
+        help="sandbox seconds between polls of the provider (boots, finished stops); metering "
+        "runs every second, or this often when it is shorter (2)",
     )
     serve.add_argument(
         "--authorized-key",
         type=Path,
         default=None,
         metavar="PATH",
-        help="public key (or private key with a .pub next to it) the default account's pods "
-        "accept; default: your SSH key, as the gpuoutlet client picks it",
+        help="public key (or private key with a .pub next to it) registered as the default "
+        "account's SSH key; default: your SSH key, as the gpuoutlet client picks it",
     )
     serve.add_argument(
         "--capacity-factor",
         type=_at_least_one,
         default=1,
-        help="multiply every listing's GPU capacity (benchmarks)",
+        help="multiply every listing's stock of machines (benchmarks)",
     )
     serve.add_argument("--seed", type=int, default=None, help="seed the provider's randomness")
     serve.add_argument("--access-log", action="store_true", help="log every request")
@@ -133,7 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--print-json",
         action="store_true",
-        help="print one JSON line (url, sid, adminToken, accountId, dataDir, pid) once listening",
+        help="print one JSON line (url, sid, adminToken, accountId, email, dataDir, pid) once "
+        "listening",
     )
     return parser
 
@@ -181,11 +238,16 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         host=args.host,
         port=args.port,
         balance_cents=args.balance_cents,
+        new_user_balance_cents=args.new_user_balance_cents,
+        default_email=args.email,
+        signed_out=args.signed_out,
         time_scale=args.time_scale,
         provision_seconds=args.provision_seconds,
         worker_interval=args.worker_interval,
         authorized_keys=keys,
         capacity_factor=args.capacity_factor,
+        requests_per_minute=args.requests_per_minute,
+        requests_per_hour=args.requests_per_hour,
         access_log=args.access_log,
         seed=args.seed,
     )
@@ -236,6 +298,20 @@ def _server(config: uvicorn.Config) -> tuple[uvicorn.Server, asyncio.Event]:
     return Server(config), listening
 
 
+def _dropper(server: uvicorn.Server) -> Callable[[tuple[str, int]], bool]:
+    """Close a client's connection with no answer at all (the dropCreateAnswerCount fault):
+    uvicorn keeps its connections' protocols, each with its transport and client address."""
+
+    def drop(client: tuple[str, int]) -> bool:
+        for protocol in list(server.server_state.connections):
+            if tuple(getattr(protocol, "client", None) or ()) == tuple(client):
+                protocol.transport.abort()
+                return True
+        return False
+
+    return drop
+
+
 def _log_pending_tasks() -> None:
     """A shutdown that takes this long is a bug: say where every task is waiting."""
     for task in asyncio.all_tasks():
@@ -251,19 +327,29 @@ def _announce(url: str, settings: SandboxSettings, credentials: Credentials, as_
             "sid": credentials.sid,
             "adminToken": credentials.admin_token,
             "accountId": credentials.account_id,
+            "email": credentials.email,
             "dataDir": str(settings.data_dir),
             "pid": os.getpid(),
         }
         print(json.dumps(line), flush=True)
         return
+    if credentials.sid is None:
+        how = (
+            f"Sign in as {credentials.email}: the sandbox sends no mail, so the code appears in\n"
+            f"this log and at {url}/sandbox/mailbox. Point Jupyter at it:\n"
+            f"  GPUOUTLET_API_URL={url} jupyter lab\n"
+        )
+    else:
+        how = (
+            "Point Jupyter at it (or sign in: the code appears in this log and at\n"
+            f"{url}/sandbox/mailbox):\n"
+            f"  GPUOUTLET_API_URL={url} GPUOUTLET_SID={credentials.sid} jupyter lab\n"
+        )
     print(
         f"gpuoutlet sandbox listening on {url}\n"
-        f"  data dir: {settings.data_dir} (the account, its money and rentals persist here)\n"
-        f"  account:  {credentials.account_id}\n"
-        "\n"
-        "Point Jupyter at it:\n"
-        f"  GPUOUTLET_API_URL={url} GPUOUTLET_SID={credentials.sid} jupyter lab\n"
-        "\n"
+        f"  data dir: {settings.data_dir} (accounts, money and rentals persist here)\n"
+        f"  account:  {credentials.account_id} ({credentials.email})\n"
+        "\n" + how + "\n"
         f"Test controls under {url}/sandbox/ take the header\n"
         f"  Authorization: Bearer {credentials.admin_token}\n"
         f"API document: {url}/openapi.json. Stop with Ctrl-C.",
@@ -276,10 +362,15 @@ async def serve(settings: SandboxSettings, *, print_json: bool) -> None:
     import uvicorn
 
     from .app import create_app
+    from .errors import ApiError
     from .runtime import Sandbox
 
     sock = _bind(settings.host, settings.port)
-    sandbox = await Sandbox.open(settings)
+    try:
+        sandbox = await Sandbox.open(settings)
+    except ApiError as exc:
+        sock.close()
+        raise ValueError(f"--authorized-key: {exc.message}") from None
     try:
         config = uvicorn.Config(
             create_app(sandbox),
@@ -290,6 +381,7 @@ async def serve(settings: SandboxSettings, *, print_json: bool) -> None:
             timeout_graceful_shutdown=3,
         )
         server, listening = _server(config)
+        sandbox.drop_connection = _dropper(server)
         loop = asyncio.get_running_loop()
 
         def request_exit() -> None:
@@ -318,6 +410,14 @@ async def serve(settings: SandboxSettings, *, print_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    missing = missing_extra()
+    if missing is not None:
+        print(
+            f"gpuoutlet-sandbox needs the sandbox extra ({missing} is not installed): "
+            "pip install 'gpuoutlet-jupyter[sandbox]'",
+            file=sys.stderr,
+        )
+        return 1
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -333,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(settings, print_json=args.print_json))
+    except ValueError as exc:
+        print(f"gpuoutlet-sandbox: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"gpuoutlet-sandbox: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""API errors: one exception type that renders as `{"error": {"code", "message", ...}}`."""
+"""API errors as the vendor sends them: `{"error": "code", "message": "…", "details": {…}}`."""
 
 from __future__ import annotations
 
@@ -7,50 +7,48 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+#: The exact 401 body of the sheet (1.2).
+UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "Not signed in"}
+
 
 class ApiError(Exception):
-    """An error response: HTTP status, stable code, a message saying what to do, extra fields."""
+    """An error reply: HTTP status, the code of the sheet's table, a message, optional details."""
 
     def __init__(
         self,
         status: int,
         code: str,
         message: str,
+        details: Mapping[str, Any] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
-        **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.details = dict(details) if details else None
         self.headers = dict(headers or {})
-        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, self.headers, **self.extra)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, **extra}}
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+def validation_failed(message: str, details: Mapping[str, str]) -> ApiError:
+    """400 `validation_failed`: `details` maps each bad field to what is wrong with it."""
+    return ApiError(400, "validation_failed", message, details)
 
 
-def validation_error(field: str, message: str) -> ApiError:
-    return ApiError(400, "validation_error", message, field=field)
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", what)
-
-
-UNAUTHENTICATED_MESSAGE = (
-    "Missing or unknown session cookie `sid`. Send the sid of your account as a cookie "
-    "(`--cookie sid=$SID`); the sandbox prints it when it starts."
-)
+def rental_not_found(rental_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "rental_not_found",
+        f"No rental {rental_id} on your account. GET /v1/rentals lists yours.",
+        {"rentalId": rental_id},
+    )

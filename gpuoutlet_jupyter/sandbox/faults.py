@@ -1,6 +1,9 @@
-"""Fault injection for the client's tests: provider failures and latency, bursts, hostile values."""
+"""Fault injection for the client's tests: provider failures and latency, bursts, hostile
+values, a create whose answer is lost."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,9 +38,15 @@ class Faults(BaseModel):
     hostileHost: str | None = None
     hostilePort: int | None = None
     neverReady: bool = False
-    #: Answer /v1 rentals with `stoppedAt` null: the seed does not document it, so the real
-    #: API may never send it.
+    #: Answer /v1 rentals with `stoppedAt` null (a client must not depend on it to end costs).
     omitStoppedAt: bool = False
+    #: How many creates (POST /v1/rentals) are committed and then answered with nothing: the
+    #: connection is dropped, so the client sees a lost answer while the rental exists.
+    dropCreateAnswerCount: int = Field(0, ge=0, le=1_000_000)
+    #: Commands missing from the PATH of pods that boot while this is set (e.g. ["rsync"]).
+    podHiddenCommands: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._+-]+$")]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class FaultState:
@@ -70,6 +79,12 @@ class FaultState:
             return 0.0
         self.current.slowCount -= 1
         return self.current.slowResponseSeconds
+
+    def take_drop_create(self) -> bool:
+        if self.current.dropCreateAnswerCount <= 0:
+            return False
+        self.current.dropCreateAnswerCount -= 1
+        return True
 
     def take_malformed(self) -> bool:
         if self.current.malformedCount <= 0:

@@ -1,4 +1,9 @@
-"""Sandbox pods: real SSH servers on 127.0.0.1 that stand in for rented GPU machines."""
+"""Sandbox pods: real SSH servers on 127.0.0.1 that stand in for rented GPU machines.
+
+Each pod has its own disk folder, `<state dir>/<pod id>/home`: its HOME and login folder, with
+the working folder `work/` in it. Destroying the pod (a rental's stop) deletes the folder, as a
+real stop wipes the disk. Pods serve exec, shells (with a pty), local forwarding, SFTP and scp,
+and offer an `nvidia-smi` (the sandbox's simulation unless the machine has the real one)."""
 
 from __future__ import annotations
 
@@ -9,22 +14,27 @@ import ipaddress
 import logging
 import os
 import pathlib
+import posixpath
 import pwd
 import re
 import secrets
+import shutil
 import signal
 import struct
 import sys
 import termios
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
+from . import nvidia_smi
+from .nvidia_smi import GpuSpec
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["Pod", "PodManager", "probe_ssh"]
+__all__ = ["GpuSpec", "Pod", "PodManager", "probe_ssh"]
 
 # A pod id names a folder under state_dir, so it must be one safe path component.
 _POD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -37,6 +47,8 @@ _PTY_DRAIN_TIMEOUT = 0.5
 # A child that survives SIGKILL is stuck in the kernel; do not hang stop() on it.
 _REAP_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 5.0
+#: The folder (under the pod's home) where work goes, `~/work` as on gpuoutlet's pods.
+WORK_DIR = "work"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,10 @@ class _Child:
 @dataclass(eq=False)
 class _PodState:
     pod: Pod
+    home: pathlib.Path
+    gpus: GpuSpec | None = None
+    #: When some commands are hidden: the pod's own bin folder, its whole PATH.
+    bin_dir: pathlib.Path | None = None
     acceptor: asyncssh.SSHAcceptor | None = None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     children: set[_Child] = field(default_factory=set)
@@ -173,6 +189,26 @@ def _close_fds(fds: list[int]) -> None:
             os.close(fd)
 
 
+class _PodSFTPServer(asyncssh.SFTPServer):
+    """SFTP (and scp) on the pod's disk: relative paths start in the pod's home, as sshd's
+    sftp-server starts in the user's home."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], home: bytes) -> None:
+        super().__init__(chan)
+        self._home = home
+
+    def map_path(self, path: bytes) -> bytes:
+        if path.startswith(b"/"):
+            return path
+        return posixpath.join(self._home, path) if path else self._home
+
+    def exit(self) -> None:
+        # sshd reports the sftp-server's exit status; asyncssh closes the channel without
+        # one, and OpenSSH's scp (which checks it) then fails a finished copy.
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.channel.exit(0)
+
+
 class _PodServer(asyncssh.SSHServer):
     """Per-connection policy: key-only auth for any user, loopback-only forwarding."""
 
@@ -238,9 +274,11 @@ class _PodServer(asyncssh.SSHServer):
 class PodManager:
     """Starts, tracks and stops the SSH servers of the sandbox's pods.
 
-    `env` entries override the environment every pod process gets (for example
-    HOME, which is also the working directory); `kill_grace` is how long a
-    session's processes get between SIGHUP and SIGKILL.
+    `env` entries override the environment every pod process gets (HOME, the
+    login folder, defaults to the pod's own disk folder); `kill_grace` is how long a
+    session's processes get between SIGHUP and SIGKILL. `simulate_gpus` puts the
+    sandbox's `nvidia-smi` first on pods' PATH (default: only when this machine has
+    no `nvidia-smi` of its own).
     """
 
     def __init__(
@@ -250,19 +288,37 @@ class PodManager:
         shell: str | None = None,
         env: Mapping[str, str] | None = None,
         kill_grace: float = 2.0,
+        simulate_gpus: bool | None = None,
     ) -> None:
         self._state_dir = pathlib.Path(state_dir)
         self._shell = shell or os.environ.get("SHELL") or "/bin/sh"
         self._env_overrides = dict(env or {})
         self._kill_grace = kill_grace
+        if simulate_gpus is None:
+            simulate_gpus = shutil.which("nvidia-smi") is None
+        self._bin_dir: pathlib.Path | None = None
+        if simulate_gpus:
+            # Not a valid pod id, so never a pod's folder.
+            self._bin_dir = self._state_dir / ".bin"
+            nvidia_smi.install(self._bin_dir)
         self._pods: dict[str, _PodState] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
     # -- public API ---------------------------------------------------------
 
-    async def start(self, pod_id: str, authorized_keys: str, *, port: int = 0) -> Pod:
-        """Start pod `pod_id` on 127.0.0.1:`port` (0: a free port), or return it if running."""
+    async def start(
+        self,
+        pod_id: str,
+        authorized_keys: str,
+        *,
+        port: int = 0,
+        gpus: GpuSpec | None = None,
+        hidden_commands: Collection[str] = (),
+    ) -> Pod:
+        """Start pod `pod_id` on 127.0.0.1:`port` (0: a free port), or return it if running;
+        its disk folder is kept from an earlier start (a sandbox restart) or made empty.
+        `hidden_commands` are missing from the pod's PATH (a machine without rsync, say)."""
         if not _POD_ID_RE.match(pod_id):
             raise ValueError(f"invalid pod id {pod_id!r}")
         async with self._lock:
@@ -280,10 +336,19 @@ class PodManager:
                 raise ValueError(f"pod {pod_id}: no usable authorized key") from None
             host_key = self._host_key(pod_id)
             fingerprint = host_key.get_fingerprint("sha256")
-            state = _PodState(pod=Pod(pod_id, "127.0.0.1", 0, fingerprint))
+            home = self.home(pod_id)
+            home.mkdir(exist_ok=True, mode=0o700)  # its parent came with the host key
+            (home / WORK_DIR).mkdir(exist_ok=True, mode=0o700)
+            state = _PodState(pod=Pod(pod_id, "127.0.0.1", 0, fingerprint), home=home, gpus=gpus)
+            if hidden_commands:
+                state.bin_dir = self._path_without(pod_id, set(hidden_commands))
+            home_bytes = os.fsencode(home)
 
             async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
                 await self._handle(state, process)
+
+            def sftp(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+                return _PodSFTPServer(chan, home_bytes)
 
             acceptor = await asyncssh.create_server(
                 lambda: _PodServer(state),
@@ -292,6 +357,9 @@ class PodManager:
                 server_host_keys=[host_key],
                 authorized_client_keys=client_keys,
                 process_factory=handle,
+                # OpenSSH 9's scp speaks SFTP; `scp -O` the old protocol: both work.
+                sftp_factory=sftp,
+                allow_scp=True,
                 encoding=None,
                 line_editor=False,
                 allow_pty=True,
@@ -301,7 +369,6 @@ class PodManager:
                 kbdint_auth=False,
                 host_based_auth=False,
                 gss_host=None,
-                allow_scp=False,
                 login_timeout=30,
                 # Notice clients that vanished without closing, so their
                 # processes are killed rather than left running.
@@ -334,8 +401,22 @@ class PodManager:
         # Shielded so a cancelled caller never leaves a half-stopped pod behind.
         await asyncio.shield(stopping)
 
+    async def destroy(self, pod_id: str) -> None:
+        """Stop the pod and delete everything it had: its disk folder and its host key."""
+        await self.stop(pod_id)
+        folder = self._state_dir / pod_id
+        if _POD_ID_RE.match(pod_id) and folder.exists():
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+            logger.info("pod %s destroyed (its disk deleted)", pod_id)
+
+    def home(self, pod_id: str) -> pathlib.Path:
+        """The pod's disk folder (its HOME)."""
+        if not _POD_ID_RE.match(pod_id):
+            raise ValueError(f"invalid pod id {pod_id!r}")
+        return self._state_dir / pod_id / "home"
+
     async def close(self) -> None:
-        """Stop every pod."""
+        """Stop every pod (their disks stay: the sandbox may start them again)."""
         await asyncio.gather(*(self.stop(pod_id) for pod_id in list(self._pods)))
         await asyncio.gather(*(asyncio.shield(t) for t in list(self._stopping.values())))
 
@@ -439,27 +520,51 @@ class PodManager:
             except asyncio.TimeoutError:
                 logger.warning("process %d did not exit after SIGKILL", proc.pid)
 
+    def _search_path(self) -> list[str]:
+        # The simulated nvidia-smi first; then the sandbox's own interpreter, so `python3` on
+        # a pod has the packages the sandbox was installed with (ipykernel for remote kernels).
+        dirs = [str(self._bin_dir)] if self._bin_dir is not None else []
+        dirs.append(os.path.dirname(sys.executable))
+        dirs += os.environ.get("PATH", _DEFAULT_PATH).split(os.pathsep)
+        return list(dict.fromkeys(d for d in dirs if d))
+
+    def _path_without(self, pod_id: str, hidden: set[str]) -> pathlib.Path:
+        """A folder of links to every command on the pods' PATH but the hidden ones."""
+        folder = self._state_dir / pod_id / "bin"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+        for directory in self._search_path():
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                target = folder / entry.name
+                if entry.name in hidden or target.exists() or target.is_symlink():
+                    continue
+                if entry.is_file() and os.access(entry.path, os.X_OK):
+                    target.symlink_to(entry.path)
+        return folder
+
     def _environment(
         self, state: _PodState, process: asyncssh.SSHServerProcess[bytes]
     ) -> dict[str, str]:
         try:
-            pw = pwd.getpwuid(os.getuid())
-            user, home = pw.pw_name, pw.pw_dir
+            user = pwd.getpwuid(os.getuid()).pw_name
         except KeyError:
-            user, home = str(os.getuid()), os.environ.get("HOME", "/")
-        # The sandbox's own interpreter first, so `python3` on a pod has the
-        # packages the sandbox was installed with (ipykernel for remote kernels).
-        path_dirs = [os.path.dirname(sys.executable)]
-        path_dirs += os.environ.get("PATH", _DEFAULT_PATH).split(os.pathsep)
+            user = str(os.getuid())
+        path_dirs = [str(state.bin_dir)] if state.bin_dir is not None else self._search_path()
         env = {
-            "HOME": home,
+            "HOME": str(state.home),
             "USER": user,
             "LOGNAME": user,
             "SHELL": self._shell,
-            "PATH": os.pathsep.join(dict.fromkeys(d for d in path_dirs if d)),
+            "PATH": os.pathsep.join(path_dirs),
             "LANG": os.environ.get("LANG") or "C.UTF-8",
-            "GPUOUTLET_POD_ID": state.pod.pod_id,
+            nvidia_smi.ENV_POD: state.pod.pod_id,
         }
+        if state.gpus is not None:
+            env.update(state.gpus.environment())
         # Like sshd's default AcceptEnv: only locale settings from the client.
         for name, value in process.env.items():
             if name == "LANG" or name.startswith("LC_"):

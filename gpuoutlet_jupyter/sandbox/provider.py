@@ -1,4 +1,5 @@
-"""The upstream provider: allocates GPUs on listings, boots pods, and sometimes fails to."""
+"""The upstream providers (vast, runpod): they allocate machines of a listing, boot pods, and
+sometimes fail to."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from dataclasses import dataclass, replace
 
 import asyncssh
 
-from .catalogue import Catalogue, Listing
+from .catalogue import FAMILIES, Listing
 from .faults import FaultState
-from .pods import Pod, PodManager, probe_ssh
+from .pods import GpuSpec, Pod, PodManager, probe_ssh
 from .store import RentalRow, Tx
 
 _BOOT_FAILURES = (
@@ -23,15 +24,6 @@ _BOOT_FAILURES = (
 PROBE_TIMEOUT = 2.0
 
 
-def usable_authorized_keys(text: str) -> bool:
-    """Whether `text` holds at least one OpenSSH public key a pod can accept."""
-    try:
-        asyncssh.import_authorized_keys(text)
-    except (ValueError, asyncssh.KeyImportError):
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class Allocation:
     provider_host: str
@@ -40,41 +32,44 @@ class Allocation:
 
 
 class Provider:
-    """Capacity lives in the sandbox's database (so it commits or rolls back with the rental);
+    """Stock lives in the sandbox's database (so it commits or rolls back with the rental);
     pods are real SSH servers run by `PodManager`."""
 
     def __init__(
         self,
-        catalogue: Catalogue,
         faults: FaultState,
         pods: PodManager,
         *,
         provision_seconds: tuple[float, float],
         rng: random.Random,
     ) -> None:
-        self._catalogue = catalogue
         self._faults = faults
         self._pods = pods
         self._provision = provision_seconds
         self._rng = rng
         self._placeholder_key: str | None = None
+        self._teardowns: set[asyncio.Task[None]] = set()
 
-    async def allocate(self, tx: Tx, listing: Listing, gpu_count: int, now: float) -> Allocation:
-        """Take `gpu_count` GPUs of `listing` and schedule the boot; runs inside the create
+    @property
+    def estimated_provision_seconds(self) -> int:
+        low, high = self._provision
+        return max(1, round((low + high) / 2))
+
+    async def allocate(self, tx: Tx, listing: Listing, now: float) -> Allocation:
+        """Take one machine of `listing` and schedule its boot; runs inside the create
         transaction, so the injected latency is time the wallet lock is held."""
         latency = self._faults.current.providerLatencySeconds
         if latency > 0:
             await asyncio.sleep(latency)
-        tx.use_capacity(listing.id, gpu_count)
-        host = f"gpu-{listing.country.lower()}-{self._rng.randint(1, listing.hosts):02d}"
-        delay = self._rng.uniform(*self._provision)
-        return Allocation(provider_host=host, ready_at=now + delay)
+        tx.use_stock(listing.id, 1)
+        host = f"{listing.provider}-{listing.region.lower()}-{self._rng.randint(1, 120):03d}"
+        return Allocation(provider_host=host, ready_at=now + self._rng.uniform(*self._provision))
 
     def release(self, tx: Tx, rental: RentalRow) -> RentalRow:
-        """Give the rental's GPUs back to its listing (once)."""
+        """Give the rental's machine back to its listing (once)."""
         if not rental.capacity_held:
             return rental
-        tx.use_capacity(rental.listing_id, -rental.gpu_count)
+        tx.use_stock(rental.listing_id, -1)
         return replace(rental, capacity_held=False)
 
     def boot_failure(self, rental: RentalRow) -> str | None:
@@ -91,12 +86,23 @@ class Provider:
     def pod(self, rental_id: str) -> Pod | None:
         return self._pods.get(rental_id)
 
-    async def start_pod(self, rental_id: str, authorized_keys: str | None, *, port: int = 0) -> Pod:
-        """Start (or return) the rental's pod; it accepts the account's keys."""
-        return await self._pods.start(rental_id, self._pod_keys(authorized_keys), port=port)
+    def pod_home(self, rental_id: str) -> str:
+        return str(self._pods.home(rental_id))
 
-    def _pod_keys(self, authorized_keys: str | None) -> str:
-        if authorized_keys and authorized_keys.strip():
+    async def start_pod(self, rental: RentalRow, *, port: int = 0) -> Pod:
+        """Start (or return) the rental's pod with the keys the account had at create."""
+        family = FAMILIES[rental.family_id]
+        gpus = GpuSpec(rental.gpu_count, family.gpu_name, family.memory_mib, family.power_watts)
+        return await self._pods.start(
+            rental.id,
+            self._pod_keys(rental.authorized_keys),
+            port=port,
+            gpus=gpus,
+            hidden_commands=self._faults.current.podHiddenCommands,
+        )
+
+    def _pod_keys(self, authorized_keys: str) -> str:
+        if authorized_keys.strip():
             return authorized_keys
         # An account without a key still gets a machine that boots and answers SSH, as a
         # real provider's would; nobody holds the private half of this key, so no one logs in.
@@ -108,8 +114,18 @@ class Provider:
     async def is_ready(self, pod: Pod) -> bool:
         return await probe_ssh(pod.host, pod.port, timeout=PROBE_TIMEOUT)
 
-    async def stop_pod(self, rental_id: str) -> None:
-        await self._pods.stop(rental_id)
+    def terminate(self, rental_id: str) -> None:
+        """Send the terminate and do not wait (the stop's "fire-and-forget"): the pod and its
+        disk go away in the background; `destroy` waits for it."""
+        task = asyncio.ensure_future(self._pods.destroy(rental_id))
+        self._teardowns.add(task)
+        task.add_done_callback(self._teardowns.discard)
+
+    async def destroy(self, rental_id: str) -> None:
+        """The pod is gone and its disk deleted once this returns."""
+        await self._pods.destroy(rental_id)
 
     async def close(self) -> None:
+        if self._teardowns:
+            await asyncio.gather(*self._teardowns, return_exceptions=True)
         await self._pods.close()

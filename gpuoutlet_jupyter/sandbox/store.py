@@ -1,4 +1,5 @@
-"""SQLite persistence: accounts, wallets (integer cents), rentals, capacity and idempotency keys."""
+"""SQLite persistence: users, sessions, sign-in codes, wallets and their ledger, invoices, SSH
+keys, listing stock in use, and rentals. Money is integer cents."""
 
 from __future__ import annotations
 
@@ -11,136 +12,281 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings import HOUR_SECONDS
-
 # The CHECKs make the money invariant the database's job too: a bug that would break it
 # aborts its transaction instead of corrupting a wallet.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
+CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY,
-    sid TEXT NOT NULL UNIQUE,
-    authorized_keys TEXT,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS sign_in_codes (
+    email_key TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    consumed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    code TEXT,
     created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS wallets (
-    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
-    deposited_cents INTEGER NOT NULL,
-    available_cents INTEGER NOT NULL CHECK (available_cents >= 0),
-    reserved_cents INTEGER NOT NULL CHECK (reserved_cents >= 0),
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+    deposited_cents INTEGER NOT NULL CHECK (deposited_cents >= 0),
     spent_cents INTEGER NOT NULL CHECK (spent_cents >= 0),
-    CHECK (available_cents + reserved_cents + spent_cents = deposited_cents)
+    updated_at INTEGER NOT NULL,
+    CHECK (total_cents = deposited_cents - spent_cents)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    type TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    balance_after_cents INTEGER NOT NULL CHECK (balance_after_cents >= 0),
+    created_at INTEGER NOT NULL,
+    rental_id TEXT,
+    stripe_charge_id TEXT
+);
+CREATE INDEX IF NOT EXISTS ledger_by_user ON ledger (user_id, seq);
+CREATE TABLE IF NOT EXISTS invoices (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    rental_id TEXT,
+    stripe_invoice_id TEXT NOT NULL,
+    line_item_id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    paid_at INTEGER,
+    voided_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS invoices_by_user ON invoices (user_id, seq);
+CREATE TABLE IF NOT EXISTS ssh_keys (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (user_id, fingerprint)
 );
 CREATE TABLE IF NOT EXISTS listing_usage (
     listing_id TEXT PRIMARY KEY,
-    used_gpus INTEGER NOT NULL CHECK (used_gpus >= 0)
+    used INTEGER NOT NULL CHECK (used >= 0)
 );
 CREATE TABLE IF NOT EXISTS rentals (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT,
+    status TEXT NOT NULL,
     family_id TEXT NOT NULL,
     gpu_count INTEGER NOT NULL,
     template_id TEXT NOT NULL,
     listing_id TEXT NOT NULL,
     region TEXT NOT NULL,
+    provider TEXT NOT NULL,
     provider_host TEXT NOT NULL,
-    price_per_hour_cents INTEGER NOT NULL,
-    status TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
     host TEXT,
     port INTEGER,
     pod_port INTEGER,
     error TEXT,
-    name TEXT,
-    auto_stop_after_hours REAL,
     started_at INTEGER NOT NULL,
     ready_at REAL NOT NULL,
-    stop_requested_at INTEGER,
+    running_at INTEGER,
     stopped_at INTEGER,
-    reserved_cents INTEGER NOT NULL CHECK (reserved_cents >= 0),
+    ended_at INTEGER,
+    auto_stop_at INTEGER,
+    stop_reason TEXT,
+    seconds_billed INTEGER NOT NULL CHECK (seconds_billed >= 0),
     charged_cents INTEGER NOT NULL CHECK (charged_cents >= 0),
+    debited_cents INTEGER NOT NULL CHECK (debited_cents >= 0),
+    refunded_cents INTEGER NOT NULL CHECK (refunded_cents >= 0),
+    overage_cents INTEGER NOT NULL CHECK (overage_cents >= 0),
+    refunded INTEGER NOT NULL,
+    last_metered_at INTEGER,
+    authorized_keys TEXT NOT NULL,
     capacity_held INTEGER NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS rentals_by_account ON rentals (account_id, seq);
+CREATE INDEX IF NOT EXISTS rentals_by_user ON rentals (user_id, seq);
 CREATE INDEX IF NOT EXISTS rentals_by_status ON rentals (status, ready_at);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    account_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    rental_id TEXT NOT NULL,
-    PRIMARY KEY (account_id, key)
-);
 """
+
+ACTIVE = ("provisioning", "running")
 
 
 @dataclass(frozen=True)
-class Account:
+class User:
     id: str
-    sid: str
-    authorized_keys: str | None
+    email: str
     created_at: int
 
 
 @dataclass(frozen=True)
+class Session:
+    sid_hash: str
+    user_id: str
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class SignInCode:
+    email_key: str
+    code_hash: str
+    requested_at: int
+    attempts: int
+    consumed: bool
+
+
+@dataclass(frozen=True)
 class Wallet:
-    account_id: str
+    user_id: str
+    total_cents: int
     deposited_cents: int
-    available_cents: int
-    reserved_cents: int
     spent_cents: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: str
+    user_id: str
+    type: str
+    amount_cents: int
+    balance_after_cents: int
+    created_at: int
+    rental_id: str | None
+    stripe_charge_id: str | None
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    user_id: str
+    status: str
+    reason: str
+    amount_cents: int
+    rental_id: str | None
+    stripe_invoice_id: str
+    line_item_id: str
+    description: str
+    created_at: int
+    due_at: int
+    paid_at: int | None
+    voided_at: int | None
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class SSHKey:
+    id: str
+    user_id: str
+    name: str
+    public_key: str
+    fingerprint: str
+    algorithm: str
+    created_at: int
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
 class RentalRow:
-    """A rental as stored; `reserved_cents`/`charged_cents` are this rental's share of the
-    wallet's reserved and spent money."""
+    """A rental as stored. `charged_cents` is the metered usage (price × seconds billed, half
+    up); `debited_cents` what the wallet paid of it; the difference, once settled, is an
+    overage invoice (`overage_cents`) unless the rental was refunded."""
 
     id: str
-    account_id: str
+    user_id: str
+    name: str | None
+    status: str
     family_id: str
     gpu_count: int
     template_id: str
     listing_id: str
     region: str
+    provider: str
     provider_host: str
-    price_per_hour_cents: int
-    status: str
+    price_cents: int
     host: str | None
     port: int | None
     pod_port: int | None
     error: str | None
-    name: str | None
-    auto_stop_after_hours: float | None
     started_at: int
     ready_at: float
-    stop_requested_at: int | None
+    running_at: int | None
     stopped_at: int | None
-    reserved_cents: int
+    ended_at: int | None
+    auto_stop_at: int | None
+    stop_reason: str | None
+    seconds_billed: int
     charged_cents: int
+    debited_cents: int
+    refunded_cents: int
+    overage_cents: int
+    #: Settled with a full refund (failed, or ran under a minute): it costs nothing.
+    refunded: bool
+    last_metered_at: int | None
+    #: The account's SSH keys when the rental was created: what its pod accepts.
+    authorized_keys: str
     capacity_held: bool
     deleted: bool = False
     seq: int | None = None
 
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
 
-_RENTAL_COLUMNS = tuple(f.name for f in dataclasses.fields(RentalRow) if f.name != "seq")
+    @property
+    def hold_cents(self) -> int:
+        """The rental's part of the wallet's reserve: what is left of its first hour's cost
+        (the hour is reserved at create and metering eats into it, sheet 3.4)."""
+        return max(0, self.price_cents - self.charged_cents) if self.active else 0
+
+    @property
+    def net_charged_cents(self) -> int:
+        """totalChargedCents: the usage, or nothing once refunded."""
+        return 0 if self.refunded else self.charged_cents
 
 
-def _rental(row: sqlite3.Row) -> RentalRow:
-    values: dict[str, Any] = {name: row[name] for name in (*_RENTAL_COLUMNS, "seq")}
-    values["capacity_held"] = bool(values["capacity_held"])
-    values["deleted"] = bool(values["deleted"])
-    return RentalRow(**values)
+def _columns(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "seq")
 
 
-def _wallet(row: sqlite3.Row) -> Wallet:
-    return Wallet(
-        row["account_id"],
-        row["deposited_cents"],
-        row["available_cents"],
-        row["reserved_cents"],
-        row["spent_cents"],
-    )
+_RENTAL_COLUMNS = _columns(RentalRow)
+_BOOLS = {"capacity_held", "deleted", "consumed", "refunded"}
+
+
+def _row(cls: type[Any], row: sqlite3.Row) -> Any:
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {name: row[name] for name in names if name in row.keys()}  # noqa: SIM118 (a Row iterates its values)
+    for name in _BOOLS & values.keys():
+        values[name] = bool(values[name])
+    return cls(**values)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -162,38 +308,163 @@ class Queries:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def _one(self, cls: type[Any], sql: str, params: Iterable[object]) -> Any:
+        row = self._conn.execute(sql, tuple(params)).fetchone()
+        return None if row is None else _row(cls, row)
+
+    def _all(self, cls: type[Any], sql: str, params: Iterable[object]) -> list[Any]:
+        return [_row(cls, row) for row in self._conn.execute(sql, tuple(params))]
+
     def meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
-    def account(self, account_id: str) -> Account | None:
-        row = self._conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
-        return None if row is None else Account(**dict(row))
+    # -- users and sessions ---------------------------------------------------------------
 
-    def account_by_sid(self, sid: str) -> Account | None:
-        row = self._conn.execute("SELECT * FROM accounts WHERE sid = ?", (sid,)).fetchone()
-        return None if row is None else Account(**dict(row))
+    def user(self, user_id: str) -> User | None:
+        result: User | None = self._one(User, "SELECT * FROM users WHERE id = ?", (user_id,))
+        return result
 
-    def wallet(self, account_id: str) -> Wallet | None:
+    def user_by_email(self, email: str) -> User | None:
+        result: User | None = self._one(User, "SELECT * FROM users WHERE email = ?", (email,))
+        return result
+
+    def session(self, sid_hash: str) -> Session | None:
+        result: Session | None = self._one(
+            Session, "SELECT * FROM sessions WHERE sid_hash = ?", (sid_hash,)
+        )
+        return result
+
+    def sign_in_code(self, email_key: str) -> SignInCode | None:
+        result: SignInCode | None = self._one(
+            SignInCode, "SELECT * FROM sign_in_codes WHERE email_key = ?", (email_key,)
+        )
+        return result
+
+    def mailbox(self, email: str | None, limit: int) -> list[sqlite3.Row]:
+        if email is None:
+            sql, params = "SELECT * FROM mailbox ORDER BY seq DESC LIMIT ?", (limit,)
+        else:
+            sql = "SELECT * FROM mailbox WHERE email = ? COLLATE NOCASE ORDER BY seq DESC LIMIT ?"
+            params = (email, limit)  # type: ignore[assignment]
+        return list(self._conn.execute(sql, params))
+
+    # -- money ----------------------------------------------------------------------------
+
+    def wallet(self, user_id: str) -> Wallet | None:
+        result: Wallet | None = self._one(
+            Wallet, "SELECT * FROM wallets WHERE user_id = ?", (user_id,)
+        )
+        return result
+
+    def holds(self, user_id: str) -> int:
+        """The sum of the user's active rentals' holds (see RentalRow.hold_cents)."""
         row = self._conn.execute(
-            "SELECT * FROM wallets WHERE account_id = ?", (account_id,)
+            "SELECT COALESCE(SUM(MAX(0, price_cents - charged_cents)), 0) AS held FROM rentals "
+            "WHERE user_id = ? AND status IN ('provisioning', 'running')",
+            (user_id,),
         ).fetchone()
-        return None if row is None else _wallet(row)
+        return int(row["held"])
+
+    def ledger(
+        self, user_id: str, *, before_seq: int | None, entry_type: str | None, limit: int
+    ) -> list[LedgerEntry]:
+        sql = "SELECT * FROM ledger WHERE user_id = ?"
+        params: list[object] = [user_id]
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            params.append(before_seq)
+        if entry_type is not None:
+            sql += " AND type = ?"
+            params.append(entry_type)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        result: list[LedgerEntry] = self._all(LedgerEntry, sql, params)
+        return result
+
+    def ledger_entry(self, entry_id: str) -> LedgerEntry | None:
+        result: LedgerEntry | None = self._one(
+            LedgerEntry, "SELECT * FROM ledger WHERE id = ?", (entry_id,)
+        )
+        return result
+
+    def invoices(self, user_id: str, *, status: str | None, limit: int) -> list[Invoice]:
+        sql = "SELECT * FROM invoices WHERE user_id = ? AND status != 'draft'"
+        params: list[object] = [user_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        result: list[Invoice] = self._all(Invoice, sql, params)
+        return result
+
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        result: Invoice | None = self._one(
+            Invoice, "SELECT * FROM invoices WHERE id = ?", (invoice_id,)
+        )
+        return result
+
+    def open_invoices(self, user_id: str) -> tuple[int, int]:
+        """(count, cents) of the user's open invoices."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(amount_cents), 0) AS cents FROM invoices "
+            "WHERE user_id = ? AND status = 'open'",
+            (user_id,),
+        ).fetchone()
+        return int(row["n"]), int(row["cents"])
+
+    # -- SSH keys -------------------------------------------------------------------------
+
+    def ssh_keys(self, user_id: str) -> list[SSHKey]:
+        """Newest first."""
+        result: list[SSHKey] = self._all(
+            SSHKey, "SELECT * FROM ssh_keys WHERE user_id = ? ORDER BY seq DESC", (user_id,)
+        )
+        return result
+
+    def ssh_key(self, key_id: str) -> SSHKey | None:
+        result: SSHKey | None = self._one(SSHKey, "SELECT * FROM ssh_keys WHERE id = ?", (key_id,))
+        return result
+
+    # -- rentals --------------------------------------------------------------------------
+
+    def usage(self) -> dict[str, int]:
+        """Machines in use per listing."""
+        rows = self._conn.execute("SELECT listing_id, used FROM listing_usage")
+        return {row["listing_id"]: row["used"] for row in rows}
 
     def rental(self, rental_id: str, *, include_deleted: bool = False) -> RentalRow | None:
-        row = self._conn.execute("SELECT * FROM rentals WHERE id = ?", (rental_id,)).fetchone()
-        if row is None:
-            return None
-        rental = _rental(row)
-        return None if rental.deleted and not include_deleted else rental
-
-    def rentals_of(self, account_id: str) -> list[RentalRow]:
-        """The account's rentals, newest first."""
-        rows = self._conn.execute(
-            "SELECT * FROM rentals WHERE account_id = ? AND deleted = 0 ORDER BY seq DESC",
-            (account_id,),
+        rental: RentalRow | None = self._one(
+            RentalRow, "SELECT * FROM rentals WHERE id = ?", (rental_id,)
         )
-        return [_rental(row) for row in rows]
+        if rental is None or (rental.deleted and not include_deleted):
+            return None
+        return rental
+
+    def rentals_of(
+        self,
+        user_id: str,
+        *,
+        status: str | None = None,
+        before_seq: int | None = None,
+        limit: int | None = None,
+    ) -> list[RentalRow]:
+        """The user's rentals, newest first."""
+        sql = "SELECT * FROM rentals WHERE user_id = ? AND deleted = 0"
+        params: list[object] = [user_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if before_seq is not None:
+            sql += " AND seq < ?"
+            params.append(before_seq)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        result: list[RentalRow] = self._all(RentalRow, sql, params)
+        return result
 
     def rentals_in(
         self, statuses: Iterable[str], *, ready_by: float | None = None
@@ -206,33 +477,25 @@ class Queries:
         if ready_by is not None:
             sql += " AND ready_at <= ?"
             params.append(ready_by)
-        return [_rental(row) for row in self._conn.execute(sql + " ORDER BY seq", params)]
+        result: list[RentalRow] = self._all(RentalRow, sql + " ORDER BY seq", params)
+        return result
 
-    def rentals_to_meter(self, now: int) -> list[RentalRow]:
-        """Active rentals with something due: past their first hour, or past auto-stop.
-
-        A superset (the Python side decides exactly); rentals in their first hour without a
-        due auto-stop cost nothing to skip here, however many there are."""
-        rows = self._conn.execute(
-            "SELECT * FROM rentals WHERE status IN ('provisioning', 'running') AND "
-            "(started_at + ? <= ? OR (auto_stop_after_hours IS NOT NULL AND "
-            "started_at + auto_stop_after_hours * ? <= ? + 1)) ORDER BY seq",
-            (HOUR_SECONDS, now, HOUR_SECONDS, now),
+    def active_rentals_of(self, user_id: str) -> list[RentalRow]:
+        """The user's provisioning and running rentals, oldest first."""
+        result: list[RentalRow] = self._all(
+            RentalRow,
+            "SELECT * FROM rentals WHERE user_id = ? AND status IN ('provisioning', 'running') "
+            "ORDER BY seq",
+            (user_id,),
         )
-        return [_rental(row) for row in rows]
+        return result
 
-    def usage(self) -> dict[str, int]:
-        """GPUs in use per listing."""
-        rows = self._conn.execute("SELECT listing_id, used_gpus FROM listing_usage")
-        return {row["listing_id"]: row["used_gpus"] for row in rows}
-
-    def idempotent(self, account_id: str, key: str) -> tuple[str, str] | None:
-        """(request hash, rental id) recorded for this account's Idempotency-Key, if any."""
-        row = self._conn.execute(
-            "SELECT request_hash, rental_id FROM idempotency_keys WHERE account_id = ? AND key = ?",
-            (account_id, key),
-        ).fetchone()
-        return None if row is None else (row["request_hash"], row["rental_id"])
+    def active_users(self) -> list[str]:
+        """Users with a provisioning or running rental."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT user_id FROM rentals WHERE status IN ('provisioning', 'running')"
+        )
+        return [row["user_id"] for row in rows]
 
 
 class Tx(Queries):
@@ -245,44 +508,133 @@ class Tx(Queries):
             (key, value),
         )
 
-    def insert_account(self, account: Account, *, balance_cents: int) -> None:
+    def insert_user(self, user: User, now: int) -> None:
         self._conn.execute(
-            "INSERT INTO accounts (id, sid, authorized_keys, created_at) VALUES (?, ?, ?, ?)",
-            (account.id, account.sid, account.authorized_keys, account.created_at),
+            "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)",
+            (user.id, user.email, user.created_at),
         )
         self._conn.execute(
-            "INSERT INTO wallets (account_id, deposited_cents, available_cents, reserved_cents, "
-            "spent_cents) VALUES (?, ?, ?, 0, 0)",
-            (account.id, balance_cents, balance_cents),
+            "INSERT INTO wallets (user_id, total_cents, deposited_cents, spent_cents, updated_at) "
+            "VALUES (?, 0, 0, 0, ?)",
+            (user.id, now),
         )
 
-    def set_authorized_keys(self, account_id: str, keys: str | None) -> None:
+    def insert_session(self, session: Session) -> None:
         self._conn.execute(
-            "UPDATE accounts SET authorized_keys = ? WHERE id = ?", (keys, account_id)
+            "INSERT INTO sessions (sid_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (session.sid_hash, session.user_id, session.created_at, session.expires_at),
         )
 
-    def lock_wallet(self, account_id: str) -> Wallet | None:
-        """Read the wallet row inside the transaction, which already holds SQLite's write lock:
-        SQLite locks the whole database, so the row is locked with everything else."""
-        return self.wallet(account_id)
+    def extend_session(self, sid_hash: str, expires_at: int) -> None:
+        self._conn.execute(
+            "UPDATE sessions SET expires_at = ? WHERE sid_hash = ? AND expires_at < ?",
+            (expires_at, sid_hash, expires_at),
+        )
 
-    def adjust_wallet(
+    def delete_session(self, sid_hash: str) -> bool:
+        cursor = self._conn.execute("DELETE FROM sessions WHERE sid_hash = ?", (sid_hash,))
+        return cursor.rowcount == 1
+
+    def save_code(self, code: SignInCode) -> None:
+        self._conn.execute(
+            "INSERT INTO sign_in_codes (email_key, code_hash, requested_at, attempts, consumed) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email_key) DO UPDATE SET "
+            "code_hash = excluded.code_hash, requested_at = excluded.requested_at, "
+            "attempts = excluded.attempts, consumed = excluded.consumed",
+            (code.email_key, code.code_hash, code.requested_at, code.attempts, int(code.consumed)),
+        )
+
+    def deliver(self, email: str, subject: str, body: str, now: int, code: str | None) -> None:
+        self._conn.execute(
+            "INSERT INTO mailbox (email, subject, body, code, created_at) VALUES (?, ?, ?, ?, ?)",
+            (email, subject, body, code, now),
+        )
+
+    def move_money(
         self,
-        account_id: str,
+        user_id: str,
+        entry_id: str,
+        entry_type: str,
+        amount_cents: int,
+        now: int,
         *,
-        available: int = 0,
-        reserved: int = 0,
-        spent: int = 0,
-        deposited: int = 0,
-    ) -> None:
-        if available + reserved + spent != deposited:
-            raise ValueError("a wallet movement must conserve money")
-        self._conn.execute(
-            "UPDATE wallets SET available_cents = available_cents + ?, "
-            "reserved_cents = reserved_cents + ?, spent_cents = spent_cents + ?, "
-            "deposited_cents = deposited_cents + ? WHERE account_id = ?",
-            (available, reserved, spent, deposited, account_id),
+        rental_id: str | None = None,
+        stripe_charge_id: str | None = None,
+    ) -> LedgerEntry:
+        """Credit (> 0) or debit (< 0) the wallet's total and write the ledger entry for it.
+        Money in (top-ups, adjustments) is deposited; charges are spent; refunds un-spend."""
+        deposited = (
+            amount_cents if entry_type in ("stripe_topup", "auto_topup", "adjustment") else 0
         )
+        spent = deposited - amount_cents
+        self._conn.execute(
+            "UPDATE wallets SET total_cents = total_cents + ?, deposited_cents = deposited_cents "
+            "+ ?, spent_cents = spent_cents + ?, updated_at = ? WHERE user_id = ?",
+            (amount_cents, deposited, spent, now, user_id),
+        )
+        wallet = self.wallet(user_id)
+        assert wallet is not None
+        entry = LedgerEntry(
+            entry_id,
+            user_id,
+            entry_type,
+            amount_cents,
+            wallet.total_cents,
+            now,
+            rental_id,
+            stripe_charge_id,
+        )
+        cursor = self._conn.execute(
+            "INSERT INTO ledger (id, user_id, type, amount_cents, balance_after_cents, "
+            "created_at, rental_id, stripe_charge_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.id,
+                entry.user_id,
+                entry.type,
+                entry.amount_cents,
+                entry.balance_after_cents,
+                entry.created_at,
+                entry.rental_id,
+                entry.stripe_charge_id,
+            ),
+        )
+        return dataclasses.replace(entry, seq=cursor.lastrowid)
+
+    def touch_wallet(self, user_id: str, now: int) -> None:
+        """A wallet movement that is not a ledger entry (a reserve taken or released)."""
+        self._conn.execute("UPDATE wallets SET updated_at = ? WHERE user_id = ?", (now, user_id))
+
+    def insert_invoice(self, invoice: Invoice) -> None:
+        columns = _columns(Invoice)
+        marks = ",".join("?" * len(columns))
+        self._conn.execute(
+            f"INSERT INTO invoices ({','.join(columns)}) VALUES ({marks})",  # noqa: S608
+            [getattr(invoice, name) for name in columns],
+        )
+
+    def update_invoice(self, invoice: Invoice) -> None:
+        self._conn.execute(
+            "UPDATE invoices SET status = ?, paid_at = ?, voided_at = ? WHERE id = ?",
+            (invoice.status, invoice.paid_at, invoice.voided_at, invoice.id),
+        )
+
+    def insert_ssh_key(self, key: SSHKey) -> None:
+        self._conn.execute(
+            "INSERT INTO ssh_keys (id, user_id, name, public_key, fingerprint, algorithm, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.id,
+                key.user_id,
+                key.name,
+                key.public_key,
+                key.fingerprint,
+                key.algorithm,
+                key.created_at,
+            ),
+        )
+
+    def delete_ssh_key(self, key_id: str) -> None:
+        self._conn.execute("DELETE FROM ssh_keys WHERE id = ?", (key_id,))
 
     def insert_rental(self, rental: RentalRow) -> RentalRow:
         marks = ",".join("?" * len(_RENTAL_COLUMNS))
@@ -292,39 +644,25 @@ class Tx(Queries):
         )
         return dataclasses.replace(rental, seq=cursor.lastrowid)
 
-    def save_rental(self, rental: RentalRow, *, expect_status: str | None = None) -> bool:
-        """Write every column of `rental`; with `expect_status`, only if it still has that status."""
+    def save_rental(self, rental: RentalRow) -> None:
         columns = [name for name in _RENTAL_COLUMNS if name != "id"]
         sql = f"UPDATE rentals SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"  # noqa: S608
-        params: list[object] = [getattr(rental, c) for c in columns] + [rental.id]
-        if expect_status is not None:
-            sql += " AND status = ?"
-            params.append(expect_status)
-        return self._conn.execute(sql, params).rowcount == 1
+        self._conn.execute(sql, [getattr(rental, c) for c in columns] + [rental.id])
 
-    def use_capacity(self, listing_id: str, gpus: int) -> None:
-        """Take (`gpus` > 0) or give back (`gpus` < 0) GPUs of a listing."""
-        if gpus >= 0:
+    def use_stock(self, listing_id: str, machines: int) -> None:
+        """Take (`machines` > 0) or give back (< 0) machines of a listing."""
+        if machines >= 0:
             self._conn.execute(
-                "INSERT INTO listing_usage (listing_id, used_gpus) VALUES (?, ?) ON CONFLICT "
-                "(listing_id) DO UPDATE SET used_gpus = used_gpus + excluded.used_gpus",
-                (listing_id, gpus),
+                "INSERT INTO listing_usage (listing_id, used) VALUES (?, ?) ON CONFLICT "
+                "(listing_id) DO UPDATE SET used = used + excluded.used",
+                (listing_id, machines),
             )
         else:
             # Not an upsert: SQLite checks the CHECK on the would-be inserted row first.
             self._conn.execute(
-                "UPDATE listing_usage SET used_gpus = used_gpus + ? WHERE listing_id = ?",
-                (gpus, listing_id),
+                "UPDATE listing_usage SET used = used + ? WHERE listing_id = ?",
+                (machines, listing_id),
             )
-
-    def remember_idempotency(
-        self, account_id: str, key: str, request_hash: str, rental_id: str
-    ) -> None:
-        self._conn.execute(
-            "INSERT INTO idempotency_keys (account_id, key, request_hash, rental_id) "
-            "VALUES (?, ?, ?, ?)",
-            (account_id, key, request_hash, rental_id),
-        )
 
 
 class Store:

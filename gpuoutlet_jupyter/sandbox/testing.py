@@ -30,8 +30,11 @@ class SandboxStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxAccount:
+    """A user of the sandbox (`usr_…`) and one session of it."""
+
     account_id: str
     sid: str
+    email: str = ""
 
 
 class SandboxProcess:
@@ -40,9 +43,11 @@ class SandboxProcess:
     def __init__(self, proc: subprocess.Popen[bytes], info: dict[str, Any], log_path: Path) -> None:
         self.proc = proc
         self.url: str = info["url"]
-        self.sid: str = info["sid"]
+        #: The default account's session ("" when the sandbox started signed out).
+        self.sid: str = info["sid"] or ""
         self.admin_token: str = info["adminToken"]
         self.account_id: str = info["accountId"]
+        self.email: str = info["email"]
         self.data_dir = Path(info["dataDir"])
         self.pid: int = info["pid"]
         self.log_path = log_path
@@ -71,26 +76,145 @@ class SandboxProcess:
         return response.json()
 
     def create_account(
-        self, balance_cents: int = 0, authorized_keys: str | None = None
+        self,
+        balance_cents: int = 0,
+        authorized_keys: str | None = None,
+        *,
+        email: str | None = None,
     ) -> SandboxAccount:
+        """A new user with `balance_cents` (a top-up), `authorized_keys` (one or more public
+        key lines) registered as its SSH keys as if POSTed to /v1/ssh-keys, and a session."""
         data = self._call(
             "POST",
             "/sandbox/accounts",
-            {"balanceCents": balance_cents, "authorizedKeys": authorized_keys},
+            {"balanceCents": balance_cents, "authorizedKeys": authorized_keys, "email": email},
         )
-        return SandboxAccount(data["accountId"], data["sid"])
+        return SandboxAccount(data["accountId"], data["sid"], data["email"])
 
-    def deposit(self, account_id: str, cents: int) -> dict[str, int]:
+    def new_session(self, account_id: str) -> str:
+        """Another sid of the same account (its own rate-limit bucket)."""
+        result: str = self._call("POST", f"/sandbox/accounts/{account_id}/sessions")["sid"]
+        return result
+
+    def expire_session(self, sid: str) -> bool:
+        """End a session now, as 30 idle days would; False if it was not live."""
+        result: bool = self._call("POST", "/sandbox/sessions/expire", {"sid": sid})["ok"]
+        return result
+
+    def deposit(self, account_id: str, cents: int, *, kind: str = "stripe_topup") -> dict[str, int]:
+        """Top up (`stripe_topup`) or credit (`adjustment`) the wallet; returns ledger()."""
         result: dict[str, int] = self._call(
-            "POST", f"/sandbox/accounts/{account_id}/deposit", {"cents": cents}
+            "POST", f"/sandbox/accounts/{account_id}/deposit", {"cents": cents, "type": kind}
         )
         return result
 
     def ledger(self, account_id: str | None = None) -> dict[str, int]:
-        """depositedCents, availableCents, reservedCents, spentCents."""
+        """The wallet from the sandbox's side: depositedCents, availableCents, reservedCents,
+        spentCents (available + reserved + spent == deposited), totalCents,
+        openInvoicesCents, openInvoiceCount."""
         result: dict[str, int] = self._call(
-            "GET", f"/sandbox/accounts/{account_id or self.account_id}/ledger"
+            "GET", f"/sandbox/accounts/{account_id or self.account_id}/wallet"
         )
+        return result
+
+    wallet = ledger
+
+    def open_invoice(
+        self,
+        account_id: str,
+        amount_cents: int,
+        *,
+        reason: str = "manual",
+        rental_id: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """An open invoice on the account (reason manual, topup_failed or overage)."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/sandbox/accounts/{account_id}/invoices",
+            {
+                "amountCents": amount_cents,
+                "reason": reason,
+                "rentalId": rental_id,
+                "description": description,
+            },
+        )
+        return result
+
+    def pay_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """What Stripe's invoice.paid does (a failed top-up's amount reaches the wallet)."""
+        result: dict[str, Any] = self._call("POST", f"/sandbox/invoices/{invoice_id}/pay")
+        return result
+
+    def create_rentals(
+        self,
+        account_id: str,
+        count: int,
+        *,
+        status: str = "stopped",
+        family_id: str = "rtx-4090",
+        gpu_count: int = 1,
+        name_prefix: str | None = None,
+    ) -> list[str]:
+        """`count` rentals at once, oldest first: `stopped` ones straight into the history
+        (no pods, no money; for paging), or `provisioning` ones by real creates."""
+        result: list[str] = self._call(
+            "POST",
+            f"/sandbox/accounts/{account_id}/rentals",
+            {
+                "count": count,
+                "status": status,
+                "familyId": family_id,
+                "gpuCount": gpu_count,
+                "namePrefix": name_prefix,
+            },
+        )["ids"]
+        return result
+
+    def mailbox(self, email: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """What the sandbox would have emailed (sign-in codes, $0 notices), newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if email is not None:
+            params["email"] = email
+        response = self.admin.get("/sandbox/mailbox", params=params)
+        response.raise_for_status()
+        messages: list[dict[str, Any]] = response.json()["messages"]
+        return messages
+
+    def sign_in_code(self, email: str) -> str:
+        """The newest sign-in code sent to `email`."""
+        for message in self.mailbox(email):
+            if message["code"]:
+                return str(message["code"])
+        raise LookupError(f"no sign-in code was sent to {email}")
+
+    def sign_in(self, email: str) -> str:
+        """Sign in through the API as a client would (request-code, the mailbox,
+        verify-code); returns the new session's sid."""
+        with httpx.Client(base_url=self.url, timeout=_HTTP_TIMEOUT) as http:
+            http.post("/v1/auth/request-code", json={"email": email}).raise_for_status()
+            code = self.sign_in_code(email)
+            response = http.post("/v1/auth/verify-code", json={"email": email, "code": code})
+            response.raise_for_status()
+            sid = response.cookies.get("sid") or _sid_from(response)
+        return sid
+
+    def rate_limits(self) -> dict[str, int]:
+        """perMinute, perHour (0: off) and refusedCount (429s since they were set)."""
+        result: dict[str, int] = self._call("GET", "/sandbox/rate-limits")
+        return result
+
+    def set_rate_limits(self, per_minute: int, per_hour: int) -> dict[str, int]:
+        """New limits per session (0 turns a window off); every window starts over."""
+        result: dict[str, int] = self._call(
+            "PUT", "/sandbox/rate-limits", {"perMinute": per_minute, "perHour": per_hour}
+        )
+        return result
+
+    def pod_info(self, rental_id: str) -> dict[str, Any]:
+        """rentalId, running, home (the pod's disk folder), homeExists, port,
+        authorizedKeyFingerprints (the keys it took at create)."""
+        result: dict[str, Any] = self._call("GET", f"/sandbox/rentals/{rental_id}/pod")
         return result
 
     def set_faults(self, faults: Mapping[str, Any] | None = None, /, **more: Any) -> dict[str, Any]:
@@ -119,12 +243,14 @@ class SandboxProcess:
         return result
 
     def fail_rental(self, rental_id: str, error: str | None = None) -> dict[str, Any]:
+        """The provider reports the rental's machine broken: failed and refunded."""
         result: dict[str, Any] = self._call(
             "POST", f"/sandbox/rentals/{rental_id}/fail", {"error": error}
         )
         return result
 
     def delete_rental(self, rental_id: str) -> dict[str, Any]:
+        """The vendor loses the rental: settled, torn down, gone from /v1."""
         result: dict[str, Any] = self._call("DELETE", f"/sandbox/rentals/{rental_id}")
         return result
 
@@ -162,6 +288,15 @@ class SandboxProcess:
         self.terminate()
 
 
+def _sid_from(response: httpx.Response) -> str:
+    # httpx's jar keeps a Secure cookie but never sends it over http; read the header.
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == "sid":
+            return rest.split(";", 1)[0]
+    raise LookupError("verify-code set no sid cookie")
+
+
 @dataclass(frozen=True)
 class SSHKeypair:
     private_key: Path
@@ -191,12 +326,17 @@ def wait_for_status(
     statuses: Collection[str],
     *,
     timeout: float = 30.0,
-    interval: float = 0.05,
+    interval: float = 0.5,
 ) -> dict[str, Any]:
-    """Poll GET /v1/rentals/{id} until its status is one of `statuses`; TimeoutError if not."""
+    """Poll GET /v1/rentals/{id} until its status is one of `statuses`; TimeoutError if not.
+    The default interval keeps a 30 s wait within the vendor's 100 requests a minute; a 429
+    is waited out as its Retry-After says."""
     deadline = time.monotonic() + timeout
     while True:
         response = client.get(f"/v1/rentals/{rental_id}")
+        if response.status_code == 429:
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+            continue
         response.raise_for_status()
         rental: dict[str, Any] = response.json()
         if rental["status"] in statuses:
@@ -257,14 +397,20 @@ def start_sandbox(
     provision_seconds: tuple[float, float] = (20.0, 60.0),
     worker_interval: float | None = None,
     authorized_key: Path | None = None,
+    requests_per_minute: int | None = None,
+    requests_per_hour: int | None = None,
+    signed_out: bool = False,
+    new_user_balance_cents: int | None = None,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
 ) -> SandboxProcess:
     """Run `python -m gpuoutlet_jupyter.sandbox serve --port 0 --print-json` on `data_dir`.
 
-    Without `authorized_key` the default account gets a throwaway key (never your own);
-    `env` entries override the child's environment."""
+    Without `authorized_key` the default account gets a throwaway key (never your own).
+    The vendor's rate limits (100 a minute, 1,000 an hour per session) hold unless
+    `requests_per_minute` / `requests_per_hour` say otherwise (0: none). `env` entries
+    override the child's environment."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -286,6 +432,14 @@ def start_sandbox(
     ]
     if worker_interval is not None:
         argv += ["--worker-interval", repr(worker_interval)]
+    if requests_per_minute is not None:
+        argv += ["--requests-per-minute", str(requests_per_minute)]
+    if requests_per_hour is not None:
+        argv += ["--requests-per-hour", str(requests_per_hour)]
+    if signed_out:
+        argv.append("--signed-out")
+    if new_user_balance_cents is not None:
+        argv += ["--new-user-balance-cents", str(new_user_balance_cents)]
     if authorized_key is None:
         # Never fall back to the user's own ~/.ssh key (or generate one there) from a test.
         authorized_key = _throwaway_public_key(data_dir)
