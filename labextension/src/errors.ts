@@ -1,14 +1,29 @@
 /**
  * Errors of the gpuoutlet REST API, and what the sidebar says about each.
  *
+ * The server extension answers `{"error": {"code", "message", ...}}` (IErrorBody, generated
+ * from its models): its own codes, or the rentals API's codes passed through with the API's
+ * own message in `upstreamMessage`. The message is already in the user's words; this module
+ * picks the headline, the amounts and lists to show beside it, and keeps the API's words.
+ *
  * Pure: no JupyterLab imports, so the mapping is unit-tested on its own.
  */
-import { formatCents } from './format';
 import { IErrorBody, IFieldProblem } from './types';
 
 /** Which request failed: a 404 means something else for `status` than for a rental. */
 export type Endpoint =
-  'status' | 'families' | 'wallet' | 'rentals' | 'launch' | 'rental' | 'stop' | 'keep';
+  | 'status'
+  | 'templates'
+  | 'families'
+  | 'wallet'
+  | 'keys'
+  | 'addKey'
+  | 'rentals'
+  | 'preview'
+  | 'launch'
+  | 'rental'
+  | 'stop'
+  | 'keep';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {
@@ -66,16 +81,19 @@ export function errorFromResponse(
 export type ErrorKind =
   | 'extension_missing'
   | 'not_configured'
+  | 'session_expired'
   | 'insufficient_balance'
+  | 'unknown_family'
+  | 'model_unavailable'
+  | 'key_not_on_account'
   | 'upstream_unreachable'
   | 'upstream_malformed'
-  | 'no_capacity'
+  | 'upstream_failed'
   | 'rate_limited'
   | 'validation'
   | 'spending_cap'
   | 'not_active'
   | 'starting'
-  | 'endpoint_unavailable'
   | 'not_found'
   | 'network'
   | 'auth'
@@ -83,21 +101,47 @@ export type ErrorKind =
 
 export interface IErrorInfo {
   kind: ErrorKind;
+  /** The error code as the server sent it (`insufficient_balance`, `http_404`, ...). */
+  code: string;
   /** A short headline. */
   title: string;
   /** The full, specific message: what happened and what to do. */
   message: string;
+  /** The rentals API's own words, when the message does not quote them already. */
+  apiSaid?: string;
   /** Field problems of a validation error, keyed by the form field (camelCase). */
   fields?: Record<string, string>;
-  requiredCents?: number;
+  /** `insufficient_balance`: one hour of the rental, and what the wallet has available. */
+  neededCents?: number;
   availableCents?: number;
+  /** `rate_limited`: when to try again. */
   retryAfterSeconds?: number;
+  /** `unknown_family`: close ids; `model_unavailable`: what has capacity now. */
+  suggestions?: string[];
+  alternatives?: string[];
 }
 
 /** The command that enables the server extension, for the "missing" message. */
 export const ENABLE_COMMAND = 'jupyter server extension enable gpuoutlet_jupyter';
 
-function fieldsOf(problems: IFieldProblem[] | undefined): Record<string, string> {
+/** Where the HTTP status class points, for codes the sidebar has no headline of its own for. */
+function statusTitle(status: number): string {
+  if (status === 0) {
+    return 'Error';
+  }
+  if (status >= 500) {
+    return `The gpuoutlet extension failed (${status})`;
+  }
+  if (status === 409) {
+    return 'Not possible right now (409)';
+  }
+  if (status >= 400) {
+    return `Refused (${status})`;
+  }
+  return `Error ${status}`;
+}
+
+function fieldsOf(problems: IFieldProblem[] | null | undefined): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const { field, problem } of problems ?? []) {
     fields[field] = fields[field] ? `${fields[field]}; ${problem}` : problem;
@@ -109,141 +153,136 @@ function fieldsOf(problems: IFieldProblem[] | undefined): Record<string, string>
 export function describeError(error: unknown): IErrorInfo {
   if (!(error instanceof ApiError)) {
     const message = error instanceof Error ? error.message : String(error);
-    return { kind: 'other', title: 'Something went wrong', message };
+    return { kind: 'other', code: 'error', title: 'Something went wrong', message };
   }
   const { status, body, endpoint } = error;
   const code = body.code;
+  const info = (kind: ErrorKind, title: string, extra: Partial<IErrorInfo> = {}): IErrorInfo => {
+    const result: IErrorInfo = { kind, code, title, message: body.message, ...extra };
+    const said = body.upstreamMessage;
+    if (said && !result.message.includes(said)) {
+      result.apiSaid = said;
+    }
+    return result;
+  };
   if (code === NETWORK_ERROR) {
-    return {
-      kind: 'network',
-      title: 'The Jupyter server does not answer',
+    return info('network', 'The Jupyter server does not answer', {
       message: `The Jupyter server could not be reached (${body.message}). Check that it is still running, then reload this page.`
-    };
+    });
   }
   // Jupyter's own 404 (an HTML page, no JSON `error`): no gpuoutlet handlers at all.
   if (status === 404 && (endpoint === 'status' || code.startsWith('http_'))) {
-    return {
-      kind: 'extension_missing',
-      title: 'The gpuoutlet server extension is not running',
+    return info('extension_missing', 'The gpuoutlet server extension is not running', {
       message:
         'This Jupyter server has no gpuoutlet API (404 on gpuoutlet/api/status): the ' +
         'server extension is not installed or not enabled. Install gpuoutlet-jupyter in the ' +
         `environment that runs the Jupyter server, run \`${ENABLE_COMMAND}\`, and restart the server.`
-    };
+    });
   }
   switch (code) {
     case 'not_configured':
-      return {
-        kind: 'not_configured',
-        title: 'No gpuoutlet session is configured',
-        message: body.message
-      };
+      return info('not_configured', 'No gpuoutlet session is configured');
+    case 'unauthorized':
+      // gpuoutlet's 401: the sid expired or was signed out. The message says how to sign in.
+      return info('session_expired', 'Your gpuoutlet session has expired');
     case 'insufficient_balance': {
-      const required = numberOrUndefined(body.requiredCents);
+      const needed = numberOrUndefined(body.neededCents);
       const available = numberOrUndefined(body.availableCents);
-      let message = body.message;
-      if (required !== undefined && available !== undefined) {
-        const missing = Math.max(0, required - available);
-        message =
-          `This rental needs ${formatCents(required)} (one hour of its cost) available in ` +
-          `your wallet, which has ${formatCents(available)} available. Add at least ` +
-          `${formatCents(missing)} to your gpuoutlet wallet, or pick a cheaper GPU or fewer GPUs.`;
-      }
-      return {
-        kind: 'insufficient_balance',
-        title: 'Not enough balance',
-        message,
-        requiredCents: required,
+      return info('insufficient_balance', 'Not enough balance', {
+        neededCents: needed,
         availableCents: available
-      };
+      });
     }
+    case 'unknown_family':
+      return info(
+        'unknown_family',
+        `Unknown GPU family${body.familyId ? ` “${body.familyId}”` : ''}`,
+        {
+          suggestions: stringsOf(body.suggestions),
+          fields: { familyId: body.message }
+        }
+      );
+    case 'model_unavailable':
+      return info('model_unavailable', 'No machine like this is free right now', {
+        alternatives: stringsOf(body.alternatives)
+      });
+    case 'invalid_count':
+      return info('validation', 'A rental has 1, 2, 4 or 8 GPUs', {
+        fields: { gpuCount: body.message, ...fieldsOf(body.problems) }
+      });
+    case 'validation_error':
+    case 'validation_failed':
+    case 'invalid_json':
+      return info('validation', 'The request was refused', { fields: fieldsOf(body.problems) });
+    case 'key_not_on_account':
+      return info('key_not_on_account', 'Your SSH key is not on your gpuoutlet account');
     case 'upstream_unreachable': {
-      const where = typeof body.apiUrl === 'string' ? ` at ${body.apiUrl}` : '';
-      return {
-        kind: 'upstream_unreachable',
-        title: `The rentals API${where} cannot be reached`,
-        message: body.message
-      };
+      const where = body.apiUrl ? ` at ${body.apiUrl}` : '';
+      return info('upstream_unreachable', `The rentals API${where} cannot be reached`);
     }
     case 'upstream_malformed':
-      return {
-        kind: 'upstream_malformed',
-        title: 'The rentals API answered something unexpected',
-        message: body.message
-      };
-    case 'no_capacity':
-      return {
-        kind: 'no_capacity',
-        title: 'No capacity right now',
-        message: body.message
-      };
+      return info('upstream_malformed', 'The rentals API answered something unexpected');
     case 'rate_limited': {
       const retry = numberOrUndefined(body.retryAfterSeconds);
-      return {
-        kind: 'rate_limited',
-        title: 'Too many requests',
+      return info('rate_limited', 'Too many requests to gpuoutlet', {
         message:
-          retry !== undefined ? `${body.message} Retrying in ${retry} s is fine.` : body.message,
+          retry !== undefined
+            ? `${body.message} Try again in ${retry} s (gpuoutlet allows 100 requests a minute per session, shared with its website).`
+            : body.message,
         retryAfterSeconds: retry
-      };
+      });
     }
-    case 'validation_error':
-    case 'invalid_json':
-      return {
-        kind: 'validation',
-        title: 'The request was refused',
-        message: body.message,
-        fields: fieldsOf(body.problems)
-      };
     case 'spending_cap':
-      return {
-        kind: 'spending_cap',
-        title: 'Over your spending cap',
-        message: body.message
-      };
+      return info('spending_cap', 'Over your spending cap');
     case 'not_active':
-      return {
-        kind: 'not_active',
-        title: 'This rental is not running any more',
-        message: body.message
-      };
+      return info('not_active', 'This rental is not running any more');
     case 'starting':
-      return {
-        kind: 'starting',
-        title: 'The gpuoutlet extension is starting',
-        message: body.message
-      };
-    case 'endpoint_unavailable':
-      return {
-        kind: 'endpoint_unavailable',
-        title: 'Not offered by this rentals API',
-        message: body.message
-      };
+      return info('starting', 'The gpuoutlet extension is starting');
+    case 'rental_not_found':
+      return info('not_found', 'No such rental on your account');
     case 'unauthenticated':
-      return {
-        kind: 'auth',
-        title: 'The gpuoutlet session was refused',
-        message: body.message
-      };
-    case 'forbidden':
-      return {
-        kind: 'auth',
-        title: 'Not allowed',
+      return info('auth', 'Jupyter refused the request', {
         message: `${body.message} Reload the page; you may need to log in to Jupyter again.`
-      };
+      });
+    case 'forbidden':
+      if (body.upstreamCode === 'forbidden') {
+        return info('auth', 'gpuoutlet does not allow this');
+      }
+      return info('auth', 'Jupyter refused the request', {
+        message: `${body.message} Reload the page; you may need to log in to Jupyter again.`
+      });
     default:
       break;
   }
   if (status === 404) {
-    return { kind: 'not_found', title: 'Not found', message: body.message };
+    return info('not_found', 'Not found');
   }
-  return {
-    kind: 'other',
-    title: status ? `Error ${status}` : 'Error',
-    message: body.message
-  };
+  if (body.upstreamStatus && body.upstreamStatus >= 500) {
+    return info('upstream_failed', `The rentals API failed (${body.upstreamStatus})`);
+  }
+  return info('other', statusTitle(status));
+}
+
+/**
+ * Whether a failed create may have been made anyway: the answer was lost on the way back (the
+ * rentals API has no idempotency key, so it must never be sent again blindly).
+ */
+export function createMayHaveHappened(error: unknown): boolean {
+  if (!(error instanceof ApiError)) {
+    return true;
+  }
+  if (error.status === 0 || error.code === NETWORK_ERROR) {
+    return true;
+  }
+  return ['upstream_unreachable', 'upstream_malformed', 'internal_error'].includes(error.code)
+    ? true
+    : error.status >= 500 && error.status !== 503;
 }
 
 function numberOrUndefined(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function stringsOf(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.length > 0 ? value.map(String) : undefined;
 }

@@ -2,7 +2,7 @@
  * Money, time and cost for people. Pure functions: the model and the view share them.
  */
 
-/** 65 → "$0.65", 28000 → "$280.00"; another currency keeps its code: "0.65 EUR". */
+/** 65 → "$0.65", 28000 → "$280.00" (gpuoutlet bills in US cents; another code is kept). */
 export function formatCents(cents: number, currency = 'USD'): string {
   const sign = cents < 0 ? '-' : '';
   const abs = Math.abs(Math.round(cents));
@@ -56,19 +56,6 @@ export function elapsedSeconds(
   return Math.max(0, (end - start) / 1000);
 }
 
-/** Cost so far from the API's own fields: the locked rate times the time since startedAt. */
-export function costSoFarCents(
-  rental: {
-    startedAt: string;
-    stoppedAt: string | null;
-    endedAt?: string | null;
-    pricePerHourCents: number;
-  },
-  now: number
-): number {
-  return Math.ceil((rental.pricePerHourCents * elapsedSeconds(rental, now)) / 3600);
-}
-
 /**
  * How long the available balance lasts at the current burn: "45 min left", "3.2 h left",
  * "4.5 days left", ">99 days left"; null (nothing burns) → "nothing burning".
@@ -113,4 +100,54 @@ export function formatMinutes(minutes: number): string {
     return `${trim(m)} min`;
   }
   return `${trim(m / 60)} h`;
+}
+
+/**
+ * A time ahead, for people: "in 45 min", "in 5 h", "in 2.5 days", "in 29 days"; "now" when it
+ * has passed.
+ */
+export function formatTimeLeft(seconds: number): string {
+  const s = Math.max(0, seconds);
+  if (s < 60) {
+    return s > 0 ? 'in under a minute' : 'now';
+  }
+  if (s < 3600) {
+    return `in ${Math.floor(s / 60)} min`;
+  }
+  const hours = s / 3600;
+  if (hours < 48) {
+    return `in ${Math.floor(hours)} h`;
+  }
+  const days = hours / 24;
+  return days < 10
+    ? `in ${(Math.floor(days * 10) / 10).toFixed(1)} days`
+    : `in ${Math.floor(days)} days`;
+}
+
+/** An ISO 8601 time as "7 Jul 2026, 08:14 UTC" (UTC, so every viewer reads the same). */
+export function formatDateTime(iso: string): string {
+  const ms = parseTime(iso);
+  if (ms === null) {
+    return iso;
+  }
+  const date = new Date(ms);
+  const months = [
+    'Jan',
+    'Feb',
+    'Mar',
+    'Apr',
+    'May',
+    'Jun',
+    'Jul',
+    'Aug',
+    'Sep',
+    'Oct',
+    'Nov',
+    'Dec'
+  ];
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${date.getUTCDate()} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()}, ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`
+  );
 }

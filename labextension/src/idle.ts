@@ -7,7 +7,7 @@
  * browser and the server cannot shift it, as comparing `stopAt` with `Date.now()` would.
  */
 import { formatCountdown, formatMinutes } from './format';
-import { IIdleStop, IRentalView } from './types';
+import { IIdleStopView, IRentalView } from './types';
 
 /**
  * - `stopped`: this server stopped the rental for being idle;
@@ -32,12 +32,12 @@ export interface IIdleLine {
 }
 
 /** With this many seconds left or fewer, the quiet line shows the countdown too. */
-export function countdownFrom(idle: IIdleStop): number {
+export function countdownFrom(idle: IIdleStopView): number {
   return Math.max(60, 2 * idle.warnMinutes * 60);
 }
 
 /** `secondsLeft` of a view received at `receivedAt`, at `now` (ms, the same clock); ≥ 0. */
-export function secondsLeftAt(idle: IIdleStop, receivedAt: number, now: number): number | null {
+export function secondsLeftAt(idle: IIdleStopView, receivedAt: number, now: number): number | null {
   if (typeof idle.secondsLeft !== 'number' || !Number.isFinite(idle.secondsLeft)) {
     return null;
   }

@@ -4,11 +4,13 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { pickAndStop } from './actions';
 import { gpuIcon } from './icon';
 import { DEFAULT_LONG_POLL_SECONDS, DEFAULT_REFRESH_INTERVAL, GpuOutletModel } from './model';
 import { requestAPI } from './request';
+import { ILaunchForm } from './types';
 import { GpuOutletPanel } from './widget';
 
 export const PLUGIN_ID = 'gpuoutlet-jupyter:plugin';
@@ -20,6 +22,32 @@ export namespace CommandIDs {
 }
 
 const CATEGORY = 'GPU Outlet';
+
+/** The arguments of "Rent a GPU…": fill in the launch form (nothing is rented by the command). */
+const RENT_ARGS: ReadonlyJSONObject = {
+  type: 'object',
+  properties: {
+    familyId: { type: 'string', description: 'GPU family, e.g. rtx-4090' },
+    gpuCount: { type: 'number', description: 'GPUs: 1, 2, 4 or 8' },
+    templateId: { type: 'string', description: 'One of the six templates, e.g. pytorch' },
+    region: { type: 'string', description: 'ISO country code or broad region (us, eu, apac)' },
+    name: { type: 'string', description: 'A label, at most 64 characters' }
+  }
+};
+
+/** The form fields the command's arguments set (they are validated like typed values). */
+export function formFromArgs(args: ReadonlyPartialJSONObject): Partial<ILaunchForm> | null {
+  const form: Partial<ILaunchForm> = {};
+  for (const key of ['familyId', 'templateId', 'region', 'name'] as const) {
+    if (typeof args[key] === 'string') {
+      form[key] = args[key] as string;
+    }
+  }
+  if (typeof args.gpuCount === 'number') {
+    form.gpuCount = args.gpuCount;
+  }
+  return Object.keys(form).length ? form : null;
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
@@ -48,9 +76,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.rent, {
       label: 'Rent a GPU…',
-      caption: 'Open the GPU rentals sidebar on its launch form',
+      caption:
+        'Open the GPU rentals sidebar on its launch form (optionally filled in: familyId, ' +
+        'gpuCount, templateId, region, name)',
       icon: gpuIcon,
-      execute: () => {
+      describedBy: { args: RENT_ARGS },
+      execute: args => {
+        const prefill = formFromArgs(args);
+        if (prefill) {
+          model.updateForm(prefill);
+        }
         app.shell.activateById(panel.id);
         void model.refreshNow();
         window.requestAnimationFrame(() => panel.focusLaunchForm());

@@ -1,34 +1,51 @@
 /**
- * The sidebar's state and everything it does, with no view: polls, launch, stop, validation.
+ * The sidebar's state and everything it does, with no view: polls, the quote, launch, stop,
+ * keys, validation.
  *
  * Rentals are long-polled as ONE list (`GET rentals?wait=&since=`), never one request per
- * rental; status, families and the wallet are refreshed at the configured interval, and the
- * wallet (with the burn) again whenever a rental changes status. Both polls back off on failure
- * and stand by while the panel is hidden.
+ * rental; the status (with the session), families, templates, keys and the wallet are
+ * refreshed at the configured interval, and the wallet (with the burn) again whenever a rental
+ * changes status. Both polls back off on failure and stand by while the panel is hidden.
+ *
+ * Before a create the form is priced by gpuoutlet's quote (`POST rentals/preview`): asked for
+ * only when what it depends on changes (family, count, template, region), never on a timer, so
+ * viewers do not add upstream requests by looking. The create is sent once and never retried:
+ * the rentals API has no idempotency key.
  */
-import { UUID } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, describeError, Endpoint, IErrorInfo } from './errors';
+import { createMayHaveHappened, describeError, Endpoint, IErrorInfo } from './errors';
+import { formatCents } from './format';
 import {
-  IFamiliesReply,
-  IFamily,
+  IAddKeyReply,
+  IFamiliesView,
+  IFamilyView,
+  IKeysView,
   ILaunchForm,
-  ILaunchRequest,
-  IRentalsReply,
+  INotice,
+  IPreviewView,
+  IRentalsView,
   IRentalView,
-  IStatus,
-  IWallet
+  IStatusView,
+  IStopReply,
+  ITemplatesView,
+  ITemplateView,
+  IWalletView
 } from './types';
-import { emptyForm, hourCostCents, IValidation, validateForm } from './validation';
+import { catalogPriceCents, emptyForm, IValidation, quoteKey, validateForm } from './validation';
 
 /** One typed call to the server extension (see `requestAPI`); injected, so tests fake it. */
 export type Requester = <T>(path: string, init?: RequestInit, endpoint?: Endpoint) => Promise<T>;
 
 /** Statuses in which a rental can still be stopped (and is shown as active). */
 export const ACTIVE_STATUSES: readonly string[] = ['provisioning', 'running', 'stopping'];
+
+/** What a stop destroys, said before every stop when the server has not said it yet. */
+export const STOP_NOTICE =
+  'Stopping is permanent: gpuoutlet destroys the pod and wipes its disk (no pause, no ' +
+  'resume). Copy anything you need off it first (scp, rsync, or push it to S3 or Hugging Face).';
 
 export function isActive(rental: IRentalView): boolean {
   return !rental.gone && ACTIVE_STATUSES.includes(rental.status);
@@ -38,15 +55,16 @@ export function canStop(rental: IRentalView): boolean {
   return !rental.gone && (rental.status === 'provisioning' || rental.status === 'running');
 }
 
-/** What the family, count and name of a rental read like: "rtx-4090 × 2 · alice/exp-42". */
-export function rentalTitle(rental: IRentalView, families: IFamily[] | null = null): string {
-  const family = families?.find(f => f.id === rental.familyId);
-  const label = family?.displayName ?? rental.familyId ?? 'GPU';
-  return `${label} × ${rental.gpuCount ?? 1}`;
+/** What the family and count of a rental read like: "rtx-4090 × 2". */
+export function rentalTitle(rental: IRentalView): string {
+  return `${rental.familyId ?? 'GPU'} × ${rental.gpuCount ?? 1}`;
 }
 
 /** What the sidebar asks of one rental: `POST rentals/{id}/stop` or `.../keep`. */
 export type RentalAction = 'stop' | 'keep';
+
+/** How a stop asked from here ended: stopped now, or it had been stopped already. */
+export type StopOutcome = 'stopped' | 'already_stopped';
 
 /** The requests of one action in flight, and the last failure, by rental id. */
 interface IActionState {
@@ -54,26 +72,41 @@ interface IActionState {
   errors: Map<string, IErrorInfo>;
 }
 
+/** The quote for one form (its `quoteKey`), or why there is none. */
+interface IQuoteState {
+  key: string;
+  reply: IPreviewView | null;
+  error: IErrorInfo | null;
+  loading: boolean;
+}
+
+/** A reason a create would be refused now, as the form shows it (amounts for a short wallet). */
+export interface IProblem extends INotice {
+  neededCents?: number;
+  availableCents?: number;
+}
+
 export namespace GpuOutletModel {
   export interface IOptions {
     request: Requester;
-    /** Seconds between two refreshes of the status, the families and the wallet. */
+    /** Seconds between two refreshes of the status, the families, keys and the wallet. */
     refreshInterval?: number;
     /** Seconds one long-poll of the rentals list may wait for a change. */
     longPollSeconds?: number;
     /** Start polling at once (default true); tests drive the model by hand. */
     auto?: boolean;
-    /** A new Idempotency-Key (default: a UUID). */
-    newKey?: () => string;
     /** Whether the panel is shown at first (default true); hidden, the polls stand by. */
     visible?: boolean;
     /** The clock, in ms (default Date.now): when replies arrive, for the countdowns. */
     now?: () => number;
+    /** How long the form must rest before a quote is asked for, in ms (default 400). */
+    quoteDelay?: number;
   }
 }
 
 export const DEFAULT_REFRESH_INTERVAL = 15;
 export const DEFAULT_LONG_POLL_SECONDS = 30;
+export const DEFAULT_QUOTE_DELAY_MS = 400;
 /** The longest pause between two attempts after repeated failures, in ms. */
 const MAX_BACKOFF_MS = 60_000;
 /** The pause between two long-polls of the rentals list that succeeded, in ms. */
@@ -82,10 +115,10 @@ const RENTALS_GAP_MS = 100;
 export class GpuOutletModel implements IDisposable {
   constructor(options: GpuOutletModel.IOptions) {
     this._request = options.request;
-    this._newKey = options.newKey ?? (() => UUID.uuid4());
     this._now = options.now ?? (() => Date.now());
     this._refreshInterval = positive(options.refreshInterval, DEFAULT_REFRESH_INTERVAL);
     this._longPollSeconds = positive(options.longPollSeconds, DEFAULT_LONG_POLL_SECONDS);
+    this._quoteDelay = options.quoteDelay ?? DEFAULT_QUOTE_DELAY_MS;
     const auto = options.auto ?? true;
     this._visible = options.visible ?? true;
     const standby = () => (this._visible ? 'when-hidden' : true);
@@ -123,6 +156,7 @@ export class GpuOutletModel implements IDisposable {
       return;
     }
     this._isDisposed = true;
+    this._clearQuoteTimer();
     // stop() clears the pending timer at once (dispose alone leaves it to fire, idle).
     for (const poll of [this._refreshPoll, this._rentalsPoll]) {
       void poll.stop();
@@ -133,7 +167,7 @@ export class GpuOutletModel implements IDisposable {
 
   // State.
 
-  get status(): IStatus | null {
+  get status(): IStatusView | null {
     return this._status;
   }
 
@@ -142,8 +176,27 @@ export class GpuOutletModel implements IDisposable {
     return this._statusError;
   }
 
-  /** Null until loaded, or when the API does not list families. */
-  get families(): IFamily[] | null {
+  /** What to say before every stop (the server's words once the status is read). */
+  get stopNotice(): string {
+    return this._status?.stopNotice || STOP_NOTICE;
+  }
+
+  /** The six templates; null until read. */
+  get templates(): ITemplateView[] | null {
+    return this._templates;
+  }
+
+  get templatesError(): IErrorInfo | null {
+    return this._templatesError;
+  }
+
+  /** The template the form has picked, or null (unknown, or not read yet). */
+  get template(): ITemplateView | null {
+    return this._templates?.find(t => t.id === this._form.templateId) ?? null;
+  }
+
+  /** The GPU families derived from gpuoutlet's catalog; null until read. */
+  get families(): IFamilyView[] | null {
     return this._families;
   }
 
@@ -151,7 +204,12 @@ export class GpuOutletModel implements IDisposable {
     return this._familiesError;
   }
 
-  get wallet(): IWallet | null {
+  /** The family the form has picked, or null (not in the catalog, or not read yet). */
+  get family(): IFamilyView | null {
+    return this._families?.find(f => f.id === this._form.familyId) ?? null;
+  }
+
+  get wallet(): IWalletView | null {
     return this._wallet;
   }
 
@@ -159,19 +217,64 @@ export class GpuOutletModel implements IDisposable {
     return this._walletError;
   }
 
+  /** The account's SSH keys and the local one the SSH entries use; null until read. */
+  get keys(): IKeysView | null {
+    return this._keys;
+  }
+
+  get keysError(): IErrorInfo | null {
+    return this._keysError;
+  }
+
+  /**
+   * True when the local key is known not to be on the account: a pod created now would not
+   * let it in, so the sidebar offers "Add this key" and refuses to rent until it is there.
+   */
+  get keyMissing(): boolean {
+    const local = this._keys?.local;
+    return !!local && !local.onAccount;
+  }
+
+  get addingKey(): boolean {
+    return this._addingKey;
+  }
+
+  get addKeyError(): IErrorInfo | null {
+    return this._addKeyError;
+  }
+
+  /** What the server said after the key was added (new pods let it in, running ones do not). */
+  get addKeyNote(): string | null {
+    return this._addKeyNote;
+  }
+
+  /**
+   * The error that says the gpuoutlet session has expired (401 `unauthorized` from any
+   * request), with how to sign in again; null while the session works.
+   */
+  get sessionExpired(): IErrorInfo | null {
+    const errors = [
+      this._walletError,
+      this._familiesError,
+      this._keysError,
+      this._quote?.error ?? null,
+      this._launchError
+    ];
+    return errors.find(e => e?.kind === 'session_expired') ?? null;
+  }
+
   /**
    * The cost so far of the rentals this server tracks at `now` (ms): the wallet reply's
-   * `costCents` plus the burn since it arrived, so it grows between two refreshes. Null when
-   * the server does not report it.
+   * `costCents` (the API's own charges) plus the burn since it arrived, so it grows between
+   * two refreshes.
    */
   spentCents(now: number): number | null {
     const wallet = this._wallet;
-    if (typeof wallet?.costCents !== 'number') {
+    if (wallet === null) {
       return null;
     }
-    const burn = typeof wallet.burnCentsPerHour === 'number' ? wallet.burnCentsPerHour : 0;
     const hours = Math.max(0, now - this._walletAt) / 3_600_000;
-    return wallet.costCents + Math.floor(burn * hours);
+    return wallet.costCents + Math.floor(wallet.burnCentsPerHour * hours);
   }
 
   /** The server's default idle stop for a new rental, in minutes; null when it is off. */
@@ -180,7 +283,7 @@ export class GpuOutletModel implements IDisposable {
     return typeof minutes === 'number' && minutes > 0 ? minutes : null;
   }
 
-  /** Every rental the server tracks, newest first. */
+  /** Every rental the server tracks, active ones first, then newest first. */
   get rentals(): readonly IRentalView[] {
     return this._rentals;
   }
@@ -204,18 +307,99 @@ export class GpuOutletModel implements IDisposable {
 
   /** The form's problems by field, and the request body when there are none. */
   get validation(): IValidation {
-    return validateForm(this._form, this._families);
+    return validateForm(this._form, this._templates);
   }
 
-  /** The hour of cost the launch reserves against the wallet's available balance. */
+  /** gpuoutlet's quote for the form as it is now, or null (none yet, or it failed). */
+  get quote(): IPreviewView | null {
+    const state = this._quote;
+    const request = this.validation.request;
+    if (!state || !request || state.key !== quoteKey(request)) {
+      return null;
+    }
+    return state.reply;
+  }
+
+  /** Whether the quote for the form as it is now is on its way. */
+  get quoting(): boolean {
+    const request = this.validation.request;
+    return (
+      !!request &&
+      (this._quoteTimer !== null ||
+        (!!this._quote?.loading && this._quote.key === quoteKey(request)))
+    );
+  }
+
+  /** Why the quote for the form as it is now could not be had (unknown family, ...), or null. */
+  get quoteError(): IErrorInfo | null {
+    const state = this._quote;
+    const request = this.validation.request;
+    if (!state || !request || state.key !== quoteKey(request)) {
+      return null;
+    }
+    return state.error;
+  }
+
+  /**
+   * What the form would cost an hour: the quote's price, else the catalog's cheapest for the
+   * family and count (a hint only), else null.
+   */
   get hourCostCents(): number | null {
-    return hourCostCents(this._form, this._families);
+    return this.quote?.quote.pricePerHourCents ?? catalogPriceCents(this._form, this._families);
   }
 
-  /** True when the wallet is known and holds less than the hour the launch reserves. */
+  /**
+   * Why a create of the form would be refused now: the quote's problems, with the wallet
+   * check made against the latest wallet (it is refreshed more often than the form changes)
+   * and the key check against the latest keys.
+   */
+  get problems(): IProblem[] {
+    const reply = this.quote;
+    if (!reply) {
+      return [];
+    }
+    const found: IProblem[] = reply.problems.filter(
+      p => p.code !== 'insufficient_balance' && p.code !== 'key_not_on_account'
+    );
+    const needed = reply.quote.pricePerHourCents;
+    const available = this._wallet?.availableCents ?? reply.availableCents;
+    if (available < needed) {
+      found.unshift({
+        code: 'insufficient_balance',
+        message:
+          `This rental reserves its first hour, ${formatCents(needed)}, from your wallet when ` +
+          `it is created, and the wallet has ${formatCents(available)} available. Add at least ` +
+          `${formatCents(needed - available)} on ${this._status?.apiUrl ?? 'gpuoutlet.ai'}, ` +
+          'or pick fewer GPUs or a cheaper family.',
+        neededCents: needed,
+        availableCents: available
+      });
+    }
+    const keyProblem = reply.problems.find(p => p.code === 'key_not_on_account');
+    if (this._keys ? this.keyMissing : keyProblem) {
+      found.push(
+        keyProblem ?? {
+          code: 'key_not_on_account',
+          message: 'Your SSH key is not on your gpuoutlet account: add it first.'
+        }
+      );
+    }
+    return found;
+  }
+
+  /** True when the wallet is known and holds less than the hour the quote reserves. */
   get balanceShort(): boolean {
-    const cost = this.hourCostCents;
-    return cost !== null && this._wallet !== null && this._wallet.availableCents < cost;
+    return this.problems.some(p => p.code === 'insufficient_balance');
+  }
+
+  /** Whether "Rent" may be pressed: a valid form, its quote, no problem, nothing in flight. */
+  get canLaunch(): boolean {
+    return (
+      !this._launching &&
+      this.validation.request !== null &&
+      this.quote !== null &&
+      this.problems.length === 0
+    );
   }
 
   get launching(): boolean {
@@ -235,6 +419,11 @@ export class GpuOutletModel implements IDisposable {
     return this._actions.stop.errors.get(id) ?? null;
   }
 
+  /** How a stop asked from this sidebar ended, or null when none was asked. */
+  stopOutcome(id: string): StopOutcome | null {
+    return this._stopOutcomes.get(id) ?? null;
+  }
+
   /** Whether a "keep it" request (restart the idle timer) of this rental is in flight. */
   isKeeping(id: string): boolean {
     return this._actions.keep.pending.has(id);
@@ -246,7 +435,7 @@ export class GpuOutletModel implements IDisposable {
 
   /**
    * When the view of this rental shown now arrived (ms, the model's clock): its idle stop's
-   * `secondsLeft` was true then, and counts down from there.
+   * `secondsLeft` and its provisioning's `elapsedSeconds` were true then.
    */
   receivedAt(id: string): number {
     return this._receivedAt.get(id) ?? this._now();
@@ -284,7 +473,8 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /**
-   * The panel was shown or hidden: hidden, both polls stand by; shown again, they refresh.
+   * The panel was shown or hidden: hidden, both polls stand by; shown again, they refresh, and
+   * the form gets a quote if it has none.
    */
   setVisible(visible: boolean): void {
     if (visible === this._visible) {
@@ -294,6 +484,7 @@ export class GpuOutletModel implements IDisposable {
     if (visible) {
       void this._refreshPoll.refresh();
       void this._rentalsPoll.refresh();
+      this._scheduleQuote();
     }
     this._changed.emit();
   }
@@ -305,13 +496,13 @@ export class GpuOutletModel implements IDisposable {
 
   // The form.
 
-  /** Change some fields of the launch form; validation is live (see `validation`). */
+  /** Change some fields of the launch form; validation is live, the quote follows. */
   updateForm(change: Partial<ILaunchForm>): void {
     const next = { ...this._form, ...change };
     if (change.familyId !== undefined && change.familyId !== this._form.familyId) {
       // A region of another family may not exist for this one.
       const family = this._families?.find(f => f.id === next.familyId);
-      if (next.region && family && !family.regions.includes(next.region)) {
+      if (next.region && family && !family.regionCodes.includes(next.region)) {
         next.region = '';
       }
     }
@@ -319,18 +510,19 @@ export class GpuOutletModel implements IDisposable {
     if (this._launchError?.kind === 'validation') {
       this._launchError = null;
     }
+    this._scheduleQuote();
     this._changed.emit();
   }
 
   // Requests.
 
   /**
-   * One refresh tick: the status, then (when configured) the families and the wallet.
-   * Rejects when the status cannot be read, so the poll backs off.
+   * One refresh tick: the status, then (when configured) the families, templates, keys and
+   * the wallet. Rejects when the status cannot be read, so the poll backs off.
    */
   async refresh(): Promise<void> {
     try {
-      this._status = await this._request<IStatus>('status', {}, 'status');
+      this._status = await this._request<IStatusView>('status', {}, 'status');
       this._statusError = null;
     } catch (error) {
       this._status = null;
@@ -342,42 +534,151 @@ export class GpuOutletModel implements IDisposable {
       this._changed.emit();
       return;
     }
-    await Promise.all([this.loadFamilies(), this.loadWallet()]);
+    const loads = [this.loadFamilies(), this.loadWallet(), this.loadKeys()];
+    if (this._templates === null) {
+      loads.push(this.loadTemplates());
+    }
+    await Promise.all(loads);
+    this._changed.emit();
+  }
+
+  async loadTemplates(): Promise<void> {
+    try {
+      const reply = await this._request<ITemplatesView>('templates', {}, 'templates');
+      this._templates = reply.templates;
+      this._templatesError = null;
+      const fallback = reply.templates.find(t => t.default)?.id;
+      if (!this._form.templateId && fallback) {
+        this._form = { ...this._form, templateId: fallback };
+      }
+    } catch (error) {
+      this._templatesError = describeError(error);
+    }
+    this._scheduleQuote();
     this._changed.emit();
   }
 
   async loadFamilies(): Promise<void> {
     try {
-      const reply = await this._request<IFamiliesReply>('families', {}, 'families');
-      this._families = reply.families ?? [];
+      const reply = await this._request<IFamiliesView>('families', {}, 'families');
+      this._families = reply.families;
       this._familiesError = null;
-      if (!this._form.familyId || !this._families.some(f => f.id === this._form.familyId)) {
-        const pick = cheapestAvailable(this._families);
-        if (pick && !this._form.familyId) {
+      if (!this._form.familyId) {
+        const pick = cheapest(this._families);
+        if (pick) {
           this._form = { ...this._form, familyId: pick.id };
+          this._scheduleQuote();
         }
       }
     } catch (error) {
       this._familiesError = describeError(error);
-      if (this._familiesError.kind === 'endpoint_unavailable') {
-        this._families = null;
-      }
     }
     this._changed.emit();
   }
 
   async loadWallet(): Promise<void> {
     try {
-      this._wallet = await this._request<IWallet>('wallet', {}, 'wallet');
+      this._wallet = await this._request<IWalletView>('wallet', {}, 'wallet');
       this._walletAt = this._now();
       this._walletError = null;
     } catch (error) {
       this._walletError = describeError(error);
-      if (this._walletError.kind === 'endpoint_unavailable') {
-        this._wallet = null;
-      }
     }
     this._changed.emit();
+  }
+
+  async loadKeys(): Promise<void> {
+    try {
+      this._keys = await this._request<IKeysView>('keys', {}, 'keys');
+      this._keysError = null;
+    } catch (error) {
+      this._keysError = describeError(error);
+    }
+    this._changed.emit();
+  }
+
+  /**
+   * "Add this key": post the local public key to the account (the server reads it from the
+   * file its SSH entries use), then read the keys and the quote again. Pods created from now
+   * on let it in; running ones do not (gpuoutlet copies keys into a pod at launch only).
+   */
+  async addKey(): Promise<IAddKeyReply | null> {
+    if (this._addingKey) {
+      return null;
+    }
+    this._addingKey = true;
+    this._addKeyError = null;
+    this._changed.emit();
+    try {
+      const reply = await this._request<IAddKeyReply>(
+        'keys',
+        { method: 'POST', body: '{}' },
+        'addKey'
+      );
+      this._addKeyNote = reply.note;
+      await this.loadKeys();
+      if (this._launchError?.kind === 'key_not_on_account') {
+        this._launchError = null;
+      }
+      await this.requestQuote(true);
+      return reply;
+    } catch (error) {
+      this._addKeyError = describeError(error);
+      return null;
+    } finally {
+      this._addingKey = false;
+      this._changed.emit();
+    }
+  }
+
+  /**
+   * Ask gpuoutlet's quote for the form as it is now (`POST rentals/preview`), unless the one
+   * shown is for the same family, count, template and region already (`force` asks anyway).
+   * A rate-limited quote is asked again once the API says it may be.
+   */
+  async requestQuote(force = false): Promise<void> {
+    this._clearQuoteTimer();
+    const request = this.validation.request;
+    if (!request || !this._status?.configured) {
+      return;
+    }
+    const key = quoteKey(request);
+    const current = this._quote;
+    if (!force && current?.key === key && (current.loading || current.reply || current.error)) {
+      if (!current.error || current.error.kind !== 'rate_limited') {
+        return;
+      }
+    }
+    const state: IQuoteState = { key, reply: null, error: null, loading: true };
+    this._quote = state;
+    this._changed.emit();
+    try {
+      const reply = await this._request<IPreviewView>(
+        'rentals/preview',
+        { method: 'POST', body: JSON.stringify(request) },
+        'preview'
+      );
+      if (this._quote === state) {
+        state.reply = reply;
+      }
+    } catch (error) {
+      if (this._quote === state) {
+        state.error = describeError(error);
+        const retry = state.error.retryAfterSeconds;
+        if (state.error.kind === 'rate_limited' && retry !== undefined && !this._isDisposed) {
+          this._quoteTimer = setTimeout(
+            () => {
+              this._quoteTimer = null;
+              void this.requestQuote(true);
+            },
+            Math.max(1, retry) * 1000
+          );
+        }
+      }
+    } finally {
+      state.loading = false;
+      this._changed.emit();
+    }
   }
 
   /**
@@ -400,7 +701,7 @@ export class GpuOutletModel implements IDisposable {
 
   private async _readRentals(path: string): Promise<void> {
     try {
-      this.applyRentals(await this._request<IRentalsReply>(path, {}, 'rentals'));
+      this.applyRentals(await this._request<IRentalsView>(path, {}, 'rentals'));
       this._rentalsError = null;
     } catch (error) {
       this._rentalsError = describeError(error);
@@ -411,18 +712,20 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /** Take a list reply; a view newer than the list (from a launch or stop reply) is kept. */
-  applyRentals(reply: IRentalsReply): void {
+  applyRentals(reply: IRentalsView): void {
     if (this._rentalsVersion !== null && reply.version < this._rentalsVersion) {
       return; // an older list than the one shown
     }
     const listed = new Set(reply.rentals.map(r => r.id));
     const newer = this._rentals.filter(r => !listed.has(r.id) && r.version > reply.version);
     const at = this._now();
+    const mine = new Map(this._rentals.map(r => [r.id, r]));
     const merged = reply.rentals.map(r => {
-      const mine = this._rentals.find(m => m.id === r.id);
-      if (mine && mine.version > r.version) {
-        return mine;
+      const shown = mine.get(r.id);
+      if (shown && shown.version > r.version) {
+        return shown;
       }
+      // Its computed numbers (secondsLeft, elapsedSeconds) were true when this reply was made.
       this._receivedAt.set(r.id, at);
       return r;
     });
@@ -450,68 +753,87 @@ export class GpuOutletModel implements IDisposable {
 
   /**
    * Show these rentals; when one appeared, went or changed status, the burn changed: read the
-   * wallet again (the refresh poll alone would show the old burn for up to its interval).
+   * wallet again (the refresh poll alone would show the old burn for up to its interval), and
+   * the quote too when a spending cap makes it depend on the burn.
    */
   private _setRentals(rentals: IRentalView[]): void {
     const before = statusKey(this._rentals);
     this._rentals = sortRentals(rentals);
-    const ids = new Set(this._rentals.map(r => r.id));
-    for (const id of [...this._receivedAt.keys()]) {
-      if (!ids.has(id)) {
-        this._receivedAt.delete(id);
+    if (this._rentals.length !== this._receivedAt.size) {
+      const ids = new Set(this._rentals.map(r => r.id));
+      for (const id of [...this._receivedAt.keys()]) {
+        if (!ids.has(id)) {
+          this._receivedAt.delete(id);
+        }
       }
     }
     // (Not for the first list: the refresh poll reads the wallet at the start anyway.)
     const loaded = this._rentalsVersion !== null;
     if (loaded && this._status?.configured && statusKey(this._rentals) !== before) {
       void this.loadWallet();
+      if (this._status.maxHourlySpendCents) {
+        void this.requestQuote(true);
+      }
     }
   }
 
   /**
-   * Rent with the form's values. Returns the new rental's view, or null (the error is in
-   * `launchError`). A retry of the same request after an ambiguous failure reuses its
-   * Idempotency-Key, so it never rents twice.
+   * Rent with the form's values, on the quote shown. Returns the new rental's view, or null
+   * (the error is in `launchError`). Sent once: after a lost answer the rental may exist, and
+   * the message says to look for it rather than rent again.
    */
   async launch(): Promise<IRentalView | null> {
     if (this._launching) {
       return null;
     }
-    const { request } = this.validation;
+    const { request, fields } = this.validation;
     if (!request) {
       this._launchError = {
         kind: 'validation',
+        code: 'validation_error',
         title: 'Check the form',
         message: 'Some fields need a change before the GPU can be rented.',
-        fields: { ...this.validation.fields } as Record<string, string>
+        fields: { ...fields } as Record<string, string>
       };
       this._changed.emit();
       return null;
     }
-    const key = this._keyFor(request);
+    if (!this.quote) {
+      this._launchError = {
+        kind: 'other',
+        code: 'no_quote',
+        title: 'No price yet',
+        message: "Wait for gpuoutlet's quote: nothing is rented before you have seen its price."
+      };
+      this._changed.emit();
+      return null;
+    }
     this._launching = true;
     this._launchError = null;
     this._changed.emit();
     try {
       const view = await this._request<IRentalView>(
         'rentals',
-        {
-          method: 'POST',
-          body: JSON.stringify(request),
-          headers: { 'Idempotency-Key': key }
-        },
+        { method: 'POST', body: JSON.stringify(request) },
         'launch'
       );
-      this._pendingKey = null;
       this.applyRental(view); // a new rental: the wallet (and burn) is read again
       return view;
     } catch (error) {
-      this._launchError = describeError(error);
-      if (!isAmbiguous(error)) {
-        this._pendingKey = null;
+      const info = describeError(error);
+      if (createMayHaveHappened(error)) {
+        info.message +=
+          ' The rental may have been created anyway (the answer was lost on the way back, and ' +
+          'gpuoutlet cannot tell a repeated create from a new one): it shows up under “Your ' +
+          'rentals” within a minute if it was. Look there before you rent again.';
+        void this.loadRentals();
       }
-      if (this._launchError.kind === 'insufficient_balance') {
+      this._launchError = info;
+      if (info.kind === 'insufficient_balance') {
         void this.loadWallet();
+      }
+      if (info.kind === 'key_not_on_account') {
+        void this.loadKeys();
       }
       return null;
     } finally {
@@ -520,9 +842,19 @@ export class GpuOutletModel implements IDisposable {
     }
   }
 
-  /** Ask the server to stop a rental (the view asks the user first). */
-  stop(id: string): Promise<IRentalView | null> {
-    return this._act('stop', id); // running → stopping: the wallet is read again
+  /**
+   * Ask the server to stop a rental for good (the view has asked the user first). A rental
+   * gpuoutlet says is stopped already is a stop done, not an error.
+   */
+  async stop(id: string): Promise<IStopReply | null> {
+    const asked = this._rentals.find(r => r.id === id)?.stop ?? null;
+    const reply = (await this._act('stop', id)) as IStopReply | null;
+    if (reply) {
+      const already = reply.stop?.alreadyStopped || asked !== null;
+      this._stopOutcomes.set(id, already ? 'already_stopped' : 'stopped');
+      this._changed.emit();
+    }
+    return reply;
   }
 
   /**
@@ -568,42 +900,67 @@ export class GpuOutletModel implements IDisposable {
     this._changed.emit();
   }
 
-  private _keyFor(request: ILaunchRequest): string {
-    const body = JSON.stringify(request);
-    if (this._pendingKey?.body !== body) {
-      this._pendingKey = { body, key: this._newKey() };
+  /** Ask for a quote once the form has rested (only while the panel is shown). */
+  private _scheduleQuote(): void {
+    this._clearQuoteTimer();
+    const request = this.validation.request;
+    if (!request || !this._visible || this._isDisposed || !this._status?.configured) {
+      return;
     }
-    return this._pendingKey.key;
+    const current = this._quote;
+    if (current?.key === quoteKey(request) && !current.error) {
+      return; // the quote shown (or on its way) is for this form already
+    }
+    this._quoteTimer = setTimeout(() => {
+      this._quoteTimer = null;
+      void this.requestQuote();
+    }, this._quoteDelay);
+  }
+
+  private _clearQuoteTimer(): void {
+    if (this._quoteTimer !== null) {
+      clearTimeout(this._quoteTimer);
+      this._quoteTimer = null;
+    }
   }
 
   private _request: Requester;
-  private _newKey: () => string;
   private _now: () => number;
   private _refreshInterval: number;
   private _longPollSeconds: number;
+  private _quoteDelay: number;
   private _refreshPoll: Poll;
   private _rentalsPoll: Poll;
   private _changed = new Signal<this, void>(this);
   private _isDisposed = false;
   private _visible = true;
-  private _status: IStatus | null = null;
+  private _status: IStatusView | null = null;
   private _statusError: IErrorInfo | null = null;
-  private _families: IFamily[] | null = null;
+  private _templates: ITemplateView[] | null = null;
+  private _templatesError: IErrorInfo | null = null;
+  private _families: IFamilyView[] | null = null;
   private _familiesError: IErrorInfo | null = null;
-  private _wallet: IWallet | null = null;
+  private _wallet: IWalletView | null = null;
   private _walletError: IErrorInfo | null = null;
   private _walletAt = 0;
+  private _keys: IKeysView | null = null;
+  private _keysError: IErrorInfo | null = null;
+  private _addingKey = false;
+  private _addKeyError: IErrorInfo | null = null;
+  private _addKeyNote: string | null = null;
   private _rentals: IRentalView[] = [];
   private _rentalsVersion: number | null = null;
   private _rentalsError: IErrorInfo | null = null;
   private _form: ILaunchForm = emptyForm();
+  private _quote: IQuoteState | null = null;
+  private _quoteTimer: ReturnType<typeof setTimeout> | null = null;
   private _launching = false;
   private _launchError: IErrorInfo | null = null;
-  private _pendingKey: { body: string; key: string } | null = null;
   private _actions: Record<RentalAction, IActionState> = {
     stop: { pending: new Set(), errors: new Map() },
     keep: { pending: new Set(), errors: new Map() }
   };
+  private _stopOutcomes = new Map<string, StopOutcome>();
   private _receivedAt = new Map<string, number>();
 }
 
@@ -630,18 +987,10 @@ function sortRentals(rentals: IRentalView[]): IRentalView[] {
   });
 }
 
-function cheapestAvailable(families: IFamily[]): IFamily | null {
-  const available = families.filter(f => f.available);
-  if (available.length === 0) {
+/** The family with the cheapest GPU hour: the form's first pick. */
+function cheapest(families: IFamilyView[]): IFamilyView | null {
+  if (families.length === 0) {
     return null;
   }
-  return available.reduce((a, b) => (b.pricePerHourCents < a.pricePerHourCents ? b : a));
-}
-
-/** A failure after which the rental may or may not exist: a retry must reuse the key. */
-function isAmbiguous(error: unknown): boolean {
-  if (!(error instanceof ApiError)) {
-    return true;
-  }
-  return error.status === 0 || error.status >= 500 || error.code === 'network_error';
+  return families.reduce((a, b) => (b.minPricePerGpuHourCents < a.minPricePerGpuHourCents ? b : a));
 }

@@ -1,24 +1,17 @@
 /**
- * Live validation of the launch form, with the same rules as the server (and the seed):
- * familyId required; gpuCount 1, 2, 4 or 8; name at most 64 characters; autoStopAfterHours
- * a number above 0; idleStopMinutes 0 (off) to a week in minutes, or empty (the server's
- * default). Pure functions.
+ * Live validation of the launch form, with the same rules as the server: familyId required;
+ * gpuCount 1, 2, 4 or 8; one of the six templates; name at most 64 characters;
+ * autoStopAfterHours a number above 0; idleStopMinutes 0 (off) to a week in minutes, or empty
+ * (the server's default). Whether the family is in gpuoutlet's catalog is the quote's to say
+ * (the server answers `unknown_family` with the close ids). Pure functions.
  */
-import { IFamily, ILaunchForm, ILaunchRequest } from './types';
+import { IFamilyView, ILaunchForm, ILaunchRequest, ITemplateView } from './types';
 
 export const GPU_COUNTS: readonly number[] = [1, 2, 4, 8];
 export const MAX_NAME_LENGTH = 64;
 export const DEFAULT_TEMPLATE = 'ubuntu-24-04';
 /** The longest idle stop the server accepts: a week (longer is a typo; auto-stop exists). */
 export const MAX_IDLE_MINUTES = 7 * 24 * 60;
-/** Suggestions only: the field accepts any template id the API knows. */
-export const TEMPLATE_SUGGESTIONS: readonly string[] = [
-  'ubuntu-24-04',
-  'pytorch',
-  'tensorflow',
-  'jax',
-  'cuda-12'
-];
 
 export interface IValidation {
   /** Problems by form field; empty when the form can be sent. */
@@ -43,33 +36,29 @@ function spaced(value: string): boolean {
   return value !== value.trim();
 }
 
-/**
- * Check the form; `families` is null when the API does not list them (any id is accepted).
- */
-export function validateForm(form: ILaunchForm, families: IFamily[] | null): IValidation {
+/** Check the form; `templates` is null until the server listed them (any id is then sent). */
+export function validateForm(
+  form: ILaunchForm,
+  templates: readonly ITemplateView[] | null = null
+): IValidation {
   const fields: IValidation['fields'] = {};
   const familyId = form.familyId;
   if (!familyId.trim()) {
     fields.familyId = 'Pick a GPU family.';
   } else if (spaced(familyId)) {
     fields.familyId = 'Must not start or end with a space.';
-  } else if (families !== null) {
-    const family = families.find(f => f.id === familyId);
-    if (!family) {
-      fields.familyId = `Unknown family "${familyId}".`;
-    } else if (!family.available) {
-      fields.familyId = `${family.displayName ?? family.id} is not available right now.`;
-    }
   }
   if (!GPU_COUNTS.includes(form.gpuCount)) {
-    fields.gpuCount = `Must be one of ${GPU_COUNTS.join(', ')}.`;
+    fields.gpuCount =
+      `A rental has ${GPU_COUNTS.slice(0, -1).join(', ')} or ${GPU_COUNTS[GPU_COUNTS.length - 1]} ` +
+      `GPUs (${form.gpuCount} asked for): pick one of those.`;
   }
   if (!form.templateId.trim()) {
-    fields.templateId = `Give a template id (the default is ${DEFAULT_TEMPLATE}).`;
-  } else if (spaced(form.templateId)) {
-    fields.templateId = 'Must not start or end with a space.';
-  } else if (form.templateId.length > 128) {
-    fields.templateId = 'At most 128 characters.';
+    fields.templateId = `Pick a template (the default is ${DEFAULT_TEMPLATE}).`;
+  } else if (templates !== null && !templates.some(t => t.id === form.templateId)) {
+    fields.templateId =
+      `gpuoutlet has no template “${form.templateId}”: pick one of ` +
+      `${templates.map(t => t.id).join(', ')}.`;
   }
   if (form.region && spaced(form.region)) {
     fields.region = 'Must not start or end with a space.';
@@ -118,13 +107,26 @@ export function validateForm(form: ILaunchForm, families: IFamily[] | null): IVa
 }
 
 /**
- * The hour of cost reserved against the wallet when this form is sent, from the family's
- * price per GPU and hour (the cheapest listing; a region may cost more), or null.
+ * What a quote depends on (the body of `rentals/preview` without the name and the stops): a
+ * new quote is asked for only when this changes.
  */
-export function hourCostCents(form: ILaunchForm, families: IFamily[] | null): number | null {
+export function quoteKey(request: ILaunchRequest): string {
+  const { familyId, gpuCount, templateId, region } = request;
+  return JSON.stringify([familyId, gpuCount, templateId ?? DEFAULT_TEMPLATE, region ?? '']);
+}
+
+/**
+ * The catalog's cheapest price per hour of this family with this many GPUs (the whole machine),
+ * or null: a hint while gpuoutlet's quote is on its way (the quote's price is what is billed).
+ */
+export function catalogPriceCents(
+  form: ILaunchForm,
+  families: readonly IFamilyView[] | null
+): number | null {
   const family = families?.find(f => f.id === form.familyId);
   if (!family || !GPU_COUNTS.includes(form.gpuCount)) {
     return null;
   }
-  return family.pricePerHourCents * form.gpuCount;
+  const offer = family.offers.find(o => o.gpuCount === form.gpuCount);
+  return offer ? offer.pricePerHourCents : null;
 }

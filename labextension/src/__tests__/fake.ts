@@ -1,10 +1,19 @@
 /**
  * A fake of the server extension's REST API for the model's tests: canned replies by path,
- * and a record of every request.
+ * and a record of every request. The replies are typed with the generated REST types, so a
+ * change of the server's models that these no longer fit fails `jlpm typecheck`.
  */
 import { ApiError, Endpoint, errorFromResponse } from '../errors';
 import { Requester } from '../model';
-import { IFamily, IRentalView, IStatus, IWallet } from '../types';
+import {
+  IFamilyView,
+  IKeysView,
+  IPreviewView,
+  IRentalView,
+  IStatusView,
+  ITemplateView,
+  IWalletView
+} from '../types';
 
 export interface ICall {
   path: string;
@@ -38,7 +47,9 @@ export class FakeServer {
   }
 
   callsTo(prefix: string, method = 'GET'): ICall[] {
-    return this.calls.filter(c => c.method === method && c.path.startsWith(prefix));
+    return this.calls.filter(
+      c => c.method === method && (c.path === prefix || c.path.startsWith(`${prefix}?`))
+    );
   }
 
   request: Requester = async <T>(
@@ -64,7 +75,7 @@ export class FakeServer {
     if (!handler) {
       throw errorFromResponse(404, '<html>404: Not Found</html>', endpoint ?? null, 'Not Found');
     }
-    const result = handler(call);
+    const result = await handler(call);
     if (result instanceof Reply) {
       throw errorFromResponse(result.status, result.text, endpoint ?? null);
     }
@@ -75,70 +86,193 @@ export class FakeServer {
   };
 }
 
-export const STATUS: IStatus = {
+export const STOP_NOTICE_TEXT =
+  'Stopping is permanent: gpuoutlet destroys the pod and wipes its disk (no pause, no resume).';
+
+export const STATUS: IStatusView = {
   configured: true,
   state: 'running',
+  backend: 'server',
   apiUrl: 'http://127.0.0.1:9999',
   sidConfigured: true,
   sidSource: 'GPUOUTLET_SID',
   problem: null,
-  version: '0.1.0'
+  version: '0.1.0',
+  sshDir: '/home/alice/.ssh',
+  pollInterval: 2,
+  maxPolls: 60,
+  maxWait: 60,
+  idleStopMinutes: null,
+  idleWarnMinutes: 5,
+  maxHourlySpendCents: null,
+  session: {
+    userId: 'usr_01H8E3ZQ4R7T9V1W3Y5Z7B9D1F',
+    email: 'alice@example.com',
+    expiresAt: '2026-07-07T08:14:22Z',
+    secondsLeft: 29 * 86400,
+    warning: null
+  },
+  sessionProblem: null,
+  stopNotice: STOP_NOTICE_TEXT
 };
 
-export const FAMILIES: IFamily[] = [
+export const TEMPLATES: ITemplateView[] = [
   {
-    id: 'rtx-4090',
-    displayName: 'NVIDIA GeForce RTX 4090',
-    gpuMemoryGb: 24,
-    pricePerHourCents: 65,
-    regions: ['FI', 'US', 'DE'],
-    available: true
+    id: 'ubuntu-24-04',
+    title: 'Ubuntu 24.04',
+    contents: 'Ubuntu 24.04 with CUDA drivers only',
+    ports: [],
+    portsNote: null,
+    default: true
   },
   {
-    id: 'rtx-3090',
-    displayName: 'NVIDIA GeForce RTX 3090',
-    gpuMemoryGb: 24,
-    pricePerHourCents: 39,
-    regions: ['US', 'NL'],
-    available: true
+    id: 'pytorch',
+    title: 'PyTorch',
+    contents: 'Ubuntu + CUDA + PyTorch 2.x + transformers + accelerate',
+    ports: [],
+    portsNote: null,
+    default: false
   },
   {
-    id: 'h100-80gb',
-    displayName: 'NVIDIA H100 80GB',
-    gpuMemoryGb: 80,
-    pricePerHourCents: 280,
-    regions: ['US'],
-    available: true
-  },
-  {
-    id: 'l4',
-    displayName: 'NVIDIA L4',
-    gpuMemoryGb: 24,
-    pricePerHourCents: 10,
-    regions: ['US'],
-    available: false
+    id: 'a1111',
+    title: 'Stable Diffusion WebUI',
+    contents: 'AUTOMATIC1111 Stable Diffusion WebUI',
+    ports: [7860],
+    portsNote: null,
+    default: false
   }
 ];
 
-export const WALLET: IWallet = { availableCents: 1000, reservedCents: 65, currency: 'USD' };
+/** A family of the catalog with one offer per GPU count, `perGpu` cents each. */
+export function family(id: string, perGpu: number, regions: string[], vramGb = 24): IFamilyView {
+  const codes = [...new Set(regions.map(r => r.split('-')[0]))];
+  return {
+    id,
+    models: [id.toUpperCase().replace(/-/g, '_')],
+    vramGb,
+    minPricePerGpuHourCents: perGpu,
+    regions,
+    regionCodes: codes,
+    providers: ['vast'],
+    offers: [1, 2, 4, 8].map(gpuCount => ({
+      gpuCount,
+      pricePerHourCents: perGpu * gpuCount,
+      listings: 1,
+      regions,
+      providers: ['vast']
+    })),
+    listings: 4
+  };
+}
+
+export const FAMILIES: IFamilyView[] = [
+  family('rtx-4090', 65, ['US-East', 'FI-Helsinki', 'DE-Frankfurt']),
+  family('rtx-3090', 32, ['US-Central', 'NL-Amsterdam']),
+  family('h100-80gb', 280, ['US-East'], 80)
+];
+
+export const WALLET: IWalletView = {
+  availableCents: 1000,
+  reservedCents: 65,
+  totalCents: 1065,
+  openInvoicesCents: 0,
+  openInvoiceCount: 0,
+  updatedAt: '2026-06-07T08:15:22Z',
+  burnCentsPerHour: 0,
+  hoursLeft: null,
+  costCents: 0,
+  activeRentals: 0,
+  maxHourlySpendCents: null,
+  warnings: []
+};
+
+export const KEYS: IKeysView = {
+  keys: [
+    {
+      id: 'key_01H8E3ZQ4R7T9V1W3Y5Z7B9D1F',
+      name: 'laptop',
+      fingerprint: 'SHA256:abc',
+      algorithm: 'ssh-ed25519',
+      createdAt: '2026-06-01T08:00:00Z',
+      local: true
+    }
+  ],
+  local: {
+    identityFile: '/home/alice/.ssh/id_ed25519',
+    publicKeyFile: '/home/alice/.ssh/id_ed25519.pub',
+    fingerprint: 'SHA256:abc',
+    algorithm: 'ssh-ed25519',
+    comment: 'alice@laptop',
+    onAccount: true
+  },
+  localProblem: null
+};
+
+/** The keys when the local one is not on the account. */
+export const KEYS_MISSING: IKeysView = {
+  keys: [],
+  local: { ...KEYS.local!, onAccount: false },
+  localProblem: null
+};
+
+/** A quote for `request` at `price` cents an hour, as `POST rentals/preview` answers. */
+export function preview(
+  request: Record<string, unknown>,
+  price: number,
+  change: Partial<IPreviewView> = {}
+): IPreviewView {
+  return {
+    request: { templateId: 'ubuntu-24-04', ...request },
+    quote: {
+      pricePerHourCents: price,
+      estimatedProvisionSeconds: 45,
+      providerCode: 'vast',
+      region: 'US-East',
+      model: 'RTX_4090',
+      listingId: 'lst_01H8E3ZQ4R7T9V1W3Y5Z7B9D1F'
+    },
+    availableCents: WALLET.availableCents,
+    burnCentsPerHour: 0,
+    maxHourlySpendCents: null,
+    keyOnAccount: true,
+    confirmation: `${String(request.gpuCount)}× ${String(request.familyId)} at $${(price / 100).toFixed(2)}/h from vast, US-East, ready in about 45 s.`,
+    problems: [],
+    ...change
+  };
+}
+
+/** Quotes every body at its catalog price (from FAMILIES), like the server would. */
+export function quoting(call: ICall): IPreviewView | Reply {
+  const body = call.body as { familyId: string; gpuCount: number };
+  const fam = FAMILIES.find(f => f.id === body.familyId);
+  if (!fam) {
+    return Reply.error(400, {
+      code: 'unknown_family',
+      message: `There is no GPU family '${body.familyId}' in gpuoutlet's catalog.`,
+      familyId: body.familyId,
+      suggestions: ['rtx-4090']
+    });
+  }
+  return preview(body, fam.minPricePerGpuHourCents * body.gpuCount);
+}
 
 export function view(id: string, change: Partial<IRentalView> = {}): IRentalView {
   return {
     id,
+    name: null,
     status: 'provisioning',
-    host: null,
-    port: null,
-    pricePerHourCents: 65,
-    startedAt: '2026-06-07T08:14:22Z',
-    error: null,
     familyId: 'rtx-4090',
     gpuCount: 1,
-    templateId: 'ubuntu-24-04',
+    pricePerHourCents: 65,
+    host: null,
+    port: null,
     region: null,
-    name: null,
-    autoStopAfterHours: null,
+    provider: null,
+    startedAt: '2026-06-07T08:14:22Z',
     stoppedAt: null,
-    endedAt: null,
+    totalChargedCents: null,
+    error: null,
+    templateId: 'ubuntu-24-04',
     version: 1,
     phase: 'Provisioning: the provider is allocating a machine.',
     polls: 0,
@@ -147,6 +281,13 @@ export function view(id: string, change: Partial<IRentalView> = {}): IRentalView
     createdHere: true,
     ssh: null,
     kernel: null,
+    costCents: 0,
+    quote: null,
+    provisioning: null,
+    stop: null,
+    idleStop: null,
+    stopReason: null,
+    endedAt: null,
     ...change
   };
 }

@@ -1,8 +1,8 @@
 import { idleLine, secondsLeftAt } from '../idle';
-import { IIdleStop } from '../types';
+import { IIdleStopView } from '../types';
 import { view } from './fake';
 
-function idle(change: Partial<IIdleStop> = {}): IIdleStop {
+function idle(change: Partial<IIdleStopView> = {}): IIdleStopView {
   return {
     minutes: 30,
     warnMinutes: 5,
@@ -16,7 +16,7 @@ function idle(change: Partial<IIdleStop> = {}): IIdleStop {
   };
 }
 
-const running = (change: Partial<IIdleStop> = {}, more = {}) =>
+const running = (change: Partial<IIdleStopView> = {}, more = {}) =>
   view('rent_1', { status: 'running', idleStop: idle(change), ...more });
 
 // The view arrived at t = 1,000,000 ms on the browser's clock.

@@ -1,39 +1,67 @@
 import { GpuOutletModel } from '../model';
-import { FakeServer, FAMILIES, Reply, STATUS, view, WALLET } from './fake';
+import {
+  FakeServer,
+  FAMILIES,
+  KEYS,
+  KEYS_MISSING,
+  preview,
+  quoting,
+  Reply,
+  STATUS,
+  STOP_NOTICE_TEXT,
+  TEMPLATES,
+  view,
+  WALLET
+} from './fake';
 
 function configuredServer(): FakeServer {
   return new FakeServer()
     .on('GET status', STATUS)
+    .on('GET templates', { templates: TEMPLATES })
     .on('GET families', { families: FAMILIES })
     .on('GET wallet', WALLET)
-    .on('GET rentals', { rentals: [], version: 0 });
+    .on('GET keys', KEYS)
+    .on('GET rentals', { rentals: [], version: 0 })
+    .on('POST rentals/preview', quoting);
 }
 
-function makeModel(server: FakeServer, keys: string[] = []): GpuOutletModel {
-  let n = 0;
-  return new GpuOutletModel({
-    request: server.request,
-    auto: false,
-    newKey: () => keys[n++] ?? `key-${n}`
-  });
+function makeModel(server: FakeServer, options: Partial<GpuOutletModel.IOptions> = {}) {
+  return new GpuOutletModel({ request: server.request, auto: false, quoteDelay: 1, ...options });
+}
+
+/** A model that has read everything and has the quote for its form. */
+async function readyModel(server: FakeServer, options: Partial<GpuOutletModel.IOptions> = {}) {
+  const model = makeModel(server, options);
+  await model.refresh();
+  await model.requestQuote();
+  return model;
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 describe('GpuOutletModel refresh', () => {
-  it('loads the status, the families and the wallet, and picks the cheapest available family', async () => {
+  it('loads the status, templates, families, keys and wallet, and picks the cheapest family', async () => {
     const server = configuredServer();
     const model = makeModel(server);
     let changes = 0;
     model.changed.connect(() => changes++);
     await model.refresh();
-    expect(model.status?.apiUrl).toBe(STATUS.apiUrl);
+    expect(model.status?.session?.email).toBe('alice@example.com');
     expect(model.families?.map(f => f.id)).toEqual(FAMILIES.map(f => f.id));
+    expect(model.templates?.map(t => t.id)).toEqual(TEMPLATES.map(t => t.id));
     expect(model.wallet).toEqual(WALLET);
-    // l4 is cheaper but unavailable
-    expect(model.form.familyId).toBe('rtx-3090');
-    expect(model.hourCostCents).toBe(39);
+    expect(model.keys?.local?.onAccount).toBe(true);
+    expect(model.keyMissing).toBe(false);
+    expect(model.form.familyId).toBe('rtx-3090'); // 32 ¢ a GPU: the cheapest
+    expect(model.form.templateId).toBe('ubuntu-24-04');
+    // The catalog's price is a hint until gpuoutlet's quote comes.
+    expect(model.hourCostCents).toBe(32);
+    expect(model.stopNotice).toBe(STOP_NOTICE_TEXT);
     expect(changes).toBeGreaterThan(0);
+    // The templates are gpuoutlet's fixed six: read once.
+    await model.refresh();
+    expect(server.callsTo('templates')).toHaveLength(1);
+    expect(server.callsTo('families')).toHaveLength(2);
     model.dispose();
   });
 
@@ -49,52 +77,255 @@ describe('GpuOutletModel refresh', () => {
     model.dispose();
   });
 
-  it('does not ask for families or the wallet when no sid is configured', async () => {
+  it('asks nothing else when no sid is configured', async () => {
     const problem = 'No gpuoutlet session is configured ... set GPUOUTLET_SID=<sid> ...';
     const server = configuredServer().on('GET status', {
       ...STATUS,
       configured: false,
       sidConfigured: false,
       sidSource: null,
+      session: null,
       problem
     });
     const model = makeModel(server);
     await model.refresh();
-    expect(model.status?.configured).toBe(false);
     expect(model.status?.problem).toBe(problem);
-    expect(server.callsTo('families')).toHaveLength(0);
-    expect(server.callsTo('wallet')).toHaveLength(0);
+    for (const path of ['families', 'wallet', 'keys', 'templates']) {
+      expect(server.callsTo(path)).toHaveLength(0);
+    }
+    await model.requestQuote();
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(0);
     model.dispose();
   });
 
-  it('keeps the form usable when the API does not list families (endpoint_unavailable)', async () => {
-    const server = configuredServer().on(
-      'GET families',
-      Reply.error(404, { code: 'endpoint_unavailable', message: 'GET /v1/families is not offered' })
-    );
+  it('says the session expired, with how to sign in again, from any 401 unauthorized', async () => {
+    const message =
+      'Your gpuoutlet session has expired or was signed out, so nothing could be done ' +
+      '(gpuoutlet said: “Not signed in”). Sign in again: on http://x sign in, copy the new `sid` cookie ...';
+    const expired = Reply.error(401, {
+      code: 'unauthorized',
+      message,
+      upstreamCode: 'unauthorized',
+      upstreamMessage: 'Not signed in',
+      upstreamStatus: 401
+    });
+    const server = configuredServer().on('GET wallet', expired).on('GET families', expired);
     const model = makeModel(server);
     await model.refresh();
-    expect(model.families).toBeNull();
-    expect(model.familiesError?.kind).toBe('endpoint_unavailable');
-    model.updateForm({ familyId: 'anything-goes' });
-    expect(model.validation.request?.familyId).toBe('anything-goes');
+    expect(model.sessionExpired?.kind).toBe('session_expired');
+    expect(model.sessionExpired?.title).toBe('Your gpuoutlet session has expired');
+    expect(model.sessionExpired?.message).toContain('Sign in again');
+    // The API's words are in the message already: not repeated.
+    expect(model.sessionExpired?.apiSaid).toBeUndefined();
+    server.on('GET wallet', WALLET).on('GET families', { families: FAMILIES });
+    await model.refresh();
+    expect(model.sessionExpired).toBeNull();
+    model.dispose();
+  });
+});
+
+describe('GpuOutletModel quote', () => {
+  it('asks gpuoutlet for a quote of the form, and again only when the price can change', async () => {
+    const server = configuredServer();
+    const model = await readyModel(server);
+    const [call] = server.callsTo('rentals/preview', 'POST');
+    expect(call.body).toEqual({ familyId: 'rtx-3090', gpuCount: 1, templateId: 'ubuntu-24-04' });
+    expect(call.endpoint).toBe('preview');
+    expect(model.quote?.quote.pricePerHourCents).toBe(32);
+    expect(model.quote?.confirmation).toContain('at $0.32/h');
+    expect(model.canLaunch).toBe(true);
+    // A name does not change the price: the same quote, no request.
+    model.updateForm({ name: 'alice/exp-42' });
+    await model.requestQuote();
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(1);
+    expect(model.quote).not.toBeNull();
+    // Two GPUs: the old quote no longer applies, and nothing may be rented on it.
+    model.updateForm({ gpuCount: 2 });
+    expect(model.quote).toBeNull();
+    expect(model.canLaunch).toBe(false);
+    expect(model.hourCostCents).toBe(64); // the catalog's hint meanwhile
+    await model.requestQuote();
+    expect(model.quote?.quote.pricePerHourCents).toBe(64);
     model.dispose();
   });
 
-  it('says the balance is short before the click', async () => {
-    const server = configuredServer().on('GET wallet', {
-      availableCents: 100,
-      reservedCents: 0,
-      currency: 'USD'
+  it('asks once the form has rested, not on every keystroke, and not while hidden', async () => {
+    const server = configuredServer();
+    const model = makeModel(server, { quoteDelay: 20 });
+    await model.refresh();
+    await sleep(40);
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(1);
+    model.updateForm({ gpuCount: 2 });
+    model.updateForm({ gpuCount: 4 });
+    model.updateForm({ gpuCount: 8 });
+    expect(model.quoting).toBe(true);
+    await sleep(40);
+    const bodies = server.callsTo('rentals/preview', 'POST').map(c => c.body);
+    expect(bodies).toHaveLength(2);
+    expect((bodies[1] as { gpuCount: number }).gpuCount).toBe(8);
+    model.setVisible(false);
+    model.updateForm({ gpuCount: 1 });
+    await sleep(40);
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(2);
+    model.dispose();
+  });
+
+  it('ignores a quote that comes back after the form changed', async () => {
+    const server = configuredServer();
+    let release: () => void = () => undefined;
+    server.on('POST rentals/preview', async (call: { body: unknown }) => {
+      const body = call.body as { gpuCount: number };
+      if (body.gpuCount === 1) {
+        await new Promise<void>(resolve => (release = resolve));
+      }
+      return preview(body, 111 * body.gpuCount);
     });
     const model = makeModel(server);
     await model.refresh();
-    model.updateForm({ familyId: 'rtx-4090', gpuCount: 1 });
-    expect(model.hourCostCents).toBe(65);
-    expect(model.balanceShort).toBe(false);
+    const slow = model.requestQuote();
     model.updateForm({ gpuCount: 2 });
-    expect(model.hourCostCents).toBe(130);
+    await model.requestQuote();
+    release();
+    await slow;
+    expect(model.quote?.quote.pricePerHourCents).toBe(222);
+    model.dispose();
+  });
+
+  it('shows an unknown family with the close ids, against the family field', async () => {
+    const server = configuredServer();
+    const model = await readyModel(server);
+    model.updateForm({ familyId: 'rtx-5090' });
+    await model.requestQuote();
+    expect(model.quote).toBeNull();
+    expect(model.quoteError).toMatchObject({
+      kind: 'unknown_family',
+      title: 'Unknown GPU family “rtx-5090”',
+      suggestions: ['rtx-4090']
+    });
+    expect(model.quoteError?.fields?.familyId).toContain("'rtx-5090'");
+    expect(model.canLaunch).toBe(false);
+    model.dispose();
+  });
+
+  it('asks a rate-limited quote again once gpuoutlet says it may', async () => {
+    let limited = true;
+    const server = configuredServer().on('POST rentals/preview', (call: { body: unknown }) =>
+      limited
+        ? Reply.error(429, {
+            code: 'rate_limited',
+            message: 'gpuoutlet refused: too many requests.',
+            retryAfterSeconds: 1,
+            upstreamCode: 'rate_limited'
+          })
+        : quoting(call as never)
+    );
+    const model = makeModel(server);
+    await model.refresh();
+    await model.requestQuote();
+    expect(model.quoteError?.kind).toBe('rate_limited');
+    expect(model.quoteError?.message).toContain('Try again in 1 s');
+    limited = false;
+    await sleep(1200);
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(2);
+    expect(model.quote?.quote.pricePerHourCents).toBe(32);
+    model.dispose();
+  });
+
+  it('checks the wallet against the quote live: short, then topped up', async () => {
+    const server = configuredServer().on('GET wallet', { ...WALLET, availableCents: 100 });
+    const model = await readyModel(server);
+    model.updateForm({ familyId: 'h100-80gb', gpuCount: 1 });
+    await model.requestQuote();
     expect(model.balanceShort).toBe(true);
+    expect(model.canLaunch).toBe(false);
+    const [short] = model.problems;
+    expect(short).toMatchObject({
+      code: 'insufficient_balance',
+      neededCents: 280,
+      availableCents: 100
+    });
+    expect(short.message).toContain('$2.80');
+    expect(short.message).toContain('$1.00 available');
+    expect(short.message).toContain('Add at least $1.80');
+    server.on('GET wallet', { ...WALLET, availableCents: 5000 });
+    await model.loadWallet();
+    expect(model.problems).toEqual([]);
+    expect(model.canLaunch).toBe(true);
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(2); // no quote for a wallet
+    model.dispose();
+  });
+
+  it('refuses to rent while the quote says the spending cap would be passed', async () => {
+    const server = configuredServer().on('POST rentals/preview', (call: { body: unknown }) =>
+      preview(call.body as Record<string, unknown>, 32, {
+        problems: [{ code: 'spending_cap', message: 'Not rented: over the cap of $0.20/h.' }]
+      })
+    );
+    const model = await readyModel(server);
+    expect(model.problems.map(p => p.code)).toEqual(['spending_cap']);
+    expect(model.canLaunch).toBe(false);
+    model.dispose();
+  });
+});
+
+describe('GpuOutletModel SSH key', () => {
+  it('refuses to rent until the local key is added, then adds it with one POST', async () => {
+    let added = false;
+    const server = configuredServer()
+      .on('GET keys', () => (added ? KEYS : KEYS_MISSING))
+      .on('POST keys', () => {
+        added = true;
+        return {
+          key: KEYS.keys[0],
+          alreadyOnAccount: false,
+          note: 'Added. Pods created from now on let this key in; pods already running do not.'
+        };
+      })
+      .on('POST rentals/preview', (call: { body: unknown }) =>
+        preview(call.body as Record<string, unknown>, 32, {
+          keyOnAccount: added,
+          problems: added
+            ? []
+            : [{ code: 'key_not_on_account', message: 'Not rented: your SSH key ...' }]
+        })
+      );
+    const model = await readyModel(server);
+    expect(model.keyMissing).toBe(true);
+    expect(model.problems.map(p => p.code)).toEqual(['key_not_on_account']);
+    expect(model.canLaunch).toBe(false);
+    const pending = model.addKey();
+    expect(model.addingKey).toBe(true);
+    expect(await model.addKey()).toBeNull(); // one at a time
+    const reply = await pending;
+    expect(reply?.alreadyOnAccount).toBe(false);
+    const [post] = server.callsTo('keys', 'POST');
+    expect(post.body).toEqual({});
+    expect(post.endpoint).toBe('addKey');
+    expect(server.callsTo('keys', 'POST')).toHaveLength(1);
+    expect(model.keyMissing).toBe(false);
+    expect(model.addKeyNote).toContain('pods already running do not');
+    // The quote was asked again: the key is on the account now.
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(2);
+    expect(model.canLaunch).toBe(true);
+    model.dispose();
+  });
+
+  it('keeps the error when the key cannot be added', async () => {
+    const server = configuredServer()
+      .on('GET keys', KEYS_MISSING)
+      .on('POST keys', () =>
+        Reply.error(400, {
+          code: 'weak_key',
+          message: 'gpuoutlet refused the key: RSA keys need at least 2048 bits.',
+          upstreamCode: 'weak_key',
+          upstreamMessage: 'Keys must be at least RSA 2048 or Ed25519'
+        })
+      );
+    const model = await readyModel(server);
+    expect(await model.addKey()).toBeNull();
+    expect(model.addKeyError?.message).toContain('2048');
+    expect(model.addKeyError?.apiSaid).toBe('Keys must be at least RSA 2048 or Ed25519');
+    expect(model.keyMissing).toBe(true);
     model.dispose();
   });
 });
@@ -105,17 +336,30 @@ describe('GpuOutletModel rentals', () => {
       rentals: [view('rent_1', { version: 3 }), view('rent_2', { version: 2 })],
       version: 3
     });
-    const model = new GpuOutletModel({
-      request: server.request,
-      auto: false,
-      longPollSeconds: 25
-    });
+    const model = makeModel(server, { longPollSeconds: 25 });
     await model.pollRentals();
     expect(server.calls.map(c => c.path)).toEqual(['rentals']);
     expect(model.rentals.map(r => r.id).sort()).toEqual(['rent_1', 'rent_2']);
     expect(model.rentalsVersion).toBe(3);
     await model.pollRentals();
     expect(server.calls[1].path).toBe('rentals?wait=25&since=3');
+    model.dispose();
+  });
+
+  it('takes a list of 130 rentals at once, active ones first', async () => {
+    const rentals = Array.from({ length: 130 }, (_, i) =>
+      view(`rent_${String(i).padStart(3, '0')}`, {
+        status: i % 3 === 0 ? 'running' : 'stopped',
+        startedAt: new Date(Date.UTC(2026, 5, 7, 8, 0, i)).toISOString()
+      })
+    );
+    const server = configuredServer().on('GET rentals', { rentals, version: 130 });
+    const model = makeModel(server);
+    await model.pollRentals();
+    expect(model.rentals).toHaveLength(130);
+    expect(model.stoppable).toHaveLength(44);
+    expect(model.rentals.slice(0, 44).every(r => r.status === 'running')).toBe(true);
+    expect(model.rentals[0].id).toBe('rent_129'); // the newest running one
     model.dispose();
   });
 
@@ -143,11 +387,14 @@ describe('GpuOutletModel rentals', () => {
       host: '127.0.0.1',
       port: 2222,
       ssh: { alias: 'gpuoutlet-rent_1', command: 'ssh gpuoutlet-rent_1' },
-      kernel: 'gpuoutlet-rent_1'
+      kernel: 'gpuoutlet-rent_1',
+      totalChargedCents: 3,
+      costCents: 3
     });
     model.applyRentals({ rentals: [running], version: 2 });
     expect(model.rentals[0].status).toBe('running');
     expect(model.rentals[0].ssh?.command).toBe('ssh gpuoutlet-rent_1');
+    expect(model.rentals[0].costCents).toBe(3);
     expect(model.stoppable.map(r => r.id)).toEqual(['rent_1']);
     model.dispose();
   });
@@ -184,11 +431,10 @@ describe('GpuOutletModel rentals', () => {
 });
 
 describe('GpuOutletModel launch', () => {
-  it('sends the form as the camelCase body with an Idempotency-Key, then shows the rental', async () => {
+  it('sends the form once, on the quote shown, without an idempotency key, and shows the rental', async () => {
     const created = view('rent_9', { version: 4, name: 'alice/exp-42' });
     const server = configuredServer().on('POST rentals', created);
-    const model = makeModel(server, ['k-1']);
-    await model.refresh();
+    const model = await readyModel(server);
     model.updateForm({
       familyId: 'rtx-4090',
       gpuCount: 2,
@@ -197,10 +443,15 @@ describe('GpuOutletModel launch', () => {
       name: 'alice/exp-42',
       autoStopAfterHours: '1.5'
     });
+    expect(await model.launch()).toBeNull(); // no quote for this form yet
+    expect(model.launchError?.code).toBe('no_quote');
+    expect(server.callsTo('rentals', 'POST')).toHaveLength(0);
+    await model.requestQuote();
     const result = await model.launch();
     expect(result?.id).toBe('rent_9');
-    const [post] = server.callsTo('rentals', 'POST');
-    expect(post.body).toEqual({
+    const posts = server.callsTo('rentals', 'POST');
+    expect(posts).toHaveLength(1);
+    expect(posts[0].body).toEqual({
       familyId: 'rtx-4090',
       gpuCount: 2,
       templateId: 'pytorch',
@@ -208,8 +459,7 @@ describe('GpuOutletModel launch', () => {
       name: 'alice/exp-42',
       autoStopAfterHours: 1.5
     });
-    expect(post.headers['idempotency-key']).toBe('k-1');
-    expect(post.headers['content-type']).toBeUndefined(); // requestAPI sets it, not the model
+    expect(posts[0].headers).toEqual({}); // no Idempotency-Key: gpuoutlet has none
     expect(model.rentals.map(r => r.id)).toEqual(['rent_9']);
     expect(model.launching).toBe(false);
     expect(model.launchError).toBeNull();
@@ -218,52 +468,57 @@ describe('GpuOutletModel launch', () => {
 
   it('leaves optional fields out of the body', async () => {
     const server = configuredServer().on('POST rentals', view('rent_1'));
-    const model = makeModel(server);
-    await model.refresh();
-    model.updateForm({ familyId: 'rtx-4090' });
+    const model = await readyModel(server);
     await model.launch();
     expect(server.callsTo('rentals', 'POST')[0].body).toEqual({
-      familyId: 'rtx-4090',
+      familyId: 'rtx-3090',
       gpuCount: 1,
       templateId: 'ubuntu-24-04'
     });
     model.dispose();
   });
 
-  it('does not send an invalid form', async () => {
+  it('does not send an invalid form: a count of 3, a template gpuoutlet does not have', async () => {
     const server = configuredServer();
-    const model = makeModel(server);
-    await model.refresh();
-    model.updateForm({ name: 'x'.repeat(65) });
-    expect(model.validation.fields.name).toContain('64');
+    const model = await readyModel(server);
+    model.updateForm({ gpuCount: 3, templateId: 'tensorflow', name: 'x'.repeat(65) });
+    const { fields } = model.validation;
+    expect(fields.gpuCount).toBe(
+      'A rental has 1, 2, 4 or 8 GPUs (3 asked for): pick one of those.'
+    );
+    expect(fields.templateId).toContain('no template “tensorflow”');
+    expect(fields.templateId).toContain('pytorch');
+    expect(fields.name).toContain('64');
+    await model.requestQuote();
     expect(await model.launch()).toBeNull();
     expect(server.callsTo('rentals', 'POST')).toHaveLength(0);
+    expect(server.callsTo('rentals/preview', 'POST')).toHaveLength(1);
     expect(model.launchError?.kind).toBe('validation');
-    expect(model.launchError?.fields?.name).toContain('64');
+    expect(model.launchError?.fields?.gpuCount).toContain('1, 2, 4 or 8');
     model.dispose();
   });
 
-  it('shows a 402 with both amounts', async () => {
-    const server = configuredServer().on(
-      'POST rentals',
-      Reply.error(402, {
+  it("shows the server's short-wallet refusal with both amounts and reads the wallet again", async () => {
+    const server = configuredServer().on('POST rentals', () =>
+      Reply.error(403, {
         code: 'insufficient_balance',
-        message: 'Insufficient balance.',
-        requiredCents: 2240,
+        message:
+          'Not enough balance for 8× h100-80gb: ... $22.40 for this one, and the wallet has ' +
+          '$10.00 available. Top up the wallet on http://x ...',
+        neededCents: 2240,
         availableCents: 1000
       })
     );
-    const model = makeModel(server);
-    await model.refresh();
-    model.updateForm({ familyId: 'h100-80gb', gpuCount: 8 });
+    const model = await readyModel(server);
+    const walletReads = server.callsTo('wallet').length;
     expect(await model.launch()).toBeNull();
     const error = model.launchError;
     expect(error?.kind).toBe('insufficient_balance');
-    expect(error?.requiredCents).toBe(2240);
+    expect(error?.title).toBe('Not enough balance');
+    expect(error?.neededCents).toBe(2240);
     expect(error?.availableCents).toBe(1000);
     expect(error?.message).toContain('$22.40');
-    expect(error?.message).toContain('$10.00');
-    expect(error?.message).toContain('$12.40');
+    expect(server.callsTo('wallet').length).toBe(walletReads + 1);
     model.dispose();
   });
 
@@ -276,8 +531,7 @@ describe('GpuOutletModel launch', () => {
         problems: [{ field: 'region', problem: 'unknown region "XX"' }]
       })
     );
-    const model = makeModel(server);
-    await model.refresh();
+    const model = await readyModel(server);
     await model.launch();
     expect(model.launchError?.kind).toBe('validation');
     expect(model.launchError?.fields).toEqual({ region: 'unknown region "XX"' });
@@ -287,63 +541,102 @@ describe('GpuOutletModel launch', () => {
     model.dispose();
   });
 
-  it('reuses the Idempotency-Key to retry after an ambiguous failure, never after a success', async () => {
-    let fail = true;
+  it('never sends a create twice; after a lost answer it says where to look first', async () => {
     const server = configuredServer().on('POST rentals', () =>
-      fail
-        ? Reply.error(502, { code: 'upstream_unreachable', message: 'timed out' })
-        : view('rent_1')
+      Reply.error(502, {
+        code: 'upstream_unreachable',
+        message: 'Could not reach the rentals API at http://x (ReadTimeout).',
+        apiUrl: 'http://x'
+      })
     );
-    const model = makeModel(server, ['k-1', 'k-2', 'k-3']);
-    await model.refresh();
+    const model = await readyModel(server);
+    const lists = server.callsTo('rentals').length;
     await model.launch();
+    expect(server.callsTo('rentals', 'POST')).toHaveLength(1);
     expect(model.launchError?.kind).toBe('upstream_unreachable');
-    fail = false;
-    await model.launch();
-    await model.launch();
-    const keys = server.callsTo('rentals', 'POST').map(c => c.headers['idempotency-key']);
-    expect(keys).toEqual(['k-1', 'k-1', 'k-2']);
+    expect(model.launchError?.message).toContain('may have been created anyway');
+    expect(model.launchError?.message).toContain('Look there before you rent again');
+    expect(server.callsTo('rentals').length).toBe(lists + 1); // the list is read at once
     model.dispose();
   });
 
-  it('uses a new key when the request changed', async () => {
+  it('says a refusal made before sending was not a create (nothing to look for)', async () => {
     const server = configuredServer().on('POST rentals', () =>
-      Reply.error(503, { code: 'starting', message: 'still starting' })
+      Reply.error(409, {
+        code: 'spending_cap',
+        message: 'Not rented: over the cap. Nothing was sent to the API and nothing was charged.'
+      })
     );
-    const model = makeModel(server, ['k-1', 'k-2']);
-    await model.refresh();
+    const model = await readyModel(server);
     await model.launch();
-    model.updateForm({ gpuCount: 2 });
-    await model.launch();
-    const keys = server.callsTo('rentals', 'POST').map(c => c.headers['idempotency-key']);
-    expect(keys).toEqual(['k-1', 'k-2']);
+    expect(model.launchError?.kind).toBe('spending_cap');
+    expect(model.launchError?.message).not.toContain('may have been created');
     model.dispose();
   });
 
-  it('shows no_capacity and rate_limited specifically', async () => {
+  it('shows what has capacity now, and when to retry after a rate limit', async () => {
     const server = configuredServer().on('POST rentals', () =>
-      Reply.error(409, { code: 'no_capacity', message: 'No rtx-4090 x 8 in JP.' })
+      Reply.error(400, {
+        code: 'model_unavailable',
+        message: 'No provider has 8× rtx-4090 in JP right now. Available now: 8× rtx-4090 in US.',
+        upstreamCode: 'model_unavailable',
+        upstreamMessage: 'No provider available for this config',
+        alternatives: ['8× rtx-4090 in US (from $5.20/h)', '8× h100-80gb in US (from $22.40/h)']
+      })
     );
-    const model = makeModel(server);
-    await model.refresh();
+    const model = await readyModel(server);
     await model.launch();
-    expect(model.launchError?.kind).toBe('no_capacity');
-    expect(model.launchError?.message).toBe('No rtx-4090 x 8 in JP.');
+    expect(model.launchError).toMatchObject({
+      kind: 'model_unavailable',
+      alternatives: ['8× rtx-4090 in US (from $5.20/h)', '8× h100-80gb in US (from $22.40/h)'],
+      apiSaid: 'No provider available for this config'
+    });
     server.on('POST rentals', () =>
-      Reply.error(429, { code: 'rate_limited', message: 'Slow down.', retryAfterSeconds: 3 })
+      Reply.error(429, {
+        code: 'rate_limited',
+        message: 'gpuoutlet refused: too many requests (gpuoutlet said: “Too many requests.”).',
+        retryAfterSeconds: 23,
+        upstreamMessage: 'Too many requests.'
+      })
     );
     await model.launch();
     expect(model.launchError?.kind).toBe('rate_limited');
-    expect(model.launchError?.retryAfterSeconds).toBe(3);
+    expect(model.launchError?.retryAfterSeconds).toBe(23);
+    expect(model.launchError?.message).toContain('Try again in 23 s');
+    expect(model.launchError?.apiSaid).toBeUndefined();
+    model.dispose();
+  });
+
+  it('reads the keys again when the server refuses for the SSH key', async () => {
+    const server = configuredServer().on('POST rentals', () =>
+      Reply.error(409, { code: 'key_not_on_account', message: 'Not rented: your SSH key ...' })
+    );
+    const model = await readyModel(server);
+    server.on('GET keys', KEYS_MISSING);
+    await model.launch();
+    await sleep(0);
+    expect(model.launchError?.kind).toBe('key_not_on_account');
+    expect(model.keyMissing).toBe(true);
     model.dispose();
   });
 });
 
 describe('GpuOutletModel stop', () => {
-  it('posts to rentals/{id}/stop and shows the stopping view', async () => {
-    const server = configuredServer().on('POST rentals/rent_1/stop', () =>
-      view('rent_1', { status: 'stopping', version: 9 })
-    );
+  it('posts to rentals/{id}/stop and shows the stopping view with what it cost', async () => {
+    const server = configuredServer().on('POST rentals/rent_1/stop', () => ({
+      ...view('rent_1', {
+        status: 'stopping',
+        version: 9,
+        costCents: 47,
+        stop: {
+          finalChargedCents: 47,
+          refundedCents: 0,
+          requestedAt: '2026-06-07T09:00:00Z',
+          alreadyStopped: false
+        }
+      }),
+      notice: STOP_NOTICE_TEXT
+    }));
     const model = makeModel(server);
     model.applyRentals({
       rentals: [view('rent_1', { status: 'running', version: 2 })],
@@ -353,9 +646,35 @@ describe('GpuOutletModel stop', () => {
     expect(model.isStopping('rent_1')).toBe(true);
     const result = await pending;
     expect(result?.status).toBe('stopping');
+    expect(result?.notice).toBe(STOP_NOTICE_TEXT);
     expect(model.isStopping('rent_1')).toBe(false);
     expect(model.rentals[0].status).toBe('stopping');
+    expect(model.rentals[0].stop?.finalChargedCents).toBe(47);
+    expect(model.stopOutcome('rent_1')).toBe('stopped');
     expect(model.stoppable).toHaveLength(0);
+    model.dispose();
+  });
+
+  it('takes a second stop as done, not as an error', async () => {
+    const server = configuredServer().on('POST rentals/rent_1/stop', () => ({
+      ...view('rent_1', {
+        status: 'stopped',
+        version: 9,
+        costCents: 12,
+        stop: {
+          finalChargedCents: 12,
+          refundedCents: 0,
+          requestedAt: '2026-06-07T09:00:00Z',
+          alreadyStopped: true
+        }
+      }),
+      notice: STOP_NOTICE_TEXT
+    }));
+    const model = makeModel(server);
+    model.applyRentals({ rentals: [view('rent_1', { status: 'running' })], version: 1 });
+    expect(await model.stop('rent_1')).not.toBeNull();
+    expect(model.stopError('rent_1')).toBeNull();
+    expect(model.stopOutcome('rent_1')).toBe('already_stopped');
     model.dispose();
   });
 
@@ -367,6 +686,7 @@ describe('GpuOutletModel stop', () => {
     model.applyRentals({ rentals: [view('rent_1', { status: 'running' })], version: 1 });
     expect(await model.stop('rent_1')).toBeNull();
     expect(model.stopError('rent_1')?.kind).toBe('upstream_unreachable');
+    expect(model.stopOutcome('rent_1')).toBeNull();
     model.dispose();
   });
 });
@@ -378,7 +698,7 @@ describe('GpuOutletModel form', () => {
     model.updateForm({ familyId: 'rtx-4090', region: 'FI' });
     model.updateForm({ familyId: 'rtx-3090' });
     expect(model.form.region).toBe('');
-    model.updateForm({ region: 'US' });
+    model.updateForm({ familyId: 'rtx-4090', region: 'US' });
     model.updateForm({ familyId: 'h100-80gb' });
     expect(model.form.region).toBe('US');
     model.dispose();
@@ -432,10 +752,9 @@ describe('GpuOutletModel idle stop', () => {
     const server = configuredServer()
       .on('GET status', { ...STATUS, idleStopMinutes: 30, idleWarnMinutes: 5 })
       .on('POST rentals', view('rent_1'));
-    const model = makeModel(server);
-    await model.refresh();
+    const model = await readyModel(server);
     expect(model.idleStopDefault).toBe(30);
-    model.updateForm({ familyId: 'rtx-4090', idleStopMinutes: '0.3' });
+    model.updateForm({ idleStopMinutes: '0.3' });
     await model.launch();
     model.updateForm({ idleStopMinutes: '0' });
     await model.launch();
@@ -456,8 +775,7 @@ describe('GpuOutletModel idle stop', () => {
         problems: [{ field: 'idleStopMinutes', problem: 'must be from 0 (no idle stop) to 10080' }]
       })
     );
-    const model = makeModel(server);
-    await model.refresh();
+    const model = await readyModel(server);
     model.updateForm({ idleStopMinutes: '-2' });
     expect(await model.launch()).toBeNull();
     expect(server.callsTo('rentals', 'POST')).toHaveLength(0);
@@ -533,7 +851,8 @@ describe('GpuOutletModel idle stop', () => {
     expect(model.receivedAt('rent_1')).toBe(5_000);
     expect(model.receivedAt('rent_2')).toBe(9_000);
     now = 12_000;
-    // A list with an older view of rent_2 keeps the newer view and its receipt time.
+    // A list with an older view of rent_2 keeps the newer view and its receipt time; rent_1's
+    // view is new (its computed numbers were made for this reply).
     model.applyRentals({
       rentals: [view('rent_1', { version: 1 }), view('rent_2', { version: 1 })],
       version: 2
@@ -563,9 +882,6 @@ describe('GpuOutletModel spending', () => {
     expect(model.spentCents(now)).toBe(42);
     now += 30 * 60 * 1000; // half an hour at $1.30/h
     expect(model.spentCents(now)).toBe(42 + 65);
-    server.on('GET wallet', WALLET); // an older server: no costCents
-    await model.loadWallet();
-    expect(model.spentCents(now)).toBeNull();
     model.dispose();
   });
 
@@ -597,6 +913,18 @@ describe('GpuOutletModel spending', () => {
       version: 5
     });
     expect(reads()).toBe(first + 3);
+    model.dispose();
+  });
+
+  it('asks the quote again when the burn changes under a spending cap', async () => {
+    const server = configuredServer().on('GET status', { ...STATUS, maxHourlySpendCents: 500 });
+    const model = await readyModel(server);
+    model.applyRentals({ rentals: [], version: 1 });
+    const quotes = () => server.callsTo('rentals/preview', 'POST').length;
+    const before = quotes();
+    model.applyRental(view('rent_1', { version: 2, status: 'running' }));
+    await sleep(0);
+    expect(quotes()).toBe(before + 1);
     model.dispose();
   });
 });

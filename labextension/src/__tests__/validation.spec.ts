@@ -1,49 +1,60 @@
 import {
-  costSoFarCents,
   elapsedSeconds,
   formatCents,
   formatCountdown,
+  formatDateTime,
   formatElapsed,
   formatHoursLeft,
-  formatMinutes
+  formatMinutes,
+  formatTimeLeft
 } from '../format';
-import { emptyForm, hourCostCents, validateForm } from '../validation';
-import { FAMILIES } from './fake';
+import { catalogPriceCents, emptyForm, quoteKey, validateForm } from '../validation';
+import { FAMILIES, TEMPLATES } from './fake';
 
 describe('validateForm', () => {
   const form = (change = {}) => ({ ...emptyForm(), familyId: 'rtx-4090', ...change });
 
   it('accepts a minimal form', () => {
-    expect(validateForm(form(), FAMILIES)).toEqual({
+    expect(validateForm(form(), TEMPLATES)).toEqual({
       fields: {},
       request: { familyId: 'rtx-4090', gpuCount: 1, templateId: 'ubuntu-24-04' }
     });
   });
 
   it('allows names of up to 64 characters, counted as characters', () => {
-    expect(validateForm(form({ name: 'a'.repeat(64) }), FAMILIES).fields.name).toBeUndefined();
-    expect(validateForm(form({ name: 'é'.repeat(64) }), FAMILIES).fields.name).toBeUndefined();
-    expect(validateForm(form({ name: 'a'.repeat(65) }), FAMILIES).fields.name).toBe(
+    expect(validateForm(form({ name: 'a'.repeat(64) })).fields.name).toBeUndefined();
+    expect(validateForm(form({ name: 'é'.repeat(64) })).fields.name).toBeUndefined();
+    expect(validateForm(form({ name: 'a'.repeat(65) })).fields.name).toBe(
       'At most 64 characters (65 now).'
     );
   });
 
   it('checks the family, the count, the template, the region and auto-stop', () => {
-    const v = (change: object) => validateForm(form(change), FAMILIES).fields;
+    const v = (change: object) => validateForm(form(change), TEMPLATES).fields;
     expect(v({ familyId: '' }).familyId).toBe('Pick a GPU family.');
-    expect(v({ familyId: 'nope' }).familyId).toContain('Unknown family');
-    expect(v({ familyId: 'l4' }).familyId).toContain('not available');
-    expect(v({ gpuCount: 3 }).gpuCount).toBe('Must be one of 1, 2, 4, 8.');
+    expect(v({ familyId: ' rtx-4090' }).familyId).toContain('space');
+    // Whether a family is in the catalog is the quote's to say (with the close ids).
+    expect(v({ familyId: 'rtx-5090' }).familyId).toBeUndefined();
+    expect(v({ gpuCount: 3 }).gpuCount).toBe(
+      'A rental has 1, 2, 4 or 8 GPUs (3 asked for): pick one of those.'
+    );
     expect(v({ templateId: '' }).templateId).toContain('ubuntu-24-04');
-    expect(v({ templateId: ' pytorch' }).templateId).toContain('space');
+    expect(v({ templateId: 'tensorflow' }).templateId).toBe(
+      'gpuoutlet has no template “tensorflow”: pick one of ubuntu-24-04, pytorch, a1111.'
+    );
+    expect(v({ templateId: 'a1111' }).templateId).toBeUndefined();
     expect(v({ region: 'US ' }).region).toContain('space');
     expect(v({ autoStopAfterHours: '0' }).autoStopAfterHours).toBeDefined();
     expect(v({ autoStopAfterHours: 'abc' }).autoStopAfterHours).toBeDefined();
     expect(v({ autoStopAfterHours: '2.5' }).autoStopAfterHours).toBeUndefined();
   });
 
+  it('sends any template id until the templates are read', () => {
+    expect(validateForm(form({ templateId: 'vllm' }), null).request?.templateId).toBe('vllm');
+  });
+
   it('checks the idle stop: empty is the server default, 0 is off, up to a week', () => {
-    const check = (idleStopMinutes: string) => validateForm(form({ idleStopMinutes }), FAMILIES);
+    const check = (idleStopMinutes: string) => validateForm(form({ idleStopMinutes }));
     expect(check('').request).not.toHaveProperty('idleStopMinutes');
     expect(check('  ').request).not.toHaveProperty('idleStopMinutes');
     expect(check('0').request?.idleStopMinutes).toBe(0);
@@ -58,19 +69,24 @@ describe('validateForm', () => {
       );
     }
   });
-
-  it('accepts any family id when the API does not list families', () => {
-    expect(validateForm(form({ familyId: 'h200' }), null).request?.familyId).toBe('h200');
-  });
 });
 
-describe('hourCostCents', () => {
-  it('is the price per GPU and hour times the count', () => {
-    expect(hourCostCents({ ...emptyForm(), familyId: 'rtx-4090', gpuCount: 4 }, FAMILIES)).toBe(
-      260
-    );
-    expect(hourCostCents({ ...emptyForm(), familyId: 'x' }, FAMILIES)).toBeNull();
-    expect(hourCostCents({ ...emptyForm(), familyId: 'rtx-4090' }, null)).toBeNull();
+describe('quoteKey and catalogPriceCents', () => {
+  it('changes only with what the price depends on', () => {
+    const base = { familyId: 'rtx-4090', gpuCount: 1, templateId: 'ubuntu-24-04' };
+    expect(quoteKey({ ...base, name: 'a', idleStopMinutes: 3 })).toBe(quoteKey(base));
+    expect(quoteKey({ familyId: 'rtx-4090', gpuCount: 1 })).toBe(quoteKey(base));
+    expect(quoteKey({ ...base, gpuCount: 2 })).not.toBe(quoteKey(base));
+    expect(quoteKey({ ...base, region: 'US' })).not.toBe(quoteKey(base));
+    expect(quoteKey({ ...base, templateId: 'pytorch' })).not.toBe(quoteKey(base));
+  });
+
+  it("is the catalog's cheapest whole machine of the family and count", () => {
+    const form = { ...emptyForm(), familyId: 'rtx-4090', gpuCount: 4 };
+    expect(catalogPriceCents(form, FAMILIES)).toBe(260);
+    expect(catalogPriceCents({ ...form, familyId: 'x' }, FAMILIES)).toBeNull();
+    expect(catalogPriceCents(form, null)).toBeNull();
+    expect(catalogPriceCents({ ...form, gpuCount: 3 }, FAMILIES)).toBeNull();
   });
 });
 
@@ -118,19 +134,25 @@ describe('format', () => {
     expect(formatMinutes(150)).toBe('2.5 h');
   });
 
-  it('computes the cost so far from the locked rate and the start, up to the stop', () => {
+  it('says when a session ends, in UTC', () => {
+    expect(formatTimeLeft(0)).toBe('now');
+    expect(formatTimeLeft(-5)).toBe('now');
+    expect(formatTimeLeft(30)).toBe('in under a minute');
+    expect(formatTimeLeft(45 * 60)).toBe('in 45 min');
+    expect(formatTimeLeft(5 * 3600 + 59)).toBe('in 5 h');
+    expect(formatTimeLeft(2.5 * 86400)).toBe('in 2.5 days');
+    expect(formatTimeLeft(29 * 86400 + 3600)).toBe('in 29 days');
+    expect(formatDateTime('2026-07-07T08:14:22Z')).toBe('7 Jul 2026, 08:14 UTC');
+    expect(formatDateTime('garbage')).toBe('garbage');
+  });
+
+  it('counts the time a rental ran, up to its stop (or the end the server saw)', () => {
     const startedAt = '2026-06-07T08:00:00Z';
     const now = Date.parse('2026-06-07T08:30:00Z');
     expect(elapsedSeconds({ startedAt, stoppedAt: null }, now)).toBe(1800);
-    expect(costSoFarCents({ startedAt, stoppedAt: null, pricePerHourCents: 65 }, now)).toBe(33);
-    const stoppedAt = '2026-06-07T08:06:00Z';
-    expect(costSoFarCents({ startedAt, stoppedAt, pricePerHourCents: 100 }, now)).toBe(10);
+    expect(elapsedSeconds({ startedAt, stoppedAt: '2026-06-07T08:06:00Z' }, now)).toBe(360);
     expect(elapsedSeconds({ startedAt: 'garbage', stoppedAt: null }, now)).toBe(0);
-    // No stoppedAt from the API (the seed does not document it): the server's endedAt ends it.
     const endedAt = '2026-06-07T08:12:00Z';
-    expect(
-      costSoFarCents({ startedAt, stoppedAt: null, endedAt, pricePerHourCents: 100 }, now)
-    ).toBe(20);
-    expect(costSoFarCents({ startedAt, stoppedAt, endedAt, pricePerHourCents: 100 }, now)).toBe(10);
+    expect(elapsedSeconds({ startedAt, stoppedAt: null, endedAt }, now)).toBe(720);
   });
 });

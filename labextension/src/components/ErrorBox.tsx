@@ -8,15 +8,29 @@ export interface IErrorBoxProps {
   className?: string;
   /** Show a "×" that calls this. */
   onDismiss?: () => void;
+  /** Offer each suggested family id (`unknown_family`) as a button that picks it. */
+  onSuggestion?: (id: string) => void;
+  /** Buttons or lines under the message. */
+  children?: React.ReactNode;
 }
 
-/** An error, inline: a headline, the specific message, and whatever amounts it has. */
-export function ErrorBox({ error, className, onDismiss }: IErrorBoxProps): React.ReactElement {
+/**
+ * An error, inline: a headline, the specific message, whatever amounts or choices it has, and
+ * the rentals API's own words when the message does not quote them.
+ */
+export function ErrorBox({
+  error,
+  className,
+  onDismiss,
+  onSuggestion,
+  children
+}: IErrorBoxProps): React.ReactElement {
   return (
     <div
       className={`jp-GpuOutlet-error jp-GpuOutlet-error-${error.kind} ${className ?? ''}`}
       role="alert"
       data-kind={error.kind}
+      data-code={error.code}
     >
       <div className="jp-GpuOutlet-errorTitle">
         {error.title}
@@ -31,15 +45,56 @@ export function ErrorBox({ error, className, onDismiss }: IErrorBoxProps): React
           </button>
         )}
       </div>
-      {error.requiredCents !== undefined && error.availableCents !== undefined && (
-        <dl className="jp-GpuOutlet-amounts">
-          <dt>Needed (one hour)</dt>
-          <dd className="jp-GpuOutlet-required">{formatCents(error.requiredCents)}</dd>
-          <dt>Available</dt>
-          <dd className="jp-GpuOutlet-available">{formatCents(error.availableCents)}</dd>
-        </dl>
+      {error.neededCents !== undefined && error.availableCents !== undefined && (
+        <Amounts needed={error.neededCents} available={error.availableCents} />
       )}
       <div className="jp-GpuOutlet-errorMessage">{error.message}</div>
+      {error.suggestions && onSuggestion && (
+        <div className="jp-GpuOutlet-choices">
+          <span className="jp-GpuOutlet-muted">Did you mean</span>
+          {error.suggestions.map(id => (
+            <button
+              key={id}
+              type="button"
+              className="jp-GpuOutlet-button jp-GpuOutlet-suggestion"
+              onClick={() => onSuggestion(id)}
+            >
+              {id}
+            </button>
+          ))}
+        </div>
+      )}
+      {error.alternatives && (
+        <ul className="jp-GpuOutlet-alternatives" aria-label="Available now">
+          {error.alternatives.map(text => (
+            <li key={text}>{text}</li>
+          ))}
+        </ul>
+      )}
+      {error.apiSaid && (
+        <div className="jp-GpuOutlet-apiSaid">gpuoutlet said: “{error.apiSaid}”</div>
+      )}
+      {children}
     </div>
+  );
+}
+
+/** A short wallet: the hour a rental reserves, what is available, and what is missing. */
+export function Amounts({
+  needed,
+  available
+}: {
+  needed: number;
+  available: number;
+}): React.ReactElement {
+  return (
+    <dl className="jp-GpuOutlet-amounts">
+      <dt>Needed (its first hour)</dt>
+      <dd className="jp-GpuOutlet-needed">{formatCents(needed)}</dd>
+      <dt>Available</dt>
+      <dd className="jp-GpuOutlet-available">{formatCents(available)}</dd>
+      <dt>Missing</dt>
+      <dd className="jp-GpuOutlet-missing">{formatCents(Math.max(0, needed - available))}</dd>
+    </dl>
   );
 }

@@ -1,12 +1,15 @@
 import * as React from 'react';
 
-import { formatCents, formatMinutes, formatRate } from '../format';
+import { formatMinutes, formatRate } from '../format';
 import { GpuOutletModel } from '../model';
-import { IFamily, ILaunchForm } from '../types';
-import { GPU_COUNTS, MAX_NAME_LENGTH, TEMPLATE_SUGGESTIONS } from '../validation';
+import { IFamilyView, ILaunchForm } from '../types';
+import { GPU_COUNTS, MAX_NAME_LENGTH } from '../validation';
 import { ErrorBox } from './ErrorBox';
 import { Field } from './Field';
 import { FieldError } from './FieldError';
+import { KeyWarning } from './KeyWarning';
+import { QuoteBox } from './QuoteBox';
+import { TemplateField } from './TemplateField';
 
 export interface ILaunchFormProps {
   model: GpuOutletModel;
@@ -18,19 +21,29 @@ const HOURS_OR_MINUTES = { type: 'number', min: '0', step: 'any' } as const;
 /** The fields of the form that hold text (all but the GPU count). */
 type TextField = Exclude<keyof ILaunchForm, 'gpuCount'>;
 
-/** "Rent a GPU": the form, live validation, the hour it reserves, and the launch's error. */
+/**
+ * "Rent a GPU": the SSH key check, the form with live validation, gpuoutlet's quote with the
+ * confirmation line, and the launch's error. Nothing is rented before the quote is shown.
+ */
 export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
   const form = model.form;
   const { fields } = model.validation;
-  const serverFields = model.launchError?.fields ?? {};
+  const serverFields = {
+    ...(model.quoteError?.fields ?? {}),
+    ...(model.launchError?.fields ?? {})
+  };
   const families = model.families;
-  const family = families?.find(f => f.id === form.familyId) ?? null;
-  const cost = model.hourCostCents;
-  const wallet = model.wallet;
+  const family = model.family;
   const nameLength = [...form.name].length;
-  const problem = (name: keyof ILaunchForm) => fields[name] ?? serverFields[name];
-  const invalid = Object.keys(fields).length > 0;
+  const problem = (name: keyof ILaunchForm) => {
+    // No family to pick yet (the catalog is on its way, or could not be read): nothing to say.
+    if (name === 'familyId' && form.familyId === '' && families === null) {
+      return undefined;
+    }
+    return fields[name] ?? serverFields[name];
+  };
   const idleDefault = model.idleStopDefault;
+  const price = model.quote?.quote.pricePerHourCents;
   /** What every validated text control of the form has: its value, its problem, its update. */
   const bind = (name: TextField) => ({
     name,
@@ -39,9 +52,11 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
     onChange: (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) =>
       model.updateForm({ [name]: e.target.value } as Partial<ILaunchForm>)
   });
+  const regions = regionChoices(family, form.gpuCount);
   return (
     <section className="jp-GpuOutlet-launch" aria-label="Rent a GPU">
       <h3 className="jp-GpuOutlet-subheading">Rent a GPU</h3>
+      <KeyWarning model={model} />
       <form
         onSubmit={event => {
           event.preventDefault();
@@ -49,26 +64,32 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
         }}
       >
         <Field label="GPU family" errorId="gpuoutlet-family-error" error={problem('familyId')}>
-          {families !== null ? (
-            <select className="jp-mod-styled jp-GpuOutlet-familySelect" {...bind('familyId')}>
-              {form.familyId === '' && <option value="">Loading families…</option>}
-              {families.map(f => (
-                <option key={f.id} value={f.id} disabled={!f.available}>
-                  {familyLabel(f)}
-                </option>
-              ))}
-            </select>
-          ) : (
-            <input
-              className="jp-mod-styled jp-GpuOutlet-familySelect"
-              name="familyId"
-              placeholder="rtx-4090"
-              value={form.familyId}
-              onChange={e => model.updateForm({ familyId: e.target.value })}
-            />
-          )}
+          <select
+            className="jp-mod-styled jp-GpuOutlet-familySelect"
+            aria-describedby="gpuoutlet-family-error"
+            {...bind('familyId')}
+          >
+            {form.familyId === '' && (
+              <option value="">
+                {model.familiesError
+                  ? 'No families: the catalog could not be read'
+                  : 'Loading families…'}
+              </option>
+            )}
+            {form.familyId !== '' && families !== null && family === null && (
+              <option value={form.familyId}>{form.familyId} · not in the catalog</option>
+            )}
+            {families === null && form.familyId !== '' && (
+              <option value={form.familyId}>{form.familyId}</option>
+            )}
+            {(families ?? []).map(f => (
+              <option key={f.id} value={f.id}>
+                {familyLabel(f)}
+              </option>
+            ))}
+          </select>
         </Field>
-        {model.familiesError && model.familiesError.kind !== 'endpoint_unavailable' && (
+        {model.familiesError && model.familiesError.kind !== 'session_expired' && (
           <ErrorBox error={model.familiesError} />
         )}
 
@@ -80,31 +101,36 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
             className="jp-GpuOutlet-segmented"
             role="radiogroup"
             aria-labelledby="gpuoutlet-count-label"
+            aria-describedby="gpuoutlet-count-error"
+            aria-invalid={!!problem('gpuCount')}
           >
-            {GPU_COUNTS.map(n => (
-              <button
-                key={n}
-                type="button"
-                role="radio"
-                aria-checked={form.gpuCount === n}
-                className={`jp-GpuOutlet-segment${form.gpuCount === n ? ' jp-mod-active' : ''}`}
-                onClick={() => model.updateForm({ gpuCount: n })}
-              >
-                {n}
-              </button>
-            ))}
+            {GPU_COUNTS.map(n => {
+              const offer = family?.offers.find(o => o.gpuCount === n);
+              return (
+                <button
+                  key={n}
+                  type="button"
+                  role="radio"
+                  aria-checked={form.gpuCount === n}
+                  title={
+                    family
+                      ? offer
+                        ? `${n} × ${family.id}: from ${formatRate(offer.pricePerHourCents)}`
+                        : `No ${n}-GPU ${family.id} machine is on offer right now`
+                      : undefined
+                  }
+                  className={`jp-GpuOutlet-segment${form.gpuCount === n ? ' jp-mod-active' : ''}${family && !offer ? ' jp-mod-none' : ''}`}
+                  onClick={() => model.updateForm({ gpuCount: n })}
+                >
+                  {n}
+                </button>
+              );
+            })}
           </div>
         </div>
         <FieldError id="gpuoutlet-count-error" text={problem('gpuCount')} />
 
-        <Field label="Template" errorId="gpuoutlet-template-error" error={problem('templateId')}>
-          <input className="jp-mod-styled" list="gpuoutlet-templates" {...bind('templateId')} />
-          <datalist id="gpuoutlet-templates">
-            {TEMPLATE_SUGGESTIONS.map(t => (
-              <option key={t} value={t} />
-            ))}
-          </datalist>
-        </Field>
+        <TemplateField model={model} error={problem('templateId')} />
 
         <Field label="Region" errorId="gpuoutlet-region-error" error={problem('region')}>
           <select
@@ -114,9 +140,12 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
             onChange={e => model.updateForm({ region: e.target.value })}
           >
             <option value="">Any (cheapest)</option>
-            {(family?.regions ?? []).map(r => (
-              <option key={r} value={r}>
-                {r}
+            {form.region && !regions.some(r => r.code === form.region) && (
+              <option value={form.region}>{form.region}</option>
+            )}
+            {regions.map(r => (
+              <option key={r.code} value={r.code}>
+                {r.label}
               </option>
             ))}
           </select>
@@ -178,53 +207,60 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
           />
         </Field>
 
-        <div
-          className={`jp-GpuOutlet-cost${model.balanceShort ? ' jp-mod-warn' : ''}`}
-          aria-live="polite"
-        >
-          {cost === null ? (
-            <span>Pick a family to see the cost.</span>
-          ) : (
-            <>
-              <div>
-                Reserves <strong className="jp-GpuOutlet-hourCost">{formatCents(cost)}</strong> now:
-                one hour at {formatRate(cost)}
-                {form.region ? '' : ' (cheapest region)'}.
-              </div>
-              {wallet && (
-                <div>
-                  {model.balanceShort
-                    ? `Only ${formatCents(wallet.availableCents, wallet.currency)} is available: the API will refuse this rental.`
-                    : `${formatCents(wallet.availableCents, wallet.currency)} available, ${formatCents(wallet.availableCents - cost, wallet.currency)} left after.`}
-                </div>
-              )}
-            </>
-          )}
-        </div>
+        <QuoteBox model={model} />
 
-        {model.launchError && (
+        {model.launchError && model.launchError.kind !== 'session_expired' && (
           <ErrorBox
             error={model.launchError}
             className="jp-GpuOutlet-launchError"
             onDismiss={() => model.dismissLaunchError()}
+            onSuggestion={id => model.updateForm({ familyId: id })}
           />
         )}
 
         <button
           type="submit"
           className="jp-mod-styled jp-mod-accept jp-GpuOutlet-primary"
-          disabled={model.launching || invalid}
+          disabled={!model.canLaunch}
         >
-          {model.launching ? 'Renting…' : 'Rent GPU'}
+          {model.launching
+            ? 'Renting…'
+            : price !== undefined
+              ? `Rent GPU · ${formatRate(price)}`
+              : 'Rent GPU'}
         </button>
       </form>
     </section>
   );
 }
 
-/** A family as the select shows it: "NVIDIA RTX A6000 · 48 GB · from $0.79/h". */
-function familyLabel(family: IFamily): string {
-  const memory = family.gpuMemoryGb ? ` · ${family.gpuMemoryGb} GB` : '';
-  const availability = family.available ? '' : ' · unavailable';
-  return `${family.displayName ?? family.id}${memory} · from ${formatRate(family.pricePerHourCents)}${availability}`;
+/** A family as the select shows it: "rtx-4090 · 24 GB · from $0.65/h a GPU". */
+function familyLabel(family: IFamilyView): string {
+  return `${family.id} · ${family.vramGb} GB · from ${formatRate(family.minPricePerGpuHourCents)} a GPU`;
+}
+
+/**
+ * The regions a create of this family and count can name: ISO country codes (what the API's
+ * `region` takes), each with the display regions of its offers ("US: US-East, US-West").
+ */
+export function regionChoices(
+  family: IFamilyView | null,
+  gpuCount: number
+): { code: string; label: string }[] {
+  if (!family) {
+    return [];
+  }
+  const offer = family.offers.find(o => o.gpuCount === gpuCount);
+  const of = (regions: string[], code: string) =>
+    regions.filter(r => r.toUpperCase().startsWith(`${code.toUpperCase()}-`));
+  const choices: { code: string; label: string }[] = [];
+  for (const code of family.regionCodes) {
+    const named = of(offer ? offer.regions : family.regions, code);
+    // A country none of this count's offers is in would only get `model_unavailable`.
+    if (offer && named.length === 0 && of(family.regions, code).length > 0) {
+      continue;
+    }
+    choices.push({ code, label: named.length ? `${code}: ${named.join(', ')}` : code });
+  }
+  return choices;
 }

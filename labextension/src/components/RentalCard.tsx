@@ -1,19 +1,14 @@
 import * as React from 'react';
 
 import { confirmAndStop } from '../actions';
-import {
-  costSoFarCents,
-  elapsedSeconds,
-  formatCents,
-  formatElapsed,
-  formatMinutes,
-  formatRate
-} from '../format';
+import { elapsedSeconds, formatCents, formatElapsed, formatMinutes, formatRate } from '../format';
 import { idleLine } from '../idle';
 import { canStop, GpuOutletModel, isActive, rentalTitle } from '../model';
+import { provisioningProgress } from '../progress';
 import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
+import { Notice } from './Notice';
 import { SshCommand } from './SshCommand';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
@@ -22,14 +17,15 @@ export type OpenNotebook = (kernel: string) => Promise<void>;
 export interface IRentalCardProps {
   rental: IRentalView;
   model: GpuOutletModel;
-  /** The time the card shows the rental at (ms): elapsed, cost so far, idle countdown. */
+  /** The time the card shows the rental at (ms): elapsed, progress, idle countdown. */
   now: number;
   openNotebook: OpenNotebook;
 }
 
 /**
- * One rental: title, status, progress while provisioning, time and cost, its idle stop (with
- * "Keep it" when the stop is near), the SSH command, and its actions with their errors.
+ * One rental: title, status, progress against gpuoutlet's estimate while provisioning, time
+ * and what gpuoutlet charged, its idle stop (with "Keep it" when the stop is near), the SSH
+ * command and the template's ports, and its actions with their outcome.
  */
 export function RentalCard({
   rental,
@@ -39,13 +35,18 @@ export function RentalCard({
 }: IRentalCardProps): React.ReactElement {
   const status = rental.gone ? 'gone' : rental.status;
   const ended = !isActive(rental);
-  const command = rental.status === 'running' ? rental.ssh?.command : undefined;
+  const running = rental.status === 'running' && !rental.gone;
+  const command = running ? (rental.ssh?.command ?? undefined) : undefined;
   const stopError = model.stopError(rental.id);
   const stopping = model.isStopping(rental.id);
-  const cost = costSoFarCents(rental, now);
-  const idle = idleLine(rental, model.receivedAt(rental.id), now);
+  const outcome = model.stopOutcome(rental.id);
+  const received = model.receivedAt(rental.id);
+  const progress = provisioningProgress(rental, received, now);
+  const idle = idleLine(rental, received, now);
   const keepError = model.keepError(rental.id);
   const keeping = model.isKeeping(rental.id);
+  const template = model.templates?.find(t => t.id === rental.templateId) ?? null;
+  const stop = rental.stop;
   return (
     <li
       className={`jp-GpuOutlet-rental jp-mod-${status}`}
@@ -54,7 +55,7 @@ export function RentalCard({
       data-kernel={rental.kernel ?? undefined}
     >
       <div className="jp-GpuOutlet-rentalHead">
-        <span className="jp-GpuOutlet-rentalTitle">{rentalTitle(rental, model.families)}</span>
+        <span className="jp-GpuOutlet-rentalTitle">{rentalTitle(rental)}</span>
         {!rental.createdHere && (
           <span
             className="jp-GpuOutlet-badge jp-GpuOutlet-elsewhere"
@@ -69,15 +70,31 @@ export function RentalCard({
         {rental.name ? <span className="jp-GpuOutlet-rentalName">{rental.name} · </span> : null}
         <span>{rental.id}</span>
         {rental.region ? <span> · {rental.region}</span> : null}
+        {rental.templateId ? <span> · {rental.templateId}</span> : null}
       </div>
-      {rental.status === 'provisioning' && !rental.gone && (
-        <div
-          className="jp-GpuOutlet-progress"
-          role="progressbar"
-          aria-label="Provisioning"
-          aria-valuetext={rental.phase}
-        >
-          <div className="jp-GpuOutlet-progressBar" />
+      {progress && (
+        <div className="jp-GpuOutlet-provisioning">
+          <div
+            className={`jp-GpuOutlet-progress${progress.fraction === null ? ' jp-mod-indeterminate' : ''}`}
+            role="progressbar"
+            aria-label="Provisioning"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={
+              progress.fraction === null ? undefined : Math.round(progress.fraction * 100)
+            }
+            aria-valuetext={progress.text}
+          >
+            <div
+              className="jp-GpuOutlet-progressBar"
+              style={
+                progress.fraction === null
+                  ? undefined
+                  : { width: `${(progress.fraction * 100).toFixed(1)}%` }
+              }
+            />
+          </div>
+          <div className="jp-GpuOutlet-progressText jp-GpuOutlet-muted">{progress.text}</div>
         </div>
       )}
       {/* Running with its SSH command below: the phase would only repeat the command; stopped
@@ -92,12 +109,29 @@ export function RentalCard({
         </span>
         <span className="jp-GpuOutlet-rate">{formatRate(rental.pricePerHourCents)}</span>
         {rental.status !== 'failed' && (
-          <span title="Cost so far (the locked rate times the time since it started)">
-            <span className="jp-GpuOutlet-costSoFar">{formatCents(cost)}</span> so far
+          <span title="What gpuoutlet has charged for it (billed per second while it runs)">
+            <span className="jp-GpuOutlet-costSoFar">{formatCents(rental.costCents)}</span>{' '}
+            {ended ? 'in all' : 'so far'}
           </span>
         )}
-        {rental.autoStopAfterHours ? <span>auto-stop {rental.autoStopAfterHours} h</span> : null}
+        {stop && stop.refundedCents > 0 && (
+          <span className="jp-GpuOutlet-refunded">
+            {formatCents(stop.refundedCents)} refunded (it ran under a minute)
+          </span>
+        )}
       </div>
+      {outcome === 'already_stopped' && (
+        <Notice level="info" code="already_stopped" className="jp-GpuOutlet-stopOutcome">
+          It was stopped already (from another window, the gpuoutlet website, or by gpuoutlet
+          itself): nothing more to do, and nothing more is charged.
+        </Notice>
+      )}
+      {outcome === 'stopped' && stop && (
+        <Notice level="info" code="stopped" className="jp-GpuOutlet-stopOutcome">
+          Stopped for good: {formatCents(stop.finalChargedCents)} in all
+          {stop.refundedCents > 0 ? `, ${formatCents(stop.refundedCents)} refunded` : ''}.
+        </Notice>
+      )}
       {idle?.kind === 'warning' && (
         <div className="jp-GpuOutlet-idleWarning" role="alert" data-idle={idle.kind}>
           <span className="jp-GpuOutlet-idleText">
@@ -122,12 +156,21 @@ export function RentalCard({
       )}
       {keepError && <ErrorBox error={keepError} />}
       {command && <SshCommand command={command} />}
-      {rental.status === 'running' && rental.ssh?.includeWarning && (
+      {running && template && template.ports.length > 0 && rental.ssh?.alias && (
+        <div className="jp-GpuOutlet-ports jp-GpuOutlet-muted">
+          {template.title} serves port {template.ports.join(', ')}: open it with{' '}
+          <code>
+            ssh -N {template.ports.map(p => `-L ${p}:localhost:${p}`).join(' ')} {rental.ssh.alias}
+          </code>
+          , then http://localhost:{template.ports[0]}
+        </div>
+      )}
+      {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}
       {!ended && (
         <div className="jp-GpuOutlet-actions">
-          {rental.status === 'running' && rental.kernel && (
+          {running && rental.kernel && (
             <button
               className="jp-GpuOutlet-button jp-GpuOutlet-openNotebook"
               onClick={() => void openNotebook(rental.kernel as string)}
@@ -139,6 +182,7 @@ export function RentalCard({
             <button
               className="jp-GpuOutlet-button jp-GpuOutlet-stop"
               disabled={stopping}
+              title="Stop for good: gpuoutlet destroys the pod and its disk (asks first)"
               onClick={() => void confirmAndStop(model, rental)}
             >
               {stopping ? 'Stopping…' : 'Stop'}

@@ -11,20 +11,19 @@ export interface ISpendProps {
   model: GpuOutletModel;
 }
 
-/** The burn of the active rentals, how long the balance lasts at it, the cost so far, the cap. */
+/** The burn of the active rentals, how long the wallet lasts at it, the cost so far, the cap. */
 export function Spend({ model }: ISpendProps): React.ReactElement | null {
   const now = useNow(model.visible);
   const wallet = model.wallet;
-  if (wallet === null || typeof wallet.burnCentsPerHour !== 'number') {
+  if (wallet === null) {
     return null;
   }
-  const currency = wallet.currency;
   const burn = wallet.burnCentsPerHour;
-  const hoursLeft = burn > 0 ? (wallet.hoursLeft ?? null) : null;
+  const hoursLeft = burn > 0 ? wallet.hoursLeft : null;
   const low = hoursLeft !== null && hoursLeft < LOW_HOURS;
   const spent = model.spentCents(now);
-  const cap = wallet.maxHourlySpendCents ?? null;
-  const active = wallet.activeRentals ?? 0;
+  const cap = wallet.maxHourlySpendCents;
+  const active = wallet.activeRentals;
   return (
     <div
       className={`jp-GpuOutlet-spend${low ? ' jp-mod-warn' : ''}`}
@@ -38,22 +37,19 @@ export function Spend({ model }: ISpendProps): React.ReactElement | null {
             : 'Nothing is running, so nothing is being spent'
         }
       >
-        Burn <strong className="jp-GpuOutlet-burn">{formatRate(burn, currency)}</strong>
+        Burn <strong className="jp-GpuOutlet-burn">{formatRate(burn)}</strong>
       </span>
-      <span
-        className="jp-GpuOutlet-hoursLeft"
-        title="How long the available balance lasts at this burn"
-      >
+      <span className="jp-GpuOutlet-hoursLeft" title="How long the wallet lasts at this burn">
         {formatHoursLeft(hoursLeft)}
       </span>
       {spent !== null && (
-        <span title="The cost so far of the rentals this Jupyter server tracks">
-          <span className="jp-GpuOutlet-spent">{formatCents(spent, currency)}</span> so far
+        <span title="What the rentals this Jupyter server tracks have cost, as gpuoutlet charged them">
+          <span className="jp-GpuOutlet-spent">{formatCents(spent)}</span> so far
         </span>
       )}
       {cap !== null && cap > 0 && (
         <span title="The spending cap of this Jupyter server: a rental that would take the burn over it is refused">
-          cap <span className="jp-GpuOutlet-cap">{formatRate(cap, currency)}</span>
+          cap <span className="jp-GpuOutlet-cap">{formatRate(cap)}</span>
         </span>
       )}
     </div>

@@ -23,6 +23,7 @@ export function StatusBanner({ model }: IStatusBannerProps): React.ReactElement 
   if (!status.configured) {
     const error: IErrorInfo = {
       kind: status.sidConfigured ? 'other' : 'not_configured',
+      code: status.sidConfigured ? 'not_started' : 'not_configured',
       title: status.sidConfigured
         ? 'The gpuoutlet extension cannot start'
         : 'No gpuoutlet session is configured',

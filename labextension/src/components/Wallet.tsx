@@ -3,42 +3,60 @@ import * as React from 'react';
 import { formatCents } from '../format';
 import { GpuOutletModel } from '../model';
 import { ErrorBox } from './ErrorBox';
+import { Notice } from './Notice';
 import { Spend } from './Spend';
-
-/** The two balances: what the label says, the class of the amount, and the wallet's member. */
-const BALANCES = [
-  ['Available', 'jp-GpuOutlet-walletAvailable', 'availableCents'],
-  ['Reserved', 'jp-GpuOutlet-walletReserved', 'reservedCents']
-] as const;
 
 export interface IWalletProps {
   model: GpuOutletModel;
 }
 
-/** The wallet's available and reserved balance, and the spending line when the server has it. */
-export function Wallet({ model }: IWalletProps): React.ReactElement {
+/**
+ * The wallet (gpuoutlet's balance): available, reserved (the first hour of running rentals),
+ * and open invoices, with a warning when something is owed; then the spending line.
+ */
+export function Wallet({ model }: IWalletProps): React.ReactElement | null {
   const wallet = model.wallet;
-  if (model.walletError && model.walletError.kind !== 'endpoint_unavailable') {
-    return <ErrorBox error={model.walletError} />;
+  const error = model.walletError;
+  if (error && error.kind !== 'session_expired') {
+    return <ErrorBox error={error} />;
   }
   if (wallet === null) {
-    return (
-      <div className="jp-GpuOutlet-wallet jp-GpuOutlet-muted">
-        {model.walletError ? 'This rentals API does not report the wallet.' : 'Wallet…'}
-      </div>
-    );
+    return error ? null : <div className="jp-GpuOutlet-wallet jp-GpuOutlet-muted">Wallet…</div>;
   }
+  const owed = wallet.openInvoicesCents > 0;
+  const invoices = wallet.warnings.find(w => w.code === 'open_invoices');
   return (
     <section className="jp-GpuOutlet-wallet" aria-label="Wallet">
       <div className="jp-GpuOutlet-balance">
-        {BALANCES.map(([label, className, cents]) => (
-          <div key={label}>
-            <span className="jp-GpuOutlet-label">{label}</span>
-            <span className={className}>{formatCents(wallet[cents], wallet.currency)}</span>
-          </div>
-        ))}
+        <div title="Spendable on a new rental">
+          <span className="jp-GpuOutlet-label">Available</span>
+          <span className="jp-GpuOutlet-walletAvailable">{formatCents(wallet.availableCents)}</span>
+        </div>
+        <div title="Held for running rentals: the first hour of each">
+          <span className="jp-GpuOutlet-label">Reserved</span>
+          <span className="jp-GpuOutlet-walletReserved">{formatCents(wallet.reservedCents)}</span>
+        </div>
+        <div
+          className={owed ? 'jp-mod-warn' : undefined}
+          title={
+            owed
+              ? `${wallet.openInvoiceCount} open invoice${wallet.openInvoiceCount === 1 ? '' : 's'}`
+              : 'Nothing owed'
+          }
+        >
+          <span className="jp-GpuOutlet-label">Open invoices</span>
+          <span className="jp-GpuOutlet-walletInvoices">
+            {formatCents(wallet.openInvoicesCents)}
+          </span>
+        </div>
       </div>
-      {typeof wallet.burnCentsPerHour === 'number' && <Spend model={model} />}
+      <Spend model={model} />
+      {owed && (
+        <Notice level="warn" code="open_invoices" title="You have an open invoice">
+          {invoices?.message ??
+            `You owe ${formatCents(wallet.openInvoicesCents)} on gpuoutlet: pay it on the website (Billing).`}
+        </Notice>
+      )}
     </section>
   );
 }

@@ -124,8 +124,9 @@ export async function deleteUpstream(id: string): Promise<void> {
 
 /**
  * Answer the sidebar's requests in this page from `state` instead of the server extension, as
- * the server would: an error reply with its status, and a long-poll of the rentals list that
- * has seen this version already held for its `wait` (the list does not change).
+ * the server would: an error reply with its status, the quote for any `POST rentals/preview`,
+ * and a long-poll of the rentals list that has seen this version already held for its `wait`
+ * (the list does not change). Anything else (a create, a stop) is refused with a 404.
  */
 export async function serveSidebarState(page: Page, state: ISidebarState): Promise<void> {
   const replies: Record<string, unknown> = { ...state };
@@ -133,7 +134,13 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
     const request = route.request();
     const url = new URL(request.url());
     const endpoint = url.pathname.split('/gpuoutlet/api/')[1] ?? '';
-    const reply = request.method() === 'GET' ? replies[endpoint] : undefined;
+    const method = request.method();
+    const reply =
+      method === 'GET'
+        ? replies[endpoint]
+        : method === 'POST' && endpoint === 'rentals/preview'
+          ? replies.preview
+          : undefined;
     if (reply === undefined) {
       const message = `${request.method()} ${endpoint}: not part of this sidebar state.`;
       return answer(route, 404, { error: { code: 'not_found', message } });

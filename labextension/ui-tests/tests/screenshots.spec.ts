@@ -1,12 +1,12 @@
 /**
  * The sidebar's look, compared with committed baselines (screenshots.spec.ts-snapshots/): each
- * state of `STATES` in the light and the dark theme.
+ * state of `STATES` in the light and the dark theme, and the stop confirmation.
  *
  * What moves in a real run is frozen: the sidebar's requests are answered from the state's
  * replies (sidebar-states.ts: fixed ids, times, amounts, URL and SSH command) by the real
- * JupyterLab page, the browser's clock stands still at the state's instant (elapsed time, cost
- * so far, idle countdown), animations are stopped, and the viewport and the sidebar's width are
- * fixed. The real server extension and sandbox are not asked: sidebar.spec.ts and its
+ * JupyterLab page, the browser's clock stands still at the state's instant (elapsed time,
+ * progress, idle countdown), animations are stopped, and the viewport and the sidebar's width
+ * are fixed. The real server extension and sandbox are not asked: sidebar.spec.ts and its
  * neighbours test the data; this spec tests only how it looks.
  *
  * After a change of the sidebar's look, refresh the baselines, then look at them and commit:
@@ -17,7 +17,8 @@
  * docs/sidebar-dark.png (the README's pictures), as GPUOUTLET_UPDATE_SCREENSHOTS=1 does on any
  * run.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { Locator } from '@playwright/test';
 import * as path from 'path';
 
 import { PANEL, serveSidebarState, setSidebarWidth } from './helpers';
@@ -29,18 +30,37 @@ const DOCS_STATE: StateName = 'running';
 /** The sidebar's width in the pictures: wider than JupyterLab's default, as people use it. */
 const WIDTH = 360;
 
-/** What shows once a state is fully rendered: no "Wallet…", "Loading…" or default family left. */
+/** What shows once a state is fully rendered: no "Wallet…", "Loading…" or pending quote left. */
 const WALLET = '.jp-GpuOutlet-walletAvailable';
 const FAMILY = 'select[name="familyId"] option[value="rtx-3090"]';
+const TEMPLATE = 'select[name="templateId"] option[value="text-gen-webui"]';
+const QUOTE = '.jp-GpuOutlet-price';
+const SESSION = '.jp-GpuOutlet-email';
 const READY: Record<StateName, string[]> = {
-  empty: [WALLET, FAMILY, '.jp-GpuOutlet-empty'],
-  provisioning: [WALLET, FAMILY, '.jp-GpuOutlet-rental[data-status="provisioning"]'],
-  running: [WALLET, FAMILY, '.jp-GpuOutlet-idleWarning'],
+  empty: [WALLET, FAMILY, TEMPLATE, QUOTE, SESSION, '.jp-GpuOutlet-empty'],
+  provisioning: [WALLET, FAMILY, QUOTE, '.jp-GpuOutlet-rental[data-status="provisioning"]'],
+  running: [WALLET, FAMILY, QUOTE, '.jp-GpuOutlet-idleWarning', '.jp-GpuOutlet-ports'],
+  key: [WALLET, QUOTE, '.jp-GpuOutlet-keyWarning', '[data-notice="session_ending"]'],
+  money: [QUOTE, '[data-notice="wallet_under_an_hour"]', '[data-notice="open_invoices"]'],
   // The wallet's, the families' and the rentals' errors.
   error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2']
 };
 
-test.use({ viewport: { width: 1280, height: 1100 } });
+test.use({ viewport: { width: 1280, height: 1400 } });
+
+/** Show `name` in the page on a frozen clock; the sidebar at its pictured width. */
+async function showState(page: IJupyterLabPageFixture, name: StateName): Promise<Locator> {
+  await page.clock.setFixedTime(NOW);
+  await serveSidebarState(page, STATES[name]);
+  await page.reload(); // so that the whole page runs on the frozen clock
+  const panel = page.locator(PANEL);
+  await page.locator('.jp-SideBar li[data-id="gpuoutlet-sidebar"]').click();
+  for (const selector of READY[name]) {
+    await expect(panel.locator(selector)).toBeAttached();
+  }
+  await setSidebarWidth(page, panel, WIDTH);
+  return panel;
+}
 
 test.describe('sidebar screenshots', () => {
   for (const name of Object.keys(STATES) as StateName[]) {
@@ -49,17 +69,7 @@ test.describe('sidebar screenshots', () => {
         name === DOCS_STATE &&
         (process.env.GPUOUTLET_UPDATE_SCREENSHOTS === '1' ||
           ['all', 'changed'].includes(testInfo.config.updateSnapshots));
-      await page.clock.setFixedTime(NOW);
-      await serveSidebarState(page, STATES[name]);
-      await page.reload(); // so that the whole page runs on the frozen clock
-
-      const panel = page.locator(PANEL);
-      await page.locator('.jp-SideBar li[data-id="gpuoutlet-sidebar"]').click();
-      for (const selector of READY[name]) {
-        await expect(panel.locator(selector)).toBeAttached();
-      }
-      await setSidebarWidth(page, panel, WIDTH);
-
+      const panel = await showState(page, name);
       try {
         for (const theme of ['light', 'dark'] as const) {
           if (theme === 'dark') {
@@ -79,4 +89,24 @@ test.describe('sidebar screenshots', () => {
       }
     });
   }
+
+  test('looks as before: the stop confirmation, light and dark', async ({ page }) => {
+    const panel = await showState(page, 'running');
+    const card = panel.locator('.jp-GpuOutlet-rental[data-status="running"]');
+    const dialog = page.locator('.jp-Dialog-content');
+    try {
+      for (const theme of ['light', 'dark'] as const) {
+        if (theme === 'dark') {
+          await page.theme.setDarkTheme();
+        }
+        await card.getByRole('button', { name: 'Stop' }).click();
+        await expect(dialog).toContainText('destroys the pod and wipes its disk');
+        await expect(dialog).toHaveScreenshot(`stop-dialog-${theme}.png`);
+        await dialog.getByRole('button', { name: 'Keep it running' }).click();
+        await expect(dialog).toHaveCount(0);
+      }
+    } finally {
+      await page.theme.setLightTheme();
+    }
+  });
 });

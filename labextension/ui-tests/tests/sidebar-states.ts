@@ -1,24 +1,26 @@
 /**
  * The sidebar's states that the screenshot tests picture, as the server extension's replies
  * (`{base_url}gpuoutlet/api/...`) at one frozen instant, `NOW`. Everything that moves in a real
- * run (rental ids, start times and so elapsed time and cost, the wallet, the sandbox's port in
- * the API URL and the SSH config path) is fixed here instead, so the pictures are the same on
- * every run.
+ * run (rental ids, start times and so elapsed time, the wallet, the sandbox's port in the API
+ * URL and the SSH config path) is fixed here instead, so the pictures are the same on every run.
  *
- * Typed with the sidebar's own interfaces and type-checked with it (`jlpm typecheck`), so a
- * change of the REST API's shape that these replies no longer fit fails before the browser runs.
+ * Typed with the generated REST types (src/generated/rest.ts) and type-checked with the sidebar
+ * (`jlpm typecheck`), so a change of the server's models that these replies no longer fit
+ * fails before the browser runs.
  */
-import { view } from '../../src/__tests__/fake';
-import { costSoFarCents } from '../../src/format';
+import { family as catalogFamily, preview, TEMPLATES, view } from '../../src/__tests__/fake';
 import type {
   IErrorBody,
-  IFamiliesReply,
-  IFamily,
-  IIdleStop,
-  IRentalsReply,
+  IFamilyView,
+  IIdleStopView,
+  IKeysView,
+  INotice,
+  IPreviewView,
+  IRentalsView,
   IRentalView,
-  IStatus,
-  IWallet
+  IStatusView,
+  ITemplatesView,
+  IWalletView
 } from '../../src/types';
 
 /** The browser's clock while a state is pictured (Date.now() returns this and only this). */
@@ -30,47 +32,131 @@ export interface IErrorReply {
   error: IErrorBody;
 }
 
-/** What each endpoint answers while the sidebar is in one state. */
+/** What each endpoint answers while the sidebar is in one state (`POST rentals/preview` too). */
 export interface ISidebarState {
-  status: IStatus;
-  families: IFamiliesReply | IErrorReply;
-  wallet: IWallet | IErrorReply;
-  rentals: IRentalsReply | IErrorReply;
+  status: IStatusView;
+  templates: ITemplatesView | IErrorReply;
+  families: { families: IFamilyView[] } | IErrorReply;
+  wallet: IWalletView | IErrorReply;
+  keys: IKeysView | IErrorReply;
+  rentals: IRentalsView | IErrorReply;
+  preview: IPreviewView | IErrorReply;
 }
 
 const API_URL = 'https://gpuoutlet.ai';
+const STOP_NOTICE =
+  'Stopping is permanent: gpuoutlet destroys the pod and wipes its disk (no pause, no resume). ' +
+  'Copy anything you need off it first (scp, rsync, or push it to S3 or Hugging Face).';
 
-const STATUS: IStatus = {
+const STATUS: IStatusView = {
   configured: true,
   state: 'running',
+  backend: 'server',
   apiUrl: API_URL,
   sidConfigured: true,
   sidSource: 'GPUOUTLET_SID',
   problem: null,
   version: '0.1.0',
+  sshDir: '/home/alice/.ssh',
+  pollInterval: 2,
+  maxPolls: 60,
+  maxWait: 60,
   idleStopMinutes: null,
-  idleWarnMinutes: 5
+  idleWarnMinutes: 5,
+  maxHourlySpendCents: null,
+  session: {
+    userId: 'usr_01JX8M2Q4R7T9V1W3Y5Z7B9D1F',
+    email: 'alice@example.com',
+    expiresAt: '2026-07-07T08:14:22Z',
+    secondsLeft: Math.round((Date.parse('2026-07-07T08:14:22Z') - NOW) / 1000),
+    warning: null
+  },
+  sessionProblem: null,
+  stopNotice: STOP_NOTICE
+};
+
+/** The six templates, as the server lists them (gpuoutlet_jupyter/api/templates.py). */
+const ALL_TEMPLATES: ITemplatesView = {
+  templates: [
+    TEMPLATES[0],
+    TEMPLATES[1],
+    {
+      id: 'vllm',
+      title: 'vLLM',
+      contents: 'vLLM inference server preloaded; the model is given with --model org/name',
+      ports: [],
+      portsNote: 'not stated by gpuoutlet',
+      default: false
+    },
+    {
+      id: 'ollama',
+      title: 'Ollama',
+      contents: 'Ollama daemon, ready for `ollama pull`',
+      ports: [11434],
+      portsNote: null,
+      default: false
+    },
+    TEMPLATES[2],
+    {
+      id: 'text-gen-webui',
+      title: 'text-generation-webui',
+      contents: 'oobabooga text-generation-webui',
+      ports: [7860],
+      portsNote: null,
+      default: false
+    }
+  ]
 };
 
 /** Some of the sandbox's catalogue (gpuoutlet_jupyter/sandbox/catalogue.py). */
-const FAMILIES: IFamily[] = [
-  family('rtx-3090', 'NVIDIA GeForce RTX 3090', 24, 39, ['US', 'NL', 'FR', 'SG']),
-  family('rtx-4090', 'NVIDIA GeForce RTX 4090', 24, 65, ['FI', 'US', 'CA', 'DE', 'SG', 'JP']),
-  family('a6000', 'NVIDIA RTX A6000', 48, 79, ['US', 'DE', 'GB']),
-  family('l40s', 'NVIDIA L40S', 48, 99, ['US', 'SE']),
-  family('h100-80gb', 'NVIDIA H100 80GB', 80, 249, ['US'], false)
+const FAMILIES: IFamilyView[] = [
+  catalogFamily('rtx-3090', 32, ['US-Central', 'NL-Amsterdam', 'FR-Paris', 'SG-Singapore']),
+  catalogFamily('rtx-4090', 65, ['US-East', 'US-West', 'DE-Frankfurt', 'FI-Helsinki']),
+  catalogFamily('a6000', 79, ['US-East', 'DE-Frankfurt', 'GB-London'], 48),
+  catalogFamily('l40s', 99, ['US-Central', 'FI-Helsinki', 'NL-Amsterdam'], 48),
+  catalogFamily('h100-80gb', 280, ['US-East', 'US-Central', 'GB-London'], 80)
 ];
 
-function family(
-  id: string,
-  displayName: string,
-  gpuMemoryGb: number,
-  pricePerHourCents: number,
-  regions: string[],
-  available = true
-): IFamily {
-  return { id, displayName, gpuMemoryGb, pricePerHourCents, regions, available };
-}
+const KEYS: IKeysView = {
+  keys: [
+    {
+      id: 'key_01JX8M2Q4R7T9V1W3Y5Z7B9D1F',
+      name: 'alice@laptop',
+      fingerprint: 'SHA256:q4Rz8oP2m7vT1xN3bK9cW5yL0dF6hJ2sA8eU4iG7kM0',
+      algorithm: 'ssh-ed25519',
+      createdAt: '2026-06-01T08:00:00Z',
+      local: true
+    }
+  ],
+  local: {
+    identityFile: '/home/alice/.ssh/id_ed25519',
+    publicKeyFile: '/home/alice/.ssh/id_ed25519.pub',
+    fingerprint: 'SHA256:q4Rz8oP2m7vT1xN3bK9cW5yL0dF6hJ2sA8eU4iG7kM0',
+    algorithm: 'ssh-ed25519',
+    comment: 'alice@laptop',
+    onAccount: true
+  },
+  localProblem: null
+};
+
+/** The form's first quote: one RTX 3090 from vast in US-Central. */
+const QUOTE: IPreviewView = preview(
+  { familyId: 'rtx-3090', gpuCount: 1, templateId: 'ubuntu-24-04' },
+  32,
+  {
+    quote: {
+      pricePerHourCents: 32,
+      estimatedProvisionSeconds: 45,
+      providerCode: 'vast',
+      region: 'US-Central',
+      model: 'RTX_3090',
+      listingId: 'lst_01JX8M2Q4R7T9V1W3Y5Z7B9D1F'
+    },
+    confirmation:
+      '1× rtx-3090 (ubuntu-24-04) at $0.32/h from vast, US-Central, ready in about 45 s. Its ' +
+      'first hour, $0.32, is reserved from the wallet; it is billed per second while it runs.'
+  }
+);
 
 /** `minutes` before NOW, as the API writes times (ISO 8601 UTC). */
 function before(minutes: number): string {
@@ -79,31 +165,35 @@ function before(minutes: number): string {
 
 /** A rental this server made, as the server extension reports it; `change` says what differs. */
 function rental(id: string, change: Partial<IRentalView>): IRentalView {
-  return view(id, {
-    startedAt: before(1),
-    region: 'FI',
-    idleStop: null,
-    stopReason: null,
-    ...change
-  });
+  return view(id, { startedAt: before(1), region: 'FI-Helsinki', provider: 'vast', ...change });
 }
 
 const PROVISIONING = rental('rent_01JX8M2Q4R7T9V1W3Y5Z7B9D1F', {
   familyId: 'l40s',
   pricePerHourCents: 99,
-  region: 'US',
+  region: 'US-Central',
   name: 'alice/sweep-7',
-  startedAt: before(0.75),
+  templateId: 'pytorch',
+  startedAt: before(0.3),
   version: 4,
-  phase: "Provisioning: waiting for the pod's SSH daemon (poll 9 of ~60).",
-  polls: 9
+  phase: "Provisioning: waiting for the pod's SSH daemon.",
+  polls: 9,
+  quote: {
+    pricePerHourCents: 99,
+    estimatedProvisionSeconds: 45,
+    providerCode: 'runpod',
+    region: 'US-Central',
+    model: 'L40S',
+    listingId: 'lst_01JX8M2Q4R7T9V1W3Y5Z7B9D1G'
+  },
+  provisioning: { elapsedSeconds: 18, expectedSeconds: 45 }
 });
 
 const RUNNING_ID = 'rent_01JX8K7C2E4G6J8M0P2R4T6V8X';
 const RUNNING_ALIAS = `gpuoutlet-${RUNNING_ID}`;
 
 /** Idle for 25 of its 30 minutes: the warning, with 4:12 left on the countdown. */
-const IDLE_WARNING: IIdleStop = {
+const IDLE_WARNING: IIdleStopView = {
   minutes: 30,
   warnMinutes: 5,
   lastActiveAt: before(25.8),
@@ -120,10 +210,12 @@ const RUNNING = rental(RUNNING_ID, {
   port: 22014,
   familyId: 'rtx-4090',
   gpuCount: 2,
-  pricePerHourCents: 130,
+  pricePerHourCents: 148,
   name: 'alice/exp-42',
+  templateId: 'a1111',
   startedAt: before(47.5),
-  autoStopAfterHours: 4,
+  totalChargedCents: 115,
+  costCents: 115,
   version: 9,
   phase: `Running: connect with \`ssh ${RUNNING_ALIAS}\`.`,
   polls: 14,
@@ -139,35 +231,47 @@ const RUNNING = rental(RUNNING_ID, {
 const STOPPED = rental('rent_01JX7Z3A5C7E9G1J3L5N7Q9S1U', {
   status: 'stopped',
   familyId: 'rtx-3090',
-  pricePerHourCents: 39,
-  region: 'US',
+  pricePerHourCents: 32,
+  region: 'US-Central',
   name: 'alice/exp-41',
   startedAt: before(190),
   stoppedAt: before(130),
   endedAt: before(130),
+  totalChargedCents: 32,
+  costCents: 32,
   version: 3,
   phase: 'Stopped.',
   polls: 22
 });
 
 /**
- * The wallet as the server extension reports it while it tracks these rentals: $20 bought, the
- * hour of each active one reserved, the cost so far computed as the sidebar computes it.
+ * The wallet as the server extension reports it while it tracks these rentals: the balance
+ * less the hour each active one holds and what gpuoutlet charged, the burn, how long it lasts.
  */
-function wallet(rentals: IRentalView[]): IWallet {
+function wallet(
+  rentals: IRentalView[],
+  change: Partial<IWalletView> = {},
+  balanceCents = 20_00
+): IWalletView {
   const active = rentals.filter(r => r.status === 'provisioning' || r.status === 'running');
   const burn = active.reduce((sum, r) => sum + r.pricePerHourCents, 0);
-  const costCents = rentals.reduce((sum, r) => sum + costSoFarCents(r, NOW), 0);
-  const availableCents = 20_00 - burn - costCents;
+  const costCents = rentals.reduce((sum, r) => sum + r.costCents, 0);
+  const reservedCents = burn;
+  const totalCents = balanceCents - costCents;
   return {
-    availableCents,
-    reservedCents: burn,
-    currency: 'USD',
+    availableCents: totalCents - reservedCents,
+    reservedCents,
+    totalCents,
+    openInvoicesCents: 0,
+    openInvoiceCount: 0,
+    updatedAt: before(0.1),
     burnCentsPerHour: burn,
-    hoursLeft: burn > 0 ? availableCents / burn : null,
+    hoursLeft: burn > 0 ? Math.round((totalCents / burn) * 100) / 100 : null,
     costCents,
     activeRentals: active.length,
-    maxHourlySpendCents: null
+    maxHourlySpendCents: null,
+    warnings: [],
+    ...change
   };
 }
 
@@ -183,36 +287,154 @@ const UNREACHABLE: IErrorReply = {
   }
 };
 
+/** The wallet's warnings as the server words them (gpuoutlet_jupyter/service/money.py). */
+const AT_ZERO: INotice = {
+  code: 'wallet_under_an_hour',
+  message:
+    "At the current burn ($5.92/h) the wallet's $3.85 lasts about 39 minutes. When it reaches " +
+    '$0 gpuoutlet stops every pod, and a stop destroys the pod and its disk: top up on ' +
+    `${API_URL} now, or stop what you do not need.`
+};
+const OPEN_INVOICE: INotice = {
+  code: 'open_invoices',
+  message: `You owe $100.00 on 1 open invoice. Pay it on ${API_URL} (Billing); the invoice email has a pay link.`
+};
+
+const BIG = rental('rent_01JX8P4S6U8W0Y2A4C6E8G0J2L', {
+  status: 'running',
+  host: 'gpu-us-07.sandbox.gpuoutlet.ai',
+  port: 22031,
+  familyId: 'rtx-4090',
+  gpuCount: 8,
+  pricePerHourCents: 520,
+  region: 'US-East',
+  name: 'alice/train-70b',
+  templateId: 'pytorch',
+  startedAt: before(12),
+  totalChargedCents: 104,
+  costCents: 104,
+  version: 6,
+  phase: 'Running: connect with `ssh gpuoutlet-rent_01JX8P4S6U8W0Y2A4C6E8G0J2L`.',
+  ssh: {
+    alias: 'gpuoutlet-rent_01JX8P4S6U8W0Y2A4C6E8G0J2L',
+    command: 'ssh gpuoutlet-rent_01JX8P4S6U8W0Y2A4C6E8G0J2L',
+    configFile: '/home/alice/.ssh/config'
+  },
+  kernel: 'gpuoutlet-rent_01jx8p4s6u8w0y2a4c6e8g0j2l'
+});
+const SMALL = rental('rent_01JX8N3R5T7V9X1Z3B5D7F9H1K', {
+  ...RUNNING,
+  id: 'rent_01JX8N3R5T7V9X1Z3B5D7F9H1K',
+  name: 'alice/eval',
+  pricePerHourCents: 72,
+  gpuCount: 1,
+  idleStop: null,
+  startedAt: before(30),
+  totalChargedCents: 36,
+  costCents: 36,
+  ssh: {
+    alias: 'gpuoutlet-rent_01JX8N3R5T7V9X1Z3B5D7F9H1K',
+    command: 'ssh gpuoutlet-rent_01JX8N3R5T7V9X1Z3B5D7F9H1K',
+    configFile: '/home/alice/.ssh/config'
+  }
+});
+
 /** The states pictured, by name (the name is the screenshot's file name). */
-export const STATES: Record<'empty' | 'provisioning' | 'running' | 'error', ISidebarState> = {
-  /** Configured, nothing rented yet: the wallet untouched, the form, "No GPU is rented". */
+export const STATES = {
+  /** Configured, nothing rented yet: the wallet untouched, the form with its quote. */
   empty: {
     status: STATUS,
+    templates: ALL_TEMPLATES,
     families: { families: FAMILIES },
     wallet: wallet([]),
-    rentals: { rentals: [], version: 1 }
+    keys: KEYS,
+    rentals: { rentals: [], version: 1 },
+    preview: QUOTE
   },
-  /** One rental coming up: its progress bar and phase, the burn it adds. */
+  /** One rental coming up: its progress against gpuoutlet's estimate, the burn it adds. */
   provisioning: {
     status: STATUS,
+    templates: ALL_TEMPLATES,
     families: { families: FAMILIES },
     wallet: wallet([PROVISIONING]),
-    rentals: { rentals: [PROVISIONING], version: 4 }
+    keys: KEYS,
+    rentals: { rentals: [PROVISIONING], version: 4 },
+    preview: QUOTE
   },
   /** One rental running, about to be idle-stopped ("Keep it"), and an ended one folded away. */
   running: {
     status: { ...STATUS, idleStopMinutes: 30 },
+    templates: ALL_TEMPLATES,
     families: { families: FAMILIES },
     wallet: wallet([RUNNING, STOPPED]),
-    rentals: { rentals: [RUNNING, STOPPED], version: 12 }
+    keys: KEYS,
+    rentals: { rentals: [RUNNING, STOPPED], version: 12 },
+    preview: QUOTE
+  },
+  /**
+   * The SSH key is not on the account ("Add this key", and no rent until it is), the session
+   * ends in two days, and the quote asks more than the wallet has.
+   */
+  key: {
+    status: {
+      ...STATUS,
+      session: {
+        ...STATUS.session!,
+        expiresAt: '2026-06-09T09:15:00Z',
+        secondsLeft: 2 * 86400,
+        warning:
+          'Your gpuoutlet session ends in about 2.0 days (2026-06-09 09:15 UTC). Any request ' +
+          'extends it by 30 days; if it lapses, sign in again to keep renting.'
+      }
+    },
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    wallet: wallet([], {}, 1_50),
+    keys: { keys: [], local: { ...KEYS.local!, onAccount: false }, localProblem: null },
+    rentals: { rentals: [], version: 1 },
+    preview: {
+      ...QUOTE,
+      availableCents: 1_50,
+      keyOnAccount: false,
+      problems: [
+        {
+          code: 'key_not_on_account',
+          message:
+            'Not rented: your SSH key (/home/alice/.ssh/id_ed25519, SHA256:q4Rz8oP2m7vT1xN3bK9c' +
+            'W5yL0dF6hJ2sA8eU4iG7kM0) is not on your gpuoutlet account ...'
+        }
+      ]
+    }
+  },
+  /** Money: the wallet lasts under an hour at the burn (every pod stops at $0), and an invoice is open. */
+  money: {
+    status: STATUS,
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    // $3.85 left at $5.92/h: about 39 minutes (the reserve is each hour less what it ran).
+    wallet: wallet([BIG, SMALL], {
+      availableCents: 33,
+      reservedCents: 352,
+      totalCents: 385,
+      hoursLeft: 0.65,
+      openInvoicesCents: 100_00,
+      openInvoiceCount: 1,
+      warnings: [AT_ZERO, OPEN_INVOICE]
+    }),
+    keys: KEYS,
+    rentals: { rentals: [BIG, SMALL], version: 8 },
+    preview: QUOTE
   },
   /** The rentals API cannot be reached: every part that needs it says so. */
   error: {
     status: STATUS,
+    templates: ALL_TEMPLATES,
     families: UNREACHABLE,
     wallet: UNREACHABLE,
-    rentals: UNREACHABLE
+    keys: UNREACHABLE,
+    rentals: UNREACHABLE,
+    preview: UNREACHABLE
   }
-};
+} satisfies Record<string, ISidebarState>;
 
 export type StateName = keyof typeof STATES;

@@ -1,31 +1,54 @@
 /**
  * The actions that need JupyterLab's dialogs and clipboard, shared by the panel and the
- * commands: confirm before stopping a rental, pick one to stop, copy text.
+ * commands: confirm before stopping a rental (a stop destroys the pod and its disk), pick one
+ * to stop, copy text.
  */
 import { Clipboard, Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
 
 import { formatCents, formatRate } from './format';
 import { canStop, GpuOutletModel, rentalTitle } from './model';
-import { costSoFarCents } from './format';
 import { IRentalView } from './types';
+
+/** The body of the stop dialog: which rental, what it cost so far, and that a stop is final. */
+export function StopDialogBody({
+  rental,
+  notice
+}: {
+  rental: IRentalView;
+  notice: string;
+}): React.ReactElement {
+  const alias = rental.ssh?.alias;
+  return (
+    <div className="jp-GpuOutlet-stopDialog">
+      <p className="jp-GpuOutlet-stopWhat">
+        <strong>
+          {rentalTitle(rental)}
+          {rental.name ? ` (${rental.name})` : ''}
+        </strong>
+        , rental <code>{rental.id}</code>, {formatRate(rental.pricePerHourCents)},{' '}
+        {formatCents(rental.costCents)} so far.
+      </p>
+      <p className="jp-GpuOutlet-stopNotice" role="alert">
+        {notice}
+      </p>
+      {alias && (
+        <p className="jp-GpuOutlet-muted">
+          Its SSH alias <code>{alias}</code> and its kernel are removed.
+        </p>
+      )}
+    </div>
+  );
+}
 
 /** Ask, then stop. Returns true when the stop was requested (and accepted by the server). */
 export async function confirmAndStop(model: GpuOutletModel, rental: IRentalView): Promise<boolean> {
-  const title = rentalTitle(rental, model.families);
-  const cost = formatCents(costSoFarCents(rental, Date.now()));
-  const alias = rental.ssh?.alias;
-  const lines = [
-    `${title}${rental.name ? ` (${rental.name})` : ''}, rental ${rental.id}, ` +
-      `${formatRate(rental.pricePerHourCents)}, ${cost} so far.`,
-    'The machine is torn down: anything not copied off it is lost.' +
-      (alias ? ` Its SSH alias ${alias} and its kernel are removed.` : '')
-  ];
   const result = await showDialog({
-    title: 'Stop this GPU rental?',
-    body: lines.join('\n\n'),
+    title: 'Stop this GPU rental for good?',
+    body: <StopDialogBody rental={rental} notice={model.stopNotice} />,
     buttons: [
       Dialog.cancelButton({ label: 'Keep it running' }),
-      Dialog.warnButton({ label: 'Stop rental' })
+      Dialog.warnButton({ label: 'Stop and destroy the pod' })
     ],
     defaultButton: 0
   });
@@ -51,9 +74,7 @@ export async function pickAndStop(model: GpuOutletModel): Promise<boolean> {
   }
   let rental: IRentalView | undefined = candidates[0];
   if (candidates.length > 1) {
-    const labels = candidates.map(
-      r => `${rentalTitle(r, model.families)} · ${r.status} · ${r.name ?? r.id}`
-    );
+    const labels = candidates.map(r => `${rentalTitle(r)} · ${r.status} · ${r.name ?? r.id}`);
     const choice = await InputDialog.getItem({
       title: 'Stop which GPU rental?',
       items: labels,

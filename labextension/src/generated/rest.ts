@@ -1,0 +1,655 @@
+/**
+ * The gpuoutlet server extension's REST replies (`{base_url}gpuoutlet/api/...`), generated
+ * from gpuoutlet_jupyter/rest/schema.json by `jlpm rest-types` (json-schema-to-typescript).
+ * Do not edit: change the pydantic models in gpuoutlet_jupyter/rest/models.py, run
+ * `python -m gpuoutlet_jupyter.rest.schema`, then `jlpm rest-types`.
+ */
+
+/**
+ * Every reply of the gpuoutlet extension's REST API.
+ */
+export interface IGpuOutletRest {
+  AddKeyReply: IAddKeyReply;
+  ErrorReply: IErrorReply;
+  FamiliesView: IFamiliesView;
+  KeysView: IKeysView;
+  PreviewView: IPreviewView;
+  RentalView: IRentalView;
+  RentalsView: IRentalsView;
+  StatusView: IStatusView;
+  StopReply: IStopReply;
+  TemplatesView: ITemplatesView;
+  WalletView: IWalletView;
+}
+/**
+ * ``POST keys``: the local public key, added to the account.
+ */
+export interface IAddKeyReply {
+  alreadyOnAccount: boolean;
+  key: IKeyView;
+  note: string;
+}
+/**
+ * One of the account's SSH keys.
+ */
+export interface IKeyView {
+  algorithm: string | null;
+  createdAt: string | null;
+  fingerprint: string;
+  id: string;
+  /**
+   * The key this server's SSH entries use.
+   */
+  local: boolean;
+  name: string;
+}
+/**
+ * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
+ */
+export interface IErrorReply {
+  error: IErrorBody;
+}
+/**
+ * The ``error`` member of every error reply.
+ */
+export interface IErrorBody {
+  /**
+   * `model_unavailable`: what has capacity now.
+   */
+  alternatives?: string[] | null;
+  /**
+   * The rentals API the server talks to.
+   */
+  apiUrl?: string | null;
+  /**
+   * `insufficient_balance`: the wallet.
+   */
+  availableCents?: number | null;
+  /**
+   * `spending_cap`: active rentals.
+   */
+  burnCentsPerHour?: number | null;
+  /**
+   * `spending_cap`: the cap.
+   */
+  capCentsPerHour?: number | null;
+  /**
+   * Ours (`validation_error`, `spending_cap`, `key_not_on_account`, `unknown_family`, `not_configured`, `upstream_unreachable`, ...) or the API's own (`insufficient_balance`, `model_unavailable`, `rate_limited`, ...).
+   */
+  code: string;
+  /**
+   * The rentals API's `details`.
+   */
+  details?: {
+    [k: string]: unknown | undefined;
+  } | null;
+  /**
+   * `unknown_family`: the id asked for.
+   */
+  familyId?: string | null;
+  /**
+   * `key_not_on_account`: the local key's.
+   */
+  fingerprint?: string | null;
+  /**
+   * What went wrong and what to do, in words.
+   */
+  message: string;
+  /**
+   * `insufficient_balance`: one hour.
+   */
+  neededCents?: number | null;
+  /**
+   * `spending_cap`: the quote (null: no quote, the cap failed closed).
+   */
+  priceCentsPerHour?: number | null;
+  /**
+   * `validation_error` (ours) and `validation_failed` (the API's): every field and its problem.
+   */
+  problems?: IFieldProblem[] | null;
+  /**
+   * `not_active`: the rental.
+   */
+  rentalId?: string | null;
+  /**
+   * 429: when to try again.
+   */
+  retryAfterSeconds?: number | null;
+  /**
+   * `not_active`: its state.
+   */
+  state?: string | null;
+  /**
+   * `unknown_family`: close ids.
+   */
+  suggestions?: string[] | null;
+  /**
+   * The rentals API's own error code.
+   */
+  upstreamCode?: string | null;
+  /**
+   * The rentals API's own message.
+   */
+  upstreamMessage?: string | null;
+  /**
+   * The rentals API's HTTP status.
+   */
+  upstreamStatus?: number | null;
+}
+/**
+ * One member of a request and what is wrong with it.
+ */
+export interface IFieldProblem {
+  /**
+   * The member as the request names it (`gpuCount`).
+   */
+  field: string;
+  /**
+   * What is wrong and what to do.
+   */
+  problem: string;
+}
+export interface IFamiliesView {
+  families: IFamilyView[];
+}
+/**
+ * A GPU family, derived from the catalog's listings.
+ */
+export interface IFamilyView {
+  /**
+   * The `familyId` a create takes.
+   */
+  id: string;
+  listings: number;
+  /**
+   * Cheapest per GPU, rounded up.
+   */
+  minPricePerGpuHourCents: number;
+  models: string[];
+  offers: IOfferView[];
+  providers: string[];
+  /**
+   * ISO codes, what a create's `region` takes.
+   */
+  regionCodes: string[];
+  /**
+   * Display regions (`US-East`).
+   */
+  regions: string[];
+  vramGb: number;
+}
+/**
+ * One GPU count of a family at its cheapest.
+ */
+export interface IOfferView {
+  gpuCount: number;
+  listings: number;
+  /**
+   * The cheapest listing's whole price.
+   */
+  pricePerHourCents: number;
+  providers: string[];
+  regions: string[];
+}
+/**
+ * The account's keys, and the local one (pods get the account's keys at launch only).
+ */
+export interface IKeysView {
+  keys: IKeyView[];
+  local: ILocalKeyView | null;
+  /**
+   * Why there is no local key to show.
+   */
+  localProblem: string | null;
+}
+/**
+ * The key this server's SSH entries use.
+ */
+export interface ILocalKeyView {
+  algorithm: string;
+  comment: string;
+  fingerprint: string;
+  identityFile: string;
+  /**
+   * False: new pods will not let it in; add it.
+   */
+  onAccount: boolean;
+  publicKeyFile: string;
+}
+/**
+ * What a create would do, without doing it (``POST rentals/preview``).
+ */
+export interface IPreviewView {
+  availableCents: number;
+  /**
+   * The active rentals' prices summed.
+   */
+  burnCentsPerHour: number;
+  /**
+   * The line to show before the user confirms.
+   */
+  confirmation: string;
+  /**
+   * The SSH entries' key is on the account (null: nothing to check).
+   */
+  keyOnAccount: boolean | null;
+  /**
+   * The spending cap (null: none).
+   */
+  maxHourlySpendCents: number | null;
+  /**
+   * Why a create would be refused (empty: it would go).
+   */
+  problems: INotice[];
+  quote: IQuoteView;
+  /**
+   * The create body that would be sent upstream.
+   */
+  request: {
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * A warning, or a reason a create would be refused: a stable code and a sentence.
+ */
+export interface INotice {
+  /**
+   * `wallet_under_an_hour`, `open_invoices`, `insufficient_balance`, `spending_cap`, `key_not_on_account`, ...
+   */
+  code: string;
+  /**
+   * What it is, in words, with what to do.
+   */
+  message: string;
+}
+/**
+ * gpuoutlet's quote (``rentals/preview``) a rental was created on.
+ */
+export interface IQuoteView {
+  /**
+   * gpuoutlet's estimate to running.
+   */
+  estimatedProvisionSeconds: number;
+  listingId?: string | null;
+  model?: string | null;
+  /**
+   * The whole hourly price (all GPUs).
+   */
+  pricePerHourCents: number;
+  providerCode?: string | null;
+  region?: string | null;
+}
+/**
+ * One rental: the rentals API's fields as it last sent them, and what this server knows.
+ */
+export interface IRentalView {
+  /**
+   * What it has cost: the API's `totalChargedCents` (a stop's settled total).
+   */
+  costCents: number;
+  /**
+   * False: made elsewhere, found by reconciling.
+   */
+  createdHere: boolean;
+  /**
+   * When it stopped, failed or vanished.
+   */
+  endedAt: string | null;
+  /**
+   * The provider's error when it failed.
+   */
+  error: string | null;
+  familyId: string | null;
+  /**
+   * The API no longer reports it.
+   */
+  gone: boolean;
+  gpuCount: number | null;
+  host: string | null;
+  id: string;
+  idleStop: IIdleStopView | null;
+  /**
+   * Its kernelspec while running.
+   */
+  kernel: string | null;
+  name: string | null;
+  /**
+   * What is happening, in words, and what to do.
+   */
+  phase: string;
+  polls: number;
+  port: number | null;
+  /**
+   * Locked at creation.
+   */
+  pricePerHourCents: number;
+  provider: string | null;
+  /**
+   * While provisioning.
+   */
+  provisioning: IProvisioningView | null;
+  quote: IQuoteView | null;
+  region: string | null;
+  ssh: ISSHView | null;
+  startedAt: string;
+  /**
+   * `provisioning`, `running`, `stopping`, `stopped`, `failed`.
+   */
+  status: string;
+  /**
+   * Once this server stopped it.
+   */
+  stop: IStopView | null;
+  /**
+   * `idle` when this server stopped it for that.
+   */
+  stopReason: string | null;
+  stoppedAt: string | null;
+  /**
+   * The template it was created with (ours).
+   */
+  templateId: string | null;
+  /**
+   * The API's live cost (null: not sent).
+   */
+  totalChargedCents: number | null;
+  /**
+   * The last failed poll's error.
+   */
+  upstreamError: string | null;
+  /**
+   * Grows with every change a viewer could see.
+   */
+  version: number;
+}
+/**
+ * A rental's idle auto-stop; the timer members are null until it runs.
+ */
+export interface IIdleStopView {
+  busyKernels: number;
+  kernels: number;
+  lastActiveAt: string | null;
+  minutes: number;
+  /**
+   * Computed when the reply is made.
+   */
+  secondsLeft: number | null;
+  stopAt: string | null;
+  warnMinutes: number;
+  /**
+   * Show the idle warning with a “Keep it” button.
+   */
+  warning: boolean;
+}
+/**
+ * How far along provisioning is, in time: the bar moves with ``elapsedSeconds``.
+ */
+export interface IProvisioningView {
+  /**
+   * Since the create, when the reply was made.
+   */
+  elapsedSeconds: number;
+  /**
+   * gpuoutlet's estimate (null: a rental made elsewhere, no quote).
+   */
+  expectedSeconds: number | null;
+}
+/**
+ * The SSH step's outcome.
+ */
+export interface ISSHView {
+  /**
+   * `gpuoutlet-<id>`.
+   */
+  alias?: string | null;
+  /**
+   * What to type: `ssh gpuoutlet-<id>`.
+   */
+  command?: string | null;
+  /**
+   * The ssh config the alias is in.
+   */
+  configFile?: string | null;
+  /**
+   * Why no entry was written.
+   */
+  error?: string | null;
+  /**
+   * The Include line could not be added: where to add it.
+   */
+  includeWarning?: string | null;
+}
+/**
+ * The API's answer to this server's stop.
+ */
+export interface IStopView {
+  /**
+   * gpuoutlet said it was stopped already: the stop is done, nothing new.
+   */
+  alreadyStopped: boolean;
+  /**
+   * What the rental cost in all.
+   */
+  finalChargedCents: number;
+  /**
+   * Refunded (it ran under 60 s).
+   */
+  refundedCents: number;
+  /**
+   * When the stop was asked for (ISO 8601).
+   */
+  requestedAt: string | null;
+}
+/**
+ * Every tracked rental, newest first, and the list's version (the long-poll's cursor).
+ */
+export interface IRentalsView {
+  rentals: IRentalView[];
+  version: number;
+}
+/**
+ * Where the API is, whether the server can rent, who is signed in.
+ */
+export interface IStatusView {
+  apiUrl: string;
+  /**
+   * `server` or `in-process`.
+   */
+  backend: string;
+  configured: boolean;
+  /**
+   * The default idle stop (null: off).
+   */
+  idleStopMinutes: number | null;
+  idleWarnMinutes: number;
+  maxHourlySpendCents: number | null;
+  maxPolls: number;
+  maxWait: number | null;
+  note?: string | null;
+  pollInterval: number;
+  problem: string | null;
+  /**
+   * Null when it could not be read.
+   */
+  session: ISessionView | null;
+  /**
+   * Why the session could not be read.
+   */
+  sessionProblem: string | null;
+  sidConfigured: boolean;
+  /**
+   * Where the sid came from (never the sid).
+   */
+  sidSource: string | null;
+  sshDir: string | null;
+  /**
+   * `new`, `starting`, `running`, `not_configured`, `stopped`.
+   */
+  state: string;
+  /**
+   * Say it before every stop.
+   */
+  stopNotice: string;
+  version: string;
+}
+/**
+ * Who is signed in (``GET /v1/auth/me``).
+ */
+export interface ISessionView {
+  email: string;
+  expiresAt: string;
+  secondsLeft: number;
+  userId: string;
+  /**
+   * Set when fewer than 3 days are left.
+   */
+  warning: string | null;
+}
+/**
+ * The rental after a stop was asked for, with the notice that a stop is permanent.
+ */
+export interface IStopReply {
+  /**
+   * What it has cost: the API's `totalChargedCents` (a stop's settled total).
+   */
+  costCents: number;
+  /**
+   * False: made elsewhere, found by reconciling.
+   */
+  createdHere: boolean;
+  /**
+   * When it stopped, failed or vanished.
+   */
+  endedAt: string | null;
+  /**
+   * The provider's error when it failed.
+   */
+  error: string | null;
+  familyId: string | null;
+  /**
+   * The API no longer reports it.
+   */
+  gone: boolean;
+  gpuCount: number | null;
+  host: string | null;
+  id: string;
+  idleStop: IIdleStopView | null;
+  /**
+   * Its kernelspec while running.
+   */
+  kernel: string | null;
+  name: string | null;
+  /**
+   * A stop destroys the pod and its disk.
+   */
+  notice: string;
+  /**
+   * What is happening, in words, and what to do.
+   */
+  phase: string;
+  polls: number;
+  port: number | null;
+  /**
+   * Locked at creation.
+   */
+  pricePerHourCents: number;
+  provider: string | null;
+  /**
+   * While provisioning.
+   */
+  provisioning: IProvisioningView | null;
+  quote: IQuoteView | null;
+  region: string | null;
+  ssh: ISSHView | null;
+  startedAt: string;
+  /**
+   * `provisioning`, `running`, `stopping`, `stopped`, `failed`.
+   */
+  status: string;
+  /**
+   * Once this server stopped it.
+   */
+  stop: IStopView | null;
+  /**
+   * `idle` when this server stopped it for that.
+   */
+  stopReason: string | null;
+  stoppedAt: string | null;
+  /**
+   * The template it was created with (ours).
+   */
+  templateId: string | null;
+  /**
+   * The API's live cost (null: not sent).
+   */
+  totalChargedCents: number | null;
+  /**
+   * The last failed poll's error.
+   */
+  upstreamError: string | null;
+  /**
+   * Grows with every change a viewer could see.
+   */
+  version: number;
+}
+export interface ITemplatesView {
+  templates: ITemplateView[];
+}
+/**
+ * One of gpuoutlet's machine templates.
+ */
+export interface ITemplateView {
+  contents: string;
+  default: boolean;
+  id: string;
+  /**
+   * Ports its software serves (reach them over SSH).
+   */
+  ports: number[];
+  portsNote: string | null;
+  title: string;
+}
+/**
+ * The balance (``GET /v1/billing/balance``) plus what the tracked rentals burn.
+ */
+export interface IWalletView {
+  activeRentals: number;
+  /**
+   * Spendable on a new rental.
+   */
+  availableCents: number;
+  /**
+   * The active rentals' prices summed.
+   */
+  burnCentsPerHour: number;
+  /**
+   * What the tracked rentals have cost.
+   */
+  costCents: number;
+  /**
+   * How long the wallet (total) lasts at that burn; null when nothing burns.
+   */
+  hoursLeft: number | null;
+  /**
+   * The spending cap (null: none).
+   */
+  maxHourlySpendCents: number | null;
+  openInvoiceCount: number;
+  /**
+   * Owed on open invoices (0: nothing).
+   */
+  openInvoicesCents: number;
+  /**
+   * Held for running rentals (their first hour).
+   */
+  reservedCents: number;
+  /**
+   * Available plus reserved.
+   */
+  totalCents: number;
+  updatedAt: string | null;
+  /**
+   * `wallet_under_an_hour` (every pod stops at $0), `open_invoices`.
+   */
+  warnings: INotice[];
+}
