@@ -1,4 +1,4 @@
-"""Start what the browser tests run against, and stop it all (by pid) when told to.
+"""Start what the browser tests run against, start it over when a test asks, and stop it all.
 
 Run by Playwright's ``webServer`` (see playwright.config.js) with the port it picked (a free
 one: bound to port 0 first, never a fixed port):
@@ -6,12 +6,20 @@ one: bound to port 0 first, never a fixed port):
     python start_servers.py --port 40123
 
 1. a sandbox of the rentals API (``gpuoutlet_jupyter.sandbox.testing.start_sandbox``) with a
-   fast clock: pods boot in 1-2 s, the worker runs every 0.2 s, the wallet holds $20;
+   fast clock: pods boot in 1-2 s, the worker runs every 0.2 s, the wallet holds $20, and the
+   account has the server's SSH key;
 2. JupyterLab on 127.0.0.1:<port> configured by galata's ``configure_jupyter_server`` (no
    token, no XSRF), the gpuoutlet extension pointed at the sandbox through GPUOUTLET_API_URL
    and GPUOUTLET_SID, with a temporary SSH folder, state folder, data and settings folders,
    and the labextension from this checkout's build (``jlpm build``), not an installed copy;
    the idle auto-stop warns 12 s before a stop and looks at the kernels every 0.5 s.
+
+Some tests change what cannot be changed back (a session that expired, a wallet topped up for
+130 rentals) or need an account without the server's key. They ask for a fresh start: write
+``.run/reset.json`` (``{"keyOnAccount": false}`` for an account without the key) and send this
+process SIGUSR1. It stops JupyterLab and the sandbox, starts both again from empty folders (on
+the same port), and writes ``.run/servers.json`` with the next ``generation``; the test waits
+for that (tests/helpers.ts: ``resetServers``).
 
 On SIGTERM or SIGINT it stops JupyterLab (which shuts its kernels down), then the sandbox,
 then removes the temporary folder (kept with GPUOUTLET_KEEP_TMP=1).
@@ -30,16 +38,21 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import jupyterlab.galata
 
-from gpuoutlet_jupyter.sandbox.testing import make_keypair, start_sandbox
+from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, make_keypair, start_sandbox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BUILD = REPO / "gpuoutlet_jupyter" / "labextension"
-#: What the tests read: the sandbox's URL and admin token, the temporary folder.
+#: What the tests read: the sandbox's URL and admin token, the temporary folder, the generation.
 RUN_INFO = HERE / ".run" / "servers.json"
+#: What a test asks of a fresh start.
+RESET_REQUEST = HERE / ".run" / "reset.json"
+#: The folders a fresh start empties (the notebooks' root and the workspaces stay).
+STATE_DIRS = ("ssh", "state", "data", "runtime", "config", "settings")
 
 CONFIG = """\
 from jupyterlab.galata import configure_jupyter_server
@@ -66,108 +79,199 @@ c.GpuOutletApp.idle_check_interval = 0.5
 """
 
 
+class Servers:
+    """The sandbox and JupyterLab of one generation, in one temporary folder."""
+
+    def __init__(self, tmp: Path, port: int) -> None:
+        self.tmp = tmp
+        self.port = port
+        self.dirs = {
+            name: tmp / name for name in ("root", *STATE_DIRS, "workspaces", "labextensions")
+        }
+        for path in self.dirs.values():
+            path.mkdir(mode=0o700, exist_ok=True)
+        link = self.dirs["labextensions"] / "gpuoutlet-jupyter"
+        if not link.exists():
+            link.symlink_to(BUILD, target_is_directory=True)
+        self.keys = make_keypair(tmp / "keys")
+        self.config = tmp / "jupyter_server_config.py"
+        self.config.write_text(
+            CONFIG.format(
+                port=port,
+                root=str(self.dirs["root"]),
+                workspaces=str(self.dirs["workspaces"]),
+                galata=str(Path(jupyterlab.galata.__file__).parent),
+                labextensions=str(self.dirs["labextensions"]),
+                ssh_dir=str(self.dirs["ssh"]),
+                state_dir=str(self.dirs["state"]),
+                identity=str(self.keys.private_key),
+            ),
+            encoding="utf-8",
+        )
+        self.generation = 0
+        self.sandbox: SandboxProcess | None = None
+        self.lab: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, key_on_account: bool = True) -> None:
+        """A sandbox (a new data folder each generation), then JupyterLab pointed at it."""
+        self.generation += 1
+        self.sandbox = start_sandbox(
+            self.tmp / f"sandbox-{self.generation}",
+            balance_cents=20_00,
+            provision_seconds=(1.0, 2.0),
+            worker_interval=0.2,
+            # None: the account gets a throwaway key, not the one the server's SSH entries use.
+            authorized_key=self.keys.public_key_path if key_on_account else None,
+        )
+        env = dict(os.environ)
+        env.update(
+            GPUOUTLET_API_URL=self.sandbox.url,
+            GPUOUTLET_SID=self.sandbox.sid,
+            GPUOUTLET_CREDENTIALS_FILE=str(self.tmp / "no-credentials"),
+            JUPYTER_DATA_DIR=str(self.dirs["data"]),
+            JUPYTER_RUNTIME_DIR=str(self.dirs["runtime"]),
+            JUPYTER_CONFIG_DIR=str(self.dirs["config"]),
+            JUPYTERLAB_SETTINGS_DIR=str(self.dirs["settings"]),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.dirs["workspaces"]),
+        )
+        self._write_info(key_on_account)
+        print(
+            f"generation {self.generation}: sandbox {self.sandbox.url} (pid {self.sandbox.pid}), "
+            f"temporary folder {self.tmp}",
+            flush=True,
+        )
+        self.lab = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", f"--config={self.config}"],
+            cwd=self.dirs["root"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        print(f"JupyterLab pid {self.lab.pid} on http://127.0.0.1:{self.port}/lab", flush=True)
+
+    def _write_info(self, key_on_account: bool) -> None:
+        assert self.sandbox is not None
+        info: dict[str, Any] = {
+            "sandboxUrl": self.sandbox.url,
+            "adminToken": self.sandbox.admin_token,
+            "accountId": self.sandbox.account_id,
+            # The throwaway sandbox session, so a test can rent "elsewhere" (straight
+            # through the sandbox's API, as another machine would).
+            "sid": self.sandbox.sid,
+            "email": self.sandbox.email,
+            "tmp": str(self.tmp),
+            "port": self.port,
+            "pid": os.getpid(),
+            "generation": self.generation,
+            "keyOnAccount": key_on_account,
+            "publicKeyFile": str(self.keys.public_key_path),
+        }
+        RUN_INFO.parent.mkdir(exist_ok=True)
+        RUN_INFO.touch(mode=0o600)
+        RUN_INFO.chmod(0o600)
+        # Through a temporary file: a test polling for the next generation never reads half.
+        part = RUN_INFO.with_suffix(".part")
+        part.write_text(json.dumps(info), encoding="utf-8")
+        part.chmod(0o600)
+        part.replace(RUN_INFO)
+
+    def running(self) -> bool:
+        return (
+            self.lab is not None
+            and self.lab.poll() is None
+            and self.sandbox is not None
+            and self.sandbox.proc.poll() is None
+        )
+
+    def stop(self) -> None:
+        """JupyterLab first (it shuts its kernels down), then the sandbox."""
+        if self.lab is not None and self.lab.poll() is None:
+            self.lab.send_signal(signal.SIGTERM)
+            try:
+                self.lab.wait(20)
+            except subprocess.TimeoutExpired:
+                self.lab.kill()
+                self.lab.wait()
+        self.lab = None
+        if self.sandbox is not None:
+            self.sandbox.terminate()
+        self.sandbox = None
+
+    def reset(self, *, key_on_account: bool) -> None:
+        """Stop both, empty the server's folders, start both again."""
+        self.stop()
+        for name in STATE_DIRS:
+            shutil.rmtree(self.dirs[name], ignore_errors=True)
+            self.dirs[name].mkdir(mode=0o700)
+        self.start(key_on_account=key_on_account)
+
+
+def read_reset_request() -> dict[str, Any]:
+    try:
+        request = json.loads(RESET_REQUEST.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        RESET_REQUEST.unlink(missing_ok=True)
+    return request if isinstance(request, dict) else {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="JupyterLab's port")
     args = parser.parse_args()
 
     if not (BUILD / "package.json").exists():
-        print(f"No labextension build in {BUILD}: run `jlpm build` in labextension/ first.", file=sys.stderr)
+        print(
+            f"No labextension build in {BUILD}: run `jlpm build` in labextension/ first.",
+            file=sys.stderr,
+        )
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="gpuoutlet-galata-"))
     keep = os.environ.get("GPUOUTLET_KEEP_TMP") == "1"
-    dirs = {name: tmp / name for name in ("root", "ssh", "state", "data", "runtime", "config", "settings", "workspaces", "labextensions")}
-    for path in dirs.values():
-        path.mkdir(mode=0o700)
-    (dirs["labextensions"] / "gpuoutlet-jupyter").symlink_to(BUILD, target_is_directory=True)
-
-    keys = make_keypair(tmp / "keys")
-    sandbox = start_sandbox(
-        tmp / "sandbox",
-        balance_cents=20_00,
-        provision_seconds=(1.0, 2.0),
-        worker_interval=0.2,
-        authorized_key=keys.public_key_path,
-    )
-    lab: subprocess.Popen[bytes] | None = None
     stopping = False
+    reset_asked = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
+    def reset(signum: int, frame: FrameType | None) -> None:
+        nonlocal reset_asked
+        reset_asked = True
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, reset)
+    RESET_REQUEST.unlink(missing_ok=True)
+    servers = Servers(tmp, args.port)
     try:
-        config = tmp / "jupyter_server_config.py"
-        config.write_text(
-            CONFIG.format(
-                port=args.port,
-                root=str(dirs["root"]),
-                workspaces=str(dirs["workspaces"]),
-                galata=str(Path(jupyterlab.galata.__file__).parent),
-                labextensions=str(dirs["labextensions"]),
-                ssh_dir=str(dirs["ssh"]),
-                state_dir=str(dirs["state"]),
-                identity=str(keys.private_key),
-            ),
-            encoding="utf-8",
-        )
-        env = dict(os.environ)
-        env.update(
-            GPUOUTLET_API_URL=sandbox.url,
-            GPUOUTLET_SID=sandbox.sid,
-            GPUOUTLET_CREDENTIALS_FILE=str(tmp / "no-credentials"),
-            JUPYTER_DATA_DIR=str(dirs["data"]),
-            JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-            JUPYTER_CONFIG_DIR=str(dirs["config"]),
-            JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
-            JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
-        )
-        RUN_INFO.parent.mkdir(exist_ok=True)
-        RUN_INFO.touch(mode=0o600)
-        RUN_INFO.chmod(0o600)
-        RUN_INFO.write_text(
-            json.dumps(
-                {
-                    "sandboxUrl": sandbox.url,
-                    "adminToken": sandbox.admin_token,
-                    "accountId": sandbox.account_id,
-                    # The throwaway sandbox session, so a test can rent "elsewhere" (straight
-                    # through the sandbox's API, as another machine would).
-                    "sid": sandbox.sid,
-                    "tmp": str(tmp),
-                    "port": args.port,
-                }
-            ),
-            encoding="utf-8",
-        )
-        print(f"sandbox {sandbox.url} (pid {sandbox.pid}), temporary folder {tmp}", flush=True)
-        lab = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", f"--config={config}"],
-            cwd=dirs["root"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        print(f"JupyterLab pid {lab.pid} on http://127.0.0.1:{args.port}/lab", flush=True)
-        while not stopping and lab.poll() is None and sandbox.proc.poll() is None:
+        servers.start()
+        while not stopping:
+            if reset_asked:
+                reset_asked = False
+                request = read_reset_request()
+                print(f"fresh start asked for: {request}", flush=True)
+                servers.reset(key_on_account=bool(request.get("keyOnAccount", True)))
+            if not servers.running():
+                break
             time.sleep(0.2)
-        if lab.poll() is not None and not stopping:
-            print(f"JupyterLab exited on its own (status {lab.returncode})", file=sys.stderr)
-        if sandbox.proc.poll() is not None and not stopping:
-            print(f"The sandbox exited on its own; its log:\n{sandbox.log()[-4000:]}", file=sys.stderr)
+        if not stopping:
+            if servers.lab is not None and servers.lab.poll() is not None:
+                print(
+                    f"JupyterLab exited on its own (status {servers.lab.returncode})",
+                    file=sys.stderr,
+                )
+            if servers.sandbox is not None and servers.sandbox.proc.poll() is not None:
+                print(
+                    f"The sandbox exited on its own; its log:\n{servers.sandbox.log()[-4000:]}",
+                    file=sys.stderr,
+                )
         return 0 if stopping else 1
     finally:
-        if lab is not None and lab.poll() is None:
-            lab.send_signal(signal.SIGTERM)  # the server shuts its kernels down on the way out
-            try:
-                lab.wait(20)
-            except subprocess.TimeoutExpired:
-                lab.kill()
-                lab.wait()
-        sandbox.terminate()
+        servers.stop()
         RUN_INFO.unlink(missing_ok=True)
+        RESET_REQUEST.unlink(missing_ok=True)
         if keep:
             print(f"kept {tmp}", flush=True)
         else:

@@ -73,12 +73,21 @@ export async function rent(panel: Locator): Promise<Locator> {
   return newCard(panel, before);
 }
 
-/** Stop a rental from its card, through the confirmation dialog. */
+/** The stop dialog's button that stops for good. */
+export const STOP_BUTTON = 'Stop and destroy the pod';
+
+/**
+ * Stop a rental from its card, through the confirmation dialog, which must say before the stop
+ * that the pod and its disk are destroyed.
+ */
 export async function stopFromCard(page: IJupyterLabPageFixture, card: Locator): Promise<void> {
   await card.getByRole('button', { name: 'Stop' }).click();
   const dialog = page.locator('.jp-Dialog');
-  await expect(dialog).toContainText('Stop this GPU rental?');
-  await dialog.getByRole('button', { name: 'Stop rental' }).click();
+  await expect(dialog).toContainText('Stop this GPU rental for good?');
+  await expect(dialog.locator('.jp-GpuOutlet-stopNotice')).toContainText(
+    'gpuoutlet destroys the pod and wipes its disk'
+  );
+  await dialog.getByRole('button', { name: STOP_BUTTON }).click();
   await expect(dialog).toHaveCount(0);
 }
 
@@ -88,38 +97,140 @@ export interface IServersInfo {
   adminToken: string;
   accountId: string;
   sid: string;
+  email: string;
   tmp: string;
   port: number;
+  /** start_servers.py's own pid (it starts everything over on SIGUSR1). */
+  pid: number;
+  /** Grows with every fresh start. */
+  generation: number;
+  /** Whether the account has the key the server's SSH entries use. */
+  keyOnAccount: boolean;
+  publicKeyFile: string;
 }
 
+const RUN = path.join(__dirname, '..', '.run');
+
 export function serversInfo(): IServersInfo {
-  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.run', 'servers.json'), 'utf-8'));
+  return JSON.parse(fs.readFileSync(path.join(RUN, 'servers.json'), 'utf-8'));
+}
+
+/**
+ * Start the sandbox and JupyterLab over from empty folders (start_servers.py does it on
+ * SIGUSR1), wait until the gpuoutlet extension runs again, and load the page anew. For tests
+ * that change what cannot be changed back (an expired session, a wallet topped up), and for
+ * an account without the server's SSH key (`keyOnAccount: false`).
+ */
+export async function resetServers(
+  page: IJupyterLabPageFixture,
+  options: { keyOnAccount?: boolean } = {}
+): Promise<IServersInfo> {
+  const before = serversInfo();
+  // Leave JupyterLab first: galata proxies the page's kernel requests, and one meeting the
+  // stopped server would fail the test.
+  await page.evaluate(() => window.location.assign('about:blank'));
+  await page.waitForURL('about:blank');
+  fs.writeFileSync(
+    path.join(RUN, 'reset.json'),
+    JSON.stringify({ keyOnAccount: options.keyOnAccount ?? true })
+  );
+  process.kill(before.pid, 'SIGUSR1');
+  await expect
+    .poll(
+      () => {
+        try {
+          return serversInfo().generation;
+        } catch {
+          return before.generation; // between two generations
+        }
+      },
+      { timeout: 60_000 }
+    )
+    .toBeGreaterThan(before.generation);
+  const status = `http://127.0.0.1:${before.port}/gpuoutlet/api/status`;
+  await expect
+    .poll(
+      async () => {
+        try {
+          const response = await fetch(status);
+          return response.ok ? ((await response.json()) as { state: string }).state : 'down';
+        } catch {
+          return 'down';
+        }
+      },
+      { timeout: 90_000, intervals: [500] }
+    )
+    .toBe('running');
+  await page.goto();
+  return serversInfo();
+}
+
+/**
+ * One request to the sandbox's /v1 API as the signed-in user, the way the gpuoutlet website
+ * (or another machine) would: with a session of its own, not through this Jupyter server.
+ */
+export async function asTheWebsite<T>(method: string, route: string, body?: unknown): Promise<T> {
+  const sid = await websiteSession();
+  const response = await fetch(`${serversInfo().sandboxUrl}/v1/${route}`, {
+    method,
+    headers: { Cookie: `sid=${sid}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  });
+  if (!response.ok) {
+    throw new Error(`${method} /v1/${route}: ${response.status} ${await response.text()}`);
+  }
+  return (await response.json()) as T;
+}
+
+/** The website's own session of the account (its own request budget), one per generation. */
+const websiteSessions = new Map<number, string>();
+
+async function websiteSession(): Promise<string> {
+  const info = serversInfo();
+  let sid = websiteSessions.get(info.generation);
+  if (sid === undefined) {
+    sid = (await sandboxControl<{ sid: string }>('POST', `accounts/${info.accountId}/sessions`))
+      .sid;
+    websiteSessions.set(info.generation, sid);
+  }
+  return sid;
+}
+
+/** One request to the sandbox's test controls (`/sandbox/...`, with its admin token). */
+export async function sandboxControl<T>(method: string, route: string, body?: unknown): Promise<T> {
+  const info = serversInfo();
+  const response = await fetch(`${info.sandboxUrl}/sandbox/${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${info.adminToken}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  });
+  if (!response.ok) {
+    throw new Error(`${method} /sandbox/${route}: ${response.status} ${await response.text()}`);
+  }
+  return (await response.json()) as T;
 }
 
 /** Rent straight through the sandbox's /v1 API, as another machine would; the new id. */
 export async function rentElsewhere(body: Record<string, unknown>): Promise<string> {
-  const info = serversInfo();
-  const response = await fetch(`${info.sandboxUrl}/v1/rentals`, {
-    method: 'POST',
-    headers: { Cookie: `sid=${info.sid}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body)
-  });
-  if (!response.ok) {
-    throw new Error(`POST /v1/rentals: ${response.status} ${await response.text()}`);
-  }
-  return ((await response.json()) as { id: string }).id;
+  return (await asTheWebsite<{ id: string }>('POST', 'rentals', body)).id;
 }
 
 /** Make the sandbox forget a rental (the API stops reporting it), through its admin API. */
 export async function deleteUpstream(id: string): Promise<void> {
-  const info = serversInfo();
-  const response = await fetch(`${info.sandboxUrl}/sandbox/rentals/${id}`, {
-    method: 'DELETE',
-    headers: { Authorization: `Bearer ${info.adminToken}` }
-  });
-  if (!response.ok) {
-    throw new Error(`DELETE /sandbox/rentals/${id}: ${response.status} ${await response.text()}`);
-  }
+  await sandboxControl('DELETE', `rentals/${id}`);
+}
+
+/** Press the sidebar's refresh button until `check` passes (the server caches some replies). */
+export async function refreshUntil(
+  panel: Locator,
+  check: () => Promise<void>,
+  timeout = 45_000
+): Promise<void> {
+  const refresh = panel.getByRole('button', { name: 'Refresh now' });
+  await expect(async () => {
+    await refresh.click();
+    await check();
+  }).toPass({ timeout, intervals: [1_000, 2_000, 3_000] });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { newCard, openPanel, rentalIds } from './helpers';
+import { newCard, openPanel, rentalIds, STOP_BUTTON } from './helpers';
 
 test('a rental made with %gpu_rent in a notebook appears in the panel', async ({ page }) => {
   // "Rent a GPU…" from the palette opens the sidebar.
@@ -33,7 +33,7 @@ test('a rental made with %gpu_rent in a notebook appears in the panel', async ({
 
   panel = await openPanel(page);
   const card = await newCard(panel, before);
-  await expect(card.locator('.jp-GpuOutlet-rentalTitle')).toHaveText('NVIDIA GeForce RTX 4090 × 1');
+  await expect(card.locator('.jp-GpuOutlet-rentalTitle')).toHaveText('rtx-4090 × 1');
   const id = (await card.getAttribute('data-rental-id')) ?? '';
   expect((output ?? []).join('\n')).toContain(id);
   await expect(card).toHaveAttribute('data-status', 'running', { timeout: 30_000 });
@@ -51,9 +51,10 @@ test('a rental made with %gpu_rent in a notebook appears in the panel', async ({
     await dialog.locator('select').selectOption({ label: label ?? '' });
     await dialog.getByRole('button', { name: 'Next' }).click();
   }
-  await expect(page.locator('.jp-Dialog')).toContainText('Stop this GPU rental?');
+  await expect(page.locator('.jp-Dialog')).toContainText('Stop this GPU rental for good?');
   await expect(page.locator('.jp-Dialog')).toContainText(id);
-  await page.locator('.jp-Dialog').getByRole('button', { name: 'Stop rental' }).click();
+  await expect(page.locator('.jp-Dialog')).toContainText('destroys the pod and wipes its disk');
+  await page.locator('.jp-Dialog').getByRole('button', { name: STOP_BUTTON }).click();
   await expect(panel.locator(`[data-rental-id="${id}"]`)).toHaveAttribute(
     'data-status',
     'stopped',
