@@ -26,13 +26,13 @@ from gpuoutlet_jupyter.api import (
     RequestValidationError,
     RetryPolicy,
 )
+from gpuoutlet_jupyter.rest.layer import parse_create
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 from gpuoutlet_jupyter.service import RentalService, ServiceOptions
 from gpuoutlet_jupyter.service.idle import (
     MAX_IDLE_MINUTES,
     KernelActivity,
     decide,
-    parse_create,
     parse_idle_minutes,
 )
 
