@@ -179,13 +179,15 @@ class FakeBackend:
             "finalChargedCents": 47,
             "refundedCents": 0,
             "requestedAt": "2026-06-07T09:00:00Z",
-            "alreadyStopped": self.already_stopped,
+            "alreadyStopped": False,
         }
         status = "stopped" if self.already_stopped else "stopping"
         reply = rental_json(
             id=rental_id, status=status, version=10, stop=stop, costCents=47, totalChargedCents=47
         )
-        return models.StopReply.model_validate({**reply, "notice": STOP_NOTICE}).to_json()
+        return models.StopReply.model_validate(
+            {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
+        ).to_json()
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         return self.rentals()

@@ -136,7 +136,8 @@ class StopView(RestModel):
     refunded_cents: int = Field(description="Refunded (it ran under 60 s).")
     requested_at: str | None = Field(description="When the stop was asked for (ISO 8601).")
     already_stopped: bool = Field(
-        description="gpuoutlet said it was stopped already: the stop is done, nothing new."
+        description="gpuoutlet said it was stopped already when this server first stopped it "
+        "(stopped elsewhere): nothing was settled by this server."
     )
 
 
@@ -202,6 +203,10 @@ class RentalsView(RestModel):
 class StopReply(RentalView):
     """The rental after a stop was asked for, with the notice that a stop is permanent."""
 
+    already_stopped: bool = Field(
+        description="gpuoutlet said it was stopped already (409 `already_stopped`): the stop "
+        "is done, nothing was charged by this call."
+    )
     notice: str = Field(description="A stop destroys the pod and its disk.")
 
 

@@ -326,6 +326,8 @@ class RentalService:
 
     async def _require_key(self) -> None:
         """Refuse a create whose pod would not let the SSH entry's key in."""
+        if self.ssh is None:
+            return  # no SSH entry will be written: no key to check
         check = await self.key_check()
         if check.local is not None and not check.on_account:
             check = await self.key_check(fresh=True)  # added a moment ago, elsewhere?
@@ -503,8 +505,8 @@ class RentalService:
         """Stop the rental for good (gpuoutlet destroys the pod and its disk).
 
         The reply's settled cost and refund are kept; a rental the API says is stopped
-        already (409 ``already_stopped``) is a stop done, not an error. Its watcher sees it
-        through to ``stopped``.
+        already (409 ``already_stopped``) is a stop done, not an error: the view then says
+        ``alreadyStopped``. Its watcher sees it through to ``stopped``.
         """
         now = time.time()
         try:
@@ -525,13 +527,14 @@ class RentalService:
             )
         self._balance.invalidate()
         record = self._records.get(rental_id) or self._new_record(rental, created_here=False)
+        # A second stop changes nothing: the first one's settled cost and refund are kept.
         if record.stop is None or not stop.already_stopped:
             record.stop = stop
         await self._apply(record, rental)
         self._ensure_watcher(rental_id)
         self._poke(rental_id)
         log.info("stop requested for rental %s", rental_id)
-        return record.view()
+        return {**record.view(), "alreadyStopped": stop.already_stopped}
 
     async def reconcile(self) -> None:
         """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones."""
