@@ -190,26 +190,36 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     assert status["configured"] is True and status["state"] == "running"
     assert status["apiUrl"] == sandbox.url
     assert status["sidSource"] == SID_SETTING_SOURCE
+    assert status["session"]["email"] == account.email and status["session"]["warning"] is None
+    assert "permanent" in status["stopNotice"]
     families = (await rest.api("GET", "families")).json()["families"]
     assert "rtx-4090" in {f["id"] for f in families}
+    templates = (await rest.api("GET", "templates")).json()["templates"]
+    assert len(templates) == 6 and templates[0]["default"] is True
     wallet = (await rest.api("GET", "wallet", auth="kernel")).json()
-    assert wallet["availableCents"] == 100_00
+    assert wallet["availableCents"] == 100_00 and wallet["warnings"] == []
+    keys = (await rest.api("GET", "keys")).json()
+    assert keys["local"]["onAccount"] is True
+    assert [k["local"] for k in keys["keys"]] == [True]
 
     listed = (await rest.api("GET", "rentals")).json()
     assert listed["rentals"] == []
     list_version = listed["version"]
 
     body = {"familyId": "rtx-4090", "gpuCount": 1, "name": "alice/server-test"}
-    key = {"Idempotency-Key": "server-test-create-1"}
-    response = await rest.api("POST", "rentals", json=body, headers=key)
+    preview = (await rest.api("POST", "rentals/preview", json=body)).json()
+    assert preview["problems"] == [] and preview["keyOnAccount"] is True
+    assert "1× rtx-4090 (ubuntu-24-04) at" in preview["confirmation"]
+    response = await rest.api("POST", "rentals", json=body)
     assert response.status_code == 200, response.text
     created = response.json()
     rental_id = created["id"]
     assert created["status"] == "provisioning" and created["name"] == "alice/server-test"
     assert created["version"] > 0 and created["phase"]
-    # The key reached the API: the same key gives the same rental, never a second one.
-    again = (await rest.api("POST", "rentals", json=body, headers=key)).json()
-    assert again["id"] == rental_id
+    assert created["quote"] == preview["quote"]
+    assert (
+        created["provisioning"]["expectedSeconds"] == preview["quote"]["estimatedProvisionSeconds"]
+    )
 
     # The list long-poll has already seen the create.
     response = await rest.api(
@@ -224,7 +234,7 @@ async def test_rent_watch_ssh_and_stop_through_rest(
         rest, rental_id, lambda r: r["status"] == "running" and r["ssh"], since=created["version"]
     )
     ssh = running["ssh"]
-    assert "error" not in ssh, ssh
+    assert ssh["error"] is None, ssh
     assert ssh["alias"] == f"gpuoutlet-{rental_id}"
     assert ssh["configFile"] == str(ssh_dir / "config")
     entry = ssh_dir / "gpuoutlet" / f"{rental_id}.conf"
@@ -247,10 +257,17 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     )
     response = await rest.api("POST", f"rentals/{rental_id}/stop")
     assert response.status_code == 200, response.text
-    assert response.json()["status"] in {"stopping", "stopped"}
+    stopping = response.json()
+    assert stopping["status"] in {"stopping", "stopped"} and stopping["alreadyStopped"] is False
+    assert "destroys the pod" in stopping["notice"]
+    assert stopping["costCents"] == stopping["stop"]["finalChargedCents"]
     assert (await waiter).json()["version"] > since
 
     stopped = await _long_poll_until(rest, rental_id, lambda r: r["status"] == "stopped")
+    # A second stop: gpuoutlet's 409 already_stopped is a stop done, not an error.
+    response = await rest.api("POST", f"rentals/{rental_id}/stop")
+    assert response.status_code == 200, response.text
+    assert response.json()["alreadyStopped"] is True
     assert stopped["ssh"] is None and stopped["kernel"] is None
     assert not kernel_json.exists()
     assert not entry.exists()
@@ -264,15 +281,20 @@ async def test_rent_watch_ssh_and_stop_through_rest(
 
 
 @pytest.mark.parametrize("balance_cents", [50])
-async def test_errors_keep_the_upstream_meaning(server: Any, account: Any) -> None:
+async def test_errors_keep_the_upstream_meaning(server: Any, sandbox: Any, account: Any) -> None:
     rest = await start_extension(server)
 
+    # A short wallet: refused from gpuoutlet's quote and balance, before anything is sent.
     response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
-    assert response.status_code == 402
+    assert response.status_code == 403
     error = _error(response)
     assert error["code"] == "insufficient_balance"
-    assert (error["requiredCents"], error["availableCents"]) == (65, 50)
-    assert "$0.65" in error["message"] and "Nothing was charged" in error["message"]
+    assert (error["neededCents"], error["availableCents"]) == (65, 50)
+    assert (
+        "$0.65" in error["message"]
+        and "Nothing was sent and nothing was charged" in error["message"]
+    )
+    assert "sign in" not in error["message"].lower()
 
     response = await rest.api("POST", "rentals", json={"gpuCount": 1})
     assert response.status_code == 400
@@ -287,14 +309,75 @@ async def test_errors_keep_the_upstream_meaning(server: Any, account: Any) -> No
     fields = {p["field"] for p in _error(response)["problems"]}
     assert fields == {"name", "colour"}
 
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 3})
+    assert response.status_code == 400
+    assert _error(response)["problems"] == [
+        {"field": "gpuCount", "problem": "must be one of 1, 2, 4, 8 (got 3)"}
+    ]
+
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4080"})
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["code"] == "unknown_family" and "rtx-4090" in error["suggestions"]
+
+    # No capacity there: the API's model_unavailable, with what has capacity now.
+    sandbox.deposit(account.account_id, 100_00)
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "region": "AQ"})
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert error["code"] == "model_unavailable" and error["upstreamStatus"] == 400
+    assert error["alternatives"] and "Available now" in error["message"]
+
     response = await rest.api("GET", "rentals/-bad-id")
     assert response.status_code == 400 and _error(response)["code"] == "validation_error"
 
     response = await rest.api("GET", "rentals/rent_doesnotexist")
     assert response.status_code == 404
-    assert "no such rental" in _error(response)["message"]
+    error = _error(response)
+    assert error["code"] == "rental_not_found" and "%gpu_rentals" in error["message"]
 
     assert (await rest.api("GET", "rentals")).json()["rentals"] == []
+
+    # The session expires: the API's 401 says how to sign in again, and the status says so.
+    sandbox.expire_session(account.sid)
+    response = await rest.api("POST", "rentals/preview", json={"familyId": "rtx-4090"})
+    assert response.status_code == 401
+    error = _error(response)
+    assert error["code"] == "unauthorized" and error["upstreamMessage"] == "Not signed in"
+    assert "session has expired" in error["message"] and "sid" in error["message"]
+
+
+async def test_a_key_not_on_the_account_is_refused_then_added(
+    server: Any, sandbox: Any, ssh_keypair: Any
+) -> None:
+    rest = await start_extension(server)
+    # The server's account lists the key; this one (another account) does not.
+    keys = (await rest.api("GET", "keys")).json()
+    assert keys["local"]["onAccount"] is True
+    # Delete it upstream, as from the dashboard: the next create is refused before money moves.
+    app = gpuoutlet_app(server)
+    service = await app.manager.service()
+    async with sandbox.async_client(service.client.settings.require_sid()) as upstream:
+        (key,) = (await upstream.get("/v1/ssh-keys")).json()["keys"]
+        assert (await upstream.delete(f"/v1/ssh-keys/{key['id']}")).status_code == 200
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+    assert response.status_code == 409, response.text
+    error = _error(response)
+    assert error["code"] == "key_not_on_account" and "%gpu_keys add" in error["message"]
+    assert (await rest.api("GET", "rentals")).json()["rentals"] == []
+    preview = (await rest.api("POST", "rentals/preview", json={"familyId": "rtx-4090"})).json()
+    assert [p["code"] for p in preview["problems"]] == ["key_not_on_account"]
+
+    response = await rest.api("POST", "keys", json={"name": "jupyter-test"})
+    assert response.status_code == 200, response.text
+    added = response.json()
+    assert added["alreadyOnAccount"] is False and added["key"]["name"] == "jupyter-test"
+    assert "Pods created from now on" in added["note"]
+    again = (await rest.api("POST", "keys", json={})).json()
+    assert again["alreadyOnAccount"] is True
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+    assert response.status_code == 200, response.text
+    await rest.api("POST", f"rentals/{response.json()['id']}/stop")
 
 
 async def test_a_hostile_host_gets_an_ssh_error_and_writes_nothing(
@@ -306,7 +389,7 @@ async def test_a_hostile_host_gets_an_ssh_error_and_writes_nothing(
     running = await _long_poll_until(
         rest, created["id"], lambda r: r["status"] == "running" and r["ssh"]
     )
-    assert "alias" not in running["ssh"]
+    assert running["ssh"]["alias"] is None
     assert "HostName" in running["ssh"]["error"] or "host" in running["ssh"]["error"].lower()
     assert "no SSH entry was written" in running["phase"]
     assert running["kernel"] is None
@@ -409,7 +492,7 @@ async def test_restart_the_jupyter_server_while_a_rental_provisions_the_new_serv
     # stops listening; the rental is still provisioning upstream.
     await server.cleanup_extensions()
     http_server.stop()
-    assert gpuoutlet_app(server).manager.status()["state"] == "stopped"
+    assert (await gpuoutlet_app(server).manager.status())["state"] == "stopped"
     assert ENV_SERVER_URL not in os.environ
     state_file = tmp_path / "gpuoutlet-state" / "rentals.json"
     persisted = json.loads(state_file.read_text())["rentals"]

@@ -328,10 +328,8 @@ class RentalService:
         """Refuse a create whose pod would not let the SSH entry's key in."""
         if self.ssh is None:
             return  # no SSH entry will be written: no key to check
-        check = await self.key_check()
-        if check.local is not None and not check.on_account:
-            check = await self.key_check(fresh=True)  # added a moment ago, elsewhere?
-        check.require()
+        # Fresh, one request per create: a key deleted in the dashboard a moment ago counts.
+        (await self.key_check(fresh=True)).require()
 
     async def add_local_key(self, name: str | None = None) -> tuple[SSHKey, bool]:
         """Post the SSH entries' public key to the account; (the key, whether it was there)."""
