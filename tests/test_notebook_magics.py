@@ -659,6 +659,10 @@ def in_process(
     monkeypatch.setenv("GPUOUTLET_SID", account.sid)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     ip.run_line_magic("config", f"GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}")
+    # The key on the account: the one the SSH entries use.
+    ip.run_line_magic(
+        "config", f"GpuOutletMagics.identity_file = {str(ssh_keypair.private_key)!r}"
+    )
     ip.run_line_magic("config", "GpuOutletMagics.reconcile_interval = 0")
     return account
 
@@ -666,11 +670,13 @@ def in_process(
 def test_in_process_insufficient_balance(in_process: Any, sandbox: Any, run: Run) -> None:
     value, printed = run("%gpu_rent rtx-4090")
     assert isinstance(value, GpuMagicError), printed
-    assert "$0.65 for 1× rtx-4090" in printed and "the wallet has $0.50 available" in printed
-    assert f"Top up the wallet at {sandbox.url}" in printed
+    assert "Not enough balance for 1× rtx-4090" in printed
+    assert "$0.65 for this one, and the wallet has $0.50 available" in printed
+    assert f"Top up the wallet on {sandbox.url}" in printed
     assert in_process.sid not in printed
     value, printed = run("%gpu_status")
     assert "this kernel (in-process" in printed and in_process.sid not in printed
+    assert "signed in as" in printed
 
 
 def test_the_panel_needs_a_widget_frontend(fake: FakeBackend, run: Run) -> None:
