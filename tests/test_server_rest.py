@@ -87,6 +87,16 @@ async def test_requests_are_checked_before_anything_else(server: Any) -> None:
     assert _error(response)["problems"][0]["field"] == "since"
 
 
+async def test_a_deeply_nested_body_is_a_400_not_a_500(server: Any) -> None:
+    rest = await start_extension(server)
+    for path in ("rentals", "rentals/rent_abc/keep"):
+        response = await rest.api("POST", path, content=b"[" * 200_000)
+        assert response.status_code == 400, (path, response.text[:300])
+        error = _error(response)
+        assert error["code"] == "invalid_json" and "nested" in error["message"]
+        assert "Traceback" not in response.text
+
+
 async def test_only_authenticated_requests_get_through(server: Any) -> None:
     rest = await start_extension(server)
     for path in ("status", "rentals"):

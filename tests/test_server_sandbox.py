@@ -26,6 +26,7 @@ from test_server_support import (
     until,
 )
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
 from gpuoutlet_jupyter.server.manager import SID_SETTING_SOURCE
 
@@ -232,7 +233,7 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     assert entry.is_file()
     assert running["phase"].startswith("Running")
     kernel_json = jp_data_dir / "kernels" / running["kernel"] / "kernel.json"
-    assert running["kernel"] == f"gpuoutlet-{rental_id.lower()}"
+    assert running["kernel"] == kernel_name_for(rental_id)
     assert kernel_json.is_file()
 
     code, out, err = await _ssh(ssh["configFile"], ssh["alias"], "python3 -c 'print(42)'")

@@ -206,6 +206,16 @@ def test_parse_json_object() -> None:
         assert "JSON object" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "body", [b"[" * 200_000, b'{"a":' * 200_000, b"[" * 100_000 + b"]" * 100_000]
+)
+def test_parse_json_object_refuses_deep_nesting_as_a_bad_body(body: bytes) -> None:
+    """json.loads recurses once per level: a deep body is a 400, never a RecursionError (500)."""
+    with pytest.raises(InvalidBodyError) as info:
+        parse_json_object(body)
+    assert "nested" in str(info.value) and "JSON object" in str(info.value)
+
+
 # --- settings: where the sid comes from ------------------------------------------------
 
 

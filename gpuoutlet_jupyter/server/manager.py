@@ -146,6 +146,12 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"The request body is not valid JSON ({exc}). Send a JSON object such as "
             '{"familyId": "rtx-4090", "gpuCount": 1}.'
         ) from None
+    except RecursionError:
+        # json.loads recurses once per nesting level; no body of ours nests more than twice.
+        raise InvalidBodyError(
+            "The request body is nested too deeply to be read. Send one flat JSON object such as "
+            '{"familyId": "rtx-4090", "gpuCount": 1}.'
+        ) from None
     if not isinstance(data, dict):
         raise InvalidBodyError(
             f"The request body must be a JSON object, not a {type(data).__name__}: "
