@@ -199,6 +199,15 @@ class RentalsManager:
                 self._problem = str(exc)
                 log.warning("gpuoutlet: %s", self._problem)
                 return
+            except Exception as exc:
+                # The client is built from the sid: an unexpected error here may carry it in its
+                # message or arguments, so only its type is shown.
+                self._problem = (
+                    f"The gpuoutlet extension could not set up its client ({type(exc).__name__}). "
+                    "Check GPUOUTLET_API_URL and the sid's source, then restart the server."
+                )
+                log.error("gpuoutlet: %s", self._problem)
+                return
             try:
                 await service.start()
             except Exception as exc:
