@@ -362,3 +362,118 @@ async def test_periodic_reconcile_shows_rentals_made_elsewhere_and_forgets_vanis
     views = await listed_until(lambda vs: any(v["id"] == elsewhere.id and v["gone"] for v in vs))
     assert next(v for v in views if v["id"] == elsewhere.id)["ssh"] is None
     assert env.managed_files() == []
+
+
+# --- failing disks and unexpected errors never end a watcher, the reconcile loop or the start ---
+
+
+def _broken_ssh_dir(env: Env) -> Path:
+    """An ~/.ssh whose parent folder is missing: every write there raises FileNotFoundError
+    (as a read-only ~/.ssh raises PermissionError for a user who is not root)."""
+    env.ssh_dir = env.ssh_dir.parent / "no-such-home" / ".ssh"
+    return env.ssh_dir
+
+
+@pytest.mark.asyncio
+async def test_an_os_error_writing_the_ssh_entry_is_shown_and_the_watch_goes_on(env: Env) -> None:
+    ssh_dir = _broken_ssh_dir(env)
+    svc = await env.service()
+    created = await svc.create(REQUEST)
+    view = await until(svc, created["id"], lambda v: v["status"] == "running" and v["ssh"])
+    error = view["ssh"]["error"]
+    assert "alias" not in view["ssh"]
+    assert str(ssh_dir) in error and "No such file or directory" in error
+    assert "no SSH entry was written" in view["phase"]
+    assert created["id"] in svc.watching()
+
+    # Once the folder is there, the next poll writes the entry.
+    ssh_dir.parent.mkdir()
+    view = await until(svc, created["id"], lambda v: bool(v["ssh"] and v["ssh"].get("alias")))
+    assert "error" not in view["ssh"]
+    await svc.stop(created["id"])
+    view = await until(svc, created["id"], lambda v: v["status"] == "stopped")
+    assert view["ssh"] is None
+
+
+@pytest.mark.asyncio
+async def test_a_failing_ssh_write_at_start_does_not_stop_the_service(env: Env) -> None:
+    first = await env.service()
+    created = await first.create(REQUEST)
+    await until(first, created["id"], running)
+    await first.close()
+    env.services.remove(first)
+
+    # Restarted with an ~/.ssh that cannot be written: it starts, and says why there is no alias.
+    _broken_ssh_dir(env)
+    second = await env.service()
+    view = await second.rental(created["id"])
+    assert view["status"] == "running" and "No such file or directory" in view["ssh"]["error"]
+    assert created["id"] in second.watching()
+    stopped = await second.stop(created["id"])
+    assert stopped["status"] in ("stopping", "stopped")
+
+
+class ExplodingActivity:
+    """An activity source that fails (a kernel manager in flux) a number of times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def __call__(self, rental_ids: Any) -> dict[str, Any]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("kernel manager in flux")
+        return {}
+
+
+@pytest.mark.asyncio
+async def test_an_unexpected_error_ends_neither_a_watcher_nor_the_reconcile_loop(env: Env) -> None:
+    activity = ExplodingActivity(failures=1_000_000)
+    options = ServiceOptions(
+        poll_interval=0.1,
+        running_poll_interval=0.2,
+        reconcile_interval=0.2,
+        idle_stop_minutes=30,
+        idle_check_interval=3600,
+    )
+    svc = RentalService(
+        env.client(),
+        state_dir=env.state_dir,
+        ssh=env.writer(),
+        options=options,
+        activity=activity,
+        owns_client=True,
+    )
+    env.services.append(svc)
+    await svc.start()
+    created = await svc.create(REQUEST)
+    # Each poll that sees it running fails while judging its idle timer, as does each reconcile.
+    for _ in range(30):
+        await asyncio.sleep(0.2)
+        if activity.failures < 1_000_000 - 6:
+            break
+    assert created["id"] in svc.watching()
+    reconciler = svc._reconciler
+    assert reconciler is not None and not reconciler.done()
+    activity.failures = 0  # fixed: the next poll goes through
+    view = await until(svc, created["id"], running)
+    assert view["idleStop"]["minutes"] == 30
+
+
+@pytest.mark.asyncio
+async def test_an_os_error_removing_the_ssh_entry_is_shown_on_the_stopped_rental(
+    env: Env,
+) -> None:
+    svc = await env.service()
+    created = await svc.create(REQUEST)
+    await until(svc, created["id"], running)
+    # The managed folder's lock file cannot be opened any more (a directory in its place).
+    lock = env.ssh_dir / "gpuoutlet" / ".lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    await svc.stop(created["id"])
+    view = await until(svc, created["id"], lambda v: v["status"] == "stopped")
+    error = view["ssh"]["error"]
+    assert "could not be removed" in error and f"{created['id']}.conf" in error
+    assert error in view["phase"] and view["phase"].startswith("Stopped.")
+    assert created["id"] not in svc.watching()

@@ -11,10 +11,17 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
     """What is happening to this rental now, and what (if anything) the user should do."""
     rental = record.rental
     status = rental.status
+    # Once it is over, an SSH error can only be a failed removal of its entry.
+    left_over = ""
+    if not record.watched and record.ssh is not None and record.ssh.error:
+        left_over = f" {record.ssh.error}"
     if record.gone:
+        removed = (
+            "its kernel was removed." if left_over else "its SSH entry and kernel were removed."
+        )
         return (
-            "The rentals API no longer reports this rental; its SSH entry and kernel were "
-            "removed. Check your gpuoutlet account if you think it is still running."
+            f"The rentals API no longer reports this rental; {removed} Check your gpuoutlet "
+            f"account if you think it is still running.{left_over}"
         )
     if status == "provisioning":
         if record.polls >= max_polls:
@@ -55,7 +62,7 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
         text = f"Status {status!r} (not known to this version of gpuoutlet-jupyter)."
     if record.upstream_error and record.watched:
         text += f" The last poll failed, retrying: {record.upstream_error}"
-    return text
+    return text + left_over
 
 
 def _idle(record: RentalRecord) -> str:

@@ -194,9 +194,13 @@ class RentalService:
         for record in list(self._records.values()):
             if record.rental.is_ready and record.watched:
                 # The entry may have been removed while the server was down: write it again.
-                async with self._lock(record.id):
-                    await self._act(record, rewrite_ssh=True)
-                    await self._bump(record)
+                try:
+                    async with self._lock(record.id):
+                        await self._act(record, rewrite_ssh=True)
+                        await self._bump(record)
+                except Exception:
+                    # Its watcher tries again; the other rentals (and the service) go on.
+                    log.exception("rental %s: could not restore its SSH entry", record.id)
             self._ensure_watcher(record.id)
         await self._remove_stale_kernelspecs()
         if self.options.reconcile_interval > 0:
@@ -454,12 +458,19 @@ class RentalService:
                 if rental.is_final:
                     continue
                 record = self._new_record(rental, created_here=False)
-            await self._apply(record, rental)
+            try:
+                await self._apply(record, rental)
+            except Exception:
+                # One rental that cannot be acted on must not keep the others from the list.
+                log.exception("rental %s: could not take the API's list entry", rental.id)
             if self._started:
                 self._ensure_watcher(rental.id)
         for record in list(self._records.values()):
             if record.id not in seen and record.watched:
-                await self._mark_gone(record)
+                try:
+                    await self._mark_gone(record)
+                except Exception:
+                    log.exception("rental %s: could not mark it gone", record.id)
 
     # Idle auto-stop.
 
@@ -620,6 +631,19 @@ class RentalService:
             log.warning("rental %s: SSH entry refused: %s", record.id, exc)
             record.ssh = SSHInfo(error=str(exc))
             return
+        except OSError as exc:
+            # The disk's fault, not the rental's (a read-only or missing ~/.ssh, a full disk):
+            # said on the rental, and tried again at its next poll, once the user has fixed it.
+            error = (
+                f"The SSH entry could not be written in {self.ssh.ssh_dir}: {_os_error(exc)}. "
+                "Make sure that folder can be created and written by you; the entry is written "
+                "at the next poll once it can."
+            )
+            if record.ssh is None or record.ssh.error != error:
+                log.warning("rental %s: %s", record.id, error)
+            record.ssh = SSHInfo(error=error)
+            record.ssh_target = None
+            return
         record.ssh = SSHInfo(
             alias=entry.alias,
             command=entry.command,
@@ -637,17 +661,24 @@ class RentalService:
     async def _remove_access(self, record: RentalRecord) -> None:
         if record.ssh is None and record.kernel is None:
             return
+        removal_error = None
         if self.ssh is not None:
             try:
                 await asyncio.to_thread(self.ssh.remove, record.id)
-            except SSHConfigError as exc:
-                log.warning("rental %s: could not remove its SSH entry: %s", record.id, exc)
+            except (SSHConfigError, OSError) as exc:
+                shown = _os_error(exc) if isinstance(exc, OSError) else str(exc)
+                removal_error = (
+                    f"Its SSH entry {self.ssh.entry_file(record.id)} could not be removed: "
+                    f"{shown}. Delete it yourself, or it is tried again at the next restart."
+                )
+                log.warning("rental %s: %s", record.id, removal_error)
         if self.kernelspecs is not None:
             try:
                 await asyncio.to_thread(self.kernelspecs.remove, record.id)
             except Exception:
                 log.exception("rental %s: could not remove its kernelspec", record.id)
-        record.ssh = None
+        # A failed removal stays on the rental (its phase says so); the alias points nowhere.
+        record.ssh = SSHInfo(error=removal_error) if removal_error else None
         record.ssh_target = None
         record.kernel = None
 
@@ -708,20 +739,27 @@ class RentalService:
             if not self._records[rental_id].watched:
                 return
             try:
-                self.upstream_polls += 1
-                rental = await self.client.get(rental_id, retry=ONE_TRY)
-            except NotFoundError:
-                await self._mark_gone(record)
-                return
-            except GpuOutletError as exc:
-                # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off, retried.
-                # The rental is never dropped for it: it may be costing money.
+                try:
+                    self.upstream_polls += 1
+                    rental = await self.client.get(rental_id, retry=ONE_TRY)
+                except NotFoundError:
+                    await self._mark_gone(record)
+                    return
+                except GpuOutletError as exc:
+                    # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off,
+                    # retried. The rental is never dropped for it: it may be costing money.
+                    failures += 1
+                    retry_after = getattr(exc, "retry_after", None)
+                    await self._poll_failed(record, exc)
+                    continue
+                failures, retry_after = 0, None
+                await self._apply(record, rental, polled=True)
+            except Exception:
+                # A bug or a failing disk below (acting on the poll, saving the state): the
+                # watcher is all that follows a rental that may cost money, so it never ends
+                # here. Logged, backed off, tried again.
                 failures += 1
-                retry_after = getattr(exc, "retry_after", None)
-                await self._poll_failed(record, exc)
-                continue
-            failures, retry_after = 0, None
-            await self._apply(record, rental, polled=True)
+                log.exception("rental %s: the watcher hit an unexpected error; going on", rental_id)
 
     async def _poll_failed(self, record: RentalRecord, exc: GpuOutletError) -> None:
         async with self._lock(record.id):
@@ -733,7 +771,17 @@ class RentalService:
     async def _reconcile_forever(self) -> None:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
-            await self.reconcile()
+            try:
+                await self.reconcile()
+            except Exception:
+                # It finds rentals made elsewhere: one bad round must not end that for good.
+                log.exception("gpuoutlet: the reconcile with the API's list failed; going on")
+
+
+def _os_error(exc: OSError) -> str:
+    """``No such file or directory: '<path>'`` (what failed, without a traceback)."""
+    text = exc.strerror or type(exc).__name__
+    return f"{text}: {exc.filename!r}" if exc.filename else text
 
 
 def _gpus(rental: Rental) -> str:
