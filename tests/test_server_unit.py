@@ -580,3 +580,16 @@ def test_app_traits_map_onto_the_manager_config(monkeypatch: pytest.MonkeyPatch)
     for bad in ({"poll_interval": 0}, {"max_polls": 0}, {"max_wait": -1}):
         with pytest.raises(TraitError):
             GpuOutletApp(**bad)
+
+
+def test_the_readme_says_what_the_sid_protection_covers_and_what_it_does_not() -> None:
+    """Code in a kernel runs as the user: it can read /proc/<server pid>/environ and the
+    credentials file. The README must not promise more than the code keeps."""
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "never by notebooks" not in readme
+    covered, _, rest = readme.partition("**Not protected: code you run as yourself.**")
+    assert rest, "the README has no 'Not protected' statement"
+    for kept_out_of in ("REST response", "log line", "notebook output", "command line", "pod"):
+        assert kept_out_of in covered.split("What the sid protection covers")[-1], kept_out_of
+    for reachable in ("/proc/<server pid>/environ", "credentials file", "os.environ"):
+        assert reachable in rest, reachable

@@ -295,6 +295,8 @@ class RentalsManager:
             "maxWait": self.config.max_wait,
             "idleStopMinutes": self._idle_default(),
             "idleWarnMinutes": self.config.service.options.idle_warning_minutes,
+            # What was wrong with the rentals state file at start (see service/store.py).
+            "stateProblems": list(self._service.state_problems) if self._service else [],
         }
 
     def _idle_default(self) -> float | None:

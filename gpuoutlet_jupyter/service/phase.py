@@ -68,6 +68,11 @@ def describe(record: RentalRecord, *, max_polls: int, poll_interval: float) -> s
 def _idle(record: RentalRecord) -> str:
     """The idle auto-stop's part of a running rental's phase."""
     minutes = record.idle_stop_minutes
+    if minutes and not record.decided_here:
+        return (
+            f" Its idle stop ({minutes:g} min) is decided by another Jupyter server of yours, "
+            "the one that set it; kernels on it here count as activity."
+        )
     if not minutes or record.idle_stop_at is None:
         return ""
     if record.idle_warned_at is None:
