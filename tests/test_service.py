@@ -652,11 +652,13 @@ def test_a_save_keeps_other_processes_records_and_their_settings(tmp_path: Path)
     # Process B holds rent_A with a stale view (no idle stop) and changed it (a poll), and
     # holds rent_B of its own; it knows nothing of rent_A2.
     stale = _record("rent_A", phase="polled by B")
-    written, found = store.save([_held(stale), _held(_record("rent_B"))])
+    saved_by_b = store.save([_held(stale), _held(_record("rent_B"))])
+    written = saved_by_b.written
     assert written["rent_A"]["idleStopMinutes"] == 30.0
     assert written["rent_A"]["owner"] == "a-1-x"
     assert written["rent_A"]["phase"] == "polled by B"
-    assert not found.damaged
+    assert not saved_by_b.found.damaged
+    assert saved_by_b.signature == store.signature() is not None
     saved = {r["rental"]["id"]: r for r in json.loads(store.path.read_text())["rentals"]}
     assert set(saved) == {"rent_A", "rent_A2", "rent_B"}
     assert saved["rent_A2"]["futureField"] == {"kept": True}
@@ -664,7 +666,8 @@ def test_a_save_keeps_other_processes_records_and_their_settings(tmp_path: Path)
     # A setting B makes itself wins; A's unchanged view does not undo it.
     mine = _record("rent_A", idle_stop_minutes=45.0, owner="b-2-y")
     store.save([_held(mine, settings=True)])
-    store.save([_held(a_idle, changed=False), _held(a_idle, changed=True)])
+    store.save([_held(a_idle, changed=False)])
+    store.save([_held(a_idle, changed=True)])
     saved = {r["rental"]["id"]: r for r in json.loads(store.path.read_text())["rentals"]}
     assert (saved["rent_A"]["idleStopMinutes"], saved["rent_A"]["owner"]) == (45.0, "b-2-y")
 
@@ -675,7 +678,7 @@ def test_activity_only_moves_forward_and_an_ended_rental_stays_ended(tmp_path: P
     ended.rental = ended.rental.model_copy(update={"status": "stopped"})
     store.save([_held(ended)])
     stale = _record("rent_E", last_active_at=1000.0)  # still thinks it runs
-    written, _ = store.save([_held(stale)])
+    written = store.save([_held(stale)]).written
     assert written["rent_E"]["rental"]["status"] == "stopped"
     assert written["rent_E"]["lastActiveAt"] == 2000.0
 
@@ -684,7 +687,7 @@ def test_a_file_damaged_while_running_is_repaired_by_the_next_save(tmp_path: Pat
     store = StateStore(tmp_path / "state")
     store.save([_held(_record("rent_1")), _held(_record("rent_2"))])
     store.path.write_bytes(b'{"format": 1, "rentals": [null, {"rental": {"id": "x"}}]}')
-    _, found = store.save([_held(_record("rent_1"), changed=False)])
+    found = store.save([_held(_record("rent_1"), changed=False)]).found
     assert found.set_aside == tmp_path / "state" / "rentals.damaged.1.json"
     skipped = [p.split(":")[0] for p in found.problems]
     assert skipped == ["record 0 was skipped", "record 1 (x) was skipped"]

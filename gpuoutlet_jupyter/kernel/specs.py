@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,8 @@ LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 DEFAULT_PYTHON = "python3"
 
 
+# Cached: the idle look maps every rental to its kernel name every few seconds.
+@functools.lru_cache(maxsize=4096)
 def kernel_name_for(rental_id: str) -> str:
     """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>-<8 hex of its hash>``.
 

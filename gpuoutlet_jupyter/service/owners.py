@@ -67,7 +67,9 @@ class Owners:
         files of owners that are gone."""
         from filelock import FileLock
 
-        make_dir(self.folder.parent, enforce_private=True)
+        state_dir = self.folder.parent
+        state_dir.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(state_dir, enforce_private=True)
         make_dir(self.folder, enforce_private=True)
         lock = FileLock(
             os.fspath(self._lock_path(self.id)), timeout=0, thread_local=False, mode=0o600
@@ -95,6 +97,17 @@ class Owners:
         return self._lock is not None
 
     # Others.
+
+    def others_present(self) -> bool:
+        """Whether another process has its lock file here (alive or not: one listing)."""
+        try:
+            with os.scandir(self.folder) as entries:
+                return any(
+                    e.name.endswith(LOCK_SUFFIX) and e.name != f"{self.id}{LOCK_SUFFIX}"
+                    for e in entries
+                )
+        except OSError:
+            return False
 
     def alive(self, owner: str | None) -> bool:
         """Whether `owner` holds its lock now (this process always does while it runs)."""

@@ -39,7 +39,7 @@ from .idle import (
 from .owners import Owners, combine
 from .phase import describe
 from .record import RentalRecord, SSHInfo
-from .store import Held, Loaded, StateStore, is_over
+from .store import Held, Loaded, Signature, StateStore, is_over
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 # The watcher handles failures itself (so they show as they happen), hence one try per poll.
 ONE_TRY = RetryPolicy(attempts=1)
+#: Seconds after which an idle look merges with the shared state file even if it seems unchanged.
+SYNC_INTERVAL = 60.0
 
 
 class KernelSpecs(Protocol):
@@ -164,6 +166,9 @@ class RentalService:
         self._save_error: str | None = None
         # Rentals in the shared state file that may run (other servers' too), at the last save.
         self._shared_active: set[str] = set()
+        # The state file as this process last saved it (see `_sync`), and when.
+        self._signature: Signature = None
+        self._synced_at = -float("inf")
         self._records: dict[str, RentalRecord] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -542,27 +547,34 @@ class RentalService:
         them in, and takes over the idle stops of servers that are gone), this server's kernels
         are published for them, and theirs count as activity here.
         """
-        await self._save()
+        await self._sync()
         now = time.time()
-        # Published for every rental of the state file that may run, this server's or not yet
-        # known here (made in another server since this one last reconciled).
-        watched = sorted(self._shared_active | {r.id for r in self._records.values() if r.watched})
-        own = self.activity(watched) if self.activity is not None and watched else {}
-        try:
-            await asyncio.to_thread(self._owners.publish, own, now)
-        except OSError as exc:
-            log.warning("gpuoutlet: could not publish the kernels' activity: %s", exc)
         timed = [
             r
             for r in self._records.values()
             if r.idle_stop_minutes and r.watched and r.decided_here
         ]
-        if not timed:
-            return
-        others = await asyncio.to_thread(self._owners.others, [r.id for r in timed], now)
-        activity = {
-            r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS)) for r in timed
-        }
+        if not self._owners.others_present():
+            # Alone on the state dir (the usual case): this server's kernels are all there is.
+            if not timed:
+                return
+            activity = self.activity([r.id for r in timed]) if self.activity is not None else {}
+        else:
+            # Published for every rental of the state file that may run, this server's or not
+            # yet known here (made in another server since this one last reconciled).
+            watched = self._shared_active | {r.id for r in self._records.values() if r.watched}
+            own = self.activity(sorted(watched)) if self.activity is not None and watched else {}
+            try:
+                await asyncio.to_thread(self._owners.publish, own, now)
+            except OSError as exc:
+                log.warning("gpuoutlet: could not publish the kernels' activity: %s", exc)
+            if not timed:
+                return
+            others = await asyncio.to_thread(self._owners.others, [r.id for r in timed], now)
+            activity = {
+                r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS))
+                for r in timed
+            }
         for record in timed:
             async with self._lock(record.id):
                 before = _idle_shown(record)
@@ -686,9 +698,7 @@ class RentalService:
             for record in records:
                 record.changed = record.settings_changed = False
             try:
-                written, found = await asyncio.to_thread(
-                    self._store.save, held, take_over=self._take_over
-                )
+                saved = await asyncio.to_thread(self._store.save, held, take_over=self._take_over)
             except Exception as exc:
                 for record, item in zip(records, held, strict=True):
                     record.changed |= item.changed
@@ -704,6 +714,8 @@ class RentalService:
                 self._save_error = error
                 return
             self._save_error = None
+            self._signature, self._synced_at = saved.signature, time.monotonic()
+            written, found = saved.written, saved.found
             if found.damaged:
                 # Damaged since the start (a hand edit, another tool): repaired by this save.
                 self.state_problems = [*self.state_problems, *found.problems]
@@ -718,6 +730,21 @@ class RentalService:
                 rid for rid, state in written.items() if not is_over(state)
             }
         await self._take_settings(written)
+
+    async def _sync(self) -> None:
+        """Merge with the state file when another process may have changed something that
+        matters here: the file changed since this process saved it (a setting made in another
+        server), an idle stop's owner is gone (to take it over), or a minute has passed."""
+        stale = time.monotonic() - self._synced_at > SYNC_INTERVAL
+        if not stale and self._store.signature() == self._signature:
+            owners = {
+                r.owner
+                for r in self._records.values()
+                if r.idle_stop_minutes and r.watched and not r.decided_here
+            }
+            if all(self._owners.alive(owner) for owner in owners):
+                return
+        await self._save()
 
     def _take_over(self, state: dict[str, Any]) -> str | None:
         """(In the save's lock.) This process, for an idle stop whose owner is gone."""

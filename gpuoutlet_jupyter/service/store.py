@@ -63,6 +63,20 @@ class Held:
 
 #: Inside the save's lock: the owner a merged record is to get instead of its own (None: none).
 TakeOver = Callable[[dict[str, Any]], "str | None"]
+#: What identifies one version of the file (inode, size, mtime, ctime); None: no file.
+Signature = tuple[int, int, int, int] | None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save did."""
+
+    #: The states written for the held records, by id (the caller takes its settings back).
+    written: dict[str, dict[str, Any]]
+    #: What the read of the file before the merge found.
+    found: Loaded
+    #: The file's signature right after the save: while it is unchanged, nobody else wrote.
+    signature: Signature
 
 
 class StateStore:
@@ -82,14 +96,16 @@ class StateStore:
                 self._repair(raw, loaded, list(loaded.states.values()))
         return loaded
 
-    def save(
-        self, held: Iterable[Held], *, take_over: TakeOver | None = None
-    ) -> tuple[dict[str, dict[str, Any]], Loaded]:
-        """Merge this process's records into the file under the lock (see the module's doc).
+    def signature(self) -> Signature:
+        """The file's signature now (one stat): a change means another process saved."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-        Returns the states written for the held records (by id), which the caller takes its
-        settings back from, and what the read of the file found.
-        """
+    def save(self, held: Iterable[Held], *, take_over: TakeOver | None = None) -> Saved:
+        """Merge this process's records into the file under the lock (see the module's doc)."""
         self._make_dir()
         with locked(self.state_dir):
             raw, loaded = self._read()
@@ -108,7 +124,7 @@ class StateStore:
                 body = _body(list(states.values()))
                 if body != raw:
                     atomic_write(self.path, body)
-        return mine, loaded
+            return Saved(written=mine, found=loaded, signature=self.signature())
 
     # Reading.
 
