@@ -223,8 +223,10 @@ class GpuCore:
     def _check_family(self, family_id: str) -> None:
         try:
             families = self.backend.families()
-        except EndpointUnavailableError:
-            return  # the API has no families list: it judges the id itself
+        except (EndpointUnavailableError, MalformedResponseError):
+            # No families list (or a garbled one, after the client's retries): this check is a
+            # convenience, so the API judges the id itself rather than the rental being refused.
+            return
         ids = [str(f.get("id")) for f in families]
         if family_id in ids:
             return

@@ -146,6 +146,12 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"The request body is not valid JSON ({exc}). Send a JSON object such as "
             '{"familyId": "rtx-4090", "gpuCount": 1}.'
         ) from None
+    except RecursionError:
+        # json.loads recurses once per nesting level; no body of ours nests more than twice.
+        raise InvalidBodyError(
+            "The request body is nested too deeply to be read. Send one flat JSON object such as "
+            '{"familyId": "rtx-4090", "gpuCount": 1}.'
+        ) from None
     if not isinstance(data, dict):
         raise InvalidBodyError(
             f"The request body must be a JSON object, not a {type(data).__name__}: "
@@ -192,6 +198,15 @@ class RentalsManager:
             except ConfigurationError as exc:
                 self._problem = str(exc)
                 log.warning("gpuoutlet: %s", self._problem)
+                return
+            except Exception as exc:
+                # The client is built from the sid: an unexpected error here may carry it in its
+                # message or arguments, so only its type is shown.
+                self._problem = (
+                    f"The gpuoutlet extension could not set up its client ({type(exc).__name__}). "
+                    "Check GPUOUTLET_API_URL and the sid's source, then restart the server."
+                )
+                log.error("gpuoutlet: %s", self._problem)
                 return
             try:
                 await service.start()
@@ -280,6 +295,8 @@ class RentalsManager:
             "maxWait": self.config.max_wait,
             "idleStopMinutes": self._idle_default(),
             "idleWarnMinutes": self.config.service.options.idle_warning_minutes,
+            # What was wrong with the rentals state file at start (see service/store.py).
+            "stateProblems": list(self._service.state_problems) if self._service else [],
         }
 
     def _idle_default(self) -> float | None:
