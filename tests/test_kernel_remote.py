@@ -265,6 +265,37 @@ async def test_start_kernel_info_execute_and_the_key_stays_private(
     assert key.decode() not in caplog.text
 
 
+@pytest.mark.asyncio
+async def test_the_pod_gets_only_the_environment_its_kernel_needs(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local notebook's path (JPY_SESSION_NAME), the server's token and the like stay here."""
+    local = {
+        "JPY_SESSION_NAME": "/home/alice/private/secret-project.ipynb",
+        "JPY_PARENT_PID": "12345",
+        "GPUOUTLET_SERVER_TOKEN": "kernel-token-that-stays-local",
+        "GPUOUTLET_SERVER_URL": "http://127.0.0.1:8888/",
+    }
+    for name, value in local.items():
+        monkeypatch.setenv(name, value)
+    async with kernel(remote) as (km, kc):
+        reply, out, _ = await run_cell(
+            kc,
+            "import json, os\nprint(json.dumps({k: v for k, v in os.environ.items() "
+            "if k.startswith(('JPY_', 'GPUOUTLET_'))}))",
+        )
+        wrapper_pid = km.provisioner.wrapper_pid
+    assert reply["content"]["status"] == "ok"
+    assert json.loads(out) == {
+        "GPUOUTLET_RENTAL_ID": "r-kernel",
+        "GPUOUTLET_SSH_ALIAS": "gpuoutlet-r-kernel",
+        # The wrapper's own, for ipykernel's parent poller on the machine.
+        "JPY_PARENT_PID": str(wrapper_pid),
+    }
+    for value in local.values():
+        assert value not in out
+
+
 # 2. interrupt a long time.sleep, by signal and by message.
 
 

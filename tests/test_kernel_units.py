@@ -361,7 +361,8 @@ def test_kernelspec_shape_and_lifecycle(tmp_path: Path, identity: Path) -> None:
     entry = entry_for(tmp_path, rental, identity)
     specs = KernelSpecWriter(tmp_path / "kernels", provisioner_config={"heartbeat_timeout": 120})
     name = specs.install(rental, entry)
-    assert name == "gpuoutlet-r-abc123" == kernel_name_for("r-Abc123")
+    assert name == kernel_name_for("r-Abc123")
+    assert name.startswith("gpuoutlet-r-abc123-") and name == name.lower()
     spec_file = tmp_path / "kernels" / name / KERNEL_FILE
     assert stat.S_IMODE(spec_file.stat().st_mode) == 0o644
     spec = json.loads(spec_file.read_text())
@@ -404,6 +405,42 @@ def test_kernelspec_shape_and_lifecycle(tmp_path: Path, identity: Path) -> None:
     specs.remove("r-Abc123")  # idempotent
     assert specs.installed() == {}
     assert not (tmp_path / "kernels" / name).exists()
+
+
+def test_two_ids_differing_only_in_case_get_two_kernelspecs(tmp_path: Path, identity: Path) -> None:
+    """Jupyter lowercases kernelspec names when it lists them: the exact id's hash keeps them apart."""
+    specs = KernelSpecWriter(tmp_path / "kernels")
+    upper, lower = (
+        make_rental(id="r-Abc123", name="upper"),
+        make_rental(id="r-abc123", name="lower"),
+    )
+    names = [specs.install(r, entry_for(tmp_path, r, identity)) for r in (upper, lower)]
+    assert names[0] != names[1]
+    assert all(name == name.lower() and name.startswith("gpuoutlet-r-abc123-") for name in names)
+    assert specs.installed() == {names[0]: "r-Abc123", names[1]: "r-abc123"}
+    ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+    assert ksm.get_kernel_spec(names[0]).display_name.endswith("upper")
+    assert ksm.get_kernel_spec(names[1]).display_name.endswith("lower")
+    specs.remove("r-Abc123")
+    assert specs.installed() == {names[1]: "r-abc123"}
+
+
+def test_a_spec_under_the_old_lowercased_name_is_removed_with_its_rental(
+    tmp_path: Path, identity: Path
+) -> None:
+    """Specs written by an earlier version (``gpuoutlet-<id lowercased>``) go with their rental."""
+    specs = KernelSpecWriter(tmp_path / "kernels")
+    rental = make_rental()
+    name = specs.install(rental, entry_for(tmp_path, rental, identity))
+    old = tmp_path / "kernels" / "gpuoutlet-r-abc123"
+    (tmp_path / "kernels" / name).rename(old)
+    other = tmp_path / "kernels" / "gpuoutlet-r-abc123-other"
+    other.mkdir()  # not a spec of that rental: left alone
+    assert specs.installed() == {"gpuoutlet-r-abc123": "r-Abc123"}
+    specs.remove("r-abc123")  # another rental (its id differs in case): not removed
+    assert old.exists()
+    specs.remove("r-Abc123")
+    assert not old.exists() and other.exists()
 
 
 def test_display_names() -> None:

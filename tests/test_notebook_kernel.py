@@ -86,7 +86,7 @@ async def test_server_kernel_widget_progress_and_interrupt(
         assert "$0.65/h" in html
         polls = next(s for s in states if s.get("_model_name") == "IntProgressModel")
         assert polls["max"] == 60 and polls["value"] >= 1
-        assert f"running gpuoutlet-{rental_id.lower()}" in run.text
+        assert f"running {kernel_name_for(rental_id)}" in run.text
 
         # Ctrl-C while waiting stops the waiting only.
         sandbox.set_faults(neverReady=True)
@@ -289,9 +289,7 @@ async def test_in_process_fallback_with_text_progress(
     assert "running" in lines[-1] and f"gpuoutlet-{rental_id}" in lines[-1]
     assert "\n" not in lines[-1]
     assert (tmp_path / "ssh" / "gpuoutlet" / f"{rental_id}.conf").is_file()
-    assert (
-        tmp_path / "data" / "kernels" / f"gpuoutlet-{rental_id.lower()}" / "kernel.json"
-    ).is_file()
+    assert (tmp_path / "data" / "kernels" / kernel_name_for(rental_id) / "kernel.json").is_file()
 
     # Ctrl-C in-process: the long-poll is cancelled, the service's watcher goes on.
     sandbox.set_faults(neverReady=True)

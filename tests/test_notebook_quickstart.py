@@ -16,6 +16,8 @@ from nbclient import NotebookClient
 from test_notebook_support import RENTAL_ID
 from test_server_support import server_config, start_extension
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
 
@@ -71,7 +73,7 @@ async def test_quickstart_runs_end_to_end(
     assert re.search(r"status\s+running", out["rent"])
     assert re.search(r"idle stop\s+after 30 min", out["rent"]), out["rent"]
     assert f"gpuoutlet-{rental_id}" in out["rent"] and "$0.65/h" in out["rent"]
-    assert f"gpuoutlet-{rental_id.lower()}" in out["rent"]
+    assert kernel_name_for(rental_id) in out["rent"]
     rent_outputs = next(c for c in nb.cells if c["id"] == "rent")["outputs"]
     assert any(
         "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in rent_outputs
@@ -80,7 +82,7 @@ async def test_quickstart_runs_end_to_end(
     # ssh answered through the alias the extension wrote.
     assert "hello from" in out["ssh"], out["ssh"]
     assert (
-        f"kernel gpuoutlet-{rental_id.lower()}: 'Python 3 · rtx-4090 ×1 · quickstart'"
+        f"kernel {kernel_name_for(rental_id)}: 'Python 3 · rtx-4090 ×1 · quickstart'"
         in out["kernel"]
     )
     # A cell ran on the pod through that kernel, from the notebook's own kernel.

@@ -26,6 +26,7 @@ from test_server_support import (
     until,
 )
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
 from gpuoutlet_jupyter.server.manager import SID_SETTING_SOURCE
 
@@ -242,7 +243,7 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     assert entry.is_file()
     assert running["phase"].startswith("Running")
     kernel_json = jp_data_dir / "kernels" / running["kernel"] / "kernel.json"
-    assert running["kernel"] == f"gpuoutlet-{rental_id.lower()}"
+    assert running["kernel"] == kernel_name_for(rental_id)
     assert kernel_json.is_file()
 
     code, out, err = await _ssh(ssh["configFile"], ssh["alias"], "python3 -c 'print(42)'")
@@ -533,3 +534,39 @@ async def test_restart_the_jupyter_server_while_a_rental_provisions_the_new_serv
         assert stopped["ssh"] is None
         assert not entry.exists()
     assert ENV_SERVER_URL not in os.environ
+
+
+#: An ~/.ssh whose parent does not exist: every write there fails with FileNotFoundError.
+UNWRITABLE_SSH_DIR = "/nonexistent-gpuoutlet-test-home/.ssh"
+
+
+@pytest.mark.parametrize("extra_traits", [{"ssh_dir": UNWRITABLE_SSH_DIR}], ids=["no-home"])
+async def test_a_running_rental_and_an_unwritable_ssh_dir_at_start_leave_every_endpoint_working(
+    server: Any, sandbox: Any, account: Any
+) -> None:
+    assert not Path(UNWRITABLE_SSH_DIR).parent.exists()
+    # A rental already running when the server starts (made on the website, say).
+    async with sandbox.async_client(account.sid) as upstream:
+        response = await upstream.post("/v1/rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
+        assert response.status_code == 200, response.text
+        made = response.json()
+
+        async def is_running() -> bool:
+            got = (await upstream.get(f"/v1/rentals/{made['id']}")).json()
+            return bool(got["status"] == "running")
+
+        await until(is_running, timeout=30)
+
+    rest = await start_extension(server)
+    status = (await rest.api("GET", "status")).json()
+    assert status["configured"] is True and status["state"] == "running", status
+    for path in ("rentals", "wallet", f"rentals/{made['id']}"):
+        response = await rest.api("GET", path)
+        assert response.status_code == 200, (path, response.text)
+    rental = (await rest.api("GET", f"rentals/{made['id']}")).json()
+    assert rental["status"] == "running"
+    assert UNWRITABLE_SSH_DIR in rental["ssh"]["error"], rental["ssh"]
+    assert "no SSH entry was written" in rental["phase"]
+    response = await rest.api("POST", f"rentals/{made['id']}/stop")
+    assert response.status_code == 200, response.text
+    assert not Path(UNWRITABLE_SSH_DIR).parent.exists()

@@ -31,8 +31,6 @@ from .wrapper import FOLDER_PREFIX, IPC_PORTS, IPC_PREFIX
 
 LOCALHOST = "127.0.0.1"
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-# Local environment variables a remote kernel gets (beyond the kernelspec's own "env").
-PASSED_ENV = ("JPY_SESSION_NAME",)
 POLL = 0.01
 PROBE_TIMEOUT = 3.0
 CLOSE_GRACE = 3.0
@@ -246,7 +244,10 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
     # Sessions.
 
     def _launch_config(self, cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-        remote_env = {k: env[k] for k in (*self.kernel_spec.env, *PASSED_ENV) if k in env}
+        # Only what the kernel needs goes to the machine: the kernelspec's own "env" and the
+        # rental's names. Nothing else of the local environment (the notebook's path in
+        # JPY_SESSION_NAME, the server's URL and token, the user's variables) leaves it.
+        remote_env = {k: env[k] for k in self.kernel_spec.env if k in env}
         if self.rental_id:
             remote_env["GPUOUTLET_RENTAL_ID"] = self.rental_id
         remote_env["GPUOUTLET_SSH_ALIAS"] = self.ssh_alias

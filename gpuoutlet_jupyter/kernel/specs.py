@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -24,8 +26,22 @@ LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 DEFAULT_PYTHON = "python3"
 
 
+# Cached: the idle look maps every rental to its kernel name every few seconds.
+@functools.lru_cache(maxsize=4096)
 def kernel_name_for(rental_id: str) -> str:
-    """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>``."""
+    """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>-<8 hex of its hash>``.
+
+    Jupyter lowercases kernelspec names (its folders are listed and looked up by the lowercased
+    name), so the id's case cannot tell ``rent_Ab`` from ``rent_aB``; the hash of the exact id
+    can. The lowercased id stays in the name so that a person can still tell which rental it is.
+    """
+    exact = validate_rental_id(rental_id)
+    digest = hashlib.sha256(exact.encode("ascii")).hexdigest()[:8]
+    return f"{KERNEL_PREFIX}{exact.lower()}-{digest}"
+
+
+def _legacy_name_for(rental_id: str) -> str:
+    """The name earlier versions gave a rental's kernelspec (before the hash)."""
     return KERNEL_PREFIX + validate_rental_id(rental_id).lower()
 
 
@@ -135,11 +151,28 @@ class KernelSpecWriter:
         return name
 
     def remove(self, rental_id: str) -> None:
-        """Delete the rental's kernelspec if there is one (idempotent)."""
-        folder = self.spec_dir(rental_id)
+        """Delete the rental's kernelspec if there is one (idempotent), and one an earlier
+        version wrote under the old name if it is this rental's (not another id's case)."""
+        self._remove_folder(self.spec_dir(rental_id))
+        legacy = self.kernels_dir / _legacy_name_for(rental_id)
+        if self._rental_of(legacy) == rental_id:
+            self._remove_folder(legacy)
+
+    @staticmethod
+    def _remove_folder(folder: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             (folder / KERNEL_FILE).unlink()  # first: it stops being a kernelspec at once
         shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _rental_of(folder: Path) -> str | None:
+        """The rental id a kernelspec folder was written for; None: not one of ours."""
+        try:
+            spec = json.loads((folder / KERNEL_FILE).read_text("utf-8"))
+            rental_id = spec["metadata"]["gpuoutlet"]["rental_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # not one of ours, or half-removed
+        return rental_id if isinstance(rental_id, str) else None
 
     def installed(self) -> dict[str, str]:
         """``{kernel name: rental id}`` of the gpuoutlet kernelspecs present (for a cleanup of
@@ -152,12 +185,8 @@ class KernelSpecWriter:
         for name in names:
             if not name.startswith(KERNEL_PREFIX):
                 continue
-            try:
-                spec = json.loads((self.kernels_dir / name / KERNEL_FILE).read_text("utf-8"))
-                rental_id = spec["metadata"]["gpuoutlet"]["rental_id"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not one of ours, or half-removed
-            if isinstance(rental_id, str):
+            rental_id = self._rental_of(self.kernels_dir / name)
+            if rental_id is not None:
                 found[name] = rental_id
         return found
 

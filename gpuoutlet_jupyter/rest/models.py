@@ -150,6 +150,9 @@ class IdleStopView(RestModel):
     stop_at: str | None
     seconds_left: float | None = Field(description="Computed when the reply is made.")
     warning: bool = Field(description="Show the idle warning with a “Keep it” button.")
+    decided_here: bool = Field(
+        description="This server decides the idle stop (another server owns it otherwise)."
+    )
     kernels: int
     busy_kernels: int
 
@@ -363,6 +366,9 @@ class StatusView(RestModel):
     session: SessionView | None = Field(description="Null when it could not be read.")
     session_problem: str | None = Field(description="Why the session could not be read.")
     stop_notice: str = Field(description="Say it before every stop.")
+    state_problems: list[str] = Field(
+        description="What was wrong with the rentals state file at start (records set aside)."
+    )
     note: str | None = None
 
 

@@ -45,6 +45,15 @@ export function rentalTitle(rental: IRentalView, families: IFamily[] | null = nu
   return `${label} × ${rental.gpuCount ?? 1}`;
 }
 
+/** What the sidebar asks of one rental: `POST rentals/{id}/stop` or `.../keep`. */
+export type RentalAction = 'stop' | 'keep';
+
+/** The requests of one action in flight, and the last failure, by rental id. */
+interface IActionState {
+  pending: Set<string>;
+  errors: Map<string, IErrorInfo>;
+}
+
 export namespace GpuOutletModel {
   export interface IOptions {
     request: Requester;
@@ -219,20 +228,20 @@ export class GpuOutletModel implements IDisposable {
 
   /** Ids of the rentals whose stop request is in flight. */
   isStopping(id: string): boolean {
-    return this._stopping.has(id);
+    return this._actions.stop.pending.has(id);
   }
 
   stopError(id: string): IErrorInfo | null {
-    return this._stopErrors.get(id) ?? null;
+    return this._actions.stop.errors.get(id) ?? null;
   }
 
   /** Whether a "keep it" request (restart the idle timer) of this rental is in flight. */
   isKeeping(id: string): boolean {
-    return this._keeping.has(id);
+    return this._actions.keep.pending.has(id);
   }
 
   keepError(id: string): IErrorInfo | null {
-    return this._keepErrors.get(id) ?? null;
+    return this._actions.keep.errors.get(id) ?? null;
   }
 
   /**
@@ -373,34 +382,32 @@ export class GpuOutletModel implements IDisposable {
 
   /**
    * One rentals tick: the whole list at once, then long-polls for the next change of it.
+   * Rejects when the list cannot be read, so the poll backs off.
    */
-  async pollRentals(): Promise<void> {
+  pollRentals(): Promise<void> {
     const since = this._rentalsVersion;
-    const path =
+    return this._readRentals(
       since === null
         ? 'rentals'
-        : `rentals?wait=${encodeURIComponent(String(this._longPollSeconds))}&since=${since}`;
-    try {
-      const reply = await this._request<IRentalsReply>(path, {}, 'rentals');
-      this.applyRentals(reply);
-      this._rentalsError = null;
-    } catch (error) {
-      this._rentalsError = describeError(error);
-      this._changed.emit();
-      throw error;
-    }
-    this._changed.emit();
+        : `rentals?wait=${encodeURIComponent(String(this._longPollSeconds))}&since=${since}`
+    );
   }
 
   /** Read the whole list once, without waiting (the "Stop a GPU rental…" command). */
   async loadRentals(): Promise<void> {
+    await this._readRentals('rentals').catch(() => undefined); // the error is in rentalsError
+  }
+
+  private async _readRentals(path: string): Promise<void> {
     try {
-      this.applyRentals(await this._request<IRentalsReply>('rentals', {}, 'rentals'));
+      this.applyRentals(await this._request<IRentalsReply>(path, {}, 'rentals'));
       this._rentalsError = null;
     } catch (error) {
       this._rentalsError = describeError(error);
+      throw error;
+    } finally {
+      this._changed.emit();
     }
-    this._changed.emit();
   }
 
   /** Take a list reply; a view newer than the list (from a launch or stop reply) is kept. */
@@ -514,54 +521,44 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /** Ask the server to stop a rental (the view asks the user first). */
-  async stop(id: string): Promise<IRentalView | null> {
-    if (this._stopping.has(id)) {
-      return null;
-    }
-    this._stopping.add(id);
-    this._stopErrors.delete(id);
-    this._changed.emit();
-    try {
-      const view = await this._request<IRentalView>(
-        `rentals/${encodeURIComponent(id)}/stop`,
-        { method: 'POST', body: '{}' },
-        'stop'
-      );
-      this.applyRental(view); // running → stopping: the wallet is read again
-      return view;
-    } catch (error) {
-      this._stopErrors.set(id, describeError(error));
-      return null;
-    } finally {
-      this._stopping.delete(id);
-      this._changed.emit();
-    }
+  stop(id: string): Promise<IRentalView | null> {
+    return this._act('stop', id); // running → stopping: the wallet is read again
   }
 
   /**
    * "Keep it": restart the idle timer of a rental (its warning goes away). Returns the
    * rental's new view, or null (the error is in `keepError(id)`).
    */
-  async keep(id: string): Promise<IRentalView | null> {
-    if (this._keeping.has(id)) {
+  keep(id: string): Promise<IRentalView | null> {
+    return this._act('keep', id);
+  }
+
+  /**
+   * `POST rentals/{id}/{action}` and show the rental's view it answers; one request per rental
+   * and action at a time. Null when one is in flight already, or on failure (the error is then
+   * kept for that rental and action until the next try).
+   */
+  private async _act(action: RentalAction, id: string): Promise<IRentalView | null> {
+    const { pending, errors } = this._actions[action];
+    if (pending.has(id)) {
       return null;
     }
-    this._keeping.add(id);
-    this._keepErrors.delete(id);
+    pending.add(id);
+    errors.delete(id);
     this._changed.emit();
     try {
       const view = await this._request<IRentalView>(
-        `rentals/${encodeURIComponent(id)}/keep`,
+        `rentals/${encodeURIComponent(id)}/${action}`,
         { method: 'POST', body: '{}' },
-        'keep'
+        action
       );
       this.applyRental(view);
       return view;
     } catch (error) {
-      this._keepErrors.set(id, describeError(error));
+      errors.set(id, describeError(error));
       return null;
     } finally {
-      this._keeping.delete(id);
+      pending.delete(id);
       this._changed.emit();
     }
   }
@@ -603,10 +600,10 @@ export class GpuOutletModel implements IDisposable {
   private _launching = false;
   private _launchError: IErrorInfo | null = null;
   private _pendingKey: { body: string; key: string } | null = null;
-  private _stopping = new Set<string>();
-  private _stopErrors = new Map<string, IErrorInfo>();
-  private _keeping = new Set<string>();
-  private _keepErrors = new Map<string, IErrorInfo>();
+  private _actions: Record<RentalAction, IActionState> = {
+    stop: { pending: new Set(), errors: new Map() },
+    keep: { pending: new Set(), errors: new Map() }
+  };
   private _receivedAt = new Map<string, number>();
 }
 

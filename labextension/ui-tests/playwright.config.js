@@ -34,7 +34,13 @@ module.exports = {
   fullyParallel: false,
   retries: 0,
   timeout: 90_000,
-  expect: { timeout: 15_000 },
+  expect: {
+    timeout: 15_000,
+    // The baselines of screenshots.spec.ts: still pictures (no animation, no caret, CSS pixels).
+    toHaveScreenshot: { animations: 'disabled', caret: 'hide', scale: 'css' }
+  },
+  // Committed next to the spec; refresh with `scripts/test-js --update-snapshots screenshots`.
+  snapshotPathTemplate: '{testDir}/{testFilePath}-snapshots/{arg}-{platform}{ext}',
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   use: {
     ...baseConfig.use,

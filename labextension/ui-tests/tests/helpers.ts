@@ -1,7 +1,9 @@
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
-import { Locator } from '@playwright/test';
+import { Locator, Page, Route } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
+
+import type { ISidebarState } from './sidebar-states';
 
 export const PANEL = '#gpuoutlet-sidebar';
 
@@ -94,19 +96,6 @@ export function serversInfo(): IServersInfo {
   return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '.run', 'servers.json'), 'utf-8'));
 }
 
-/** Replace the sandbox's injected faults ({} clears them), through its admin API. */
-export async function setSandboxFaults(faults: Record<string, unknown>): Promise<void> {
-  const info = serversInfo();
-  const response = await fetch(`${info.sandboxUrl}/sandbox/faults`, {
-    method: 'PUT',
-    headers: { Authorization: `Bearer ${info.adminToken}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(faults)
-  });
-  if (!response.ok) {
-    throw new Error(`PUT /sandbox/faults: ${response.status} ${await response.text()}`);
-  }
-}
-
 /** Rent straight through the sandbox's /v1 API, as another machine would; the new id. */
 export async function rentElsewhere(body: Record<string, unknown>): Promise<string> {
   const info = serversInfo();
@@ -131,4 +120,77 @@ export async function deleteUpstream(id: string): Promise<void> {
   if (!response.ok) {
     throw new Error(`DELETE /sandbox/rentals/${id}: ${response.status} ${await response.text()}`);
   }
+}
+
+/**
+ * Answer the sidebar's requests in this page from `state` instead of the server extension, as
+ * the server would: an error reply with its status, and a long-poll of the rentals list that
+ * has seen this version already held for its `wait` (the list does not change).
+ */
+export async function serveSidebarState(page: Page, state: ISidebarState): Promise<void> {
+  const replies: Record<string, unknown> = { ...state };
+  await page.route('**/gpuoutlet/api/**', async route => {
+    const request = route.request();
+    const url = new URL(request.url());
+    const endpoint = url.pathname.split('/gpuoutlet/api/')[1] ?? '';
+    const reply = request.method() === 'GET' ? replies[endpoint] : undefined;
+    if (reply === undefined) {
+      const message = `${request.method()} ${endpoint}: not part of this sidebar state.`;
+      return answer(route, 404, { error: { code: 'not_found', message } });
+    }
+    const error = reply as { status?: number; error?: unknown };
+    if (error.error !== undefined) {
+      return answer(route, error.status ?? 500, { error: error.error });
+    }
+    const since = url.searchParams.get('since');
+    const version = (reply as { version?: number }).version;
+    if (since !== null && version !== undefined && Number(since) >= version) {
+      await held(page, Number(url.searchParams.get('wait') ?? 0) * 1000);
+    }
+    return answer(route, 200, reply);
+  });
+}
+
+function answer(route: Route, status: number, body: unknown): Promise<void> {
+  // The page may have been closed while a long-poll was held: nothing is waiting then.
+  return route
+    .fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) })
+    .catch(() => undefined);
+}
+
+/** Wait this long, or until the page closes. */
+function held(page: Page, ms: number): Promise<void> {
+  return new Promise(resolve => {
+    const timer = setTimeout(resolve, ms);
+    page.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Make the left sidebar (which holds `panel`) `width` pixels wide by dragging its handle, then
+ * park the mouse where it hovers over nothing in the sidebar.
+ */
+export async function setSidebarWidth(
+  page: IJupyterLabPageFixture,
+  panel: Locator,
+  width: number
+): Promise<void> {
+  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
+  const box = await panel.boundingBox();
+  const grip = await handle.boundingBox();
+  if (!box || !grip) {
+    throw new Error('The left sidebar or its resize handle is not visible.');
+  }
+  const x = grip.x + grip.width / 2;
+  const y = grip.y + 200;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + width - box.width, y, { steps: 5 });
+  await page.mouse.up();
+  const viewport = page.viewportSize();
+  await page.mouse.move((viewport?.width ?? 1280) - 10, (viewport?.height ?? 800) - 60);
+  await expect.poll(async () => Math.round((await panel.boundingBox())?.width ?? 0)).toBe(width);
 }

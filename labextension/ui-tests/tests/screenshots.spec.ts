@@ -1,81 +1,82 @@
 /**
- * The sidebar in the light and the dark theme, with the header's burn, a running rental showing
- * its idle warning, and a provisioning rental. The images land in test-results/ on every run,
- * and in the repository's docs/ (for the README) when GPUOUTLET_UPDATE_SCREENSHOTS=1.
+ * The sidebar's look, compared with committed baselines (screenshots.spec.ts-snapshots/): each
+ * state of `STATES` in the light and the dark theme.
+ *
+ * What moves in a real run is frozen: the sidebar's requests are answered from the state's
+ * replies (sidebar-states.ts: fixed ids, times, amounts, URL and SSH command) by the real
+ * JupyterLab page, the browser's clock stands still at the state's instant (elapsed time, cost
+ * so far, idle countdown), animations are stopped, and the viewport and the sidebar's width are
+ * fixed. The real server extension and sandbox are not asked: sidebar.spec.ts and its
+ * neighbours test the data; this spec tests only how it looks.
+ *
+ * After a change of the sidebar's look, refresh the baselines, then look at them and commit:
+ *
+ *     scripts/test-js screenshots --update-snapshots
+ *
+ * That also writes the `running` state to the repository's docs/sidebar-light.png and
+ * docs/sidebar-dark.png (the README's pictures), as GPUOUTLET_UPDATE_SCREENSHOTS=1 does on any
+ * run.
  */
 import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
-import { fillForm, openPanel, rent, setSandboxFaults, stopFromCard } from './helpers';
+import { PANEL, serveSidebarState, setSidebarWidth } from './helpers';
+import { NOW, StateName, STATES } from './sidebar-states';
 
 const DOCS = path.resolve(__dirname, '..', '..', '..', 'docs');
+/** The state the README pictures. */
+const DOCS_STATE: StateName = 'running';
+/** The sidebar's width in the pictures: wider than JupyterLab's default, as people use it. */
+const WIDTH = 360;
 
-test('screenshots of the sidebar in the light and the dark theme', async ({ page }, testInfo) => {
-  await page.setViewportSize({ width: 1280, height: 1180 });
-  const panel = await openPanel(page);
-  // A wider sidebar than the default, as people use it.
-  const box = await panel.boundingBox();
-  const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle').first();
-  const grip = await handle.boundingBox();
-  if (box && grip && box.width < 360) {
-    await page.mouse.move(grip.x + grip.width / 2, grip.y + 200);
-    await page.mouse.down();
-    await page.mouse.move(grip.x + grip.width / 2 + 360 - box.width, grip.y + 200, { steps: 5 });
-    await page.mouse.up();
-  }
+/** What shows once a state is fully rendered: no "Wallet…", "Loading…" or default family left. */
+const WALLET = '.jp-GpuOutlet-walletAvailable';
+const FAMILY = 'select[name="familyId"] option[value="rtx-3090"]';
+const READY: Record<StateName, string[]> = {
+  empty: [WALLET, FAMILY, '.jp-GpuOutlet-empty'],
+  provisioning: [WALLET, FAMILY, '.jp-GpuOutlet-rental[data-status="provisioning"]'],
+  running: [WALLET, FAMILY, '.jp-GpuOutlet-idleWarning'],
+  // The wallet's, the families' and the rentals' errors.
+  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2']
+};
 
-  // A short idle stop (24 s; the galata server warns 12 s before), to picture the warning.
-  await fillForm(panel, {
-    familyId: 'rtx-4090',
-    gpuCount: 2,
-    name: 'alice/exp-42',
-    idleStopMinutes: '0.4'
-  });
-  const running = await rent(panel);
-  await expect(running).toHaveAttribute('data-status', 'running', { timeout: 30_000 });
-  const warning = running.locator('.jp-GpuOutlet-idleWarning');
-  const keep = warning.getByRole('button', { name: 'Keep it' });
-  /** A fresh warning (12 s before the stop), whatever the time the last step took. */
-  const freshWarning = async () => {
-    if (await keep.isVisible()) {
-      await keep.click();
-      await expect(warning).toHaveCount(0);
-    }
-    await expect(warning).toBeVisible({ timeout: 30_000 });
-  };
+test.use({ viewport: { width: 1280, height: 1100 } });
 
-  // A second one that stays provisioning while the pictures are taken.
-  await setSandboxFaults({ neverReady: true });
-  let provisioning;
-  try {
-    await fillForm(panel, { familyId: 'l40s', gpuCount: 1, name: 'alice/sweep-7' });
-    provisioning = await rent(panel);
-    await expect(provisioning).toHaveAttribute('data-status', 'provisioning');
-    await fillForm(panel, { familyId: 'a6000', gpuCount: 1, name: 'alice/exp-43' });
-    await panel.locator('.jp-GpuOutlet-body').click({ position: { x: 2, y: 2 } });
+test.describe('sidebar screenshots', () => {
+  for (const name of Object.keys(STATES) as StateName[]) {
+    test(`looks as before: ${name}, light and dark`, async ({ page }, testInfo) => {
+      const updateDocs =
+        name === DOCS_STATE &&
+        (process.env.GPUOUTLET_UPDATE_SCREENSHOTS === '1' ||
+          ['all', 'changed'].includes(testInfo.config.updateSnapshots));
+      await page.clock.setFixedTime(NOW);
+      await serveSidebarState(page, STATES[name]);
+      await page.reload(); // so that the whole page runs on the frozen clock
 
-    const shots: Array<[string, () => Promise<void>]> = [
-      ['sidebar-light.png', async () => undefined],
-      ['sidebar-dark.png', () => page.theme.setDarkTheme()]
-    ];
-    for (const [name, prepare] of shots) {
-      await prepare();
-      await freshWarning();
-      await expect(panel.locator('.jp-GpuOutlet-burn')).not.toHaveText('$0.00/h');
-      await page.waitForTimeout(500);
-      const file = testInfo.outputPath(name);
-      await panel.screenshot({ path: file });
-      if (process.env.GPUOUTLET_UPDATE_SCREENSHOTS === '1') {
-        await panel.screenshot({ path: path.join(DOCS, name) });
+      const panel = page.locator(PANEL);
+      await page.locator('.jp-SideBar li[data-id="gpuoutlet-sidebar"]').click();
+      for (const selector of READY[name]) {
+        await expect(panel.locator(selector)).toBeAttached();
       }
-    }
-  } finally {
-    await page.theme.setLightTheme();
-    await setSandboxFaults({});
-  }
-  await keep.click(); // another 24 s: time enough to stop it by hand
-  await stopFromCard(page, running);
-  if (provisioning) {
-    await stopFromCard(page, provisioning);
+      await setSidebarWidth(page, panel, WIDTH);
+
+      try {
+        for (const theme of ['light', 'dark'] as const) {
+          if (theme === 'dark') {
+            await page.theme.setDarkTheme();
+          }
+          await expect(panel).toHaveScreenshot(`${name}-${theme}.png`);
+          if (updateDocs) {
+            await panel.screenshot({
+              path: path.join(DOCS, `sidebar-${theme}.png`),
+              animations: 'disabled',
+              caret: 'hide'
+            });
+          }
+        }
+      } finally {
+        await page.theme.setLightTheme();
+      }
+    });
   }
 });

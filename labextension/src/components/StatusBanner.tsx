@@ -1,0 +1,40 @@
+import * as React from 'react';
+
+import { IErrorInfo } from '../errors';
+import { GpuOutletModel } from '../model';
+import { ErrorBox } from './ErrorBox';
+
+export interface IStatusBannerProps {
+  model: GpuOutletModel;
+}
+
+/**
+ * What the server extension says about itself: the rentals API's URL, or why the sidebar
+ * cannot work (no extension, no session, cannot start).
+ */
+export function StatusBanner({ model }: IStatusBannerProps): React.ReactElement | null {
+  if (model.statusError) {
+    return <ErrorBox error={model.statusError} />;
+  }
+  const status = model.status;
+  if (status === null) {
+    return <div className="jp-GpuOutlet-muted">Connecting to the gpuoutlet extension…</div>;
+  }
+  if (!status.configured) {
+    const error: IErrorInfo = {
+      kind: status.sidConfigured ? 'other' : 'not_configured',
+      title: status.sidConfigured
+        ? 'The gpuoutlet extension cannot start'
+        : 'No gpuoutlet session is configured',
+      message:
+        status.problem ??
+        'Set GPUOUTLET_SID in the environment of the Jupyter server and restart it.'
+    };
+    return <ErrorBox error={error} />;
+  }
+  return (
+    <div className="jp-GpuOutlet-muted jp-GpuOutlet-api" title={`Session: ${status.sidSource}`}>
+      {status.apiUrl}
+    </div>
+  );
+}
