@@ -67,9 +67,12 @@ async def test_quickstart_runs_end_to_end(
     assert "Jupyter server at" in out["status"] and "configured" in out["status"]
     assert "rtx-4090" in out["families"] and "$0.65" in out["families"]
     assert "$100.00 available" in out["wallet"]
+    # This machine's key is on the account (the sandbox account was made with it).
+    assert "→ this machine's key" in out["keys"] and "new pods let it in" in out["keys"]
 
     # The rental ran: host, port, the ssh alias, its price and the kernel to pick.
     rental_id = RENTAL_ID.findall(out["rent"])[0]
+    assert "gpuoutlet expects it running in about" in out["rent"]  # the quote's line
     assert re.search(r"status\s+running", out["rent"])
     assert re.search(r"idle stop\s+after 30 min", out["rent"]), out["rent"]
     assert f"gpuoutlet-{rental_id}" in out["rent"] and "$0.65/h" in out["rent"]
@@ -89,10 +92,15 @@ async def test_quickstart_runs_end_to_end(
     assert f"remote kernel on {rental_id}" in out["remote"], out["remote"]
     assert rental_id in out["rentals"]
 
-    # It stopped, and the API agrees.
+    # It stopped (said to be permanent first), and the API agrees.
     assert re.search(r"status\s+stopped", out["stop"])
+    assert out["stop"].index("permanent") < out["stop"].index("in all")
     rental = (await rest.api("GET", f"rentals/{rental_id}")).json()
     assert rental["status"] == "stopped" and rental["kernel"] is None
-    assert "$99.9" in out["wallet-after"]
+    # Settled: what it cost is gone from the wallet, the rest of the reserved hour is back
+    # (a pod that ran under a minute is refunded in full).
+    charged = rental["costCents"]
+    left = f"${(100_00 - charged) // 100}.{(100_00 - charged) % 100:02d} available"
+    assert left in out["wallet-after"], out["wallet-after"]
 
     assert account.sid not in json.dumps(nb)
