@@ -542,7 +542,9 @@ class RentalService:
     def _idle_setting(self, minutes: float | None) -> float | None:
         """The idle stop a create asks for (None: the default) as minutes or None (off)."""
         if minutes is None:
-            return self.options.idle_stop_minutes if self.activity is not None else None
+            # The server's default; 0 there means off (None), not an idle stop of 0 minutes.
+            default = self.options.idle_stop_minutes or None
+            return default if self.activity is not None else None
         if minutes > 0 and self.activity is None:
             raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
         return minutes or None
