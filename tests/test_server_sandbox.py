@@ -570,3 +570,31 @@ async def test_a_running_rental_and_an_unwritable_ssh_dir_at_start_leave_every_e
     response = await rest.api("POST", f"rentals/{made['id']}/stop")
     assert response.status_code == 200, response.text
     assert not Path(UNWRITABLE_SSH_DIR).parent.exists()
+
+
+@pytest.mark.parametrize("balance_cents", [140])
+async def test_the_wallet_warns_of_pods_stopping_at_zero_and_of_money_owed(
+    server: Any, sandbox: Any, account: Any
+) -> None:
+    rest = await start_extension(server)
+    made = []
+    for _ in range(2):
+        response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+        assert response.status_code == 200, response.text
+        made.append(response.json())
+    for rental in made:
+        await _long_poll_until(rest, rental["id"], lambda r: r["status"] == "running")
+    # Ten minutes of both running (on the sandbox's clock): the wallet now lasts under an hour
+    # at their burn, and at $0 gpuoutlet stops every pod.
+    sandbox.advance(600)
+    sandbox.open_invoice(account.account_id, 10_000, reason="topup_failed")
+    wallet = (await rest.api("GET", "wallet")).json()
+    burn = sum(r["pricePerHourCents"] for r in made)
+    assert wallet["burnCentsPerHour"] == burn and wallet["hoursLeft"] < 1
+    assert (wallet["openInvoicesCents"], wallet["openInvoiceCount"]) == (10_000, 1)
+    codes = [w["code"] for w in wallet["warnings"]]
+    assert codes == ["wallet_under_an_hour", "open_invoices"], wallet["warnings"]
+    assert "stops every pod" in wallet["warnings"][0]["message"]
+    assert "$100.00" in wallet["warnings"][1]["message"]
+    for rental in made:
+        await rest.api("POST", f"rentals/{rental['id']}/stop")

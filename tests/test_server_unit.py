@@ -709,3 +709,23 @@ def test_the_readme_says_what_the_sid_protection_covers_and_what_it_does_not() -
         assert kept_out_of in covered.split("What the sid protection covers")[-1], kept_out_of
     for reachable in ("/proc/<server pid>/environ", "credentials file", "os.environ"):
         assert reachable in rest, reachable
+
+
+@pytest.mark.asyncio
+async def test_viewers_do_not_multiply_upstream_requests(tmp_path: Path, stub: VendorStub) -> None:
+    """Twenty viewers reading at once: one upstream request per account endpoint, cached."""
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        stub.requests.clear()
+        reads = [manager.api.wallet, manager.api.families, manager.api.keys, manager.status]
+        await asyncio.gather(*(read() for read in reads for _ in range(20)))
+        await asyncio.gather(*(read() for read in reads for _ in range(20)))  # within the TTLs
+        assert sorted(stub.paths()) == [
+            "GET /v1/auth/me",
+            "GET /v1/billing/balance",
+            "GET /v1/catalog/listings",
+            "GET /v1/ssh-keys",
+        ]
+    finally:
+        await manager.stop()

@@ -500,7 +500,9 @@ async def test_an_os_error_removing_the_ssh_entry_is_shown_on_the_stopped_rental
     view = await until(svc, created["id"], lambda v: v["status"] == "stopped")
     error = view["ssh"]["error"]
     assert "could not be removed" in error and f"{created['id']}.conf" in error
-    assert error in view["phase"] and view["phase"].startswith("Stopped: the pod and its disk are gone.")
+    assert error in view["phase"] and view["phase"].startswith(
+        "Stopped: the pod and its disk are gone."
+    )
     assert created["id"] not in svc.watching()
 
 
