@@ -729,3 +729,21 @@ async def test_viewers_do_not_multiply_upstream_requests(tmp_path: Path, stub: V
         ]
     finally:
         await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_is_not_asked_again_by_every_viewer(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    stub.route(
+        "GET", "/v1/auth/me", Reply(401, vendor_examples()["error_unauthorized"]["response"])
+    )
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        for _ in range(10):
+            status = await manager.status()
+            assert status["session"] is None and "session has expired" in status["sessionProblem"]
+        assert stub.paths().count("GET /v1/auth/me") == 1
+    finally:
+        await manager.stop()
