@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -36,7 +37,13 @@ _REASON = sshd_unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 
 # Short heartbeat lease so the SIGSTOP test is quick; the defaults are 5 s / 60 s.
-FAST = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "launch_timeout": 30.0}
+FAST = {
+    "heartbeat_interval": 0.5,
+    "heartbeat_timeout": 3.0,
+    "keepalive_interval": 1,
+    "keepalive_count_max": 2,
+    "launch_timeout": 30.0,
+}
 START_TIMEOUT = 60.0
 REPLY_TIMEOUT = 30.0
 
@@ -103,7 +110,9 @@ def remote(
     ssh = SSHConfigWriter(base / "ssh", identity_file=ssh_keypair.private_key)
     entry = ssh.write("r-kernel", "127.0.0.1", sshd_server.port)
     # The sshd runs commands as root with root's PATH: name this interpreter (it has ipykernel).
-    specs = KernelSpecWriter(base / "kernels", python=sys.executable, provisioner_config=FAST)
+    specs = KernelSpecWriter(
+        base / "kernels", python=sys.executable, provisioner_config=FAST, state_dir=base / "state"
+    )
     name = specs.install(make_rental("r-kernel", sshd_server.port), entry)
     ksm = KernelSpecManager(kernel_dirs=[str(specs.kernels_dir)])
     return Remote(sshd_server, ssh, entry, specs, ksm, name)
@@ -329,12 +338,13 @@ async def test_shutdown_leaves_nothing_behind(remote: Remote) -> None:
     assert all(port_free(port) for port in ports.values())
 
 
-# 5. SIGKILL the local ssh: the remote kernel goes, and poll() says so.
+# 5. detach_timeout 0, SIGKILL the local ssh: the remote kernel goes, and poll() says so.
 
 
 @pytest.mark.asyncio
 async def test_killed_ssh_takes_the_remote_kernel_with_it(remote: Remote) -> None:
-    async with kernel(remote) as (km, _kc):
+    name = remote.variant("gpuoutlet-nodetach", detach_timeout=0)
+    async with kernel(remote, name) as (km, _kc):
         prov = km.provisioner
         kernel_pid, folder = prov.remote_pid, Path(prov.remote_folder)
         os.kill(prov.ssh_pid, signal.SIGKILL)
@@ -344,12 +354,13 @@ async def test_killed_ssh_takes_the_remote_kernel_with_it(remote: Remote) -> Non
         assert not await km.is_alive()
 
 
-# 6. SIGSTOP the local ssh: the heartbeat lease reaps the remote kernel.
+# 6. detach_timeout 0, SIGSTOP the local ssh: the heartbeat lease reaps the remote kernel.
 
 
 @pytest.mark.asyncio
 async def test_stopped_ssh_misses_heartbeats_and_the_kernel_is_reaped(remote: Remote) -> None:
-    async with kernel(remote) as (km, _kc):
+    name = remote.variant("gpuoutlet-nodetach", detach_timeout=0)
+    async with kernel(remote, name) as (km, _kc):
         prov = km.provisioner
         ssh_pid, kernel_pid = prov.ssh_pid, prov.remote_pid
         os.kill(ssh_pid, signal.SIGSTOP)
@@ -359,7 +370,8 @@ async def test_stopped_ssh_misses_heartbeats_and_the_kernel_is_reaped(remote: Re
             # The interrupt does not block the caller (ssh takes no input while stopped).
             await asyncio.wait_for(prov.send_signal(signal.SIGINT), 5)
         finally:
-            os.kill(ssh_pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # killed as dead meanwhile
+                os.kill(ssh_pid, signal.SIGCONT)
         assert await wait_for(lambda: dead(km), 15)
 
 
