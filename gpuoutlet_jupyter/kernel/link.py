@@ -88,9 +88,7 @@ class LinkSettings:
 
     @property
     def where(self) -> messages.Where:
-        return messages.Where(
-            self.alias, self.python, self.config_file, self.known_hosts_file
-        )
+        return messages.Where(self.alias, self.python, self.config_file, self.known_hosts_file)
 
     @property
     def silence_limit(self) -> float:
@@ -187,7 +185,9 @@ class RemoteLink:
 
     def kernel_status(self) -> int | None:
         """None while the kernel runs or may still run (reconnecting); else its exit status."""
-        return None if self.kernel_running else (self.exit_code if self.exit_code is not None else 0)
+        return (
+            None if self.kernel_running else (self.exit_code if self.exit_code is not None else 0)
+        )
 
     async def launch(
         self, launch: dict[str, Any], transport: str, new_record: Callable[[], KernelRecord]
@@ -355,9 +355,7 @@ class RemoteLink:
         ready = proc.expect({Event.READY, Event.ERROR, Event.EXIT})
         await self._until_ready(proc, ready)
 
-    async def _until_ready(
-        self, proc: SSHProcess, waiter: asyncio.Future[dict[str, Any]]
-    ) -> None:
+    async def _until_ready(self, proc: SSHProcess, waiter: asyncio.Future[dict[str, Any]]) -> None:
         event = await self._next(proc, [waiter], self.settings.launch_timeout)
         self._check_launch_event(proc, event)
 
@@ -367,7 +365,9 @@ class RemoteLink:
         if kind == Event.ERROR:
             raise RemoteKernelError(messages.wrapper_error(self.settings.where, event, tail))
         if kind == Event.EXIT:
-            raise RemoteKernelError(messages.early_exit(self.settings.where, event.get("code"), tail))
+            raise RemoteKernelError(
+                messages.early_exit(self.settings.where, event.get("code"), tail)
+            )
 
     async def _next(
         self,
@@ -384,11 +384,14 @@ class RemoteLink:
             raise
         if not done:
             raise RemoteKernelError(
-                messages.not_ready(self.settings.where, self.settings.launch_timeout, proc.stderr_tail())
+                messages.not_ready(
+                    self.settings.where, self.settings.launch_timeout, proc.stderr_tail()
+                )
             )
         first = done.pop()
         try:
-            return first.result()
+            event: dict[str, Any] = first.result()
+            return event
         except SSHEnded:
             await proc.wait(1.0)  # ssh's last words, and its status
             raise RemoteKernelError(
@@ -452,7 +455,9 @@ class RemoteLink:
                 ssh_executable=settings.ssh_executable,
             )
         except (SSHCommandError, ValueError) as exc:
-            raise RemoteKernelError(f"the kernelspec's provisioner config is not usable: {exc}") from None
+            raise RemoteKernelError(
+                f"the kernelspec's provisioner config is not usable: {exc}"
+            ) from None
 
     def _runtime_dir(self) -> str:
         try:
@@ -488,7 +493,7 @@ class RemoteLink:
             code = event.get("code")
             self.kernel_running = self.kernel_pid is not None and code is None
             if not self.kernel_running and self.kernel_pid is not None:
-                self._mark_gone(_int(code) if _int(code) is not None else 1)
+                self._mark_gone(_int(code) or 0 if code is not None else 1)
         elif kind == Event.STARTED:
             self.kernel_pid = _int(event.get("pid"))
             self.exit_code = None
@@ -583,15 +588,15 @@ class RemoteLink:
         lost_at = loop.time()
         delay = 0.0
         while not self.closing:
-            if delay:
-                await self._sleep(delay)
-                if self.closing:
-                    return
+            if delay and not await self._sleep(delay):
+                return
             delay = min(settings.reconnect_delay_max, max(FIRST_RETRY_DELAY, delay * 2))
             if settings.detach_timeout is not None and loop.time() - lost_at > (
                 settings.detach_timeout + settings.heartbeat_timeout
             ):
-                self._give_up(f"no connection for longer than detach_timeout ({settings.detach_timeout:g} s)")
+                self._give_up(
+                    f"no connection for longer than detach_timeout ({settings.detach_timeout:g} s)"
+                )
                 return
             if not await self._record_exists():
                 self._give_up("its rental stopped")
@@ -619,11 +624,13 @@ class RemoteLink:
         if self.records is not None and self.wrapper:
             self.records.remove(self.wrapper)
 
-    async def _sleep(self, delay: float) -> None:
+    async def _sleep(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; False when the link is closing meanwhile."""
         assert self._wake is not None
         self._wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
+        return not self.closing
 
     async def _record_exists(self) -> bool:
         if self.records is None or not self.wrapper:

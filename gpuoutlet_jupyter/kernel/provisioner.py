@@ -27,7 +27,7 @@ LOCAL_PORTS = (*PORT_NAMES, "replay_port")
 SESSION_ENV = "JPY_SESSION_NAME"
 
 
-class GpuOutletSSHProvisioner(KernelProvisionerBase):  # type: ignore[misc]
+class GpuOutletSSHProvisioner(KernelProvisionerBase):
     """Starts ipykernel on a rental through ``ssh -F <config> <alias>`` and forwards its ports.
 
     One ssh process per kernel carries the channels (local 127.0.0.1 ports to Unix sockets in a
@@ -257,7 +257,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         self.connection_info = km.get_connection_info()
         extra = list(kwargs.pop("extra_arguments", None) or [])
         cmd = [*self.kernel_spec.argv, *extra]
-        return await super().pre_launch(cmd=cmd, **kwargs)  # type: ignore[no-any-return]
+        return await super().pre_launch(cmd=cmd, **kwargs)
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         env = kwargs.get("env") or {}
@@ -268,9 +268,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                 self._launched = True
                 return self.connection_info
             launch = self._launch_config(cmd, env)
-            await link.call(
-                link.launch(launch, self._transport(), lambda: self._new_record(env))
-            )
+            await link.call(link.launch(launch, self._transport(), lambda: self._new_record(env)))
             if link.streamlocal_refused:
                 self._streamlocal_refused.add(self._refusal_key())
         except BaseException:

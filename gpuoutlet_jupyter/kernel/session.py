@@ -98,9 +98,12 @@ class SSHProcess:
     def ping(self) -> None:
         """A ping, unless the last one is still queued (a stopped ssh must not pile them up)."""
         stdin = self.proc.stdin if self.proc is not None else None
-        if stdin is not None and not stdin.is_closing():
-            if stdin.transport.get_write_buffer_size() == 0:
-                self.command(Command.PING)
+        if (
+            stdin is not None
+            and not stdin.is_closing()
+            and stdin.transport.get_write_buffer_size() == 0
+        ):
+            self.command(Command.PING)
 
     def close_stdin(self) -> None:
         stdin = self.proc.stdin if self.proc is not None else None
@@ -127,7 +130,11 @@ class SSHProcess:
         """Let ssh end within ``grace`` (after its stdin closed), else end it; reap it."""
         if self.proc is None:
             return
-        if not await self.wait(grace):
+        # The wrapper closes its stdout when it is done; ssh itself may linger on forwarded
+        # connections that Jupyter's clients keep open: once the wrapper is gone, we end it.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.ended.wait(), grace)
+        if not await self.wait(0.3):
             self.signal(signal.SIGTERM)
             if not await self.wait(2.0):
                 self.signal(signal.SIGKILL)

@@ -45,7 +45,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any
 
 PROTOCOL = 2
 STDIN = 0
@@ -169,7 +169,7 @@ class Gone(Exception):
 class Signals:
     """Every handled signal wakes select()/poll() through a pipe; the caller drains it."""
 
-    def __init__(self, names: Tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...]) -> None:
         self.read_fd, self.write_fd = os.pipe()
         for fd in (self.read_fd, self.write_fd):
             os.set_blocking(fd, False)
@@ -177,7 +177,7 @@ class Signals:
         for name in names:
             signal.signal(getattr(signal, name), lambda *_: None)
 
-    def drain(self) -> List[str]:
+    def drain(self) -> list[str]:
         try:
             data = os.read(self.read_fd, 512)
         except BlockingIOError:
@@ -192,15 +192,15 @@ class Front:
     """Reads the config, starts or finds the keeper, then relays until either side goes."""
 
     def __init__(self) -> None:
-        self.config: Dict[str, Any] = {}
+        self.config: dict[str, Any] = {}
         self.buffer = b""
-        self.signals: Optional[Signals] = None
+        self.signals: Signals | None = None
         self.folder = ""
 
     def emit(self, event: str, **fields: Any) -> None:
         write_all(1, event_line(event, **fields))
 
-    def read_line(self, timeout: float) -> Optional[bytes]:
+    def read_line(self, timeout: float) -> bytes | None:
         """The next stdin line (without its newline); None on timeout; Gone on EOF."""
         assert self.signals is not None
         deadline = time.monotonic() + timeout
@@ -258,7 +258,7 @@ class Front:
 
     # Launch.
 
-    def launch(self) -> Optional[socket.socket]:
+    def launch(self) -> socket.socket | None:
         sweep_stale_folders(os.path.dirname(self.folder))
         try:
             make_folder(self.folder)
@@ -267,7 +267,7 @@ class Front:
             return None
         ok = False
         try:
-            argv, ours = kernel_argv(self.config, self.folder)
+            _, ours = kernel_argv(self.config, self.folder)
             if ours and not self.check_ipykernel():
                 return None
             if not self.check_pyzmq():
@@ -370,7 +370,7 @@ class Front:
 
     # Relay.
 
-    def connect(self) -> Optional[socket.socket]:
+    def connect(self) -> socket.socket | None:
         path = os.path.join(self.folder, CONTROL_SOCKET)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -423,40 +423,40 @@ class Front:
 class Keeper:
     """Owns the kernel and its folder; proxies its channels; survives connections."""
 
-    def __init__(self, config: Dict[str, Any], folder: str, listener: socket.socket) -> None:
+    def __init__(self, config: dict[str, Any], folder: str, listener: socket.socket) -> None:
         self.config = config
         self.folder = folder
         self.listener = listener
         self.token = str(config.get("wrapper", ""))
         self.lease = float(config.get("lease") or 60.0)
         timeout = config.get("detach_timeout", 0)
-        self.detach_timeout: Optional[float] = None if timeout is None else float(timeout)
+        self.detach_timeout: float | None = None if timeout is None else float(timeout)
         self.buffer_max = int(float(config.get("replay_buffer_mb", 64)) * (1 << 20))
-        self.proc: Optional["subprocess.Popen[bytes]"] = None
-        self.exit_code: Optional[int] = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
         self.waiting_ready = False
         self.output_fd = -1
         self.output_w = -1
         self.started_once = False
         self.created = time.monotonic()
-        self.conn: Optional[socket.socket] = None
+        self.conn: socket.socket | None = None
         self.inbox = b""
         self.outbox = b""
         self.last_ping = time.monotonic()
         self.attached_at = time.monotonic()
-        self.detached_at: Optional[float] = None
+        self.detached_at: float | None = None
         self.ending = False
         # The replay buffer: (seq, bytes before it, frames), oldest first.
-        self.ring: Deque[Tuple[int, int, List[bytes]]] = collections.deque()
+        self.ring: collections.deque[tuple[int, int, list[bytes]]] = collections.deque()
         self.ring_bytes = 0
         self.next_seq = 1
         self.cum = 0
-        self.reader: Optional[bytes] = None
+        self.reader: bytes | None = None
         self.cursor = 1
         self.sent_cum = 0
         self.pump_blocked = False
         # Replies for clients that are away, per channel: (since, frames).
-        self.pending: Dict[str, Deque[Tuple[float, List[bytes]]]] = {}
+        self.pending: dict[str, collections.deque[tuple[float, list[bytes]]]] = {}
         self.pending_bytes = 0
 
     # Events to the current connection (dropped while detached).
@@ -632,8 +632,8 @@ class Keeper:
         self.waiting_ready = True
         self.emit(Event.STARTED, pid=self.proc.pid)
 
-    def connection_info(self) -> Dict[str, Any]:
-        info: Dict[str, Any] = {
+    def connection_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
             "key": self.config["key"],
             "signature_scheme": self.config.get("signature_scheme", "hmac-sha256"),
             "kernel_name": self.config.get("kernel_name", ""),
@@ -707,8 +707,8 @@ class Keeper:
         transport = self.config.get("transport", "ipc")
         ports = self.config.get("ports") or {}
         identity = ("gpuoutlet-" + self.token).encode()
-        self.fronts: Dict[str, Any] = {}
-        self.backs: Dict[str, Any] = {}
+        self.fronts: dict[str, Any] = {}
+        self.backs: dict[str, Any] = {}
         for name in ("shell_port", "stdin_port", "control_port", "hb_port", "replay_port"):
             front = self.context.socket(zmq.ROUTER)
             front.setsockopt(zmq.LINGER, 0)
@@ -747,13 +747,13 @@ class Keeper:
         if context is not None:
             context.destroy(linger=0)
 
-    def to_back(self, name: str, frames: List[bytes]) -> None:
+    def to_back(self, name: str, frames: list[bytes]) -> None:
         try:
             self.backs[name].send_multipart(frames, self.zmq.NOBLOCK)
         except self.zmq.ZMQError as exc:
             self.say(f"a message to the kernel was dropped ({exc})")
 
-    def to_front(self, name: str, frames: List[bytes]) -> None:
+    def to_front(self, name: str, frames: list[bytes]) -> None:
         if name == "hb_port":
             with contextlib.suppress(self.zmq.ZMQError):
                 self.fronts[name].send_multipart(frames, self.zmq.NOBLOCK)
@@ -770,7 +770,7 @@ class Keeper:
         if not queue:
             return
         zmq = self.zmq
-        kept: Deque[Tuple[float, List[bytes]]] = collections.deque()
+        kept: collections.deque[tuple[float, list[bytes]]] = collections.deque()
         blocked = set()
         now = time.monotonic()
         while queue:
@@ -791,7 +791,7 @@ class Keeper:
             kept.append((since, frames))
         self.pending[name] = kept
 
-    def on_iopub(self, frames: List[bytes]) -> None:
+    def on_iopub(self, frames: list[bytes]) -> None:
         if is_welcome(frames):
             return  # the kernel greets our subscription; the provisioner's clients get none
         size = frame_bytes(frames)
@@ -804,7 +804,7 @@ class Keeper:
             self.ring_bytes -= frame_bytes(old)
         self.pump()
 
-    def on_replay(self, frames: List[bytes]) -> None:
+    def on_replay(self, frames: list[bytes]) -> None:
         if len(frames) < 2:
             return
         peer, kind = frames[0], frames[1]
@@ -867,7 +867,7 @@ class Keeper:
             self.loop()
         except Ending:
             pass
-        except Exception as exc:  # noqa: BLE001 - nothing may stop the cleanup below
+        except Exception as exc:
             self.say(f"the keeper failed: {exc!r}")
         finally:
             self.ending = True
@@ -896,8 +896,8 @@ class Keeper:
 
     def loop(self) -> None:
         zmq = self.zmq
-        sockets: Dict[Any, str] = {front: name for name, front in self.fronts.items()}
-        backs: Dict[Any, str] = {back: name for name, back in self.backs.items()}
+        sockets: dict[Any, str] = {front: name for name, front in self.fronts.items()}
+        backs: dict[Any, str] = {back: name for name, back in self.backs.items()}
         while True:
             poller = zmq.Poller()
             for sock in (*sockets, *backs, self.iopub, self.replay):
@@ -1012,11 +1012,11 @@ def write_private(path: str, content: Any) -> None:
         os.close(fd)
 
 
-def frame_bytes(frames: List[bytes]) -> int:
+def frame_bytes(frames: list[bytes]) -> int:
     return sum(len(frame) for frame in frames)
 
 
-def is_welcome(frames: List[bytes]) -> bool:
+def is_welcome(frames: list[bytes]) -> bool:
     try:
         at = frames.index(DELIMITER)
         return b'"iopub_welcome"' in frames[at + 2] and (
@@ -1039,7 +1039,7 @@ def make_folder(folder: str) -> None:
     write_private(os.path.join(folder, OWNER_FILE), str(os.getpid()))
 
 
-def owner_of(folder: str) -> Optional[int]:
+def owner_of(folder: str) -> int | None:
     """The pid in the folder's owner file, if the folder is ours."""
     try:
         info = os.lstat(folder)
@@ -1068,7 +1068,7 @@ def remove_if_orphaned(folder: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def kernel_argv(config: Dict[str, Any], folder: str) -> Tuple[List[str], bool]:
+def kernel_argv(config: dict[str, Any], folder: str) -> tuple[list[str], bool]:
     """The kernel's argv, and whether it runs this very interpreter.
 
     ``{python}`` is this interpreter (the configured one), ``{connection_file}`` the file in
@@ -1109,7 +1109,7 @@ def ipykernel_importable() -> bool:
     return probe.returncode == 0
 
 
-def kill_group(pgid: int, proc: Optional["subprocess.Popen[bytes]"]) -> None:
+def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM the group, SIGKILL what is left after a grace period, reap our child."""
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -1172,7 +1172,7 @@ def process_exists(pid: int) -> bool:
     return data[data.rfind(b")") + 2 : data.rfind(b")") + 3] != b"Z"
 
 
-def free_ports(count: int) -> List[int]:
+def free_ports(count: int) -> list[int]:
     sockets = []
     try:
         for _ in range(count):
