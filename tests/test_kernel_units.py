@@ -183,6 +183,14 @@ def run_wrapper(tmp_path: Path) -> Iterator[Any]:
     yield start
     for proc in started:
         proc.close()
+    # A keeper left detached (its connection closed without "end") is ended by a new one.
+    for n in range(len(started)):
+        folder = tmp_path / f"gpuoutlet-kernel-{n}"
+        if folder.exists():
+            ender = Wrapper({"mode": "end", "folder": str(folder), "wrapper": f"w{n}"})
+            ender.event("closed")
+            ender.close()
+            assert not folder.exists()
 
 
 def fake_kernel(folder_marker: str = "") -> list[str]:
