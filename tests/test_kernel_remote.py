@@ -601,8 +601,10 @@ async def test_tcp_fallback_when_streamlocal_forwarding_is_refused(
 
 # Detached kernels: dropped connections, a sleeping laptop, a Jupyter restart (issue 17).
 
+# Its request stays unanswered for 20 s, so a reconnect sends it again: it must run once.
 COUNT_CELL = (
-    "import time\nfor i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(1)"
+    "import time\nruns = globals().get('runs', 0) + 1\n"
+    "for i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(1)"
 )
 COUNTED = "".join(f"line {i}\n" for i in range(20))
 
@@ -652,8 +654,8 @@ async def test_killed_ssh_reconnects_and_the_running_cell_goes_on(remote: Remote
         assert (await shell_reply(kc, msg_id))["content"]["status"] == "ok"
         assert seen and all(state.startswith("reconnecting") for state in seen)
         assert states(remote) == ["connected:0"]
-        _, _, result = await run_cell(kc, "x")
-        assert result == "42"
+        _, _, result = await run_cell(kc, "x, runs")
+        assert result == "(42, 1)"
         # The same kernel, behind the same local ports: the client never had to know.
         assert prov.remote_pid == kernel_pid and prov.local_ports == ports
         assert km.get_connection_info() == info and prov.connection_state["state"] == "connected"
@@ -668,11 +670,14 @@ async def test_a_stopped_ssh_is_replaced_and_nothing_is_lost(remote: Remote) -> 
         kernel_pid = prov.remote_pid
         await run_cell(kc, "x = 'kept'")
         stopped: list[int] = []
+        sent: list[str] = []
 
         async def stop_after_two(lines: int) -> None:
             if lines == 2 and not stopped:
                 stopped.append(prov.ssh_pid)
                 os.kill(stopped[0], signal.SIGSTOP)
+                # Written into the stopped ssh, and lost with it: sent again, run once.
+                sent.append(kc.execute("later = globals().get('later', 0) + 1"))
                 await asyncio.sleep(10)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(stopped[0], signal.SIGCONT)
@@ -682,9 +687,10 @@ async def test_a_stopped_ssh_is_replaced_and_nothing_is_lost(remote: Remote) -> 
         assert text == COUNTED
         assert (await shell_reply(kc, msg_id))["content"]["status"] == "ok"
         assert prov.ssh_pid != stopped[0] and not process_alive(stopped[0])
+        assert (await shell_reply(kc, sent[0]))["content"]["status"] == "ok"
         assert prov.remote_pid == kernel_pid
-        _, _, result = await run_cell(kc, "x")
-        assert result == "'kept'"
+        _, _, result = await run_cell(kc, "x, runs, later")
+        assert result == "('kept', 1, 1)"
 
 
 ADOPT_SCRIPT = """

@@ -28,7 +28,7 @@ import zmq.asyncio
 
 from . import messages
 from .records import KernelRecord, KernelRecords, State
-from .relay import IopubRelay
+from .relay import REQUEST_CHANNELS, IopubRelay, RequestRelay
 from .session import SSHEnded, SSHProcess
 from .ssh_command import Forward, SSHCommandError, build_ssh_argv, check_remote_path, wrapper_line
 from .wrapper import (
@@ -43,8 +43,18 @@ from .wrapper import (
 
 T = TypeVar("T")
 LOCALHOST = "127.0.0.1"
-#: The kernel manager's five channel ports, then the replay channel's (local only to us).
+#: The kernel manager's five channel ports (the relays hold iopub, shell, control and stdin).
 CHANNEL_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+#: The local end of each forward (the keeper's name on the left): ours alone but for hb.
+FORWARD_PORTS = {
+    "shell_port": "shell_up",
+    "replay_port": "replay_port",
+    "stdin_port": "stdin_up",
+    "control_port": "control_up",
+    "hb_port": "hb_port",
+}
+#: Every local port a link needs.
+LOCAL_PORTS = (*CHANNEL_PORTS, "replay_port", "shell_up", "stdin_up", "control_up")
 FORWARD_NAMES = tuple(FORWARDED)
 PROBE_TIMEOUT = 3.0
 CLOSE_GRACE = 3.0
@@ -138,6 +148,7 @@ class RemoteLink:
         self._kernel_done: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self.relay: IopubRelay | None = None
+        self.requests: RequestRelay | None = None
         self._context: zmq.asyncio.Context | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -177,6 +188,9 @@ class RemoteLink:
         if self.relay is not None:
             self.relay.close()
             self.relay = None
+        if self.requests is not None:
+            self.requests.close()
+            self.requests = None
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None
@@ -278,8 +292,7 @@ class RemoteLink:
         if supervisor is not None and supervisor is not asyncio.current_task():
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
-        if self.relay is not None:
-            self.relay.detach()
+        self._detach_relays()
         ended = await self._end_keeper()
         await self._end_connection()
         self._mark_gone(self.exit_code if self.exit_code is not None else 0)
@@ -431,12 +444,13 @@ class RemoteLink:
         return proc
 
     def _forwards(self) -> list[Forward]:
+        local = {name: self.ports[FORWARD_PORTS[name]] for name in FORWARD_NAMES}
         if self.transport == "tcp":
             if set(self.remote_ports) != set(FORWARD_NAMES):
                 raise RemoteKernelError(f"no free ports were found on {self.settings.alias}")
-            return [Forward(self.ports[n], remote_port=self.remote_ports[n]) for n in FORWARD_NAMES]
+            return [Forward(local[n], remote_port=self.remote_ports[n]) for n in FORWARD_NAMES]
         return [
-            Forward(self.ports[n], remote_path=f"{self.folder}/{FRONT_PREFIX}-{FORWARDED[n]}")
+            Forward(local[n], remote_path=f"{self.folder}/{FRONT_PREFIX}-{FORWARDED[n]}")
             for n in FORWARD_NAMES
         ]
 
@@ -469,9 +483,11 @@ class RemoteLink:
 
     def _check_local_ports(self) -> None:
         """Fail at once, and clearly, when a local port was taken meanwhile."""
-        for name, port in self.ports.items():
-            if name == "iopub_port":
-                continue  # ours: the relay holds it
+        names = list(FORWARD_PORTS.values())
+        if self.relay is None:  # the relays bind these once, and hold them
+            names += [n for n in CHANNEL_PORTS if n != "hb_port"]
+        for name in names:
+            port = self.ports[name]
             with socket.socket() as sock:
                 # As ssh binds its listeners: a port in TIME_WAIT is free, a listener is not.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -510,6 +526,8 @@ class RemoteLink:
         if self.kernel_running or self.exit_code is None:
             self.exit_code = code
         self.kernel_running = False
+        if self.requests is not None:
+            self.requests.forget()
         if self._kernel_done is not None:
             self._kernel_done.set()
 
@@ -536,6 +554,10 @@ class RemoteLink:
                 log=self.log,
             )
         self.relay.attach(self.ports["replay_port"], from_now=from_now)
+        if self.requests is None:
+            assert self._context is not None
+            self.requests = RequestRelay(self._context, self.ports, log=self.log)
+        self.requests.attach({name: self.ports[FORWARD_PORTS[name]] for name in REQUEST_CHANNELS})
         self.attempt, self.error = 0, ""
         self._set_state(State.CONNECTED)
         assert self.proc is not None
@@ -577,8 +599,7 @@ class RemoteLink:
     async def _lost(self) -> None:
         """The connection dropped: detach and reconnect, or, with detach_timeout 0, give up."""
         settings = self.settings
-        if self.relay is not None:
-            self.relay.detach()
+        self._detach_relays()
         await self._end_connection(grace=0.0)
         if settings.detach_timeout == 0:
             self._give_up("its connection dropped (detach_timeout is 0)")
@@ -616,6 +637,12 @@ class RemoteLink:
             self.log.warning("the kernel on %s is reconnected", settings.alias)
             await self._connected(from_now=False)
             return
+
+    def _detach_relays(self) -> None:
+        if self.relay is not None:
+            self.relay.detach()
+        if self.requests is not None:
+            self.requests.detach()
 
     def _give_up(self, why: str) -> None:
         self.log.error(messages.gave_up(self.settings.alias, why))

@@ -15,14 +15,13 @@ from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Bool, CaselessStrEnum, Float, Integer, TraitError, Unicode, validate
 
-from .link import LOCALHOST, KernelGone, LinkSettings, RemoteKernelError, RemoteLink
+from .link import LOCAL_PORTS, LOCALHOST, KernelGone, LinkSettings, RemoteKernelError, RemoteLink
 from .records import KernelRecord, KernelRecords, State, default_state_dir, process_start
 
 __all__ = ["GpuOutletSSHProvisioner", "RemoteKernelError", "detach_all"]
 
-#: The kernel manager's channel ports, then the replay channel's (ours alone).
+#: The kernel manager's channel ports.
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-LOCAL_PORTS = (*PORT_NAMES, "replay_port")
 # Set by the kernel manager for a notebook's kernel: the path a reopened notebook has again.
 SESSION_ENV = "JPY_SESSION_NAME"
 

@@ -148,3 +148,134 @@ class IopubRelay:
         text = messages.replay_dropped(count, size, self.buffer_mb)
         msg = self.session.msg("stream", {"name": "stderr", "text": text}, parent=parent)
         self.pub.send_multipart(self.session.serialize(msg), flags=zmq.NOBLOCK)
+
+
+# Requests that go unanswered across a dropped connection are sent again; the keeper drops a
+# request it has already passed to the kernel, so none runs twice.
+REQUEST_CHANNELS = ("shell_port", "control_port", "stdin_port")
+# Requests without a reply (nothing tells they arrived: not sent again).
+NO_REPLY = frozenset({"comm_open", "comm_msg", "comm_close", "input_reply"})
+MAX_UNANSWERED = 1000
+
+
+def header_of(frames: list[bytes], offset: int) -> dict[str, Any]:
+    """The JSON frame ``offset`` after the delimiter (2: header, 3: parent header)."""
+    try:
+        value = json.loads(frames[frames.index(DELIMITER) + offset])
+    except (ValueError, IndexError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class RequestRelay:
+    """The shell, control and stdin ports of a remote kernel, held here across reconnects.
+
+    Clients talk to ROUTERs bound on the kernel manager's ports; their messages go upstream
+    through DEALERs (one identity for all three: the kernel routes an input request by the shell
+    request's identities) to the keeper's ends of the forwards. Requests not yet answered are
+    kept and sent again after a reconnect: one written into a connection that had died unseen
+    would be lost otherwise.
+    """
+
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        ports: dict[str, int],
+        *,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.context = context
+        self.log = log
+        self.identity = b"gpuoutlet-" + secrets.token_hex(8).encode()
+        self.fronts: dict[str, zmq.asyncio.Socket] = {}
+        for name in REQUEST_CHANNELS:
+            front = context.socket(zmq.ROUTER)
+            front.setsockopt(zmq.LINGER, 0)
+            # A client's sockets may share an identity (a kernel manager and its client do):
+            # the newest connection gets the replies, as with the kernel's own sockets.
+            front.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            front.bind(f"tcp://127.0.0.1:{ports[name]}")
+            self.fronts[name] = front
+        self.ups: dict[str, zmq.asyncio.Socket] = {}
+        self.unanswered: dict[str, dict[str, list[bytes]]] = {n: {} for n in REQUEST_CHANNELS}
+        self.resent = 0
+        self._tasks = [asyncio.create_task(self._from_clients(name)) for name in REQUEST_CHANNELS]
+        self._up_tasks: list[asyncio.Task[None]] = []
+
+    def attach(self, upstream: dict[str, int]) -> None:
+        """Reach the keeper through these local ports (a new connection: the old one goes)."""
+        self.detach()
+        for name in REQUEST_CHANNELS:
+            up = self.context.socket(zmq.DEALER)
+            up.setsockopt(zmq.LINGER, 0)
+            up.setsockopt(zmq.IDENTITY, self.identity)
+            up.connect(f"tcp://127.0.0.1:{upstream[name]}")
+            self.ups[name] = up
+            self._up_tasks.append(asyncio.create_task(self._from_kernel(name, up)))
+        for name in REQUEST_CHANNELS:
+            for frames in list(self.unanswered[name].values()):
+                self.resent += 1
+                self._send_up(name, frames)
+
+    def detach(self) -> None:
+        for task in self._up_tasks:
+            task.cancel()
+        self._up_tasks = []
+        for up in self.ups.values():
+            up.close(linger=0)
+        self.ups = {}
+
+    def forget(self) -> None:
+        """The kernel exited: its unanswered requests must not reach the next one."""
+        for table in self.unanswered.values():
+            table.clear()
+
+    def close(self) -> None:
+        self.detach()
+        for task in self._tasks:
+            task.cancel()
+        for front in self.fronts.values():
+            front.close(linger=0)
+
+    def _send_up(self, name: str, frames: list[bytes]) -> None:
+        up = self.ups.get(name)
+        if up is None:
+            return  # kept: sent when a connection is back
+        with contextlib.suppress(zmq.ZMQError):
+            up.send_multipart(frames, flags=zmq.NOBLOCK)
+
+    async def _from_clients(self, name: str) -> None:
+        front = self.fronts[name]
+        table = self.unanswered[name]
+        try:
+            while True:
+                frames = await front.recv_multipart()
+                header = header_of(frames, 2)
+                msg_id = header.get("msg_id")
+                if isinstance(msg_id, str) and header.get("msg_type") not in NO_REPLY:
+                    table[msg_id] = frames
+                    if len(table) > MAX_UNANSWERED:
+                        del table[next(iter(table))]
+                self._send_up(name, frames)
+        except asyncio.CancelledError:
+            raise
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.ENOTSOCK:
+                self.log.warning("the %s relay stopped: %s", name, exc)
+
+    async def _from_kernel(self, name: str, up: zmq.asyncio.Socket) -> None:
+        front = self.fronts[name]
+        table = self.unanswered[name]
+        try:
+            while True:
+                frames = await up.recv_multipart()
+                parent = header_of(frames, 3).get("msg_id")
+                if isinstance(parent, str):
+                    table.pop(parent, None)
+                with contextlib.suppress(zmq.ZMQError):
+                    front.send_multipart(frames, flags=zmq.NOBLOCK)
+        except asyncio.CancelledError:
+            raise
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.ENOTSOCK:
+                self.log.warning("the %s relay stopped: %s", name, exc)

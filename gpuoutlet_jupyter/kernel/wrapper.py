@@ -133,6 +133,7 @@ INSTALL_TIMEOUT = 600.0
 # Replies for a client that is away wait this long once a connection is back, then go.
 PENDING_TTL = 60.0
 PENDING_RETRY = 0.1
+SEEN_REQUESTS = 10000
 # Events the keeper could not hand to a stalled front: past this, the connection counts as lost.
 MAX_OUTBOX = 4 << 20
 OUTPUT_CHUNK = 65536
@@ -458,6 +459,8 @@ class Keeper:
         # Replies for clients that are away, per channel: (since, frames).
         self.pending: dict[str, collections.deque[tuple[float, list[bytes]]]] = {}
         self.pending_bytes = 0
+        # The ids of the requests passed to the kernel, oldest first.
+        self.seen: dict[str, dict[bytes, None]] = {}
 
     # Events to the current connection (dropped while detached).
 
@@ -748,6 +751,18 @@ class Keeper:
             context.destroy(linger=0)
 
     def to_back(self, name: str, frames: list[bytes]) -> None:
+        if name in ("shell_port", "control_port"):
+            # Sent again after a reconnect (the provisioner cannot tell whether it arrived):
+            # a request already passed on must not run twice.
+            # Per channel: two copies of one client session number their messages alike.
+            msg_id = message_id(frames)
+            if msg_id is not None:
+                seen = self.seen.setdefault(name, {})
+                if msg_id in seen:
+                    return
+                seen[msg_id] = None
+                if len(seen) > SEEN_REQUESTS:
+                    del seen[next(iter(seen))]
         try:
             self.backs[name].send_multipart(frames, self.zmq.NOBLOCK)
         except self.zmq.ZMQError as exc:
@@ -1014,6 +1029,19 @@ def write_private(path: str, content: Any) -> None:
 
 def frame_bytes(frames: list[bytes]) -> int:
     return sum(len(frame) for frame in frames)
+
+
+def message_id(frames: list[bytes]) -> bytes | None:
+    """The msg_id of a Jupyter message, as it is in its header (None: not one)."""
+    try:
+        header = frames[frames.index(DELIMITER) + 2]
+    except (ValueError, IndexError):
+        return None
+    try:
+        value = json.loads(header).get("msg_id")
+    except ValueError:
+        return None
+    return value.encode() if isinstance(value, str) else None
 
 
 def is_welcome(frames: list[bytes]) -> bool:
