@@ -28,7 +28,7 @@ from sshd import SSHD, process_alive, process_cmdlines, sshd_unavailable_reason,
 from traitlets.config import Config
 
 from gpuoutlet_jupyter.api import Rental
-from gpuoutlet_jupyter.kernel.link import end_detached_kernel
+from gpuoutlet_jupyter.kernel.link import shut_down_detached
 from gpuoutlet_jupyter.kernel.provisioner import RemoteKernelError, detach_all
 from gpuoutlet_jupyter.kernel.records import (
     KernelRecord,
@@ -776,7 +776,7 @@ async def test_detach_timeout_runs_out_and_nothing_is_left(remote: Remote) -> No
 @pytest.mark.asyncio
 async def test_shut_down_ends_a_detached_kernel(remote: Remote) -> None:
     pid, folder, record = await detach_in_process(remote, remote.name)
-    await asyncio.wait_for(end_detached_kernel(record, records=KernelRecords(remote.state_dir)), 30)
+    await asyncio.wait_for(shut_down_detached(record.wrapper, remote.state_dir), 30)
     assert await wait_for(lambda: not process_alive(pid), 10)
     assert not exists(folder) and detached_kernels(remote.state_dir) == {}
 

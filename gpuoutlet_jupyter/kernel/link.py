@@ -22,12 +22,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import zmq.asyncio
 
 from . import messages
-from .records import KernelRecord, KernelRecords, State
+from .records import KernelRecord, KernelRecords, State, default_state_dir
 from .relay import REQUEST_CHANNELS, IopubRelay, RequestRelay
 from .session import SSHEnded, SSHProcess
 from .ssh_command import Forward, SSHCommandError, build_ssh_argv, check_remote_path, wrapper_line
@@ -803,3 +804,14 @@ async def end_detached_kernel(
     await say_end(settings, record.folder, record.wrapper, log or logging.getLogger(__name__))
     if records is not None:
         await asyncio.to_thread(records.remove, record.wrapper)
+
+
+async def shut_down_detached(wrapper: str, state_dir: Path | str | None = None) -> None:
+    """The "Shut down" of a listed detached kernel, by its wrapper id (LookupError: not one)."""
+    records = KernelRecords(state_dir or default_state_dir())
+    record = await asyncio.to_thread(records.read, wrapper)
+    if record is None or not record.detached:
+        raise LookupError(
+            f"no detached kernel {wrapper!r}: it ended, or a Jupyter drives it (shut it down there)"
+        )
+    await end_detached_kernel(record, records=records)
