@@ -43,7 +43,9 @@ from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from sshd import SSHD, start_sshd  # noqa: E402
 
 from gpuoutlet_jupyter.api import Rental  # noqa: E402
+from gpuoutlet_jupyter.kernel.link import end_detached_kernel  # noqa: E402
 from gpuoutlet_jupyter.kernel.provisioner import detach_all  # noqa: E402
+from gpuoutlet_jupyter.kernel.records import KernelRecords  # noqa: E402
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter  # noqa: E402
 from gpuoutlet_jupyter.sandbox.testing import make_keypair  # noqa: E402
 from gpuoutlet_jupyter.ssh import SSHConfigWriter  # noqa: E402
@@ -77,6 +79,17 @@ async def _one_run(ksm: KernelSpecManager, name: str) -> dict[str, float]:
     start = time.perf_counter()
     km, kc = await _start(ksm, name)
     took["attach"] = time.perf_counter() - start
+    try:
+        return await _measure(ksm, name, km, kc, took)
+    except BaseException:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)  # ends the kernel on the machine: nothing left
+        raise
+
+
+async def _measure(
+    ksm: KernelSpecManager, name: str, km: AsyncKernelManager, kc: Any, took: dict[str, float]
+) -> dict[str, float]:
     prov = km.provisioner
     pid = prov.remote_pid
 
@@ -101,9 +114,10 @@ async def _one_run(ksm: KernelSpecManager, name: str) -> dict[str, float]:
     start = time.perf_counter()
     km, kc = await _start(ksm, name)
     took["adopt"] = time.perf_counter() - start
-    assert km.provisioner.remote_pid == pid, "not adopted"
     kc.stop_channels()
+    adopted = km.provisioner.remote_pid == pid
     await km.shutdown_kernel(now=True)
+    assert adopted, "not adopted"
     return took
 
 
@@ -168,6 +182,10 @@ def main() -> None:
             subprocess.run(["ssh", "-V"], check=False)
             results = asyncio.run(run(ksm, name, args.runs))
         finally:
+            # Whatever a failed run left detached on the machine is ended: nothing is left.
+            records = KernelRecords(base / "state")
+            for record in records.all():
+                asyncio.run(end_detached_kernel(record, records=records))
             server.stop()
     _report(results, args.runs)
 

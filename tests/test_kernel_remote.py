@@ -28,7 +28,7 @@ from sshd import SSHD, process_alive, process_cmdlines, sshd_unavailable_reason,
 from traitlets.config import Config
 
 from gpuoutlet_jupyter.api import Rental
-from gpuoutlet_jupyter.kernel.link import shut_down_detached
+from gpuoutlet_jupyter.kernel.link import end_detached_kernel, shut_down_detached
 from gpuoutlet_jupyter.kernel.provisioner import RemoteKernelError, detach_all
 from gpuoutlet_jupyter.kernel.records import (
     KernelRecord,
@@ -115,7 +115,7 @@ def sshd_server(
 @pytest.fixture(scope="module")
 def remote(
     tmp_path_factory: pytest.TempPathFactory, sshd_server: SSHD, ssh_keypair: SSHKeypair
-) -> Remote:
+) -> Iterator[Remote]:
     base = tmp_path_factory.mktemp("remote")
     ssh = SSHConfigWriter(base / "ssh", identity_file=ssh_keypair.private_key)
     entry = ssh.write("r-kernel", "127.0.0.1", sshd_server.port)
@@ -125,7 +125,12 @@ def remote(
     )
     name = specs.install(make_rental("r-kernel", sshd_server.port), entry)
     ksm = KernelSpecManager(kernel_dirs=[str(specs.kernels_dir)])
-    return Remote(sshd_server, ssh, entry, specs, ksm, name, base / "state")
+    yield Remote(sshd_server, ssh, entry, specs, ksm, name, base / "state")
+    # A test that failed half-way may have left a kernel detached: end it (no orphans).
+    records = KernelRecords(base / "state")
+    for record in records.all():
+        with contextlib.suppress(Exception):
+            asyncio.run(asyncio.wait_for(end_detached_kernel(record, records=records), 30))
 
 
 async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], timeout: float) -> bool:
