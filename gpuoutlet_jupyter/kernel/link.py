@@ -252,7 +252,19 @@ class RemoteLink:
         self.record = record
         self.wrapper, self.folder = record.wrapper, record.folder
         self.transport, self.remote_ports = record.transport, dict(record.remote_ports)
-        await self._attach()
+        try:
+            await self._attach()
+        except KernelGone:
+            raise
+        except BaseException:
+            # Not reached this time (the machine is out of reach, ...): it stays detached and
+            # listed, for a later start or a shut down; this link lets go of it.
+            wrapper, self.wrapper, self.keeper_pid = self.wrapper, "", None
+            if self.records is not None:
+                await asyncio.to_thread(
+                    self.records.update, wrapper, state=State.DETACHED, since=time.time()
+                )
+            raise
         await self._connected(from_now=True)
 
     async def signal(self, signum: int) -> None:

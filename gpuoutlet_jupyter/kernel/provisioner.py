@@ -272,9 +272,11 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
                 self._streamlocal_refused.add(self._refusal_key())
         except BaseException:
             self._link = None
-            await link.call(link.end())
-            await link.close()
-            self._return_ports()  # a retry picks new ones (one may have been taken)
+            try:
+                await link.call(link.end())  # a keeper started for this launch goes too
+            finally:
+                await link.close()
+                self._return_ports()  # a retry picks new ones (one may have been taken)
             raise
         self._launched = True
         return self.connection_info
