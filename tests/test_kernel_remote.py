@@ -800,3 +800,24 @@ async def test_a_stopped_rental_ends_the_reconnects(remote: Remote) -> None:
             os.kill(remote.sshd.pid, signal.SIGCONT)
             remote.install("r-kernel", remote.entry)
         assert kernel_states(remote.state_dir) == []
+
+
+@pytest.mark.asyncio
+async def test_an_adoption_that_cannot_reach_the_machine_keeps_the_kernel_listed(
+    remote: Remote,
+) -> None:
+    pid, folder, record = await detach_in_process(remote, remote.name)
+    os.kill(remote.sshd.pid, signal.SIGSTOP)  # the machine is out of reach for a while
+    try:
+        km = AsyncKernelManager(kernel_name=remote.name, kernel_spec_manager=remote.ksm)
+        with pytest.raises(RemoteKernelError, match=r"could not connect|not ready"):
+            await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
+    finally:
+        os.kill(remote.sshd.pid, signal.SIGCONT)
+    assert process_alive(pid) and exists(folder)
+    assert [r.wrapper for r in detached_kernels(remote.state_dir)["r-kernel"]] == [record.wrapper]
+    with pytest.raises(LookupError):
+        await shut_down_detached("a1b2c3", remote.state_dir)  # no such kernel
+    async with kernel(remote) as (km, _kc):
+        assert km.provisioner.remote_pid == pid  # adopted this time
+    assert await wait_for(lambda: not process_alive(pid), 10)

@@ -170,9 +170,6 @@ class RemoteLink:
         """Run ``coro`` on the link's loop; await it from any loop."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    def call_sync(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
     async def close(self) -> None:
         """Stop the relay and the loop (after :meth:`end` or :meth:`detach`)."""
         if not self._thread.is_alive():
