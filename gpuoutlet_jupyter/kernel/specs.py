@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ssh.fsutil import atomic_write
 from ..ssh.validate import validate_rental_id
+from .records import forget_rental
 
 if TYPE_CHECKING:
     from ..api import Rental
@@ -112,7 +113,9 @@ class KernelSpecWriter:
 
     ``kernels_dir`` defaults to ``jupyter_data_dir()/kernels``; ``python`` is the interpreter
     on the machines; ``provisioner_config`` adds keys to every spec's provisioner config
-    (``{"install_ipykernel": True}``, ``{"heartbeat_timeout": 120}``, ...).
+    (``{"install_ipykernel": True}``, ``{"heartbeat_timeout": 120}``, ...). ``state_dir``: the
+    server's, where the kernels' reattach records live: the specs name it, and removing a
+    rental's spec (its rental stopped) forgets its detached kernels.
     """
 
     def __init__(
@@ -121,10 +124,14 @@ class KernelSpecWriter:
         *,
         python: str = DEFAULT_PYTHON,
         provisioner_config: Mapping[str, Any] | None = None,
+        state_dir: Path | str | None = None,
     ) -> None:
         self._kernels_dir = Path(kernels_dir) if kernels_dir is not None else None
         self.python = python
         self.provisioner_config = dict(provisioner_config or {})
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        if self.state_dir is not None:
+            self.provisioner_config.setdefault("state_dir", os.fspath(self.state_dir))
 
     @property
     def kernels_dir(self) -> Path:
@@ -153,6 +160,8 @@ class KernelSpecWriter:
     def remove(self, rental_id: str) -> None:
         """Delete the rental's kernelspec if there is one (idempotent), and one an earlier
         version wrote under the old name if it is this rental's (not another id's case)."""
+        if self.state_dir is not None:
+            forget_rental(rental_id, self.state_dir)  # its machine, and so its kernels, are gone
         self._remove_folder(self.spec_dir(rental_id))
         legacy = self.kernels_dir / _legacy_name_for(rental_id)
         if self._rental_of(legacy) == rental_id:
