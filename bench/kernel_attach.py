@@ -350,7 +350,9 @@ def main() -> None:
                     "gpuCount": 1,
                 }
             )
-            specs = KernelSpecWriter(base / "kernels", python=sys.executable)
+            specs = KernelSpecWriter(
+                base / "kernels", python=sys.executable, state_dir=base / "state"
+            )
             name = specs.install(rental, entry)
             names = {
                 "signal": name,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from gpuoutlet_jupyter.api import ConfigurationError, RentalsClient, Settings
 
@@ -100,3 +101,72 @@ def test_other_owner_is_refused(tmp_path: Path) -> None:
     os.chown(path, 65534, 65534)
     with pytest.raises(ConfigurationError, match="another user"):
         Settings.from_env({}, credentials_file=path)
+
+
+#: Sids a person may paste by mistake; each hides SECRET so a test can tell it was not echoed.
+BAD_SIDS = {
+    "line break": f"{SECRET}\nX-Injected: yes",
+    "curly quotes": f"\u201c{SECRET}\u201d",
+    "non-ASCII": f"{SECRET}\u00e9",
+    "space": f"{SECRET[:10]} {SECRET[10:]}",
+    "tab": f"{SECRET}\tx",
+    "NUL": f"{SECRET}\x00",
+    "semicolon": f"{SECRET}; other=1",
+    "comma": f"{SECRET},x",
+    "double quote": f'{SECRET}"x',
+    "backslash": f"{SECRET}\\x",
+    "DEL": f"{SECRET}\x7f",
+}
+
+
+def _assert_not_echoed(message: str) -> None:
+    assert SECRET not in message
+    assert SECRET[:8] not in message and SECRET[-8:] not in message
+
+
+@pytest.mark.parametrize("sid", BAD_SIDS.values(), ids=BAD_SIDS.keys())
+def test_a_sid_that_is_not_a_cookie_value_is_refused_from_the_environment(
+    tmp_path: Path, sid: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({"GPUOUTLET_SID": sid}, credentials_file=tmp_path / "x")
+    message = str(info.value)
+    assert "GPUOUTLET_SID environment variable" in message
+    assert "copy the `sid` cookie" in message.lower()
+    _assert_not_echoed(message)
+
+
+#: In a file a line break ends the line: the rest is a bad second line, refused as such.
+FILE_BAD_SIDS = {name: sid for name, sid in BAD_SIDS.items() if "\n" not in sid}
+
+
+@pytest.mark.parametrize("sid", FILE_BAD_SIDS.values(), ids=FILE_BAD_SIDS.keys())
+def test_a_sid_that_is_not_a_cookie_value_is_refused_from_the_credentials_file(
+    tmp_path: Path, sid: str
+) -> None:
+    path = tmp_path / "credentials"
+    path.write_bytes(f"sid={sid}\n".encode())
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({}, credentials_file=path)
+    message = str(info.value)
+    assert str(path) in message
+    _assert_not_echoed(message)
+
+
+@pytest.mark.parametrize("sid", BAD_SIDS.values(), ids=BAD_SIDS.keys())
+def test_a_sid_that_is_not_a_cookie_value_is_refused_however_it_is_given(sid: str) -> None:
+    for make in (
+        lambda: Settings(sid=SecretStr(sid), sid_source="a test"),
+        lambda: Settings().with_sid(sid, "a test"),
+        lambda: RentalsClient(api_url="http://127.0.0.1:9", sid=sid),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            make()
+        _assert_not_echoed(str(info.value))
+
+
+def test_a_good_sid_of_every_cookie_character_is_accepted(tmp_path: Path) -> None:
+    allowed = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '";,\\')
+    settings = Settings.from_env({"GPUOUTLET_SID": allowed}, credentials_file=tmp_path / "x")
+    assert settings.require_sid() == allowed

@@ -94,7 +94,7 @@ async def _cell(kc: Any, code: str) -> str:
 @pytest.mark.asyncio
 async def test_three_kernels_at_once_on_one_pod(pod_rental: PodRental, tmp_path: Path) -> None:
     # The pod's python3 is the sandbox's interpreter, which has ipykernel: the default spec.
-    specs = KernelSpecWriter(tmp_path / "kernels")
+    specs = KernelSpecWriter(tmp_path / "kernels", state_dir=tmp_path / "state")
     name = specs.install(pod_rental.rental, pod_rental.entry)
     ksm = KernelSpecManager(kernel_dirs=[str(specs.kernels_dir)])
     kms = [AsyncKernelManager(kernel_name=name, kernel_spec_manager=ksm) for _ in range(3)]
@@ -125,7 +125,7 @@ async def test_three_kernels_at_once_on_one_pod(pod_rental: PodRental, tmp_path:
 async def test_kernelspec_listed_and_a_cell_runs_through_jupyter_server(
     pod_rental: PodRental, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, jp_data_dir: Path
 ) -> None:
-    specs = KernelSpecWriter(jp_data_dir / "kernels")
+    specs = KernelSpecWriter(jp_data_dir / "kernels", state_dir=jp_data_dir / "gpuoutlet")
     name = specs.install(pod_rental.rental, pod_rental.entry)
     assert name == kernel_name_for(pod_rental.rental.id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -27,7 +28,14 @@ from sshd import SSHD, process_alive, process_cmdlines, sshd_unavailable_reason,
 from traitlets.config import Config
 
 from gpuoutlet_jupyter.api import Rental
-from gpuoutlet_jupyter.kernel.provisioner import RemoteKernelError
+from gpuoutlet_jupyter.kernel.link import end_detached_kernel, shut_down_detached
+from gpuoutlet_jupyter.kernel.provisioner import RemoteKernelError, detach_all
+from gpuoutlet_jupyter.kernel.records import (
+    KernelRecord,
+    KernelRecords,
+    detached_kernels,
+    kernel_states,
+)
 from gpuoutlet_jupyter.kernel.specs import KERNEL_FILE, KernelSpecWriter
 from gpuoutlet_jupyter.sandbox.testing import SSHKeypair
 from gpuoutlet_jupyter.ssh import SSHConfigWriter, SSHEntry
@@ -35,8 +43,16 @@ from gpuoutlet_jupyter.ssh import SSHConfigWriter, SSHEntry
 _REASON = sshd_unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 
-# Short heartbeat lease so the SIGSTOP test is quick; the defaults are 5 s / 60 s.
-FAST = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "launch_timeout": 30.0}
+# Short heartbeat lease and keep-alives so the SIGSTOP tests are quick (the defaults: 5 s / 60 s,
+# a dead connection noticed in 30 s).
+FAST = {
+    "heartbeat_interval": 0.5,
+    "heartbeat_timeout": 3.0,
+    "keepalive_interval": 1,
+    "keepalive_count_max": 2,
+    "connect_timeout": 5,
+    "launch_timeout": 30.0,
+}
 START_TIMEOUT = 60.0
 REPLY_TIMEOUT = 30.0
 
@@ -67,6 +83,7 @@ class Remote:
     specs: KernelSpecWriter
     ksm: KernelSpecManager
     name: str
+    state_dir: Path
 
     def variant(self, name: str, *, interrupt_mode: str | None = None, **config: Any) -> str:
         """A copy of the main kernelspec with other provisioner config (or interrupt mode)."""
@@ -98,15 +115,22 @@ def sshd_server(
 @pytest.fixture(scope="module")
 def remote(
     tmp_path_factory: pytest.TempPathFactory, sshd_server: SSHD, ssh_keypair: SSHKeypair
-) -> Remote:
+) -> Iterator[Remote]:
     base = tmp_path_factory.mktemp("remote")
     ssh = SSHConfigWriter(base / "ssh", identity_file=ssh_keypair.private_key)
     entry = ssh.write("r-kernel", "127.0.0.1", sshd_server.port)
     # The sshd runs commands as root with root's PATH: name this interpreter (it has ipykernel).
-    specs = KernelSpecWriter(base / "kernels", python=sys.executable, provisioner_config=FAST)
+    specs = KernelSpecWriter(
+        base / "kernels", python=sys.executable, provisioner_config=FAST, state_dir=base / "state"
+    )
     name = specs.install(make_rental("r-kernel", sshd_server.port), entry)
     ksm = KernelSpecManager(kernel_dirs=[str(specs.kernels_dir)])
-    return Remote(sshd_server, ssh, entry, specs, ksm, name)
+    yield Remote(sshd_server, ssh, entry, specs, ksm, name, base / "state")
+    # A test that failed half-way may have left a kernel detached: end it (no orphans).
+    records = KernelRecords(base / "state")
+    for record in records.all():
+        with contextlib.suppress(Exception):
+            asyncio.run(asyncio.wait_for(end_detached_kernel(record, records=records), 30))
 
 
 async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], timeout: float) -> bool:
@@ -265,6 +289,37 @@ async def test_start_kernel_info_execute_and_the_key_stays_private(
     assert key.decode() not in caplog.text
 
 
+@pytest.mark.asyncio
+async def test_the_pod_gets_only_the_environment_its_kernel_needs(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local notebook's path (JPY_SESSION_NAME), the server's token and the like stay here."""
+    local = {
+        "JPY_SESSION_NAME": "/home/alice/private/secret-project.ipynb",
+        "JPY_PARENT_PID": "12345",
+        "GPUOUTLET_SERVER_TOKEN": "kernel-token-that-stays-local",
+        "GPUOUTLET_SERVER_URL": "http://127.0.0.1:8888/",
+    }
+    for name, value in local.items():
+        monkeypatch.setenv(name, value)
+    async with kernel(remote) as (km, kc):
+        reply, out, _ = await run_cell(
+            kc,
+            "import json, os\nprint(json.dumps({k: v for k, v in os.environ.items() "
+            "if k.startswith(('JPY_', 'GPUOUTLET_'))}))",
+        )
+        wrapper_pid = km.provisioner.wrapper_pid
+    assert reply["content"]["status"] == "ok"
+    assert json.loads(out) == {
+        "GPUOUTLET_RENTAL_ID": "r-kernel",
+        "GPUOUTLET_SSH_ALIAS": "gpuoutlet-r-kernel",
+        # The wrapper's own, for ipykernel's parent poller on the machine.
+        "JPY_PARENT_PID": str(wrapper_pid),
+    }
+    for value in local.values():
+        assert value not in out
+
+
 # 2. interrupt a long time.sleep, by signal and by message.
 
 
@@ -329,12 +384,13 @@ async def test_shutdown_leaves_nothing_behind(remote: Remote) -> None:
     assert all(port_free(port) for port in ports.values())
 
 
-# 5. SIGKILL the local ssh: the remote kernel goes, and poll() says so.
+# 5. detach_timeout 0, SIGKILL the local ssh: the remote kernel goes, and poll() says so.
 
 
 @pytest.mark.asyncio
 async def test_killed_ssh_takes_the_remote_kernel_with_it(remote: Remote) -> None:
-    async with kernel(remote) as (km, _kc):
+    name = remote.variant("gpuoutlet-nodetach", detach_timeout=0)
+    async with kernel(remote, name) as (km, _kc):
         prov = km.provisioner
         kernel_pid, folder = prov.remote_pid, Path(prov.remote_folder)
         os.kill(prov.ssh_pid, signal.SIGKILL)
@@ -344,12 +400,13 @@ async def test_killed_ssh_takes_the_remote_kernel_with_it(remote: Remote) -> Non
         assert not await km.is_alive()
 
 
-# 6. SIGSTOP the local ssh: the heartbeat lease reaps the remote kernel.
+# 6. detach_timeout 0, SIGSTOP the local ssh: the heartbeat lease reaps the remote kernel.
 
 
 @pytest.mark.asyncio
 async def test_stopped_ssh_misses_heartbeats_and_the_kernel_is_reaped(remote: Remote) -> None:
-    async with kernel(remote) as (km, _kc):
+    name = remote.variant("gpuoutlet-nodetach", detach_timeout=0)
+    async with kernel(remote, name) as (km, _kc):
         prov = km.provisioner
         ssh_pid, kernel_pid = prov.ssh_pid, prov.remote_pid
         os.kill(ssh_pid, signal.SIGSTOP)
@@ -359,7 +416,8 @@ async def test_stopped_ssh_misses_heartbeats_and_the_kernel_is_reaped(remote: Re
             # The interrupt does not block the caller (ssh takes no input while stopped).
             await asyncio.wait_for(prov.send_signal(signal.SIGINT), 5)
         finally:
-            os.kill(ssh_pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # killed as dead meanwhile
+                os.kill(ssh_pid, signal.SIGCONT)
         assert await wait_for(lambda: dead(km), 15)
 
 
@@ -575,3 +633,222 @@ async def test_tcp_fallback_when_streamlocal_forwarding_is_refused(
             assert await wait_for(lambda pid=kernel_pid: not process_alive(pid), 10)
     finally:
         strict.stop()
+
+
+# Detached kernels: dropped connections, a sleeping laptop, a Jupyter restart (issue 17).
+
+# Its request stays unanswered for 20 s, so a reconnect sends it again: it must run once.
+COUNT_CELL = (
+    "import time\nruns = globals().get('runs', 0) + 1\n"
+    "for i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(1)"
+)
+COUNTED = "".join(f"line {i}\n" for i in range(20))
+
+
+async def collect(kc: Any, msg_id: str, on_line: Callable[[int], Awaitable[None]]) -> str:
+    """The cell's stdout until it is idle; ``on_line(n)`` after each of its first lines."""
+    text = ""
+    while True:
+        msg = await kc.get_iopub_msg(timeout=REPLY_TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+            text += msg["content"]["text"]
+            await on_line(text.count("\n"))
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return text
+
+
+def states(remote: Remote) -> list[str]:
+    return [f"{r.state}:{r.attempt}" for r in kernel_states(remote.state_dir)]
+
+
+@pytest.mark.asyncio
+async def test_killed_ssh_reconnects_and_the_running_cell_goes_on(remote: Remote) -> None:
+    async with kernel(remote) as (km, kc):
+        prov = km.provisioner
+        kernel_pid, ports, info = prov.remote_pid, prov.local_ports, km.get_connection_info()
+        await run_cell(kc, "x = 42")
+        seen: list[str] = []
+
+        async def drop_after_three(lines: int) -> None:
+            if lines == 3 and not seen:
+                # kill -9 the ssh, and keep the server from answering for 4 s: the lines of
+                # those seconds come from the keeper's buffer.
+                os.kill(prov.ssh_pid, signal.SIGKILL)
+                os.kill(remote.sshd.pid, signal.SIGSTOP)
+                try:
+                    assert await wait_for(lambda: "reconnecting:1" in states(remote), 10)
+                    await asyncio.sleep(4)
+                    seen.extend(states(remote))
+                finally:
+                    os.kill(remote.sshd.pid, signal.SIGCONT)
+
+        msg_id = kc.execute(COUNT_CELL)
+        text = await collect(kc, msg_id, drop_after_three)
+        assert text == COUNTED  # all 20, in order, none twice
+        assert (await shell_reply(kc, msg_id))["content"]["status"] == "ok"
+        assert seen and all(state.startswith("reconnecting") for state in seen)
+        assert states(remote) == ["connected:0"]
+        _, _, result = await run_cell(kc, "x, runs")
+        assert result == "(42, 1)"
+        # The same kernel, behind the same local ports: the client never had to know.
+        assert prov.remote_pid == kernel_pid and prov.local_ports == ports
+        assert km.get_connection_info() == info and prov.connection_state["state"] == "connected"
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_ssh_is_replaced_and_nothing_is_lost(remote: Remote) -> None:
+    """A sleeping laptop: ssh stopped for longer than a dead connection takes to notice
+    (3 s here; 30 s by default: keep-alives of 10 s, 2 missed), then continued."""
+    async with kernel(remote) as (km, kc):
+        prov = km.provisioner
+        kernel_pid = prov.remote_pid
+        await run_cell(kc, "x = 'kept'")
+        stopped: list[int] = []
+        sent: list[str] = []
+
+        async def stop_after_two(lines: int) -> None:
+            if lines == 2 and not stopped:
+                stopped.append(prov.ssh_pid)
+                os.kill(stopped[0], signal.SIGSTOP)
+                # Written into the stopped ssh, and lost with it: sent again, run once.
+                sent.append(kc.execute("later = globals().get('later', 0) + 1"))
+                await asyncio.sleep(10)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(stopped[0], signal.SIGCONT)
+
+        msg_id = kc.execute(COUNT_CELL)
+        text = await collect(kc, msg_id, stop_after_two)
+        assert text == COUNTED
+        assert (await shell_reply(kc, msg_id))["content"]["status"] == "ok"
+        assert prov.ssh_pid != stopped[0] and not process_alive(stopped[0])
+        assert (await shell_reply(kc, sent[0]))["content"]["status"] == "ok"
+        assert prov.remote_pid == kernel_pid
+        _, _, result = await run_cell(kc, "x, runs, later")
+        assert result == "('kept', 1, 1)"
+
+
+ADOPT_SCRIPT = """
+import asyncio, json, os, signal, sys
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from gpuoutlet_jupyter.kernel.provisioner import detach_all
+
+async def main(kernels, name, how):
+    km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=30)
+    reply = await kc.execute_interactive("x = 'from before'", timeout=30)
+    assert reply["content"]["status"] == "ok", reply
+    prov = km.provisioner
+    print(json.dumps({"pid": prov.remote_pid, "wrapper": prov.wrapper_id, "folder": prov.remote_folder}), flush=True)
+    if how == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)  # a crash: nothing is shut down
+    kc.stop_channels()
+    assert await detach_all() == 1  # what the server extension does when Jupyter stops
+    await km.shutdown_kernel()  # then Jupyter shuts its kernels down
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+async def test_a_new_jupyter_adopts_the_detached_kernel(remote: Remote, how: str) -> None:
+    old = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ADOPT_SCRIPT,
+        str(remote.specs.kernels_dir),
+        remote.name,
+        how,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(old.communicate(), START_TIMEOUT)
+    before = json.loads(out.splitlines()[0])
+    assert process_alive(before["pid"])
+    listed = detached_kernels(remote.state_dir)
+    assert [r.wrapper for r in listed["r-kernel"]] == [before["wrapper"]]
+    assert mode_of(remote.state_dir / "kernels" / f"{before['wrapper']}.json") == 0o600
+
+    async with kernel(remote) as (km, kc):
+        prov = km.provisioner
+        assert prov.remote_pid == before["pid"] and prov.wrapper_id == before["wrapper"]
+        _, _, result = await run_cell(kc, "x")
+        assert result == "'from before'"
+        assert detached_kernels(remote.state_dir) == {}
+    # A shut down adopted kernel ends like any other.
+    assert await wait_for(lambda: not process_alive(before["pid"]), 10)
+    assert not exists(before["folder"]) and kernel_states(remote.state_dir) == []
+
+
+async def detach_in_process(remote: Remote, name: str) -> tuple[int, str, KernelRecord]:
+    """Start a kernel and leave it detached as a stopping Jupyter does."""
+    km = AsyncKernelManager(kernel_name=name, kernel_spec_manager=remote.ksm)
+    await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
+    prov = km.provisioner
+    pid, folder, wrapper = prov.remote_pid, prov.remote_folder, prov.wrapper_id
+    assert await detach_all() == 1
+    await asyncio.wait_for(km.shutdown_kernel(), START_TIMEOUT)
+    assert process_alive(pid) and exists(folder)
+    record = KernelRecords(remote.state_dir).read(wrapper)
+    assert record is not None and record.detached
+    return pid, folder, record
+
+
+@pytest.mark.asyncio
+async def test_detach_timeout_runs_out_and_nothing_is_left(remote: Remote) -> None:
+    name = remote.variant("gpuoutlet-detach2", detach_timeout=2)
+    pid, folder, _ = await detach_in_process(remote, name)
+    assert await wait_for(lambda: not process_alive(pid), 15)
+    assert await wait_for(lambda: not exists(folder), 5)
+    assert not [p for p, cmd in process_cmdlines().items() if folder.encode() in cmd]
+    assert await wait_for(lambda: detached_kernels(remote.state_dir) == {}, 5)
+
+
+@pytest.mark.asyncio
+async def test_shut_down_ends_a_detached_kernel(remote: Remote) -> None:
+    pid, folder, record = await detach_in_process(remote, remote.name)
+    await asyncio.wait_for(shut_down_detached(record.wrapper, remote.state_dir), 30)
+    assert await wait_for(lambda: not process_alive(pid), 10)
+    assert not exists(folder) and detached_kernels(remote.state_dir) == {}
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_rental_ends_the_reconnects(remote: Remote) -> None:
+    async with kernel(remote) as (km, _kc):
+        prov = km.provisioner
+        os.kill(remote.sshd.pid, signal.SIGSTOP)  # the machine is out of reach...
+        try:
+            os.kill(prov.ssh_pid, signal.SIGKILL)
+            assert await wait_for(lambda: "reconnecting:1" in states(remote), 10)
+            remote.specs.remove("r-kernel")  # ...and the rental stops
+            assert await wait_for(lambda: dead(km), 30)
+        finally:
+            os.kill(remote.sshd.pid, signal.SIGCONT)
+            remote.install("r-kernel", remote.entry)
+        assert kernel_states(remote.state_dir) == []
+
+
+@pytest.mark.asyncio
+async def test_an_adoption_that_cannot_reach_the_machine_keeps_the_kernel_listed(
+    remote: Remote,
+) -> None:
+    pid, folder, record = await detach_in_process(remote, remote.name)
+    os.kill(remote.sshd.pid, signal.SIGSTOP)  # the machine is out of reach for a while
+    try:
+        km = AsyncKernelManager(kernel_name=remote.name, kernel_spec_manager=remote.ksm)
+        with pytest.raises(RemoteKernelError, match=r"could not connect|not ready"):
+            await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
+    finally:
+        os.kill(remote.sshd.pid, signal.SIGCONT)
+    assert process_alive(pid) and exists(folder)
+    assert [r.wrapper for r in detached_kernels(remote.state_dir)["r-kernel"]] == [record.wrapper]
+    with pytest.raises(LookupError):
+        await shut_down_detached("a1b2c3", remote.state_dir)  # no such kernel
+    async with kernel(remote) as (km, _kc):
+        assert km.provisioner.remote_pid == pid  # adopted this time
+    assert await wait_for(lambda: not process_alive(pid), 10)

@@ -84,9 +84,10 @@ async def test_server_kernel_widget_progress_and_interrupt(
         html = " ".join(str(s.get("value")) for s in states if s.get("_model_name") == "HTMLModel")
         assert "running" in html and "navigator.clipboard.writeText" in html
         assert "$0.65/h" in html
-        polls = next(s for s in states if s.get("_model_name") == "IntProgressModel")
-        assert polls["max"] == 60 and polls["value"] >= 1
-        assert f"running gpuoutlet-{rental_id.lower()}" in run.text
+        # The bar moves with time against gpuoutlet's estimate, and is full once it runs.
+        bar = next(s for s in states if s.get("_model_name") == "IntProgressModel")
+        assert bar["description"] == "time" and bar["value"] == bar["max"] >= 1
+        assert f"running {kernel_name_for(rental_id)}" in run.text
 
         # Ctrl-C while waiting stops the waiting only.
         sandbox.set_faults(neverReady=True)
@@ -95,12 +96,14 @@ async def test_server_kernel_widget_progress_and_interrupt(
         async def interrupt_once_polling(msg: dict[str, Any]) -> None:
             nonlocal interrupted
             state = msg["content"].get("data", {}).get("state", {})
-            polls = state.get("value")
+            label = state.get("value")
+            # Past gpuoutlet's estimate (about a second in the test sandbox): it has been
+            # polled a few times, and the bar's label says it takes longer than expected.
             if (
                 not interrupted
                 and msg["msg_type"] == "comm_msg"
-                and isinstance(polls, int)
-                and polls >= 2
+                and isinstance(label, str)
+                and "longer than the ~" in label
             ):
                 interrupted = True
                 await kernels.interrupt_kernel(kernel_id)
@@ -190,7 +193,7 @@ async def test_gpu_rent_to_a_cell_on_the_pod_through_the_server(
 
         run = await run_ok(kc, f"%gpu_stop {rental_id}")
         outputs.append(run.text)
-        assert "status  stopped" in run.text
+        assert re.search(r"status\s+stopped", run.text), run.text
         assert not spec_dir.exists()
         listed = json.loads((await jp_fetch("api", "kernelspecs")).body)["kernelspecs"]
         assert name not in listed
@@ -285,13 +288,14 @@ async def test_in_process_fallback_with_text_progress(
     display_ids = {m["content"]["transient"]["display_id"] for m in shown}
     assert len(display_ids) == 1
     lines = [m["content"]["data"]["text/plain"] for m in shown]
-    assert any("provisioning" in line and "poll" in line for line in lines), lines
+    # Progress in time against gpuoutlet's estimate.
+    assert any(
+        "provisioning" in line and re.search(r"left of ~|longer than the ~", line) for line in lines
+    ), lines
     assert "running" in lines[-1] and f"gpuoutlet-{rental_id}" in lines[-1]
     assert "\n" not in lines[-1]
     assert (tmp_path / "ssh" / "gpuoutlet" / f"{rental_id}.conf").is_file()
-    assert (
-        tmp_path / "data" / "kernels" / f"gpuoutlet-{rental_id.lower()}" / "kernel.json"
-    ).is_file()
+    assert (tmp_path / "data" / "kernels" / kernel_name_for(rental_id) / "kernel.json").is_file()
 
     # Ctrl-C in-process: the long-poll is cancelled, the service's watcher goes on.
     sandbox.set_faults(neverReady=True)
@@ -300,7 +304,7 @@ async def test_in_process_fallback_with_text_progress(
     async def interrupt_once_polling(msg: dict[str, Any]) -> None:
         nonlocal interrupted
         text = str(msg["content"].get("data", {}).get("text/plain", ""))
-        if not interrupted and re.search(r"poll [2-9]/", text):
+        if not interrupted and "longer than the ~" in text:
             interrupted = True
             await km.interrupt_kernel()
 

@@ -179,13 +179,15 @@ class FakeBackend:
             "finalChargedCents": 47,
             "refundedCents": 0,
             "requestedAt": "2026-06-07T09:00:00Z",
-            "alreadyStopped": self.already_stopped,
+            "alreadyStopped": False,
         }
         status = "stopped" if self.already_stopped else "stopping"
         reply = rental_json(
             id=rental_id, status=status, version=10, stop=stop, costCents=47, totalChargedCents=47
         )
-        return models.StopReply.model_validate({**reply, "notice": STOP_NOTICE}).to_json()
+        return models.StopReply.model_validate(
+            {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
+        ).to_json()
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         return self.rentals()
@@ -288,6 +290,30 @@ def test_every_magic_is_registered_with_argparse_help(ip: Any, run: Run) -> None
     assert "--all" in printed and "--yes" in printed
     _, printed = run("%gpu_keep?")
     assert "ID" in printed and "--idle-stop MINUTES" in printed
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_flags_show_the_help_as_a_cli_does(fake: FakeBackend, run: Run, flag: str) -> None:
+    for name in MAGICS:
+        value, printed = run(f"%{name} {flag}")
+        assert value is None, (name, value, printed)
+        assert printed.startswith(f"usage: %{name} [-h]"), (name, printed)
+        assert "-h, --help" in printed and "Traceback" not in printed
+    # Anywhere on the line, as argparse does, and nothing is sent.
+    value, printed = run(f"%gpu_rent rtx-4090 --gpus 2 {flag}")
+    assert value is None and "--idle-stop MINUTES" in printed and "FAMILY" in printed
+    assert not fake.created and not fake.stopped
+
+
+@pytest.mark.parametrize(
+    "cell", ['%gpu_rent "rtx-4090', "%gpu_rent rtx-4090 --name 'my run", '%gpu_stop "rent_1']
+)
+def test_an_unbalanced_quote_is_one_paragraph(fake: FakeBackend, run: Run, cell: str) -> None:
+    value, printed = run(cell)
+    assert isinstance(value, GpuMagicError), (value, printed)
+    assert "Traceback" not in printed and "\n" not in printed.strip()
+    assert "quote" in printed and "Nothing was done" in printed
+    assert not fake.created and not fake.stopped
 
 
 def test_unload_removes_the_magics(ip: Any) -> None:
@@ -657,6 +683,8 @@ def in_process(
     monkeypatch.setenv("GPUOUTLET_SID", account.sid)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     ip.run_line_magic("config", f"GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}")
+    # The key on the account: the one the SSH entries use.
+    ip.run_line_magic("config", f"GpuOutletMagics.identity_file = {str(ssh_keypair.private_key)!r}")
     ip.run_line_magic("config", "GpuOutletMagics.reconcile_interval = 0")
     return account
 
@@ -664,11 +692,13 @@ def in_process(
 def test_in_process_insufficient_balance(in_process: Any, sandbox: Any, run: Run) -> None:
     value, printed = run("%gpu_rent rtx-4090")
     assert isinstance(value, GpuMagicError), printed
-    assert "$0.65 for 1× rtx-4090" in printed and "the wallet has $0.50 available" in printed
-    assert f"Top up the wallet at {sandbox.url}" in printed
+    assert "Not enough balance for 1× rtx-4090" in printed
+    assert "$0.65 for this one, and the wallet has $0.50 available" in printed
+    assert f"Top up the wallet on {sandbox.url}" in printed
     assert in_process.sid not in printed
     value, printed = run("%gpu_status")
     assert "this kernel (in-process" in printed and in_process.sid not in printed
+    assert "signed in as" in printed
 
 
 def test_the_panel_needs_a_widget_frontend(fake: FakeBackend, run: Run) -> None:
@@ -688,3 +718,30 @@ def test_an_unreachable_server_says_which_url_and_how_to_configure(
     assert "restart this kernel" in printed
     assert "%config GpuOutletMagics.backend = 'in-process'" in printed
     assert "a-kernel-token-for-the-test" not in printed
+
+
+@pytest.fixture
+def funded_in_process(in_process: Any, sandbox: Any, ssh_keypair: Any, monkeypatch: Any) -> Any:
+    """`in_process` on an account that can pay for a rental."""
+    account = sandbox.create_account(balance_cents=100_00, authorized_keys=ssh_keypair.public_key)
+    monkeypatch.setenv("GPUOUTLET_SID", account.sid)
+    yield account
+    sandbox.set_faults({})
+
+
+def test_a_garbled_families_list_does_not_block_renting(
+    funded_in_process: Any, sandbox: Any, run: Run
+) -> None:
+    """The family pre-check is a convenience: a garbled list is treated like a missing one."""
+    value, printed = run("%gpu_wallet")
+    assert not isinstance(value, Exception), printed  # the service is up (its start is done)
+    # Every try of the families call (the client retries 4 times) gets a garbled body.
+    sandbox.set_faults({"malformedCount": 4})
+    value, printed = run("%gpu_rent rtx-4090 --no-wait")
+    assert not isinstance(value, Exception), printed
+    assert value.status == "provisioning"
+    with sandbox.client(funded_in_process.sid) as http:
+        listed = http.get("/v1/rentals").json()["rentals"]
+    assert [r["id"] for r in listed] == [value.id]
+    value, printed = run(f"%gpu_stop {value.id} --no-wait")
+    assert not isinstance(value, Exception), printed

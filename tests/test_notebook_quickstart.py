@@ -16,6 +16,8 @@ from nbclient import NotebookClient
 from test_notebook_support import RENTAL_ID
 from test_server_support import server_config, start_extension
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
 
@@ -65,13 +67,16 @@ async def test_quickstart_runs_end_to_end(
     assert "Jupyter server at" in out["status"] and "configured" in out["status"]
     assert "rtx-4090" in out["families"] and "$0.65" in out["families"]
     assert "$100.00 available" in out["wallet"]
+    # This machine's key is on the account (the sandbox account was made with it).
+    assert "→ this machine's key" in out["keys"] and "new pods let it in" in out["keys"]
 
     # The rental ran: host, port, the ssh alias, its price and the kernel to pick.
     rental_id = RENTAL_ID.findall(out["rent"])[0]
+    assert "gpuoutlet expects it running in about" in out["rent"]  # the quote's line
     assert re.search(r"status\s+running", out["rent"])
     assert re.search(r"idle stop\s+after 30 min", out["rent"]), out["rent"]
     assert f"gpuoutlet-{rental_id}" in out["rent"] and "$0.65/h" in out["rent"]
-    assert f"gpuoutlet-{rental_id.lower()}" in out["rent"]
+    assert kernel_name_for(rental_id) in out["rent"]
     rent_outputs = next(c for c in nb.cells if c["id"] == "rent")["outputs"]
     assert any(
         "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in rent_outputs
@@ -80,17 +85,22 @@ async def test_quickstart_runs_end_to_end(
     # ssh answered through the alias the extension wrote.
     assert "hello from" in out["ssh"], out["ssh"]
     assert (
-        f"kernel gpuoutlet-{rental_id.lower()}: 'Python 3 · rtx-4090 ×1 · quickstart'"
+        f"kernel {kernel_name_for(rental_id)}: 'Python 3 · rtx-4090 ×1 · quickstart'"
         in out["kernel"]
     )
     # A cell ran on the pod through that kernel, from the notebook's own kernel.
     assert f"remote kernel on {rental_id}" in out["remote"], out["remote"]
     assert rental_id in out["rentals"]
 
-    # It stopped, and the API agrees.
+    # It stopped (said to be permanent first), and the API agrees.
     assert re.search(r"status\s+stopped", out["stop"])
+    assert out["stop"].index("permanent") < out["stop"].index("in all")
     rental = (await rest.api("GET", f"rentals/{rental_id}")).json()
     assert rental["status"] == "stopped" and rental["kernel"] is None
-    assert "$99.9" in out["wallet-after"]
+    # Settled: what it cost is gone from the wallet, the rest of the reserved hour is back
+    # (a pod that ran under a minute is refunded in full).
+    charged = rental["costCents"]
+    left = f"${(100_00 - charged) // 100}.{(100_00 - charged) % 100:02d} available"
+    assert left in out["wallet-after"], out["wallet-after"]
 
     assert account.sid not in json.dumps(nb)

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import os
 import pathlib
+import shlex
 import shutil
 import signal
 import socket
@@ -460,6 +461,33 @@ async def test_background_job_survives_session_until_stop(
     assert rc == 0
     pid = int(out)
     await _wait_for(lambda: marker in _cmdline(pid), "the background job")
+    await manager.stop(POD_ID)
+    assert marker not in _cmdline(pid)
+
+
+@needs_proc
+@pytest.mark.asyncio
+async def test_stop_kills_daemons_that_left_their_session(
+    manager: PodManager, pod: Pod, client: Client
+) -> None:
+    marker = f"gpuoutlet-pod-test-{uuid.uuid4().hex}"
+    daemon = (
+        "import os, sys, time\n"
+        "if os.fork(): sys.exit(0)\n"
+        "os.setsid()\n"
+        "if os.fork(): sys.exit(0)\n"
+        "print(os.getpid(), flush=True)\n"
+        "os.close(1)\n"
+        "time.sleep(1000)\n"
+    )
+    rc, out, _ = await client.run(
+        pod.port, "127.0.0.1", f"python3 -c {shlex.quote(daemon)} {marker} </dev/null 2>/dev/null"
+    )
+    assert rc == 0
+    pid = int(out)
+    await _wait_for(lambda: marker in _cmdline(pid), "the daemon")
+    await asyncio.sleep(0.3)
+    assert marker in _cmdline(pid)  # the session is over; the daemon is not
     await manager.stop(POD_ID)
     assert marker not in _cmdline(pid)
 

@@ -6,6 +6,7 @@ pytest-jupyter runs the server; these are plain `async def` tests (no asyncio ma
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,39 @@ async def test_without_a_sid_the_server_starts_and_says_how_to_set_one(server: A
     assert response.status_code == 503 and _error(response)["code"] == "not_configured"
 
 
+#: The secret part of the malformed sids below: it must show nowhere.
+SID_SECRET = "sid-secret-part-0123456789abcdef"
+
+
+@pytest.fixture(
+    params=[f"{SID_SECRET}\nX-Injected: yes", f"\u201c{SID_SECRET}\u201d"],
+    ids=["line-break", "curly-quotes"],
+)
+def malformed_sid(request: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A sid pasted with a line break or curly quotes, in the server's environment."""
+    monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
+    monkeypatch.setenv("GPUOUTLET_SID", request.param)
+    return str(request.param)
+
+
+async def test_a_malformed_sid_is_a_configuration_problem_never_echoed(
+    malformed_sid: str, server: Any, caplog: pytest.LogCaptureFixture, jp_logging_stream: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    rest = await start_extension(server)
+    status = (await rest.api("GET", "status")).json()
+    assert status["configured"] is False and status["state"] == "not_configured"
+    assert "GPUOUTLET_SID environment variable" in status["problem"]
+    for method, path in [("GET", "rentals"), ("GET", "wallet"), ("POST", "rentals/rent_a/stop")]:
+        response = await rest.api(method, path)
+        assert response.status_code == 503, (path, response.text)
+        assert _error(response)["code"] == "not_configured"
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+    assert response.status_code == 503
+    for text in [*rest.bodies, caplog.text, jp_logging_stream.getvalue()]:
+        assert SID_SECRET not in text
+
+
 async def test_requests_are_checked_before_anything_else(server: Any) -> None:
     rest = await start_extension(server)
     response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 3})
@@ -85,6 +119,16 @@ async def test_requests_are_checked_before_anything_else(server: Any) -> None:
     response = await rest.api("GET", "rentals/rent_abc", params={"wait": "5"})
     assert response.status_code == 400
     assert _error(response)["problems"][0]["field"] == "since"
+
+
+async def test_a_deeply_nested_body_is_a_400_not_a_500(server: Any) -> None:
+    rest = await start_extension(server)
+    for path in ("rentals", "rentals/rent_abc/keep"):
+        response = await rest.api("POST", path, content=b"[" * 200_000)
+        assert response.status_code == 400, (path, response.text[:300])
+        error = _error(response)
+        assert error["code"] == "invalid_json" and "nested" in error["message"]
+        assert "Traceback" not in response.text
 
 
 async def test_only_authenticated_requests_get_through(server: Any) -> None:

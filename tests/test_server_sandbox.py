@@ -26,6 +26,7 @@ from test_server_support import (
     until,
 )
 
+from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
 from gpuoutlet_jupyter.server.manager import SID_SETTING_SOURCE
 
@@ -190,26 +191,36 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     assert status["configured"] is True and status["state"] == "running"
     assert status["apiUrl"] == sandbox.url
     assert status["sidSource"] == SID_SETTING_SOURCE
+    assert status["session"]["email"] == account.email and status["session"]["warning"] is None
+    assert "permanent" in status["stopNotice"]
     families = (await rest.api("GET", "families")).json()["families"]
     assert "rtx-4090" in {f["id"] for f in families}
+    templates = (await rest.api("GET", "templates")).json()["templates"]
+    assert len(templates) == 6 and templates[0]["default"] is True
     wallet = (await rest.api("GET", "wallet", auth="kernel")).json()
-    assert wallet["availableCents"] == 100_00
+    assert wallet["availableCents"] == 100_00 and wallet["warnings"] == []
+    keys = (await rest.api("GET", "keys")).json()
+    assert keys["local"]["onAccount"] is True
+    assert [k["local"] for k in keys["keys"]] == [True]
 
     listed = (await rest.api("GET", "rentals")).json()
     assert listed["rentals"] == []
     list_version = listed["version"]
 
     body = {"familyId": "rtx-4090", "gpuCount": 1, "name": "alice/server-test"}
-    key = {"Idempotency-Key": "server-test-create-1"}
-    response = await rest.api("POST", "rentals", json=body, headers=key)
+    preview = (await rest.api("POST", "rentals/preview", json=body)).json()
+    assert preview["problems"] == [] and preview["keyOnAccount"] is True
+    assert "1× rtx-4090 (ubuntu-24-04) at" in preview["confirmation"]
+    response = await rest.api("POST", "rentals", json=body)
     assert response.status_code == 200, response.text
     created = response.json()
     rental_id = created["id"]
     assert created["status"] == "provisioning" and created["name"] == "alice/server-test"
     assert created["version"] > 0 and created["phase"]
-    # The key reached the API: the same key gives the same rental, never a second one.
-    again = (await rest.api("POST", "rentals", json=body, headers=key)).json()
-    assert again["id"] == rental_id
+    assert created["quote"] == preview["quote"]
+    assert (
+        created["provisioning"]["expectedSeconds"] == preview["quote"]["estimatedProvisionSeconds"]
+    )
 
     # The list long-poll has already seen the create.
     response = await rest.api(
@@ -224,7 +235,7 @@ async def test_rent_watch_ssh_and_stop_through_rest(
         rest, rental_id, lambda r: r["status"] == "running" and r["ssh"], since=created["version"]
     )
     ssh = running["ssh"]
-    assert "error" not in ssh, ssh
+    assert ssh["error"] is None, ssh
     assert ssh["alias"] == f"gpuoutlet-{rental_id}"
     assert ssh["configFile"] == str(ssh_dir / "config")
     entry = ssh_dir / "gpuoutlet" / f"{rental_id}.conf"
@@ -232,7 +243,7 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     assert entry.is_file()
     assert running["phase"].startswith("Running")
     kernel_json = jp_data_dir / "kernels" / running["kernel"] / "kernel.json"
-    assert running["kernel"] == f"gpuoutlet-{rental_id.lower()}"
+    assert running["kernel"] == kernel_name_for(rental_id)
     assert kernel_json.is_file()
 
     code, out, err = await _ssh(ssh["configFile"], ssh["alias"], "python3 -c 'print(42)'")
@@ -247,10 +258,17 @@ async def test_rent_watch_ssh_and_stop_through_rest(
     )
     response = await rest.api("POST", f"rentals/{rental_id}/stop")
     assert response.status_code == 200, response.text
-    assert response.json()["status"] in {"stopping", "stopped"}
+    stopping = response.json()
+    assert stopping["status"] in {"stopping", "stopped"} and stopping["alreadyStopped"] is False
+    assert "destroys the pod" in stopping["notice"]
+    assert stopping["costCents"] == stopping["stop"]["finalChargedCents"]
     assert (await waiter).json()["version"] > since
 
     stopped = await _long_poll_until(rest, rental_id, lambda r: r["status"] == "stopped")
+    # A second stop: gpuoutlet's 409 already_stopped is a stop done, not an error.
+    response = await rest.api("POST", f"rentals/{rental_id}/stop")
+    assert response.status_code == 200, response.text
+    assert response.json()["alreadyStopped"] is True
     assert stopped["ssh"] is None and stopped["kernel"] is None
     assert not kernel_json.exists()
     assert not entry.exists()
@@ -264,15 +282,20 @@ async def test_rent_watch_ssh_and_stop_through_rest(
 
 
 @pytest.mark.parametrize("balance_cents", [50])
-async def test_errors_keep_the_upstream_meaning(server: Any, account: Any) -> None:
+async def test_errors_keep_the_upstream_meaning(server: Any, sandbox: Any, account: Any) -> None:
     rest = await start_extension(server)
 
+    # A short wallet: refused from gpuoutlet's quote and balance, before anything is sent.
     response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
-    assert response.status_code == 402
+    assert response.status_code == 403
     error = _error(response)
     assert error["code"] == "insufficient_balance"
-    assert (error["requiredCents"], error["availableCents"]) == (65, 50)
-    assert "$0.65" in error["message"] and "Nothing was charged" in error["message"]
+    assert (error["neededCents"], error["availableCents"]) == (65, 50)
+    assert (
+        "$0.65" in error["message"]
+        and "Nothing was sent and nothing was charged" in error["message"]
+    )
+    assert "sign in" not in error["message"].lower()
 
     response = await rest.api("POST", "rentals", json={"gpuCount": 1})
     assert response.status_code == 400
@@ -287,14 +310,75 @@ async def test_errors_keep_the_upstream_meaning(server: Any, account: Any) -> No
     fields = {p["field"] for p in _error(response)["problems"]}
     assert fields == {"name", "colour"}
 
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "gpuCount": 3})
+    assert response.status_code == 400
+    assert _error(response)["problems"] == [
+        {"field": "gpuCount", "problem": "must be one of 1, 2, 4, 8 (got 3)"}
+    ]
+
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4080"})
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["code"] == "unknown_family" and "rtx-4090" in error["suggestions"]
+
+    # No capacity there: the API's model_unavailable, with what has capacity now.
+    sandbox.deposit(account.account_id, 100_00)
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090", "region": "AQ"})
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert error["code"] == "model_unavailable" and error["upstreamStatus"] == 400
+    assert error["alternatives"] and "Available now" in error["message"]
+
     response = await rest.api("GET", "rentals/-bad-id")
     assert response.status_code == 400 and _error(response)["code"] == "validation_error"
 
     response = await rest.api("GET", "rentals/rent_doesnotexist")
     assert response.status_code == 404
-    assert "no such rental" in _error(response)["message"]
+    error = _error(response)
+    assert error["code"] == "rental_not_found" and "%gpu_rentals" in error["message"]
 
     assert (await rest.api("GET", "rentals")).json()["rentals"] == []
+
+    # The session expires: the API's 401 says how to sign in again, and the status says so.
+    sandbox.expire_session(account.sid)
+    response = await rest.api("POST", "rentals/preview", json={"familyId": "rtx-4090"})
+    assert response.status_code == 401
+    error = _error(response)
+    assert error["code"] == "unauthorized" and error["upstreamMessage"] == "Not signed in"
+    assert "session has expired" in error["message"] and "sid" in error["message"]
+
+
+async def test_a_key_not_on_the_account_is_refused_then_added(
+    server: Any, sandbox: Any, ssh_keypair: Any
+) -> None:
+    rest = await start_extension(server)
+    # The server's account lists the key; this one (another account) does not.
+    keys = (await rest.api("GET", "keys")).json()
+    assert keys["local"]["onAccount"] is True
+    # Delete it upstream, as from the dashboard: the next create is refused before money moves.
+    app = gpuoutlet_app(server)
+    service = await app.manager.service()
+    async with sandbox.async_client(service.client.settings.require_sid()) as upstream:
+        (key,) = (await upstream.get("/v1/ssh-keys")).json()["keys"]
+        assert (await upstream.delete(f"/v1/ssh-keys/{key['id']}")).status_code == 200
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+    assert response.status_code == 409, response.text
+    error = _error(response)
+    assert error["code"] == "key_not_on_account" and "%gpu_keys add" in error["message"]
+    assert (await rest.api("GET", "rentals")).json()["rentals"] == []
+    preview = (await rest.api("POST", "rentals/preview", json={"familyId": "rtx-4090"})).json()
+    assert [p["code"] for p in preview["problems"]] == ["key_not_on_account"]
+
+    response = await rest.api("POST", "keys", json={"name": "jupyter-test"})
+    assert response.status_code == 200, response.text
+    added = response.json()
+    assert added["alreadyOnAccount"] is False and added["key"]["name"] == "jupyter-test"
+    assert "Pods created from now on" in added["note"]
+    again = (await rest.api("POST", "keys", json={})).json()
+    assert again["alreadyOnAccount"] is True
+    response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+    assert response.status_code == 200, response.text
+    await rest.api("POST", f"rentals/{response.json()['id']}/stop")
 
 
 async def test_a_hostile_host_gets_an_ssh_error_and_writes_nothing(
@@ -306,7 +390,7 @@ async def test_a_hostile_host_gets_an_ssh_error_and_writes_nothing(
     running = await _long_poll_until(
         rest, created["id"], lambda r: r["status"] == "running" and r["ssh"]
     )
-    assert "alias" not in running["ssh"]
+    assert running["ssh"]["alias"] is None
     assert "HostName" in running["ssh"]["error"] or "host" in running["ssh"]["error"].lower()
     assert "no SSH entry was written" in running["phase"]
     assert running["kernel"] is None
@@ -409,7 +493,7 @@ async def test_restart_the_jupyter_server_while_a_rental_provisions_the_new_serv
     # stops listening; the rental is still provisioning upstream.
     await server.cleanup_extensions()
     http_server.stop()
-    assert gpuoutlet_app(server).manager.status()["state"] == "stopped"
+    assert (await gpuoutlet_app(server).manager.status())["state"] == "stopped"
     assert ENV_SERVER_URL not in os.environ
     state_file = tmp_path / "gpuoutlet-state" / "rentals.json"
     persisted = json.loads(state_file.read_text())["rentals"]
@@ -450,3 +534,67 @@ async def test_restart_the_jupyter_server_while_a_rental_provisions_the_new_serv
         assert stopped["ssh"] is None
         assert not entry.exists()
     assert ENV_SERVER_URL not in os.environ
+
+
+#: An ~/.ssh whose parent does not exist: every write there fails with FileNotFoundError.
+UNWRITABLE_SSH_DIR = "/nonexistent-gpuoutlet-test-home/.ssh"
+
+
+@pytest.mark.parametrize("extra_traits", [{"ssh_dir": UNWRITABLE_SSH_DIR}], ids=["no-home"])
+async def test_a_running_rental_and_an_unwritable_ssh_dir_at_start_leave_every_endpoint_working(
+    server: Any, sandbox: Any, account: Any
+) -> None:
+    assert not Path(UNWRITABLE_SSH_DIR).parent.exists()
+    # A rental already running when the server starts (made on the website, say).
+    async with sandbox.async_client(account.sid) as upstream:
+        response = await upstream.post("/v1/rentals", json={"familyId": "rtx-4090", "gpuCount": 1})
+        assert response.status_code == 200, response.text
+        made = response.json()
+
+        async def is_running() -> bool:
+            got = (await upstream.get(f"/v1/rentals/{made['id']}")).json()
+            return bool(got["status"] == "running")
+
+        await until(is_running, timeout=30)
+
+    rest = await start_extension(server)
+    status = (await rest.api("GET", "status")).json()
+    assert status["configured"] is True and status["state"] == "running", status
+    for path in ("rentals", "wallet", f"rentals/{made['id']}"):
+        response = await rest.api("GET", path)
+        assert response.status_code == 200, (path, response.text)
+    rental = (await rest.api("GET", f"rentals/{made['id']}")).json()
+    assert rental["status"] == "running"
+    assert UNWRITABLE_SSH_DIR in rental["ssh"]["error"], rental["ssh"]
+    assert "no SSH entry was written" in rental["phase"]
+    response = await rest.api("POST", f"rentals/{made['id']}/stop")
+    assert response.status_code == 200, response.text
+    assert not Path(UNWRITABLE_SSH_DIR).parent.exists()
+
+
+@pytest.mark.parametrize("balance_cents", [140])
+async def test_the_wallet_warns_of_pods_stopping_at_zero_and_of_money_owed(
+    server: Any, sandbox: Any, account: Any
+) -> None:
+    rest = await start_extension(server)
+    made = []
+    for _ in range(2):
+        response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
+        assert response.status_code == 200, response.text
+        made.append(response.json())
+    for rental in made:
+        await _long_poll_until(rest, rental["id"], lambda r: r["status"] == "running")
+    # Ten minutes of both running (on the sandbox's clock): the wallet now lasts under an hour
+    # at their burn, and at $0 gpuoutlet stops every pod.
+    sandbox.advance(600)
+    sandbox.open_invoice(account.account_id, 10_000, reason="topup_failed")
+    wallet = (await rest.api("GET", "wallet")).json()
+    burn = sum(r["pricePerHourCents"] for r in made)
+    assert wallet["burnCentsPerHour"] == burn and wallet["hoursLeft"] < 1
+    assert (wallet["openInvoicesCents"], wallet["openInvoiceCount"]) == (10_000, 1)
+    codes = [w["code"] for w in wallet["warnings"]]
+    assert codes == ["wallet_under_an_hour", "open_invoices"], wallet["warnings"]
+    assert "stops every pod" in wallet["warnings"][0]["message"]
+    assert "$100.00" in wallet["warnings"][1]["message"]
+    for rental in made:
+        await rest.api("POST", f"rentals/{rental['id']}/stop")

@@ -50,12 +50,9 @@ async def test_cap_burn_and_shutdown_warning_through_rest(
     server: Any, sandbox: Any, account: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     rest = await start_extension(server)
-    price = next(
-        f["pricePerHourCents"]
-        for f in (await _json(rest, "GET", "families"))["families"]
-        if f["id"] == "rtx-4090"
-    )
-    assert price <= CAP < 2 * price
+    quoted = await _json(rest, "POST", "rentals/preview", json={"familyId": "rtx-4090"})
+    price = quoted["quote"]["pricePerHourCents"]
+    assert price <= CAP < 2 * price and quoted["maxHourlySpendCents"] == CAP
 
     wallet = await _json(rest, "GET", "wallet")
     assert (wallet["burnCentsPerHour"], wallet["hoursLeft"]) == (0, None)
@@ -65,7 +62,10 @@ async def test_cap_burn_and_shutdown_warning_through_rest(
     assert created["costCents"] >= 0
     wallet = await _json(rest, "GET", "wallet")
     assert wallet["burnCentsPerHour"] == created["pricePerHourCents"] == price
-    assert wallet["hoursLeft"] == round(wallet["availableCents"] / price, 2)
+    assert wallet["hoursLeft"] == round(wallet["totalCents"] / price, 2)
+    # The cap's verdict is in the preview before a create is tried.
+    quoted = await _json(rest, "POST", "rentals/preview", json={"familyId": "rtx-4090"})
+    assert [p["code"] for p in quoted["problems"]] == ["spending_cap"]
     listed = (await _json(rest, "GET", "rentals"))["rentals"]
     assert [r["id"] for r in listed] == [created["id"]] and "costCents" in listed[0]
 
@@ -139,7 +139,7 @@ async def test_gpu_rentals_marks_rentals_made_elsewhere(
         lines = {r.id: line for r in table for line in text.splitlines() if r.id in line}
         assert " *" in lines[other["id"]] and " *" not in lines[mine["id"]], text
         assert "* made elsewhere: not from this Jupyter server" in text
-        assert re.search(r"the \$\d+\.\d\d available lasts about \d+\.\d (hours|days)", text), text
+        assert re.search(r"the wallet's \$\d+\.\d\d lasts about \d+\.\d (hours|days)", text), text
         assert "made elsewhere" in table._repr_html_()
         status = await asyncio.to_thread(magics.gpu_status, other["id"])
         assert re.search(r"\n  made\s+not from this Jupyter server", status.to_text())

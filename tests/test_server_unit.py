@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -228,6 +229,16 @@ def test_parse_json_object() -> None:
         assert "JSON object" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "body", [b"[" * 200_000, b'{"a":' * 200_000, b"[" * 100_000 + b"]" * 100_000]
+)
+def test_parse_json_object_refuses_deep_nesting_as_a_bad_body(body: bytes) -> None:
+    """json.loads recurses once per level: a deep body is a 400, never a RecursionError (500)."""
+    with pytest.raises(InvalidBodyError) as info:
+        parse_json_object(body)
+    assert "nested" in str(info.value) and "JSON object" in str(info.value)
+
+
 # --- settings: where the sid comes from ------------------------------------------------
 
 
@@ -289,6 +300,18 @@ def test_no_sid_is_a_how_to(tmp_path: Path) -> None:
     assert settings.sid is None
     assert problem is not None
     assert "GPUOUTLET_SID" in problem and "restart the Jupyter server" in problem
+
+
+@pytest.mark.parametrize("bad", ["abc\ndef-0123456789", "\u201cabc-0123456789\u201d"])
+def test_a_sid_setting_that_is_not_a_cookie_value_is_a_problem_not_echoed(
+    tmp_path: Path, bad: str
+) -> None:
+    settings, problem = resolve_settings(
+        _config(tmp_path, api_url="http://127.0.0.1:9/", sid=SecretStr(bad))
+    )
+    assert problem is not None and SID_SETTING_SOURCE in problem
+    assert "0123456789" not in problem and "abc" not in problem
+    assert settings.sid is None
 
 
 def test_bad_api_url_is_a_configuration_problem(tmp_path: Path) -> None:
@@ -533,6 +556,58 @@ async def test_manager_start_failure_is_reported_not_raised(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["environment", "setting"])
+async def test_manager_with_a_malformed_sid_starts_and_says_so(
+    tmp_path: Path,
+    stub: VendorStub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    """A pasted sid with curly quotes: start() does not raise, and the status says why."""
+    bad = "\u201csid-0123456789abcdef\u201d"
+    caplog.set_level(logging.DEBUG)
+    if where == "environment":
+        monkeypatch.setenv("GPUOUTLET_SID", bad)
+        monkeypatch.setenv("GPUOUTLET_API_URL", stub.url)
+        manager = _manager(tmp_path, stub, sid=None, api_url="")
+    else:
+        manager = _manager(tmp_path, stub, sid=SecretStr(bad))
+    await manager.start()
+    status = await manager.status()
+    assert status["configured"] is False and status["state"] == "not_configured"
+    assert status["problem"] and "sid" in status["problem"]
+    with pytest.raises(ConfigurationError):
+        await manager.api.rentals()
+    await manager.stop()
+    assert not stub.requests
+    assert "0123456789abcdef" not in json.dumps(status) + caplog.text
+
+
+@pytest.mark.asyncio
+async def test_manager_start_never_raises_when_the_client_cannot_be_built(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong while the client is built, start() reports it, and only its type
+    (its arguments may hold the sid)."""
+
+    def explode(settings: Settings) -> AsyncRentalsClient:
+        raise UnicodeEncodeError("ascii", "sid=secret-0123456789", 4, 5, "no")
+
+    caplog.set_level(logging.DEBUG)
+    manager = RentalsManager(
+        _config(tmp_path, api_url=UPSTREAM, sid=SecretStr(SID)), client_factory=explode
+    )
+    await manager.start()
+    status = await manager.status()
+    assert status["configured"] is False and "UnicodeEncodeError" in status["problem"]
+    with pytest.raises(ConfigurationError):
+        await manager.api.rentals()
+    await manager.stop()
+    assert "secret-0123456789" not in json.dumps(status) + caplog.text
+
+
+@pytest.mark.asyncio
 async def test_manager_bad_ssh_settings_are_a_configuration_problem(
     tmp_path: Path, stub: VendorStub
 ) -> None:
@@ -621,3 +696,54 @@ def test_app_traits_map_onto_the_manager_config(monkeypatch: pytest.MonkeyPatch)
     for bad in ({"poll_interval": 0}, {"max_polls": 0}, {"max_wait": -1}):
         with pytest.raises(TraitError):
             GpuOutletApp(**bad)
+
+
+def test_the_readme_says_what_the_sid_protection_covers_and_what_it_does_not() -> None:
+    """Code in a kernel runs as the user: it can read /proc/<server pid>/environ and the
+    credentials file. The README must not promise more than the code keeps."""
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "never by notebooks" not in readme
+    covered, _, rest = readme.partition("**Not protected: code you run as yourself.**")
+    assert rest, "the README has no 'Not protected' statement"
+    for kept_out_of in ("REST response", "log line", "notebook output", "command line", "pod"):
+        assert kept_out_of in covered.split("What the sid protection covers")[-1], kept_out_of
+    for reachable in ("/proc/<server pid>/environ", "credentials file", "os.environ"):
+        assert reachable in rest, reachable
+
+
+@pytest.mark.asyncio
+async def test_viewers_do_not_multiply_upstream_requests(tmp_path: Path, stub: VendorStub) -> None:
+    """Twenty viewers reading at once: one upstream request per account endpoint, cached."""
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        stub.requests.clear()
+        reads = [manager.api.wallet, manager.api.families, manager.api.keys, manager.status]
+        await asyncio.gather(*(read() for read in reads for _ in range(20)))
+        await asyncio.gather(*(read() for read in reads for _ in range(20)))  # within the TTLs
+        assert sorted(stub.paths()) == [
+            "GET /v1/auth/me",
+            "GET /v1/billing/balance",
+            "GET /v1/catalog/listings",
+            "GET /v1/ssh-keys",
+        ]
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_is_not_asked_again_by_every_viewer(
+    tmp_path: Path, stub: VendorStub
+) -> None:
+    stub.route(
+        "GET", "/v1/auth/me", Reply(401, vendor_examples()["error_unauthorized"]["response"])
+    )
+    manager = _manager(tmp_path, stub)
+    await manager.start()
+    try:
+        for _ in range(10):
+            status = await manager.status()
+            assert status["session"] is None and "session has expired" in status["sessionProblem"]
+        assert stub.paths().count("GET /v1/auth/me") == 1
+    finally:
+        await manager.stop()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import math
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,7 +22,8 @@ from gpuoutlet_jupyter.api import (
     Settings,
 )
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
-from gpuoutlet_jupyter.service import RentalService, RentalView, ServiceOptions
+from gpuoutlet_jupyter.service import RentalRecord, RentalService, RentalView, ServiceOptions
+from gpuoutlet_jupyter.service.store import Held, StateStore
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05)
@@ -224,8 +228,8 @@ async def test_never_ready_is_reported_and_still_watched(env: Env) -> None:
     svc = await env.service(options)
     view = await svc.create(REQUEST)
     view = await until(svc, view["id"], lambda v: v["polls"] >= 5)
-    assert view["phase"].startswith("Not ready after")
-    assert "stop it" in view["phase"]
+    assert view["phase"].startswith("Provisioning")
+    assert "Still watching, more slowly" in view["phase"] and "stop it" in view["phase"]
     assert view["id"] in svc.watching()
 
 
@@ -305,15 +309,10 @@ async def test_list_long_poll_wakes_on_any_rental(env: Env) -> None:
     assert view["id"] in [v["id"] for v in listed]
 
 
-@pytest.mark.asyncio
-async def test_kernelspec_follows_the_rental_and_stale_ones_are_swept(
-    env: Env, tmp_path: Path
-) -> None:
-    specs = KernelSpecWriter(tmp_path / "kernels")
-    # A spec left behind by a rental that stopped while nothing watched it.
-    stale = Rental.model_validate(
+def _running_as(rental_id: str) -> Rental:
+    return Rental.model_validate(
         {
-            "id": "rent_STALE",
+            "id": rental_id,
             "status": "running",
             "host": "127.0.0.1",
             "port": 2222,
@@ -321,18 +320,44 @@ async def test_kernelspec_follows_the_rental_and_stale_ones_are_swept(
             "startedAt": "2026-06-07T08:14:22Z",
         }
     )
-    specs.install(stale, env.writer().write("rent_STALE", "127.0.0.1", 2222))
-    assert set(specs.installed().values()) == {"rent_STALE"}
 
+
+@pytest.mark.asyncio
+async def test_kernelspec_follows_the_rental_and_only_those_of_ended_rentals_are_swept(
+    env: Env, tmp_path: Path
+) -> None:
+    specs = KernelSpecWriter(tmp_path / "kernels")
+    # A rental of this account that stopped while nothing watched it left its spec behind.
+    async with env.client() as direct:
+        ended = await direct.create(family_id="rtx-4090", name="ended unwatched")
+        await direct.stop(ended.id)
+        for _ in range(100):
+            if (await direct.get(ended.id)).status == "stopped":
+                break
+            await asyncio.sleep(0.1)
+    for rental_id in (ended.id, "rent_OTHERPROCESS"):
+        specs.install(_running_as(rental_id), env.writer().write(rental_id, "127.0.0.1", 2222))
+    # rent_OTHERPROCESS: a rental this account's list does not know (another account's, or a
+    # kernel's that rents by itself): never this service's to remove.
+    assert set(specs.installed().values()) == {ended.id, "rent_OTHERPROCESS"}
+
+    # The list fails at start (every try): nothing at all is swept.
+    env.sandbox.set_faults({"errorBurst": {"status": 503, "count": FAST_RETRY.attempts}})
+    first = await env.service(kernelspecs=specs)
+    assert set(specs.installed().values()) == {ended.id, "rent_OTHERPROCESS"}
+    await first.close()
+    env.services.remove(first)
+
+    # The list answers: the spec of the stopped rental goes, the unknown one stays.
     svc = await env.service(kernelspecs=specs)
-    assert specs.installed() == {}
+    assert set(specs.installed().values()) == {"rent_OTHERPROCESS"}
     view = await svc.create(REQUEST)
     view = await until(svc, view["id"], lambda v: v["kernel"] is not None)
-    assert specs.installed() == {view["kernel"]: view["id"]}
+    assert specs.installed()[view["kernel"]] == view["id"]
     await svc.stop(view["id"])
     view = await until(svc, view["id"], lambda v: v["status"] == "stopped")
     assert view["kernel"] is None
-    assert specs.installed() == {}
+    assert set(specs.installed().values()) == {"rent_OTHERPROCESS"}
 
 
 @pytest.mark.asyncio
@@ -362,3 +387,324 @@ async def test_periodic_reconcile_shows_rentals_made_elsewhere_and_forgets_vanis
     views = await listed_until(lambda vs: any(v["id"] == elsewhere.id and v["gone"] for v in vs))
     assert next(v for v in views if v["id"] == elsewhere.id)["ssh"] is None
     assert env.managed_files() == []
+
+
+# --- failing disks and unexpected errors never end a watcher, the reconcile loop or the start ---
+
+
+def _broken_ssh_dir(env: Env) -> Path:
+    """An ~/.ssh whose parent folder is missing: every write there raises FileNotFoundError
+    (as a read-only ~/.ssh raises PermissionError for a user who is not root)."""
+    env.ssh_dir = env.ssh_dir.parent / "no-such-home" / ".ssh"
+    return env.ssh_dir
+
+
+@pytest.mark.asyncio
+async def test_an_os_error_writing_the_ssh_entry_is_shown_and_the_watch_goes_on(env: Env) -> None:
+    ssh_dir = _broken_ssh_dir(env)
+    svc = await env.service()
+    created = await svc.create(REQUEST)
+    view = await until(svc, created["id"], lambda v: v["status"] == "running" and v["ssh"])
+    error = view["ssh"]["error"]
+    assert "alias" not in view["ssh"]
+    assert str(ssh_dir) in error and "No such file or directory" in error
+    assert "no SSH entry was written" in view["phase"]
+    assert created["id"] in svc.watching()
+
+    # Once the folder is there, the next poll writes the entry.
+    ssh_dir.parent.mkdir()
+    view = await until(svc, created["id"], lambda v: bool(v["ssh"] and v["ssh"].get("alias")))
+    assert "error" not in view["ssh"]
+    await svc.stop(created["id"])
+    view = await until(svc, created["id"], lambda v: v["status"] == "stopped")
+    assert view["ssh"] is None
+
+
+@pytest.mark.asyncio
+async def test_a_failing_ssh_write_at_start_does_not_stop_the_service(env: Env) -> None:
+    first = await env.service()
+    created = await first.create(REQUEST)
+    await until(first, created["id"], running)
+    await first.close()
+    env.services.remove(first)
+
+    # Restarted with an ~/.ssh that cannot be written: it starts, and says why there is no alias.
+    _broken_ssh_dir(env)
+    second = await env.service()
+    view = await second.rental(created["id"])
+    assert view["status"] == "running" and "No such file or directory" in view["ssh"]["error"]
+    assert created["id"] in second.watching()
+    stopped = await second.stop(created["id"])
+    assert stopped["status"] in ("stopping", "stopped")
+
+
+class ExplodingActivity:
+    """An activity source that fails (a kernel manager in flux) a number of times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def __call__(self, rental_ids: Any) -> dict[str, Any]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("kernel manager in flux")
+        return {}
+
+
+@pytest.mark.asyncio
+async def test_an_unexpected_error_ends_neither_a_watcher_nor_the_reconcile_loop(env: Env) -> None:
+    activity = ExplodingActivity(failures=1_000_000)
+    options = ServiceOptions(
+        poll_interval=0.1,
+        running_poll_interval=0.2,
+        reconcile_interval=0.2,
+        idle_stop_minutes=30,
+        idle_check_interval=3600,
+    )
+    svc = RentalService(
+        env.client(),
+        state_dir=env.state_dir,
+        ssh=env.writer(),
+        options=options,
+        activity=activity,
+        owns_client=True,
+    )
+    env.services.append(svc)
+    await svc.start()
+    created = await svc.create(REQUEST)
+    # Each poll that sees it running fails while judging its idle timer, as does each reconcile.
+    for _ in range(30):
+        await asyncio.sleep(0.2)
+        if activity.failures < 1_000_000 - 6:
+            break
+    assert created["id"] in svc.watching()
+    reconciler = svc._reconciler
+    assert reconciler is not None and not reconciler.done()
+    activity.failures = 0  # fixed: the next poll goes through
+    view = await until(svc, created["id"], running)
+    assert view["idleStop"]["minutes"] == 30
+
+
+@pytest.mark.asyncio
+async def test_an_os_error_removing_the_ssh_entry_is_shown_on_the_stopped_rental(
+    env: Env,
+) -> None:
+    svc = await env.service()
+    created = await svc.create(REQUEST)
+    await until(svc, created["id"], running)
+    # The managed folder's lock file cannot be opened any more (a directory in its place).
+    lock = env.ssh_dir / "gpuoutlet" / ".lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    await svc.stop(created["id"])
+    view = await until(svc, created["id"], lambda v: v["status"] == "stopped")
+    error = view["ssh"]["error"]
+    assert "could not be removed" in error and f"{created['id']}.conf" in error
+    assert error in view["phase"] and view["phase"].startswith(
+        "Stopped: the pod and its disk are gone."
+    )
+    assert created["id"] not in svc.watching()
+
+
+# --- a damaged state file: record by record, copies numbered, recovery claimed only if true ---
+
+
+def _state_file(env: Env) -> Path:
+    return env.state_dir / "rentals.json"
+
+
+def _damage(env: Env, change: Callable[[dict[str, Any]], None]) -> bytes:
+    """Rewrite the state file as `change` leaves it (Python's json writes Infinity, as a
+    hand edit or another tool might); returns the damaged bytes."""
+    data = json.loads(_state_file(env).read_text())
+    change(data)
+    raw = json.dumps(data, indent=1).encode()
+    _state_file(env).write_bytes(raw)
+    return raw
+
+
+def _first(data: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = data["rentals"][0]
+    return record
+
+
+DAMAGES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "null record": (lambda d: d["rentals"].insert(0, None), "record 0 was skipped"),
+    "record without a rental": (
+        lambda d: d["rentals"].append({"rental": {"status": "running"}, "version": 3}),
+        "record 1 was skipped",
+    ),
+    "version Infinity": (lambda d: _first(d).update(version=math.inf), "version inf"),
+    "sshTarget of one item": (lambda d: _first(d).update(sshTarget=["x"]), "sshTarget ['x']"),
+    "endedAt 1e300": (lambda d: _first(d).update(endedAt=1e300), "endedAt 1e+300"),
+    "a string for idleStopMinutes": (
+        lambda d: _first(d).update(idleStopMinutes="30"),
+        "idleStopMinutes '30'",
+    ),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+async def test_a_damaged_record_is_skipped_and_named_and_the_others_kept(
+    env: Env, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await env.service()
+    created = await first.create(REQUEST)
+    await until(first, created["id"], running)
+    await first.close()
+    env.services.remove(first)
+    change, named = DAMAGES[damage]
+    raw = _damage(env, change)
+
+    caplog.set_level(logging.ERROR, logger="gpuoutlet_jupyter")
+    second = await env.service()
+    # The good rental is watched, shown, and costs what it costs.
+    assert created["id"] in second.watching()
+    (view,) = [v for v in second.rentals() if v["id"] == created["id"]]
+    assert view["status"] == "running" and view["costCents"] >= 0
+    # What was wrong is named (its index, its id where one could be read), and kept aside.
+    problems = " ".join(second.state_problems)
+    assert named in problems, problems
+    if "record 0" not in named and "record 1" not in named:
+        assert f"record 0 ({created['id']})" in problems
+    assert "recovered from the API's list" in problems
+    aside = env.state_dir / "rentals.damaged.1.json"
+    assert aside.read_bytes() == raw
+    assert named in caplog.text and str(aside) in caplog.text
+    # The file was rewritten with what could be read: the next start finds nothing wrong.
+    await second.close()
+    env.services.remove(second)
+    third = await env.service()
+    assert third.state_problems == [] and created["id"] in third.watching()
+    assert not (env.state_dir / "rentals.damaged.2.json").exists()
+
+
+@pytest.mark.asyncio
+async def test_set_aside_copies_are_numbered_never_overwritten(env: Env) -> None:
+    svc = await env.service()
+    await svc.create(REQUEST)
+    await svc.close()
+    env.services.remove(svc)
+    copies = []
+    for number in (1, 2, 3):
+        raw = _damage(env, lambda d, n=number: d["rentals"].append({"damage": n}))
+        svc = await env.service()
+        assert "record 1 was skipped" in " ".join(svc.state_problems)
+        await svc.close()
+        env.services.remove(svc)
+        copies.append(raw)
+    for number, raw in enumerate(copies, 1):
+        assert (env.state_dir / f"rentals.damaged.{number}.json").read_bytes() == raw
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_is_not_json_is_set_aside_and_recovery_is_claimed_only_if_true(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await env.service()
+    created = await first.create(REQUEST)
+    await first.close()
+    env.services.remove(first)
+    caplog.set_level(logging.ERROR, logger="gpuoutlet_jupyter")
+
+    # The API's list fails too: nothing may claim the rentals were recovered.
+    _state_file(env).write_bytes(b'{"rentals": [ {"rental": ')
+    env.sandbox.set_faults({"errorBurst": {"status": 503, "count": FAST_RETRY.attempts}})
+    blind = await env.service()
+    problems = " ".join(blind.state_problems)
+    assert "not JSON" in problems and "could not be read" in problems
+    assert "recovered" not in problems and "recovered" not in caplog.text
+    assert blind.rentals() == []
+    assert (env.state_dir / "rentals.damaged.1.json").read_bytes().startswith(b'{"rentals": [')
+    await blind.close()
+    env.services.remove(blind)
+
+    # With the list, the rental is back (adopted from it) and the claim is made.
+    _state_file(env).write_bytes(b"\x00garbage")
+    recovered = await env.service()
+    assert "recovered from the API's list" in " ".join(recovered.state_problems)
+    assert created["id"] in recovered.watching()
+    assert (env.state_dir / "rentals.damaged.2.json").read_bytes() == b"\x00garbage"
+
+
+# --- the store's merge, without a service -------------------------------------------------
+
+
+def _record(rental_id: str, **fields: Any) -> RentalRecord:
+    record = RentalRecord(rental=_running_as(rental_id), version=1, phase="")
+    for name, value in fields.items():
+        setattr(record, name, value)
+    return record
+
+
+def _held(record: RentalRecord, *, changed: bool = True, settings: bool = False) -> Held:
+    return Held(record.to_state(), changed, settings)
+
+
+def test_a_save_keeps_other_processes_records_and_their_settings(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    # Process A saves two rentals, one with an idle stop it owns; a newer version's field too.
+    a_idle = _record("rent_A", idle_stop_minutes=30.0, owner="a-1-x")
+    store.save([_held(a_idle, settings=True), _held(_record("rent_A2"))])
+    data = json.loads(store.path.read_text())
+    data["rentals"][1]["futureField"] = {"kept": True}
+    store.path.write_text(json.dumps(data))
+
+    # Process B holds rent_A with a stale view (no idle stop) and changed it (a poll), and
+    # holds rent_B of its own; it knows nothing of rent_A2.
+    stale = _record("rent_A", phase="polled by B")
+    saved_by_b = store.save([_held(stale), _held(_record("rent_B"))])
+    written = saved_by_b.written
+    assert written["rent_A"]["idleStopMinutes"] == 30.0
+    assert written["rent_A"]["owner"] == "a-1-x"
+    assert written["rent_A"]["phase"] == "polled by B"
+    assert not saved_by_b.found.damaged
+    assert saved_by_b.signature == store.signature() is not None
+    saved = {r["rental"]["id"]: r for r in json.loads(store.path.read_text())["rentals"]}
+    assert set(saved) == {"rent_A", "rent_A2", "rent_B"}
+    assert saved["rent_A2"]["futureField"] == {"kept": True}
+
+    # A setting B makes itself wins; A's unchanged view does not undo it.
+    mine = _record("rent_A", idle_stop_minutes=45.0, owner="b-2-y")
+    store.save([_held(mine, settings=True)])
+    store.save([_held(a_idle, changed=False)])
+    store.save([_held(a_idle, changed=True)])
+    saved = {r["rental"]["id"]: r for r in json.loads(store.path.read_text())["rentals"]}
+    assert (saved["rent_A"]["idleStopMinutes"], saved["rent_A"]["owner"]) == (45.0, "b-2-y")
+
+
+def test_activity_only_moves_forward_and_an_ended_rental_stays_ended(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    ended = _record("rent_E", last_active_at=2000.0)
+    ended.rental = ended.rental.model_copy(update={"status": "stopped"})
+    store.save([_held(ended)])
+    stale = _record("rent_E", last_active_at=1000.0)  # still thinks it runs
+    written = store.save([_held(stale)]).written
+    assert written["rent_E"]["rental"]["status"] == "stopped"
+    assert written["rent_E"]["lastActiveAt"] == 2000.0
+
+
+def test_a_file_damaged_while_running_is_repaired_by_the_next_save(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    store.save([_held(_record("rent_1")), _held(_record("rent_2"))])
+    store.path.write_bytes(b'{"format": 1, "rentals": [null, {"rental": {"id": "x"}}]}')
+    found = store.save([_held(_record("rent_1"), changed=False)]).found
+    assert found.set_aside == tmp_path / "state" / "rentals.damaged.1.json"
+    skipped = [p.split(":")[0] for p in found.problems]
+    assert skipped == ["record 0 was skipped", "record 1 (x) was skipped"]
+    assert [r["rental"]["id"] for r in json.loads(store.path.read_text())["rentals"]] == ["rent_1"]
+    assert StateStore(tmp_path / "state").load().problems == []
+
+
+def test_a_non_finite_number_in_an_unknown_member_is_dropped_not_fatal(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    store.save([_held(_record("rent_1"))])
+    data = json.loads(store.path.read_text())
+    data["rentals"][0]["futureField"] = math.nan
+    store.path.write_text(json.dumps(data))
+    loaded = store.load()
+    assert [r.id for r in loaded.records] == ["rent_1"]
+    assert "not a finite number" in loaded.problems[0]
+    assert "NaN" not in store.path.read_text()
+    store.save([_held(_record("rent_1"))])  # and saves go on

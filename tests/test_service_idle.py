@@ -8,6 +8,7 @@ a minute and the sandbox's clock runs 60× fast, so a run takes seconds; nothing
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -26,13 +27,13 @@ from gpuoutlet_jupyter.api import (
     RequestValidationError,
     RetryPolicy,
 )
+from gpuoutlet_jupyter.rest.layer import parse_create
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 from gpuoutlet_jupyter.service import RentalService, ServiceOptions
 from gpuoutlet_jupyter.service.idle import (
     MAX_IDLE_MINUTES,
     KernelActivity,
     decide,
-    parse_create,
     parse_idle_minutes,
 )
 
@@ -159,15 +160,16 @@ class Services:
         default: float = 0.0,
         check: float = 0.05,
     ) -> RentalService:
-        client = AsyncRentalsClient(
-            api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY
-        )
+        # A session of its own per server (as two sign-ins): the vendor allows 100 requests a
+        # minute per session, and these pollers are fast for the test's sake.
+        sid = self.sandbox.new_session(self.account.account_id)
+        client = AsyncRentalsClient(api_url=self.sandbox.url, sid=sid, retry=FAST_RETRY)
         svc = RentalService(
             client,
             state_dir=self.state_dir,
             options=ServiceOptions(
-                poll_interval=0.1,
-                running_poll_interval=0.2,
+                poll_interval=0.2,
+                running_poll_interval=1.0,
                 reconcile_interval=0,
                 idle_stop_minutes=default,
                 idle_warning_minutes=WARN,
@@ -393,3 +395,135 @@ async def test_the_shutdown_warning_says_idle_stop_pauses_with_the_server(
     (warning,) = [r.getMessage() for r in caplog.records if "shutting down" in r.getMessage()]
     assert f"The idle auto-stop of {idle['id']} does not run while Jupyter is down." in warning
     assert plain["id"] in warning and f"of {plain['id']}" not in warning
+
+
+# --- two servers on one state dir: who decides an idle stop, and settings that stay -------
+
+
+def decided_here(view: dict[str, Any]) -> bool:
+    return bool(view["idleStop"]["decidedHere"])
+
+
+@pytest.mark.asyncio
+async def test_a_second_server_never_stops_a_rental_busy_in_the_first(services: Services) -> None:
+    a_kernels = FakeKernels(kernels=1, busy=1)
+    a = await services.start(a_kernels)
+    created = await a.create(request(), idle_stop_minutes=IDLE)
+    await history(a, created["id"], running)
+    # Server B starts with the same home: it sees the rental and its idle stop, not its kernel.
+    b = await services.start(FakeKernels())
+    await asyncio.sleep(3 * IDLE * 60)  # three idle times with the kernel busy in A
+    for svc in (a, b):
+        view = await svc.rental(created["id"])
+        assert view["status"] == "running" and view["stopReason"] is None, view
+    assert [r["status"] for r in services.upstream()] == ["running"]
+    seen = await b.rental(created["id"])
+    assert seen["idleStop"]["minutes"] == IDLE and not decided_here(seen)
+    assert "decided by another Jupyter server" in seen["phase"]
+    assert decided_here(await a.rental(created["id"]))
+
+    a_kernels.busy = 0  # the cell is done: the owner warns, then stops it
+    seen = await history(a, created["id"], final)
+    assert any(warned(v) for v in seen) and seen[-1]["stopReason"] == "idle"
+
+
+@pytest.mark.asyncio
+async def test_a_kernel_busy_in_another_server_counts_as_activity(services: Services) -> None:
+    a = await services.start(FakeKernels())  # no kernel on it in the server that decides
+    created = await a.create(request(), idle_stop_minutes=IDLE)
+    await history(a, created["id"], running)
+    b_kernels = FakeKernels(kernels=1, busy=1)
+    await services.start(b_kernels)
+
+    await asyncio.sleep(3 * IDLE * 60)
+    view = await a.rental(created["id"])
+    assert view["status"] == "running" and view["stopReason"] is None, view
+    assert view["idleStop"]["busyKernels"] == 1 and not view["idleStop"]["warning"]
+
+    b_kernels.busy = 0
+    seen = await history(a, created["id"], final)
+    assert any(warned(v) for v in seen) and seen[-1]["stopReason"] == "idle"
+
+
+@pytest.mark.asyncio
+async def test_when_the_deciding_server_ends_another_takes_over(services: Services) -> None:
+    a = await services.start(FakeKernels(kernels=1, busy=1))
+    created = await a.create(request(), idle_stop_minutes=IDLE)
+    await history(a, created["id"], running)
+    b = await services.start(FakeKernels())
+    assert not decided_here(await b.rental(created["id"]))
+
+    await a.close(warn_running=False)
+    services.made.remove(a)
+    seen = await history(b, created["id"], final)
+    assert any(warned(v) and decided_here(v) for v in seen)
+    assert seen[-1]["stopReason"] == "idle"
+
+
+@pytest.mark.asyncio
+async def test_a_crashed_deciding_server_is_taken_over(services: Services) -> None:
+    """A server killed outright leaves its lock file, unheld: that is how it is known gone."""
+    a = await services.start(FakeKernels(), check=3600)
+    created = await a.create(request(), idle_stop_minutes=IDLE)
+    await history(a, created["id"], running)
+    await a.close(warn_running=False)
+    services.made.remove(a)
+    crashed = "crashed-host-4242-0badcafe"
+    state_file = services.state_dir / "rentals.json"
+    data = json.loads(state_file.read_text())
+    data["rentals"][0]["owner"] = crashed
+    state_file.write_text(json.dumps(data))
+    owners = services.state_dir / "owners"
+    (owners / f"{crashed}.lock").write_text("")
+    (owners / f"{crashed}.activity.json").write_text(
+        json.dumps(
+            {
+                "owner": crashed,
+                "at": time.time(),
+                "staleAfter": time.time() + 3600,
+                "rentals": {created["id"]: {"kernels": 1, "busy": 1, "lastActivity": None}},
+            }
+        )
+    )
+
+    b = await services.start(FakeKernels())
+    seen = await history(b, created["id"], final)
+    assert seen[-1]["stopReason"] == "idle" and decided_here(seen[-1])
+    assert not (owners / f"{crashed}.lock").exists()
+    assert not (owners / f"{crashed}.activity.json").exists()
+
+
+@pytest.mark.asyncio
+async def test_a_setting_made_in_one_server_is_never_undone_by_anothers_stale_view(
+    services: Services,
+) -> None:
+    busy = FakeKernels(kernels=1, busy=1)
+    a = await services.start(busy)
+    b = await services.start(busy)
+    created = await a.create(request(), idle_stop_minutes=30)
+    # B adopts it from the API's list, knowing nothing of its idle stop yet, and saves.
+    await b.reconcile()
+    await history(b, created["id"], running)
+    await a.close(warn_running=False)
+    services.made.remove(a)
+    await b.close(warn_running=False)  # the last save is B's
+    services.made.remove(b)
+    c = await services.start(FakeKernels())
+    assert (await c.rental(created["id"]))["idleStop"]["minutes"] == 30
+
+    # A change made in one server reaches the other, which never writes its old value back.
+    d = await services.start(busy)
+    kept = await d.keep(created["id"], idle_stop_minutes=45)
+    assert kept["idleStop"]["minutes"] == 45 and decided_here(kept)
+    await c.check_idle()
+    view = await c.rental(created["id"])
+    assert view["idleStop"]["minutes"] == 45 and not decided_here(view)
+    await c.keep(created["id"])  # a plain "keep it" in C restarts the timer, nothing more
+    await c.close(warn_running=False)
+    services.made.remove(c)
+    off = await d.keep(created["id"], idle_stop_minutes=0)
+    assert off["idleStop"] is None
+    await d.close(warn_running=False)
+    services.made.remove(d)
+    e = await services.start(FakeKernels(), check=3600)
+    assert (await e.rental(created["id"]))["idleStop"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -13,13 +14,12 @@ import pytest_asyncio
 
 from gpuoutlet_jupyter.api import (
     AsyncRentalsClient,
-    Family,
-    GpuOutletError,
+    Balance,
     Rental,
     RentalRequest,
     RetryPolicy,
     SpendingCapError,
-    Wallet,
+    UnknownFamilyError,
 )
 from gpuoutlet_jupyter.service import RentalService, ServiceOptions, Spending
 
@@ -92,8 +92,10 @@ async def until_stopped(svc: RentalService, rental_id: str) -> None:
     raise AssertionError(f"never stopped: {view}")
 
 
-async def family_price(svc: RentalService, family_id: str = "rtx-4090") -> int:
-    return next(f.price_per_hour_cents for f in await svc.families() if f.id == family_id)
+async def quoted_price(svc: RentalService, gpus: int = 1) -> int:
+    """What gpuoutlet's quote says a create would cost per hour now."""
+    quote = await svc.quote(request(gpus))
+    return int(quote["quote"]["pricePerHourCents"])
 
 
 @pytest.mark.asyncio
@@ -101,7 +103,7 @@ async def test_the_cap_allows_creates_up_to_it_and_refuses_the_one_that_crosses_
     services: Services,
 ) -> None:
     probe = await services.start(cap=0)
-    price = await family_price(probe)
+    price = await quoted_price(probe)
     # Room for exactly two single-GPU rentals: reaching the cap is allowed, crossing it is not.
     svc = await services.start(cap=2 * price)
 
@@ -130,10 +132,11 @@ async def test_the_cap_allows_creates_up_to_it_and_refuses_the_one_that_crosses_
     assert {r["id"] for r in services.upstream_rentals()} == {first["id"], second["id"]}
     assert len(svc.rentals()) == 2
 
-    # Two GPUs of the same family cost twice as much: refused as well.
+    # Two GPUs: the quote's price for the pair, refused as well.
+    pair = await quoted_price(probe, gpus=2)
     with pytest.raises(SpendingCapError) as refused:
         await svc.create(request(gpus=2))
-    assert refused.value.price_cents_per_hour == 2 * price
+    assert refused.value.price_cents_per_hour == pair
 
     # Once a rental is stopped its price no longer counts, and the next one fits.
     stopping = await svc.stop(first["id"])
@@ -147,25 +150,42 @@ async def test_the_cap_allows_creates_up_to_it_and_refuses_the_one_that_crosses_
 
 
 @pytest.mark.asyncio
-async def test_a_retry_with_the_same_key_is_not_counted_twice(services: Services) -> None:
+async def test_creates_at_once_are_checked_one_at_a_time(services: Services) -> None:
     probe = await services.start(cap=0)
-    price = await family_price(probe)
+    price = await quoted_price(probe)
     svc = await services.start(cap=price)
-    first = await svc.create(request(), idempotency_key="spend-retry-1")
-    again = await svc.create(request(), idempotency_key="spend-retry-1")
-    assert again["id"] == first["id"]
-    assert svc.spending().burn_cents_per_hour == price
-    with pytest.raises(SpendingCapError):
-        await svc.create(request(), idempotency_key="spend-retry-2")
+    outcomes = await asyncio.gather(
+        svc.create(request()), svc.create(request()), return_exceptions=True
+    )
+    made = [o for o in outcomes if isinstance(o, dict)]
+    refused = [o for o in outcomes if isinstance(o, SpendingCapError)]
+    # Each could pass the check alone; together they would cross the cap: one is refused.
+    assert len(made) == 1 and len(refused) == 1, outcomes
+    assert [r["id"] for r in services.upstream_rentals()] == [made[0]["id"]]
 
 
 @pytest.mark.asyncio
-async def test_a_family_the_list_does_not_know_is_left_to_the_api(services: Services) -> None:
+async def test_the_cap_fails_closed_without_a_quote(services: Services) -> None:
+    svc = await services.start(cap=10_000)
+    before = services.ledger()
+    services.sandbox.set_faults({"errorBurst": {"status": 503, "count": 50}})
+    try:
+        with pytest.raises(SpendingCapError) as refused:
+            await svc.create(request())
+    finally:
+        services.sandbox.set_faults({})
+    assert refused.value.price_cents_per_hour is None
+    assert "cannot be checked" in str(refused.value)
+    assert services.ledger() == before and services.upstream_rentals() == []
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_family_is_refused_before_any_money_moves(services: Services) -> None:
     svc = await services.start(cap=1)
     before = services.ledger()
-    with pytest.raises(GpuOutletError) as failed:
-        await svc.create(request(family="no-such-gpu"))
-    assert not isinstance(failed.value, SpendingCapError)
+    with pytest.raises(UnknownFamilyError) as refused:
+        await svc.create(request(family="rtx-4909"))
+    assert "rtx-4090" in refused.value.suggestions
     assert services.ledger() == before
 
 
@@ -177,64 +197,94 @@ async def test_no_cap_means_no_check(services: Services) -> None:
     assert svc.spending().active == 3
 
 
+@pytest.mark.asyncio
+async def test_the_cost_of_a_stopped_rental_is_the_apis_settled_total(
+    services: Services,
+) -> None:
+    """Every cost is gpuoutlet's number: totalChargedCents, a stop's finalChargedCents."""
+    svc = await services.start(cap=0)
+    created = await svc.create(request())
+    view = await svc.rental(created["id"])
+    for _ in range(60):
+        if view["status"] == "running":
+            break
+        view = await svc.wait_for_change(created["id"], view["version"], timeout=5)
+    stopping = await svc.stop(created["id"])
+    assert stopping["alreadyStopped"] is False
+    final = stopping["stop"]["finalChargedCents"]
+    assert stopping["costCents"] == final == stopping["totalChargedCents"]
+    await until_stopped(svc, created["id"])
+    view = await svc.rental(created["id"])
+    with services.sandbox.client(services.account.sid) as http:
+        upstream = http.get(f"/v1/rentals/{created['id']}").json()
+    assert view["costCents"] == upstream["totalChargedCents"] == svc.spending().cost_cents
+    assert svc.spending().burn_cents_per_hour == 0
+    # A stop of a stopped rental is done, not an error.
+    again = await svc.stop(created["id"])
+    assert again["alreadyStopped"] is True and again["status"] == "stopped"
+    # The first stop's settlement is kept.
+    assert again["stop"] == view["stop"] and again["costCents"] == view["costCents"]
+
+
 # --- the numbers, without an API ---------------------------------------------------------
 
 
-def rental(
-    rental_id: str, status: str, price: int, gpus: int, started: timedelta, **more: Any
-) -> Rental:
-    """A rental started `started` ago (from now: tests make them when they start)."""
+def rental(rental_id: str, status: str, price: int, gpus: int, charged: int) -> Rental:
+    """A rental as the API reports it, with what it has been charged so far."""
     now = datetime.now(timezone.utc)
-    stopped = more.pop("stopped", None)
     return Rental(
         id=rental_id,
         status=status,
         price_per_hour_cents=price,
-        started_at=now - started,
-        stopped_at=None if stopped is None else now - stopped,
+        started_at=now - timedelta(hours=2),
+        stopped_at=now - timedelta(hours=1) if status == "stopped" else None,
         family_id="rtx-4090",
         gpu_count=gpus,
         host="10.0.0.1" if status == "running" else None,
         port=22 if status == "running" else None,
-        **more,
+        total_charged_cents=charged,
     )
 
 
 class StubClient:
     """The few client calls the service makes here, answered from memory."""
 
-    def __init__(self, rentals: list[Rental], available_cents: int) -> None:
+    api_url = "https://gpuoutlet.example"
+
+    def __init__(self, rentals: list[Rental], total_cents: int) -> None:
         self.by_id = {r.id: r for r in rentals}
-        self.available_cents = available_cents
+        self.total_cents = total_cents
 
     async def get(self, rental_id: str, **_: Any) -> Rental:
         return self.by_id[rental_id]
 
-    async def wallet(self) -> Wallet:
-        return Wallet(available_cents=self.available_cents, reserved_cents=0)
+    async def listings(self) -> list[Any]:
+        return []
 
-    async def families(self) -> list[Family]:
-        return [Family(id="rtx-4090", price_per_hour_cents=65)]
+    async def ssh_keys(self) -> list[Any]:
+        return []
+
+    async def me(self) -> Any:
+        raise AssertionError("not asked here")
+
+    async def balance(self) -> Balance:
+        return Balance(
+            available_cents=self.total_cents - 60, reserved_cents=60, total_cents=self.total_cents
+        )
 
     # Last: named like the builtin, it would shadow `list` in the annotations below it.
     async def list(self, **_: Any) -> list[Rental]:
         return [*self.by_id.values()]
 
 
-async def tracked_service(tmp_path: Path, available_cents: int = 1000) -> RentalService:
-    """A service, never started (so no watchers), tracking three rentals.
-
-    The times are half a cent from a whole one, so the rounded-up costs hold for a while.
-    """
+async def tracked_service(tmp_path: Path, total_cents: int = 1000) -> RentalService:
+    """A service, never started (so no watchers), tracking three rentals."""
     rentals = [
-        # 120.5 minutes at 1¢ a minute: 121¢ so far.
-        rental("rent_running", "running", 60, 1, timedelta(minutes=120, seconds=30)),
-        # 30.25 minutes at 2¢ a minute: 61¢ so far.
-        rental("rent_provisioning", "provisioning", 120, 2, timedelta(minutes=30, seconds=15)),
-        # Exactly one hour at 100¢, then stopped.
-        rental("rent_stopped", "stopped", 100, 1, timedelta(hours=5), stopped=timedelta(hours=4)),
+        rental("rent_running", "running", 60, 1, charged=121),
+        rental("rent_provisioning", "provisioning", 120, 2, charged=0),
+        rental("rent_stopped", "stopped", 100, 1, charged=100),
     ]
-    client = StubClient(rentals, available_cents)
+    client = StubClient(rentals, total_cents)
     svc = RentalService(
         cast("AsyncRentalsClient", client), state_dir=tmp_path, options=options(cap=0)
     )
@@ -244,20 +294,25 @@ async def tracked_service(tmp_path: Path, available_cents: int = 1000) -> Rental
 
 
 @pytest.mark.asyncio
-async def test_spending_sums_the_burn_of_active_rentals_and_the_cost_of_all(
+async def test_spending_sums_the_burn_of_active_rentals_and_the_apis_costs(
     tmp_path: Path,
 ) -> None:
     svc = await tracked_service(tmp_path)
-    assert svc.spending() == Spending(burn_cents_per_hour=180, cost_cents=121 + 61 + 100, active=2)
+    assert svc.spending() == Spending(burn_cents_per_hour=180, cost_cents=121 + 0 + 100, active=2)
     views = {v["id"]: v for v in svc.rentals()}
     assert [views[i]["costCents"] for i in ("rent_running", "rent_stopped")] == [121, 100]
 
     wallet = await svc.wallet_view()
-    assert wallet["availableCents"] == 1000
+    assert (wallet["availableCents"], wallet["totalCents"]) == (940, 1000)
     assert wallet["burnCentsPerHour"] == 180
+    # How long the wallet (at $0 every pod stops) lasts at that burn.
     assert wallet["hoursLeft"] == round(1000 / 180, 2)
-    assert wallet["maxHourlySpendCents"] is None
+    assert wallet["maxHourlySpendCents"] is None and wallet["warnings"] == []
     assert Spending(burn_cents_per_hour=0, cost_cents=5, active=0).hours_left(1000) is None
+
+    short = await tracked_service(tmp_path / "short", total_cents=150)
+    (warning,) = (await short.wallet_view())["warnings"]
+    assert warning["code"] == "wallet_under_an_hour" and "every pod" in warning["message"]
 
 
 @pytest.mark.asyncio
@@ -304,7 +359,7 @@ def test_the_cap_is_a_setting_of_the_server_and_of_the_magics(tmp_path: Path) ->
 
 
 def test_the_refusal_is_a_409_with_the_amounts() -> None:
-    from gpuoutlet_jupyter.server.errors import error_reply
+    from gpuoutlet_jupyter.rest.errors import error_reply
 
     error = SpendingCapError(cap_cents=200, burn_cents_per_hour=130, price_cents_per_hour=130)
     reply = error_reply(error)
@@ -319,50 +374,13 @@ def test_the_refusal_is_a_409_with_the_amounts() -> None:
     assert "$2.00/h" in str(error) and "$1.30/h" in str(error) and "$2.60/h" in str(error)
 
 
-@pytest.mark.asyncio
-async def test_an_ended_rental_without_stopped_at_stops_costing(services: Services) -> None:
-    """The seed does not document stoppedAt: without it, the service's own end time counts."""
-    svc = await services.start(cap=0)
-    created = await svc.create(request())
-    services.sandbox.set_faults({"omitStoppedAt": True})
-    try:
-        await svc.stop(created["id"])
-        await until_stopped(svc, created["id"])
-        view = await svc.rental(created["id"])
-    finally:
-        services.sandbox.set_faults({})
-    assert view["stoppedAt"] is None and view["endedAt"] is not None
-    started = datetime.fromisoformat(view["startedAt"].replace("Z", "+00:00"))
-    ended = datetime.fromisoformat(view["endedAt"].replace("Z", "+00:00"))
-    assert ended >= started
-    # The cost is the locked rate up to the end, however long after it is read.
-    expected = Rental.model_validate(view).cost_cents(now=ended)
-    assert view["costCents"] == expected == svc.spending().cost_cents
-    assert svc.spending().burn_cents_per_hour == 0
-
-
-def test_the_cost_of_an_ended_record_is_frozen_at_its_end() -> None:
+def test_a_records_cost_is_the_apis_and_survives_a_restart() -> None:
     from gpuoutlet_jupyter.service import RentalRecord
 
-    now = datetime.now(timezone.utc)
-    rental = Rental.model_validate(
-        {
-            "id": "rent_ENDED",
-            "status": "stopped",
-            "pricePerHourCents": 120,
-            "startedAt": (now - timedelta(hours=3)).isoformat(),
-        }
+    record = RentalRecord(
+        rental=rental("rent_ENDED", "stopped", 120, 1, charged=118), version=1, phase=""
     )
-    record = RentalRecord(rental=rental, version=1, phase="")
-    record.mark_ended((now - timedelta(hours=2)).timestamp())
-    record.mark_ended(now.timestamp())  # once only
-    assert record.cost_cents() == 120 and record.to_json()["costCents"] == 120
+    assert record.cost_cents() == 118 and record.to_json()["costCents"] == 118
     record.publish()
-    assert record.view()["costCents"] == 120
-    assert RentalRecord.from_state(record.to_state()).cost_cents() == 120
-    # Still running: no end, the cost runs on.
-    running = RentalRecord(
-        rental=rental.model_copy(update={"status": "running"}), version=1, phase=""
-    )
-    running.mark_ended(now.timestamp())
-    assert running.ended_at is None and running.cost_cents() >= 360
+    assert record.view()["costCents"] == 118
+    assert RentalRecord.from_state(record.to_state()).cost_cents() == 118

@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .._version import __version__
-from . import contract, errors
+from . import contract, errors, redact
 from .account import Balance, CodeRequested, LoggedOut, Session, SignIn, SSHKey, SSHKeyList
 from .contract import MAX_PAGE_SIZE, Endpoint
 from .listings import Facets, Listing, ListingsPage
@@ -42,6 +42,9 @@ H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 P = TypeVar("P", RentalsPage, ListingsPage)
 M = TypeVar("M", bound=BaseModel)
 UpdateCallback = Callable[[Rental], None]
+
+# httpcore traces headers at DEBUG; the session cookie is taken out of those lines.
+redact.install()
 
 #: A list longer than this many pages is taken for a cursor that never ends.
 _MAX_PAGES = 10_000

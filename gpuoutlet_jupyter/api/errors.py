@@ -166,7 +166,7 @@ class KeyNotOnAccountError(GpuOutletError):
             "account, and a pod only lets in the keys the account has when it is created, so "
             "you could not reach it. Add it first: `%gpu_keys add` in a notebook, the sidebar's "
             f"“Add this key” button, or paste {public_key_file} under Settings › SSH keys on "
-            "gpuoutlet.ai. Then rent again. Nothing was charged."
+            "the gpuoutlet website. Then rent again. Nothing was charged."
         )
 
 

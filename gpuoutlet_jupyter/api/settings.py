@@ -27,6 +27,40 @@ def default_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "gpuoutlet" / "credentials"
 
 
+#: What a cookie value may hold (RFC 6265 cookie-octet): printable ASCII but for the space, the
+#: double quote, the comma, the semicolon and the backslash.
+_COOKIE_OCTETS = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset('";,\\')
+
+
+def check_sid(sid: str, source: str | None) -> None:
+    """Refuse a sid that no session cookie can be, naming where it came from but never its value.
+
+    A line break would end the Cookie header (httpx then echoes the value in its error), and
+    a curly quote pasted with the value cannot be sent at all (UnicodeEncodeError): both are
+    caught here, where the sid is read, with a message that says what to do.
+    """
+    bad = next((ch for ch in sid if ch not in _COOKIE_OCTETS), None)
+    if bad is None:
+        return
+    if bad in "\r\n":
+        what = "a line break"
+    elif not bad.isascii():
+        what = "a character outside ASCII (curly quotes from a copy, perhaps)"
+    elif bad in " \t":
+        what = "a space or a tab"
+    elif bad.isprintable():
+        what = "a quote, comma, semicolon or backslash"
+    else:
+        what = "a control character"
+    raise ConfigurationError(
+        f"The gpuoutlet session (sid) from {source or 'the given setting'} cannot be a session "
+        f"cookie: it contains {what} at character {sid.index(bad) + 1} of {len(sid)}. A sid is "
+        "printable ASCII without spaces or quotes. Copy the `sid` cookie's value again from the "
+        "website (your browser's developer tools, Application → Cookies) and set it once more. "
+        "The value is not shown here: it is a secret."
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the API is and how to authenticate. The sid is a SecretStr: it never shows in a repr."""
@@ -36,6 +70,11 @@ class Settings:
     timeout_seconds: float = 30.0
     # Where the sid came from, for messages ("from GPUOUTLET_SID", "from <file>"); never the value.
     sid_source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every way to a Settings (environment, credentials file, a trait, an argument) ends here.
+        if self.sid is not None:
+            check_sid(self.sid.get_secret_value(), self.sid_source)
 
     @classmethod
     def from_env(

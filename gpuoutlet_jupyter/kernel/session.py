@@ -1,27 +1,34 @@
-"""One ssh process of a remote kernel: its wrapper's events, its stderr, the heartbeat."""
+"""One ssh process running the wrapper's front: its events, its stderr, its stdin (asyncio)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-import os
-import subprocess
-import threading
-from collections.abc import Sequence
-from typing import IO, Any
+import signal
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from .wrapper import Command, Event
 
 STDERR_TAIL_BYTES = 16_384
-# The kernel's stderr lines copied to the server log per session; the rest only to the tail.
+# The kernel's output lines copied to the server log per process; the rest only to the tail.
 LOGGED_LINES = 500
+# Lines ssh may print before it gives up on a stdin we stopped writing to.
+LINE_LIMIT = 64 << 20
 
 
-class SSHSession:
-    """Runs ``argv`` (an ssh command) with pipes and watches it from three daemon threads.
+class SSHEnded(Exception):
+    """ssh exited (or its wrapper closed stdout) before the awaited event."""
 
-    Thread-safe: the reader threads record events and the stderr tail; the heartbeat thread
-    writes ``ping`` every ``heartbeat_interval`` seconds. Writes to ssh's stdin never block
-    (a stopped ssh must not stall the Jupyter server): what does not fit waits in a buffer.
+
+class SSHProcess:
+    """Runs ``argv`` (an ssh command) on the running loop and reads it as it goes.
+
+    Events from the wrapper resolve the futures of :meth:`expect` and reach ``on_event``;
+    stderr (ssh's own words, the kernel's output) is logged and its tail kept for error
+    messages. Writes to stdin never block: a stopped ssh must not stall anything.
     """
 
     def __init__(
@@ -30,56 +37,37 @@ class SSHSession:
         *,
         label: str,
         log: logging.Logger | logging.LoggerAdapter[Any],
-        heartbeat_interval: float,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.label = label
         self.log = log
-        self.heartbeat_interval = heartbeat_interval
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.events: list[dict[str, Any]] = []
-        self.wrapper_pid: int | None = None
-        self.kernel_pid: int | None = None
-        #: The last kernel's exit status once the wrapper reported it; None while it runs.
-        self.exit_code: int | None = None
-        self.kernel_running = False
-        self.stdout_closed = False
-        self.wrapper_closed = False
+        self.on_event = on_event
+        self.proc: asyncio.subprocess.Process | None = None
+        self.last_heard = 0.0
         self._tail = bytearray()
         self._logged = 0
-        self._pending = b""
-        self._stdin_fd = -1
-        self._stdin_closed = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._waiters: list[tuple[frozenset[str], asyncio.Future[dict[str, Any]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ended: asyncio.Event = asyncio.Event()
 
-    # Lifetime.
-
-    def start(self, first_input: bytes) -> None:
-        """Start ssh and hand it ``first_input`` (the wrapper and its launch config)."""
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+    async def start(self, first_input: bytes) -> None:
+        """Start ssh and hand it ``first_input`` (the wrapper and its config)."""
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=LINE_LIMIT,
             # Its own session: a ^C meant for the Jupyter server must not kill the kernel's ssh.
             start_new_session=True,
         )
-        assert self.proc.stdin is not None
-        self._stdin_fd = self.proc.stdin.fileno()
-        os.set_blocking(self._stdin_fd, False)
+        self.last_heard = asyncio.get_running_loop().time()
         self.send(first_input)
-        for name, target in (
-            ("events", self._read_events),
-            ("stderr", self._read_stderr),
-            ("heartbeat", self._heartbeat),
-        ):
-            thread = threading.Thread(
-                target=target, name=f"gpuoutlet-ssh-{name}-{self.proc.pid}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._tasks = [
+            asyncio.create_task(self._read_events()),
+            asyncio.create_task(self._read_stderr()),
+        ]
 
     @property
     def pid(self) -> int | None:
@@ -87,167 +75,156 @@ class SSHSession:
 
     @property
     def returncode(self) -> int | None:
-        return self.proc.poll() if self.proc is not None else None
+        return self.proc.returncode if self.proc is not None else None
 
     @property
     def alive(self) -> bool:
-        """ssh runs and the wrapper has not gone away (its stdout is still open)."""
-        return self.proc is not None and self.proc.poll() is None and not self.stdout_closed
-
-    def kernel_status(self) -> int | None:
-        """None while the kernel runs; its exit status, or a non-zero code once ssh is gone."""
-        if self.exit_code is not None:
-            return self.exit_code
-        if self.alive and self.kernel_running:
-            return None
-        code = self.returncode
-        return code if code else 1
-
-    def close_stdin(self) -> None:
-        """EOF for the wrapper: it kills the kernel's group, removes its folder and exits."""
-        with self._lock:
-            self._close_stdin_locked()
-
-    def signal_ssh(self, signum: int) -> None:
-        """Signal the local ssh process (ours: started here, by pid)."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signum)
-
-    def reap(self) -> None:
-        """After ssh has exited: join the threads and close the pipes."""
-        self._stop.set()
-        self.close_stdin()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
-        if self.proc is not None:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+        """ssh runs and the wrapper's stdout is still open."""
+        return self.proc is not None and not self.ended.is_set()
 
     # Input.
 
     def send(self, data: bytes) -> bool:
-        """Queue ``data`` for ssh's stdin and write what the pipe takes now."""
-        with self._lock:
-            if self._stdin_closed:
-                return False
-            self._pending += data
-            self._flush_locked()
-            return not self._stdin_closed
+        stdin = self.proc.stdin if self.proc is not None else None
+        if stdin is None or stdin.is_closing():
+            return False
+        stdin.write(data)
+        return True
 
-    def command(self, line: str) -> bool:
+    def command(self, name: str, argument: str = "") -> bool:
+        line = f"{name} {argument}".strip() if argument else name
         return self.send(line.encode("utf-8") + b"\n")
 
-    def _flush_locked(self) -> None:
-        while self._pending and not self._stdin_closed:
-            try:
-                written = os.write(self._stdin_fd, self._pending)
-            except BlockingIOError:
-                return
-            except OSError:  # EPIPE: ssh is gone
-                self._close_stdin_locked()
-                return
-            self._pending = self._pending[written:]
+    def ping(self) -> None:
+        """A ping, unless the last one is still queued (a stopped ssh must not pile them up)."""
+        stdin = self.proc.stdin if self.proc is not None else None
+        if (
+            stdin is not None
+            and not stdin.is_closing()
+            and stdin.transport.get_write_buffer_size() == 0
+        ):
+            self.command(Command.PING)
 
-    def _close_stdin_locked(self) -> None:
-        if self._stdin_closed:
+    def close_stdin(self) -> None:
+        stdin = self.proc.stdin if self.proc is not None else None
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+
+    def signal(self, signum: int) -> None:
+        """Signal the local ssh process (ours: started here)."""
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signum)
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Whether ssh exited (and its readers finished) within ``timeout``."""
+        if self.proc is None:
+            return True
+        exited = asyncio.ensure_future(self.proc.wait())
+        # asyncio.wait, not wait_for: a timeout must not cancel the readers.
+        _, pending = await asyncio.wait([exited, *self._tasks], timeout=timeout)
+        exited.cancel()
+        return not pending
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Let ssh end within ``grace`` (after its stdin closed), else end it; reap it."""
+        if self.proc is None:
             return
-        self._stdin_closed = True
-        self._pending = b""
-        if self.proc is not None and self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
+        # The wrapper closes its stdout when it is done; ssh itself may linger on forwarded
+        # connections that Jupyter's clients keep open: once the wrapper is gone, we end it.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.ended.wait(), grace)
+        if not await self.wait(0.3):
+            self.signal(signal.SIGTERM)
+            if not await self.wait(2.0):
+                self.signal(signal.SIGKILL)
+                await self.wait(5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # The pipes' transports close with the process; stdin may still be open.
+        self.close_stdin()
 
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(self.heartbeat_interval):
-            with self._lock:
-                if self._stdin_closed:
-                    return
-                self._flush_locked()
-                # A ping only when the last one left: a stopped ssh must not pile them up.
-                if not self._pending:
-                    self._pending = b"ping\n"
-                    self._flush_locked()
+    # Events.
 
-    # Output.
+    def expect(self, kinds: Collection[str]) -> asyncio.Future[dict[str, Any]]:
+        """A future for the next event of one of ``kinds``; SSHEnded if ssh ends first."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if self.ended.is_set():
+            future.set_exception(SSHEnded())
+        else:
+            self._waiters.append((frozenset(kinds), future))
+        return future
 
-    def _read_events(self) -> None:
-        assert self.proc is not None
-        stream: IO[bytes] | None = self.proc.stdout
-        assert stream is not None
+    async def _read_events(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        stream = self.proc.stdout
+        loop = asyncio.get_running_loop()
         try:
-            for raw in stream:
+            while True:
+                try:
+                    raw = await stream.readline()
+                except ValueError:  # a line over the limit: not one of ours
+                    continue
+                if not raw:
+                    break
                 event = _parse_event(raw)
                 if event is None:
                     if raw.strip():
                         self.log.debug("%s: stdout: %r", self.label, raw[:200])
                     continue
-                self._record(event)
-        except (OSError, ValueError):
+                self.last_heard = loop.time()
+                self._dispatch(event)
+        except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
-            self.stdout_closed = True
+            self.ended.set()
+            for _, future in self._waiters:
+                if not future.done():
+                    future.set_exception(SSHEnded())
+                    future.exception()  # retrieved: nobody may be waiting any more
+            self._waiters = []
 
-    def _record(self, event: dict[str, Any]) -> None:
+    def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "hello":
-            self.wrapper_pid = _int_or_none(event.get("pid"))
-        elif kind == "started":
-            self.kernel_pid = _int_or_none(event.get("pid"))
-            self.exit_code = None
-            self.kernel_running = True
-        elif kind == "exit":
-            code = _int_or_none(event.get("code"))
-            self.exit_code = code if code is not None else 1
-            self.kernel_running = False
-        elif kind == "closed":
-            self.wrapper_closed = True
-        with self._lock:
-            self.events.append(event)
+        if kind == Event.OUTPUT:
+            self._add_output(str(event.get("text", "")).encode("utf-8", "replace"))
+        if self.on_event is not None:
+            self.on_event(event)
+        keep = []
+        for kinds, future in self._waiters:
+            if future.done():
+                continue
+            if kind in kinds:
+                future.set_result(event)
+            else:
+                keep.append((kinds, future))
+        self._waiters = keep
 
-    def _read_stderr(self) -> None:
+    async def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
-        fd = self.proc.stderr.fileno()
-        partial = b""
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            with self._lock:
-                self._tail += chunk
-                del self._tail[:-STDERR_TAIL_BYTES]
-            partial += chunk
-            *lines, partial = partial.split(b"\n")
-            partial = partial[-4096:]
-            for line in lines:
-                self._log_line(line)
-        if partial:
-            self._log_line(partial)
+        stream = self.proc.stderr
+        with contextlib.suppress(OSError):
+            while chunk := await stream.read(65536):
+                self._add_output(chunk)
 
-    def _log_line(self, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r")
-        if not text.strip():
-            return
-        self._logged += 1
-        if self._logged <= LOGGED_LINES:
-            self.log.info("%s: %s", self.label, text[:2000])
-        elif self._logged == LOGGED_LINES + 1:
-            self.log.info("%s: (more output not logged)", self.label)
+    def _add_output(self, chunk: bytes) -> None:
+        self._tail += chunk
+        del self._tail[:-STDERR_TAIL_BYTES]
+        for line in chunk.decode("utf-8", "replace").splitlines():
+            text = line.rstrip("\r")
+            if not text.strip():
+                continue
+            self._logged += 1
+            if self._logged <= LOGGED_LINES:
+                self.log.info("%s: %s", self.label, text[:2000])
+            elif self._logged == LOGGED_LINES + 1:
+                self.log.info("%s: (more output not logged)", self.label)
 
     def stderr_tail(self, limit: int = 4000) -> str:
-        """The end of what ssh and the remote side wrote to stderr, for error messages."""
-        with self._lock:
-            data = bytes(self._tail[-limit:])
+        """The end of what ssh and the remote side wrote, for error messages."""
+        data = bytes(self._tail[-limit:])
         return data.decode("utf-8", "replace").replace("\r\n", "\n").strip()
-
-    def events_since(self, index: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self.events[index:])
 
 
 def _parse_event(raw: bytes) -> dict[str, Any] | None:
@@ -258,7 +235,3 @@ def _parse_event(raw: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) and "event" in event else None
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ssh.fsutil import atomic_write
 from ..ssh.validate import validate_rental_id
+from .records import forget_rental
 
 if TYPE_CHECKING:
     from ..api import Rental
@@ -24,8 +27,22 @@ LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 DEFAULT_PYTHON = "python3"
 
 
+# Cached: the idle look maps every rental to its kernel name every few seconds.
+@functools.lru_cache(maxsize=4096)
 def kernel_name_for(rental_id: str) -> str:
-    """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>``."""
+    """The kernel name of a rental: ``gpuoutlet-<rental id, lowercased>-<8 hex of its hash>``.
+
+    Jupyter lowercases kernelspec names (its folders are listed and looked up by the lowercased
+    name), so the id's case cannot tell ``rent_Ab`` from ``rent_aB``; the hash of the exact id
+    can. The lowercased id stays in the name so that a person can still tell which rental it is.
+    """
+    exact = validate_rental_id(rental_id)
+    digest = hashlib.sha256(exact.encode("ascii")).hexdigest()[:8]
+    return f"{KERNEL_PREFIX}{exact.lower()}-{digest}"
+
+
+def _legacy_name_for(rental_id: str) -> str:
+    """The name earlier versions gave a rental's kernelspec (before the hash)."""
     return KERNEL_PREFIX + validate_rental_id(rental_id).lower()
 
 
@@ -96,7 +113,9 @@ class KernelSpecWriter:
 
     ``kernels_dir`` defaults to ``jupyter_data_dir()/kernels``; ``python`` is the interpreter
     on the machines; ``provisioner_config`` adds keys to every spec's provisioner config
-    (``{"install_ipykernel": True}``, ``{"heartbeat_timeout": 120}``, ...).
+    (``{"install_ipykernel": True}``, ``{"heartbeat_timeout": 120}``, ...). ``state_dir``: the
+    server's, where the kernels' reattach records live: the specs name it, and removing a
+    rental's spec (its rental stopped) forgets its detached kernels.
     """
 
     def __init__(
@@ -105,10 +124,14 @@ class KernelSpecWriter:
         *,
         python: str = DEFAULT_PYTHON,
         provisioner_config: Mapping[str, Any] | None = None,
+        state_dir: Path | str | None = None,
     ) -> None:
         self._kernels_dir = Path(kernels_dir) if kernels_dir is not None else None
         self.python = python
         self.provisioner_config = dict(provisioner_config or {})
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        if self.state_dir is not None:
+            self.provisioner_config.setdefault("state_dir", os.fspath(self.state_dir))
 
     @property
     def kernels_dir(self) -> Path:
@@ -135,11 +158,30 @@ class KernelSpecWriter:
         return name
 
     def remove(self, rental_id: str) -> None:
-        """Delete the rental's kernelspec if there is one (idempotent)."""
-        folder = self.spec_dir(rental_id)
+        """Delete the rental's kernelspec if there is one (idempotent), and one an earlier
+        version wrote under the old name if it is this rental's (not another id's case)."""
+        if self.state_dir is not None:
+            forget_rental(rental_id, self.state_dir)  # its machine, and so its kernels, are gone
+        self._remove_folder(self.spec_dir(rental_id))
+        legacy = self.kernels_dir / _legacy_name_for(rental_id)
+        if self._rental_of(legacy) == rental_id:
+            self._remove_folder(legacy)
+
+    @staticmethod
+    def _remove_folder(folder: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             (folder / KERNEL_FILE).unlink()  # first: it stops being a kernelspec at once
         shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _rental_of(folder: Path) -> str | None:
+        """The rental id a kernelspec folder was written for; None: not one of ours."""
+        try:
+            spec = json.loads((folder / KERNEL_FILE).read_text("utf-8"))
+            rental_id = spec["metadata"]["gpuoutlet"]["rental_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # not one of ours, or half-removed
+        return rental_id if isinstance(rental_id, str) else None
 
     def installed(self) -> dict[str, str]:
         """``{kernel name: rental id}`` of the gpuoutlet kernelspecs present (for a cleanup of
@@ -152,12 +194,8 @@ class KernelSpecWriter:
         for name in names:
             if not name.startswith(KERNEL_PREFIX):
                 continue
-            try:
-                spec = json.loads((self.kernels_dir / name / KERNEL_FILE).read_text("utf-8"))
-                rental_id = spec["metadata"]["gpuoutlet"]["rental_id"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not one of ours, or half-removed
-            if isinstance(rental_id, str):
+            rental_id = self._rental_of(self.kernels_dir / name)
+            if rental_id is not None:
                 found[name] = rental_id
         return found
 

@@ -1,4 +1,4 @@
-"""The one ssh argv of a remote kernel: BatchMode, no multiplexing, five -L forwards, a bootstrap."""
+"""The ssh argv of a remote kernel: BatchMode, no multiplexing, keep-alives, -L forwards, a bootstrap."""
 
 from __future__ import annotations
 
@@ -91,13 +91,16 @@ def build_ssh_argv(
     config_file: Path | str | None = None,
     known_hosts_file: Path | str | None = None,
     connect_timeout: int = 15,
+    keepalive_interval: int = 10,
+    keepalive_count_max: int = 2,
     ssh_executable: str = "ssh",
 ) -> list[str]:
     """The argv of the one ssh process of a kernel.
 
     No multiplexing (``ControlPath=none``: a kernel never rides on, or keeps alive, someone
     else's master), no prompts (``BatchMode``), no agent or X11 forwarding, and ssh exits at
-    once if a local port cannot be bound (``ExitOnForwardFailure``).
+    once if a local port cannot be bound (``ExitOnForwardFailure``). Keep-alives end it within
+    ``keepalive_interval * (keepalive_count_max + 1)`` seconds of a silent server (0: none).
     """
     argv = [ssh_executable]
     if config_file is not None:
@@ -113,6 +116,9 @@ def build_ssh_argv(
         "RequestTTY": "no",
         "GatewayPorts": "no",
         "ConnectTimeout": str(int(connect_timeout)),
+        "ServerAliveInterval": str(int(keepalive_interval)),
+        "ServerAliveCountMax": str(int(keepalive_count_max)),
+        "TCPKeepAlive": "yes",
         "LogLevel": "ERROR",  # keeps "Permanently added ..." out of the kernel's log
     }
     if known_hosts_file is not None:

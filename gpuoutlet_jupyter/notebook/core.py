@@ -332,7 +332,7 @@ class GpuCore:
         """
         self.say(f"Stopping {rental_id}. {STOP_NOTICE}")
         rental = self._info(self.backend.stop(rental_id))
-        if wait and not stopped_or_final(rental) and not rental.stop_info.get("alreadyStopped"):
+        if wait and not stopped_or_final(rental) and not rental.data.get("alreadyStopped"):
             rental, _ = self.follow(rental, stopped_or_final)
         self.say(rental.stop_line())
         return rental

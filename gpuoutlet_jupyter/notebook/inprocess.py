@@ -151,6 +151,7 @@ class InProcessBackend:
                 "idleStopMinutes": None,
                 "idleWarnMinutes": options.idle_warning_minutes,
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
+                "stateProblems": list(self._service.state_problems),
                 "note": self._note,
             },
             session,

@@ -6,7 +6,9 @@ client, httpx, pydantic and ipywidgets are imported on a magic's first use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+import copy
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -55,6 +57,51 @@ def line_magic(func: F) -> F:
 def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
     """``IPython.core.magic_arguments.parse_argstring``, typed."""
     return _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
+
+
+class HelpRequested(Exception):
+    """``-h``/``--help`` was given: ``text`` is the help to show, and nothing else is done."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _CLIHelpFormatter(_ma.MagicHelpFormatter):
+    """IPython's formatter (dedented descriptions), with a CLI's ``usage:`` line instead of the
+    reST code block the magic's docstring starts with."""
+
+    def add_usage(
+        self, usage: Any, actions: Any, groups: Any, prefix: str | None = "usage: %"
+    ) -> None:
+        argparse.HelpFormatter.add_usage(self, usage, actions, groups, prefix)
+
+
+class _ShowHelp(argparse.Action):
+    """``-h``/``--help`` as in every CLI: the usage and every option. argparse's own help
+    action would print and then exit the process (SystemExit); this one hands the text back."""
+
+    def __init__(
+        self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any
+    ) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        shown = copy.copy(parser)
+        shown.formatter_class = _CLIHelpFormatter
+        raise HelpRequested(shown.format_help())
+
+
+def help_option() -> Callable[[F], F]:
+    """The ``-h``/``--help`` option every magic has."""
+    return argument("-h", "--help", action=_ShowHelp, help="Show this help; nothing else is done.")
 
 
 #: The rental request's wire fields, as the options of %gpu_rent name them.
@@ -218,12 +265,23 @@ class GpuOutletMagics(ServiceTraits, Magics):
     # Error handling: every expected failure is one paragraph, never a traceback.
 
     def _parse(self, magic: Callable[..., Any], name: str, line: str) -> Any:
+        """The magic's arguments; None when the help was asked for (and shown): do nothing."""
         try:
             return parse_argstring(magic, line)
+        except HelpRequested as shown:
+            print(shown.text, end="")
+            return None
         except UsageError as exc:
             text = str(exc).rstrip(".")
             raise GpuMagicError(
-                f"%{name}: {text}. Nothing was done. `%{name}?` shows the usage and every option."
+                f"%{name}: {text}. Nothing was done. `%{name} --help` shows the usage and every "
+                "option."
+            ) from None
+        except ValueError as exc:
+            # shlex's "No closing quotation" (or "No escaped character"), before argparse.
+            raise GpuMagicError(
+                f"%{name}: the line could not be split into arguments ({exc}): an unbalanced "
+                f"quote? Close it, or drop it. Nothing was done. `%{name} --help` shows the usage."
             ) from None
 
     def _run(self, name: str, action: Callable[[GpuCore], T]) -> T:
@@ -256,6 +314,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument(
         "family", metavar="FAMILY", help="GPU family, e.g. rtx-4090 (%%gpu_families lists them)."
     )
@@ -284,7 +343,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
         "the Jupyter server's c.GpuOutletApp.idle_stop_minutes). Needs the Jupyter server.",
     )
     @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it is created.")
-    def gpu_rent(self, line: str) -> RentalInfo:
+    def gpu_rent(self, line: str) -> RentalInfo | None:
         """Rent GPUs: create the rental, show its progress until it runs, and return it.
 
         One hour of its price is reserved from the wallet up front. Once it runs you get its
@@ -292,6 +351,8 @@ class GpuOutletMagics(ServiceTraits, Magics):
         waiting, not the rental.
         """
         args = self._parse(self.gpu_rent, "gpu_rent", line)
+        if args is None:
+            return None
 
         def rent(core: GpuCore) -> RentalInfo:
             request = core.request(
@@ -308,31 +369,40 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument("rental_id", metavar="ID", nargs="?", help="A rental id (rent_…).")
-    def gpu_status(self, line: str) -> RentalInfo | StatusInfo:
+    def gpu_status(self, line: str) -> RentalInfo | StatusInfo | None:
         """Show one rental, or (without ID) where rentals are handled and whether it can rent."""
         args = self._parse(self.gpu_status, "gpu_status", line)
+        if args is None:
+            return None
         if args.rental_id:
             return self._run("gpu_status", lambda core: core.rental(args.rental_id))
         return self._run("gpu_status", lambda core: core.status())
 
     @line_magic
     @magic_arguments()
-    def gpu_rentals(self, line: str) -> RentalsTable:
+    @help_option()
+    def gpu_rentals(self, line: str) -> RentalsTable | None:
         """List your rentals, newest first: status, price, cost so far, SSH alias or phase."""
-        self._parse(self.gpu_rentals, "gpu_rentals", line)
+        if self._parse(self.gpu_rentals, "gpu_rentals", line) is None:
+            return None
         return self._run("gpu_rentals", lambda core: core.rentals())
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument("rental_id", metavar="ID", help="A rental id (rent_…).")
-    def gpu_wait(self, line: str) -> RentalInfo:
+    def gpu_wait(self, line: str) -> RentalInfo | None:
         """Follow a rental until it runs (or fails), with the progress view; Ctrl-C stops waiting."""
         args = self._parse(self.gpu_wait, "gpu_wait", line)
+        if args is None:
+            return None
         return self._run("gpu_wait", lambda core: core.wait(args.rental_id))
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument("rental_id", metavar="ID", nargs="?", help="The rental to stop.")
     @argument(
         "--all", dest="all", action="store_true", help="Stop every active rental (asks first)."
@@ -341,7 +411,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
     @argument(
         "--no-wait", dest="no_wait", action="store_true", help="Return once the stop is asked for."
     )
-    def gpu_stop(self, line: str) -> RentalInfo | RentalsTable:
+    def gpu_stop(self, line: str) -> RentalInfo | RentalsTable | None:
         """Stop a rental (or --all of them) for good, and wait until it is stopped.
 
         Stopping is permanent: gpuoutlet destroys the pod and wipes its disk. Billing ends
@@ -349,6 +419,8 @@ class GpuOutletMagics(ServiceTraits, Magics):
         said to be so.
         """
         args = self._parse(self.gpu_stop, "gpu_stop", line)
+        if args is None:
+            return None
         if args.all == bool(args.rental_id):
             raise GpuMagicError(
                 "%gpu_stop: give one rental ID (%gpu_stop rent_…) or --all (%gpu_stop --all), "
@@ -362,6 +434,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument("rental_id", metavar="ID", help="The rental to keep.")
     @argument(
         "--idle-stop",
@@ -370,33 +443,40 @@ class GpuOutletMagics(ServiceTraits, Magics):
         metavar="MINUTES",
         help="Also change its idle stop to MINUTES (0: never stop it for being idle).",
     )
-    def gpu_keep(self, line: str) -> RentalInfo:
+    def gpu_keep(self, line: str) -> RentalInfo | None:
         """Keep a rental from being stopped for being idle: its idle timer starts again.
 
         The Jupyter server stops a rental with an idle stop once none of its kernels has run
         anything for that long, after a warning; this is the warning's "Keep it".
         """
         args = self._parse(self.gpu_keep, "gpu_keep", line)
+        if args is None:
+            return None
         return self._run(
             "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
         )
 
     @line_magic
     @magic_arguments()
-    def gpu_families(self, line: str) -> FamiliesTable:
+    @help_option()
+    def gpu_families(self, line: str) -> FamiliesTable | None:
         """The GPU families: per-GPU price per hour, memory, regions and availability."""
-        self._parse(self.gpu_families, "gpu_families", line)
+        if self._parse(self.gpu_families, "gpu_families", line) is None:
+            return None
         return self._run("gpu_families", lambda core: core.families())
 
     @line_magic
     @magic_arguments()
-    def gpu_templates(self, line: str) -> TemplatesTable:
+    @help_option()
+    def gpu_templates(self, line: str) -> TemplatesTable | None:
         """gpuoutlet's machine templates: what each holds and the ports its software serves."""
-        self._parse(self.gpu_templates, "gpu_templates", line)
+        if self._parse(self.gpu_templates, "gpu_templates", line) is None:
+            return None
         return self._run("gpu_templates", lambda core: core.templates())
 
     @line_magic
     @magic_arguments()
+    @help_option()
     @argument(
         "action",
         nargs="?",
@@ -406,7 +486,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
         "machine's public key to the account.",
     )
     @argument("--name", metavar="NAME", help="With add: the key's name on the account.")
-    def gpu_keys(self, line: str) -> KeysTable:
+    def gpu_keys(self, line: str) -> KeysTable | None:
         """Your gpuoutlet account's SSH keys; `%gpu_keys add` adds this machine's.
 
         A pod lets in the keys the account has when the pod is created, never later: add the
@@ -414,6 +494,8 @@ class GpuOutletMagics(ServiceTraits, Magics):
         id_rsa, else one made for gpuoutlet-jupyter; GpuOutletApp.identity_file changes it).
         """
         args = self._parse(self.gpu_keys, "gpu_keys", line)
+        if args is None:
+            return None
         if args.action == "add":
             return self._run("gpu_keys", lambda core: core.add_key(args.name))
         if args.name:
@@ -422,16 +504,20 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     @line_magic
     @magic_arguments()
-    def gpu_wallet(self, line: str) -> WalletInfo:
+    @help_option()
+    def gpu_wallet(self, line: str) -> WalletInfo | None:
         """The wallet: what is available, and what is reserved for running rentals."""
-        self._parse(self.gpu_wallet, "gpu_wallet", line)
+        if self._parse(self.gpu_wallet, "gpu_wallet", line) is None:
+            return None
         return self._run("gpu_wallet", lambda core: core.wallet())
 
     @line_magic
     @magic_arguments()
-    def gpu_panel(self, line: str) -> Panel:
+    @help_option()
+    def gpu_panel(self, line: str) -> Panel | None:
         """A panel to rent and watch GPUs: families, wallet, a launch form, live rentals."""
-        self._parse(self.gpu_panel, "gpu_panel", line)
+        if self._parse(self.gpu_panel, "gpu_panel", line) is None:
+            return None
         if getattr(self.shell, "kernel", None) is None:
             raise GpuMagicError(
                 "%gpu_panel: the panel is made of widgets, which need a notebook frontend "

@@ -244,7 +244,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         }
         try:
             request = self.core.request(**fields)
-            # The one create path of the magics: family check, idle stop, Idempotency-Key.
+            # The one create path of the magics (the service checks, quotes, creates once).
             rental = self.core.create(
                 request, idle_stop_minutes=self.idle_stop.value.strip() or None
             )

@@ -247,7 +247,7 @@ class RentalInfo:
     def stop_line(self) -> str:
         """What the stop settled: the cost in all and any refund (or that it was done already)."""
         stop = self.stop_info
-        if stop.get("alreadyStopped"):
+        if self.data.get("alreadyStopped") or stop.get("alreadyStopped"):
             return (
                 f"{self.id} was already stopped: nothing more to do, nothing more is billed "
                 f"(it cost {format_cents(self.cost_cents())} in all)."

@@ -71,10 +71,15 @@ def parse_json_object(
         raise InvalidBodyError(f"The request has no body: send a JSON object such as {example}.")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBodyError(
-            f"The request body is not valid JSON ({reason}). Send a JSON object such as {example}."
+            f"The request body is not valid JSON ({exc}). Send a JSON object such as {example}."
+        ) from None
+    except RecursionError:
+        # json.loads recurses once per nesting level; no body of ours nests more than twice.
+        raise InvalidBodyError(
+            "The request body is nested too deeply to be read. Send one flat JSON object such "
+            f"as {example}."
         ) from None
     if not isinstance(data, dict):
         raise InvalidBodyError(

@@ -136,7 +136,8 @@ class StopView(RestModel):
     refunded_cents: int = Field(description="Refunded (it ran under 60 s).")
     requested_at: str | None = Field(description="When the stop was asked for (ISO 8601).")
     already_stopped: bool = Field(
-        description="gpuoutlet said it was stopped already: the stop is done, nothing new."
+        description="gpuoutlet said it was stopped already when this server first stopped it "
+        "(stopped elsewhere): nothing was settled by this server."
     )
 
 
@@ -149,6 +150,9 @@ class IdleStopView(RestModel):
     stop_at: str | None
     seconds_left: float | None = Field(description="Computed when the reply is made.")
     warning: bool = Field(description="Show the idle warning with a “Keep it” button.")
+    decided_here: bool = Field(
+        description="This server decides the idle stop (another server owns it otherwise)."
+    )
     kernels: int
     busy_kernels: int
 
@@ -202,6 +206,10 @@ class RentalsView(RestModel):
 class StopReply(RentalView):
     """The rental after a stop was asked for, with the notice that a stop is permanent."""
 
+    already_stopped: bool = Field(
+        description="gpuoutlet said it was stopped already (409 `already_stopped`): the stop "
+        "is done, nothing was charged by this call."
+    )
     notice: str = Field(description="A stop destroys the pod and its disk.")
 
 
@@ -358,6 +366,9 @@ class StatusView(RestModel):
     session: SessionView | None = Field(description="Null when it could not be read.")
     session_problem: str | None = Field(description="Why the session could not be read.")
     stop_notice: str = Field(description="Say it before every stop.")
+    state_problems: list[str] = Field(
+        description="What was wrong with the rentals state file at start (records set aside)."
+    )
     note: str | None = None
 
 

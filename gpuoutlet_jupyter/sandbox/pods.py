@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["GpuSpec", "Pod", "PodManager", "probe_ssh"]
 
+#: Every pod process has the pod's id in its environment (also how a stop finds them all).
+POD_ID_ENV = "GPUOUTLET_POD_ID"
 # A pod id names a folder under state_dir, so it must be one safe path component.
 _POD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -126,6 +128,28 @@ def _session_pgids(sid: int) -> set[int]:
         if int(fields[3]) == sid:
             pgids.add(int(fields[2]))
     return pgids
+
+
+def _pod_processes(pod_id: str) -> list[int]:
+    """Live processes whose environment names the pod (every process a pod started has it)."""
+    proc_root = pathlib.Path("/proc")
+    if not proc_root.is_dir():
+        return []
+    marker = f"{POD_ID_ENV}={pod_id}".encode()
+    found = []
+    for entry in os.scandir(proc_root):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(os.path.join(entry.path, "environ"), "rb") as f:
+                environ = f.read().split(b"\0")
+            with open(os.path.join(entry.path, "stat"), "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if marker in environ and stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z":
+            found.append(int(entry.name))
+    return found
 
 
 def _signal_session(sid: int, sig: int, *, leader_unreaped: bool) -> None:
@@ -470,6 +494,8 @@ class PodManager:
             await asyncio.wait(set(state.handlers), timeout=self._kill_grace + _REAP_TIMEOUT)
         # A handler that was still spawning when the connections went away.
         await self._reap_all(state)
+        # What left its session (a daemon) goes too, as everything does with a real machine.
+        await self._kill_escaped(pod_id)
         if acceptor is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(acceptor.wait_closed(), timeout=1.0)
@@ -490,6 +516,25 @@ class PodManager:
             child.reaper = asyncio.ensure_future(self._terminate(child.sid, child.proc))
             child.reaper.add_done_callback(lambda _t: state.children.discard(child))
         return child.reaper
+
+    async def _kill_escaped(self, pod_id: str) -> None:
+        """SIGTERM, then SIGKILL after the grace, every process still carrying the pod's id."""
+        pids = _pod_processes(pod_id)
+        if not pids:
+            return
+        logger.info("pod %s: ending %d process(es) outside its sessions", pod_id, len(pids))
+        for sig in (signal.SIGTERM, signal.SIGCONT):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._kill_grace
+        while pids and loop.time() < deadline:
+            await asyncio.sleep(_POLL_INTERVAL)
+            pids = _pod_processes(pod_id)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     async def _terminate(self, sid: int, proc: asyncio.subprocess.Process | None) -> None:
         """SIGHUP a session's process groups, SIGKILL what is left after the grace, reap."""
@@ -561,7 +606,7 @@ class PodManager:
             "SHELL": self._shell,
             "PATH": os.pathsep.join(path_dirs),
             "LANG": os.environ.get("LANG") or "C.UTF-8",
-            nvidia_smi.ENV_POD: state.pod.pod_id,
+            POD_ID_ENV: state.pod.pod_id,
         }
         if state.gpus is not None:
             env.update(state.gpus.environment())

@@ -26,6 +26,7 @@ from traitlets import Float, TraitError, Unicode, default, validate
 
 from .._version import __version__
 from ..api.settings import ENV_SID
+from ..kernel.provisioner import detach_all
 from ..service.traits import ServiceTraits
 from .activity import KernelManagerActivity
 from .auth import KernelToken
@@ -156,6 +157,9 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         await self.manager.start()
 
     async def stop_extension(self) -> None:
+        # Jupyter is going away and shuts its kernels down next: the rentals' remote kernels
+        # stay on their machines, detached, for the next Jupyter to adopt (issue 17).
+        await detach_all()
         await self.manager.stop()
         self._unpublish()
         self._unroute_library_logs()

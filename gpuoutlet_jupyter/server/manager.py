@@ -129,6 +129,15 @@ class RentalsManager:
                 self._problem = str(exc)
                 log.warning("gpuoutlet: %s", self._problem)
                 return
+            except Exception as exc:
+                # The client is built from the sid: an unexpected error here may carry it in its
+                # message or arguments, so only its type is shown.
+                self._problem = (
+                    f"The gpuoutlet extension could not set up its client ({type(exc).__name__}). "
+                    "Check GPUOUTLET_API_URL and the sid's source, then restart the server."
+                )
+                log.error("gpuoutlet: %s", self._problem)
+                return
             try:
                 await service.start()
             except Exception as exc:
@@ -224,6 +233,8 @@ class RentalsManager:
                 "idleStopMinutes": self._idle_default(),
                 "idleWarnMinutes": options.idle_warning_minutes,
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
+                # What was wrong with the rentals state file at start (see service/store.py).
+                "stateProblems": list(self._service.state_problems) if self._service else [],
             },
             session,
             problem,

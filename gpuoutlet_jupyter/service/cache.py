@@ -12,18 +12,25 @@ T = TypeVar("T")
 
 class Cached(Generic[T]):
     """``get()`` answers from one fetch for ``ttl`` seconds; callers arriving while it runs
-    share it. ``fresh()`` fetches now (for a decision that moves money)."""
+    share it. A failed fetch is answered (raised again) for ``error_ttl`` seconds, so viewers
+    polling through an outage or an expired session do not each ask upstream. ``fresh()``
+    fetches now (for a decision that moves money)."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[T]], ttl: float) -> None:
+    def __init__(
+        self, fetch: Callable[[], Awaitable[T]], ttl: float, *, error_ttl: float = 10.0
+    ) -> None:
         self._fetch = fetch
         self.ttl = ttl
+        self.error_ttl = min(error_ttl, ttl)
         self._value: T | None = None
         self._at = -float("inf")
+        self._error: BaseException | None = None
+        self._error_at = -float("inf")
         self._pending: asyncio.Future[T] | None = None
 
     def invalidate(self) -> None:
         """The next ``get()`` fetches again."""
-        self._at = -float("inf")
+        self._at = self._error_at = -float("inf")
 
     @property
     def value(self) -> T | None:
@@ -31,7 +38,10 @@ class Cached(Generic[T]):
         return self._value
 
     async def get(self) -> T:
-        if self._value is not None and time.monotonic() - self._at < self.ttl:
+        now = time.monotonic()
+        if self._error is not None and now - self._error_at < self.error_ttl:
+            raise self._error
+        if self._value is not None and now - self._at < self.ttl:
             return self._value
         return await self._shared()
 
@@ -45,8 +55,12 @@ class Cached(Generic[T]):
         pending = self._pending
         try:
             value = await asyncio.shield(pending)
+        except Exception as exc:
+            self._error, self._error_at = exc, time.monotonic()
+            raise
         finally:
             if self._pending is pending and pending.done():
                 self._pending = None
         self._value, self._at = value, time.monotonic()
+        self._error = None
         return value

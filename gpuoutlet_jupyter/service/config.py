@@ -50,7 +50,7 @@ def build_service(
         # Imported here: jupyter_client is only needed once a service is actually built.
         from ..kernel.specs import KernelSpecWriter
 
-        kernelspecs = KernelSpecWriter(python=config.remote_python)
+        kernelspecs = KernelSpecWriter(python=config.remote_python, state_dir=config.state_dir)
     return RentalService(
         client or AsyncRentalsClient(settings),
         state_dir=config.state_dir,

@@ -16,10 +16,17 @@ def describe(record: RentalRecord, *, max_polls: int, now: float | None = None) 
     """What is happening to this rental now, and what (if anything) the user should do."""
     rental = record.rental
     status = rental.status
+    # Once it is over, an SSH error can only be a failed removal of its entry.
+    left_over = ""
+    if not record.watched and record.ssh is not None and record.ssh.error:
+        left_over = f" {record.ssh.error}"
     if record.gone:
+        removed = (
+            "its kernel was removed." if left_over else "its SSH entry and kernel were removed."
+        )
         return (
-            "The rentals API no longer reports this rental; its SSH entry and kernel were "
-            "removed. Check your gpuoutlet account if you think it is still running."
+            f"The rentals API no longer reports this rental; {removed} Check your gpuoutlet "
+            f"account if you think it is still running.{left_over}"
         )
     if status == "provisioning":
         text = _provisioning(record, max_polls=max_polls, now=now)
@@ -59,7 +66,7 @@ def describe(record: RentalRecord, *, max_polls: int, now: float | None = None) 
         text = f"Status {status!r} (not known to this version of gpuoutlet-jupyter)."
     if record.upstream_error and record.watched:
         text += f" The last poll failed, retrying: {record.upstream_error}"
-    return text
+    return text + left_over
 
 
 def _provisioning(record: RentalRecord, *, max_polls: int, now: float | None) -> str:
@@ -108,6 +115,11 @@ def _settled(record: RentalRecord) -> str:
 def _idle(record: RentalRecord) -> str:
     """The idle auto-stop's part of a running rental's phase."""
     minutes = record.idle_stop_minutes
+    if minutes and not record.decided_here:
+        return (
+            f" Its idle stop ({minutes:g} min) is decided by another Jupyter server of yours, "
+            "the one that set it; kernels on it here count as activity."
+        )
     if not minutes or record.idle_stop_at is None:
         return ""
     if record.idle_warned_at is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,10 @@ class RentalRecord:
     stop: StopInfo | None = None
     # Idle auto-stop, in minutes (None: off). Set at create, or changed with "keep it".
     idle_stop_minutes: float | None = None
+    # The process that decides its idle stop (see service/owners.py): the one that created the
+    # rental or last set its idle stop, or that took it over from one that ended. None: nobody
+    # yet (made elsewhere, or saved by a version without owners).
+    owner: str | None = None
     # Epoch seconds: when one of its kernels last ran something, it was kept, or it came up.
     last_active_at: float | None = None
     # Not persisted: a restarted server shows the warning afresh before it stops anything.
@@ -166,6 +171,12 @@ class RentalRecord:
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # Not persisted: whether this process changed it (its settings) since its last save, so a
+    # save writes this process's view of what it changed and nothing else (see store.py).
+    changed: bool = field(default=False, compare=False, repr=False)
+    settings_changed: bool = field(default=False, compare=False, repr=False)
+    # Whether this process decides its idle stop (its owner is this process); set by the service.
+    decided_here: bool = field(default=True, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -242,10 +253,12 @@ class RentalRecord:
     def _idle_json(self) -> dict[str, Any] | None:
         if not self.idle_stop_minutes:
             return None
-        timing = self.rental.status == "running" and self.watched
+        # Only the process that owns the idle stop times it (see service/owners.py).
+        timing = self.rental.status == "running" and self.watched and self.decided_here
         stop_at = self.idle_stop_at if timing else None
         return {
             "minutes": self.idle_stop_minutes,
+            "decidedHere": self.decided_here,
             "warnMinutes": min(self.idle_warn_minutes, self.idle_stop_minutes),
             "lastActiveAt": iso(self.last_active_at) if timing else None,
             "stopAt": iso(stop_at),
@@ -272,6 +285,7 @@ class RentalRecord:
             "provisionStartedAt": self.provision_started_at,
             "stop": self.stop.to_json() if self.stop else None,
             "idleStopMinutes": self.idle_stop_minutes,
+            "owner": self.owner,
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
             "endedAt": self.ended_at,
@@ -279,35 +293,125 @@ class RentalRecord:
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> RentalRecord:
-        """Inverse of `to_state`."""
-        ssh = data.get("ssh")
-        target = data.get("sshTarget")
-        quote = data.get("quote")
-        stop = data.get("stop")
-        template = data.get("templateId")
-        return cls(
-            rental=Rental.model_validate(data["rental"]),
-            version=int(data.get("version", 0)),
-            phase=str(data.get("phase", "")),
-            created_here=bool(data.get("createdHere", True)),
-            polls=int(data.get("polls", 0)),
-            gone=bool(data.get("gone", False)),
-            ssh=SSHInfo.from_json(ssh) if isinstance(ssh, dict) else None,
-            ssh_target=(str(target[0]), int(target[1])) if isinstance(target, list) else None,
-            kernel=data.get("kernel"),
-            template_id=template if isinstance(template, str) else None,
-            quote=QuoteInfo.from_json(quote) if isinstance(quote, dict) else None,
-            provision_started_at=_float_or_none(data.get("provisionStartedAt")),
-            stop=StopInfo.from_json(stop) if isinstance(stop, dict) else None,
-            idle_stop_minutes=_float_or_none(data.get("idleStopMinutes")),
-            last_active_at=_float_or_none(data.get("lastActiveAt")),
-            stop_reason=data.get("stopReason"),
-            ended_at=_float_or_none(data.get("endedAt")),
+        """Inverse of `to_state`; raises on a record that cannot be read (see `from_saved`)."""
+        return cls.from_saved(data)[0]
+
+    @classmethod
+    def from_saved(cls, data: Any) -> tuple[RentalRecord, list[str]]:
+        """A record from the state file, and what of it had to be ignored.
+
+        The file may be damaged, or edited by hand: a record without a readable rental raises
+        (the caller skips it). Any other member that is not what it must be is ignored (as if
+        it were absent) and named: they are what this process noted about the rental, and the
+        next poll notes them again.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"a record must be a JSON object, not {type(data).__name__}")
+        rental = Rental.model_validate(data.get("rental"))
+        ignored: list[str] = []
+
+        def take(name: str, check: Any, default: Any = None) -> Any:
+            value = data.get(name)
+            if value is None:
+                return default
+            checked = check(value)
+            if checked is None:
+                shown = repr(value)
+                shown = shown if len(shown) <= 40 else shown[:40] + "…"
+                ignored.append(f"{name} {shown} is not usable; ignored")
+                return default
+            return checked
+
+        ssh = take("ssh", _ssh_info)
+        return (
+            cls(
+                rental=rental,
+                version=take("version", _count, 0),
+                phase=take("phase", _text, ""),
+                created_here=take("createdHere", _flag, True),
+                polls=take("polls", _count, 0),
+                gone=take("gone", _flag, False),
+                ssh=ssh,
+                ssh_target=take("sshTarget", _target),
+                kernel=take("kernel", _text),
+                template_id=take("templateId", _text),
+                quote=take("quote", _quote),
+                provision_started_at=take("provisionStartedAt", _epoch),
+                stop=take("stop", _stop),
+                idle_stop_minutes=take("idleStopMinutes", _minutes),
+                owner=take("owner", _text),
+                last_active_at=take("lastActiveAt", _epoch),
+                stop_reason=take("stopReason", _text),
+                ended_at=take("endedAt", _epoch),
+            ),
+            ignored,
         )
 
 
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+#: Latest epoch second accepted from the state file (the year 9999): beyond it, no date.
+_MAX_EPOCH = 253_402_300_799.0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and 0 <= number < 2**53 else None
+
+
+def _epoch(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and 0 <= number <= _MAX_EPOCH else None
+
+
+def _minutes(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and number > 0 else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _target(value: Any) -> tuple[str, int] | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    host, port = value
+    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+        return None
+    return host, port
+
+
+def _ssh_info(value: Any) -> SSHInfo | None:
+    if not isinstance(value, dict):
+        return None
+    members = ("alias", "command", "configFile", "error", "includeWarning")
+    if any(value.get(name) is not None and not isinstance(value[name], str) for name in members):
+        return None
+    return SSHInfo.from_json(value)
+
+
+def _quote(value: Any) -> QuoteInfo | None:
+    try:
+        return QuoteInfo.from_json(value) if isinstance(value, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _stop(value: Any) -> StopInfo | None:
+    try:
+        return StopInfo.from_json(value) if isinstance(value, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _brought_up_to_now(snapshot: dict[str, Any]) -> dict[str, Any]:

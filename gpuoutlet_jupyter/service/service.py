@@ -50,10 +50,11 @@ from .idle import (
 )
 from .keys import KeyCheck, default_key_name, find
 from .money import Spending, check_balance, check_cap, confirmation, wallet_json
+from .owners import Owners, combine
 from .phase import describe
 from .record import QuoteInfo, RentalRecord, SSHInfo, StopInfo
 from .session import SessionInfo
-from .store import StateStore
+from .store import Held, Loaded, Signature, StateStore, is_over
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ T = TypeVar("T")
 
 # The watcher handles failures itself (so they show as they happen), hence one try per poll.
 ONE_TRY = RetryPolicy(attempts=1)
+#: Seconds after which an idle look merges with the shared state file even if it seems unchanged.
+SYNC_INTERVAL = 60.0
 
 
 class KernelSpecs(Protocol):
@@ -129,6 +132,16 @@ class RentalService:
         self.options = options or ServiceOptions()
         self._owns_client = owns_client
         self._store = StateStore(state_dir)
+        # Servers sharing the state dir: who decides each idle stop, and their kernels' activity.
+        self._owners = Owners(state_dir, check_interval=self.options.idle_check_interval)
+        #: What was wrong with the state file at start (empty: nothing), for the status.
+        self.state_problems: list[str] = []
+        self._save_error: str | None = None
+        # Rentals in the shared state file that may run (other servers' too), at the last save.
+        self._shared_active: set[str] = set()
+        # The state file as this process last saved it (see `_sync`), and when.
+        self._signature: Signature = None
+        self._synced_at = -float("inf")
         self._records: dict[str, RentalRecord] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -157,35 +170,79 @@ class RentalService:
         if self._started:
             return
         self._started = True
-        for record in self._store.load():
+        await asyncio.to_thread(self._owners.claim)
+        loaded = await asyncio.to_thread(self._store.load)
+        for record in loaded.records:
             record.idle_warn_minutes = self.options.idle_warning_minutes
-            record.mark_ended(time.time())  # a state file from before endedAt was kept
+            if record.ended_at is None:
+                record.mark_ended(time.time())  # a state file from before endedAt was kept
+                record.changed = record.ended_at is not None
+            record.decided_here = record.owner == self._owners.id
             record.publish()  # as it was when saved: consistent, so viewers may see it at once
             self._records[record.id] = record
             self._version = max(self._version, record.version)
-        await self.reconcile()
+        listed = await self.reconcile()
+        if loaded.damaged:
+            self._report_damage(loaded, listed is not None)
         for record in list(self._records.values()):
             if record.rental.is_ready and record.watched:
                 # The entry may have been removed while the server was down: write it again.
-                async with self._lock(record.id):
-                    await self._act(record, rewrite_ssh=True)
-                    await self._bump(record)
+                try:
+                    async with self._lock(record.id):
+                        await self._act(record, rewrite_ssh=True)
+                        await self._bump(record)
+                except Exception:
+                    # Its watcher tries again; the other rentals (and the service) go on.
+                    log.exception("rental %s: could not restore its SSH entry", record.id)
             self._ensure_watcher(record.id)
-        await self._remove_stale_kernelspecs()
+        if listed is not None:
+            await self._remove_stale_kernelspecs(listed)
+        # Takes over the idle stops of owners that are gone (see owners.py), before any look.
+        await self._save()
         if self.options.reconcile_interval > 0:
             self._reconciler = asyncio.create_task(self._reconcile_forever())
         if self.activity is not None:
             self._idler = asyncio.create_task(self._check_idle_forever(), name="gpuoutlet-idle")
 
-    async def _remove_stale_kernelspecs(self) -> None:
-        """Kernelspecs left by a rental that stopped while no service was watching it."""
+    def _report_damage(self, loaded: Loaded, listed: bool) -> None:
+        """Say what a damaged state file cost, claiming a recovery only when there was one."""
+        if listed:
+            after = (
+                "Rentals of the skipped records that are still active were recovered from the "
+                "API's list."
+            )
+        else:
+            after = (
+                "The API's list could not be read, so rentals of the skipped records are not "
+                "watched until it can be (at the next reconcile, or a restart): check your "
+                "gpuoutlet account for rentals you do not see here."
+            )
+        self.state_problems = [*loaded.problems, after]
+        log.error(
+            "gpuoutlet: the rentals state file had problems: %s. %s%s",
+            "; ".join(loaded.problems),
+            f"The file as it was is kept as {loaded.set_aside}. " if loaded.set_aside else "",
+            after,
+        )
+
+    async def _remove_stale_kernelspecs(self, listed: list[Rental]) -> None:
+        """Kernelspecs left by a rental that stopped while no service was watching it.
+
+        Only after a successful list, and only those whose rental is known to be over: listed
+        as stopped or failed, or tracked here and over. A spec of a rental this process knows
+        nothing of (another account's, a kernel renting by itself) is none of its business.
+        """
         if self.kernelspecs is None:
             return
-        for rental_id in set((await asyncio.to_thread(self.kernelspecs.installed)).values()):
-            record = self._records.get(rental_id)
-            if record is None or not (record.watched and record.rental.is_ready):
-                log.info("removing the kernelspec of rental %s: it is not running", rental_id)
+        over = {rental.id for rental in listed if rental.is_final}
+        over.update(rid for rid, record in self._records.items() if not record.watched)
+        try:
+            installed = await asyncio.to_thread(self.kernelspecs.installed)
+            for rental_id in sorted(set(installed.values()) & over):
+                log.info("removing the kernelspec of rental %s: it is over", rental_id)
                 await asyncio.to_thread(self.kernelspecs.remove, rental_id)
+        except OSError as exc:
+            log.warning("gpuoutlet: could not sweep the kernelspecs of ended rentals: %s", exc)
 
     async def close(self, *, warn_running: bool = True) -> None:
         """Stop every watcher and persist; rentals keep running upstream.
@@ -206,6 +263,8 @@ class RentalService:
         self._reconciler = self._idler = None
         if self._started:
             await self._save()
+            # Its idle stops may now be taken over by another server on this state dir.
+            await asyncio.to_thread(self._owners.release)
         if self._owns_client:
             await self.client.aclose()
         self._started = False
@@ -219,7 +278,11 @@ class RentalService:
             for rental in sorted(active, key=lambda r: r.started_at)
         )
         burn = sum(rental.price_per_hour_cents for rental in active)
-        idle = sorted(r.id for r in self._records.values() if r.watched and r.idle_stop_minutes)
+        idle = sorted(
+            r.id
+            for r in self._records.values()
+            if r.watched and r.idle_stop_minutes and r.decided_here
+        )
         # Idle auto-stop is this process's doing: nobody stops those while it is down.
         idle_note = (
             f" The idle auto-stop of {', '.join(idle)} does not run while Jupyter is down."
@@ -326,10 +389,10 @@ class RentalService:
 
     async def _require_key(self) -> None:
         """Refuse a create whose pod would not let the SSH entry's key in."""
-        check = await self.key_check()
-        if check.local is not None and not check.on_account:
-            check = await self.key_check(fresh=True)  # added a moment ago, elsewhere?
-        check.require()
+        if self.ssh is None:
+            return  # no SSH entry will be written: no key to check
+        # Fresh, one request per create: a key deleted in the dashboard a moment ago counts.
+        (await self.key_check(fresh=True)).require()
 
     async def add_local_key(self, name: str | None = None) -> tuple[SSHKey, bool]:
         """Post the SSH entries' public key to the account; (the key, whether it was there)."""
@@ -444,6 +507,7 @@ class RentalService:
             record.template_id = request.template_id
             record.quote = quote
             record.provision_started_at = time.time()
+            self._set_owner(record, self._owners.id, changed=True)
         await self._apply(record, rental)
         return record
 
@@ -478,7 +542,9 @@ class RentalService:
     def _idle_setting(self, minutes: float | None) -> float | None:
         """The idle stop a create asks for (None: the default) as minutes or None (off)."""
         if minutes is None:
-            return self.options.idle_stop_minutes if self.activity is not None else None
+            # The server's default; 0 there means off (None), not an idle stop of 0 minutes.
+            default = self.options.idle_stop_minutes or None
+            return default if self.activity is not None else None
         if minutes > 0 and self.activity is None:
             raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
         return minutes or None
@@ -491,6 +557,8 @@ class RentalService:
         async with self._lock(rental_id):
             if idle_stop_minutes is not None:
                 record.idle_stop_minutes = self._idle_setting(idle_stop_minutes)
+                # Whoever sets the idle stop decides it: this server sees its kernels.
+                self._set_owner(record, self._owners.id, changed=True)
             if record.rental.status == "running":
                 record.last_active_at = time.time()
             record.idle_warned_at = record.idle_stop_at = None
@@ -503,8 +571,8 @@ class RentalService:
         """Stop the rental for good (gpuoutlet destroys the pod and its disk).
 
         The reply's settled cost and refund are kept; a rental the API says is stopped
-        already (409 ``already_stopped``) is a stop done, not an error. Its watcher sees it
-        through to ``stopped``.
+        already (409 ``already_stopped``) is a stop done, not an error: the view then says
+        ``alreadyStopped``. Its watcher sees it through to ``stopped``.
         """
         now = time.time()
         try:
@@ -525,21 +593,25 @@ class RentalService:
             )
         self._balance.invalidate()
         record = self._records.get(rental_id) or self._new_record(rental, created_here=False)
+        # A second stop changes nothing: the first one's settled cost and refund are kept.
         if record.stop is None or not stop.already_stopped:
             record.stop = stop
         await self._apply(record, rental)
         self._ensure_watcher(rental_id)
         self._poke(rental_id)
         log.info("stop requested for rental %s", rental_id)
-        return record.view()
+        return {**record.view(), "alreadyStopped": stop.already_stopped}
 
-    async def reconcile(self) -> None:
-        """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones."""
+    async def reconcile(self) -> list[Rental] | None:
+        """Match the tracked rentals with the API's list: adopt unknown ones, mark vanished ones.
+
+        Returns the list, or None when the API did not give one.
+        """
         try:
             listed = await self.client.list()
         except GpuOutletError as exc:
             log.warning("could not list rentals to reconcile: %s", exc)
-            return
+            return None
         seen = set()
         for rental in listed:
             seen.add(rental.id)
@@ -548,22 +620,58 @@ class RentalService:
                 if rental.is_final:
                     continue
                 record = self._new_record(rental, created_here=False)
-            await self._apply(record, rental)
+            try:
+                await self._apply(record, rental)
+            except Exception:
+                # One rental that cannot be acted on must not keep the others from the list.
+                log.exception("rental %s: could not take the API's list entry", rental.id)
             if self._started:
                 self._ensure_watcher(rental.id)
         for record in list(self._records.values()):
             if record.id not in seen and record.watched:
-                await self._mark_gone(record)
+                try:
+                    await self._mark_gone(record)
+                except Exception:
+                    log.exception("rental %s: could not mark it gone", record.id)
+        return listed
 
     # Idle auto-stop.
 
     async def check_idle(self) -> None:
-        """One look at every running rental with an idle stop: warn, then stop the idle ones."""
+        """One look at every running rental with an idle stop: warn, then stop the idle ones.
+
+        Other servers on the state dir count: their settings are read first (the save merges
+        them in, and takes over the idle stops of servers that are gone), this server's kernels
+        are published for them, and theirs count as activity here.
+        """
+        await self._sync()
         now = time.time()
-        timed = [r for r in self._records.values() if r.idle_stop_minutes and r.watched]
-        if not timed:
-            return
-        activity = self.activity([r.id for r in timed]) if self.activity is not None else {}
+        timed = [
+            r
+            for r in self._records.values()
+            if r.idle_stop_minutes and r.watched and r.decided_here
+        ]
+        if not self._owners.others_present():
+            # Alone on the state dir (the usual case): this server's kernels are all there is.
+            if not timed:
+                return
+            activity = self.activity([r.id for r in timed]) if self.activity is not None else {}
+        else:
+            # Published for every rental of the state file that may run, this server's or not
+            # yet known here (made in another server since this one last reconciled).
+            watched = self._shared_active | {r.id for r in self._records.values() if r.watched}
+            own = self.activity(sorted(watched)) if self.activity is not None and watched else {}
+            try:
+                await asyncio.to_thread(self._owners.publish, own, now)
+            except OSError as exc:
+                log.warning("gpuoutlet: could not publish the kernels' activity: %s", exc)
+            if not timed:
+                return
+            others = await asyncio.to_thread(self._owners.others, [r.id for r in timed], now)
+            activity = {
+                r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS))
+                for r in timed
+            }
         for record in timed:
             async with self._lock(record.id):
                 before = _idle_shown(record)
@@ -579,13 +687,21 @@ class RentalService:
         self, record: RentalRecord, now: float, activity: KernelActivity | None = None
     ) -> IdleDecision | None:
         """Bring the record's idle timer up to date from its kernels' activity (None: look)."""
-        if not (record.idle_stop_minutes and record.watched and record.rental.status == "running"):
+        if not (
+            record.idle_stop_minutes
+            and record.watched
+            and record.rental.status == "running"
+            and record.decided_here
+        ):
             record.idle_warned_at = record.idle_stop_at = None
             record.idle_kernels = record.idle_busy = 0
             return None
         if activity is None:
             looked = self.activity([record.id]) if self.activity is not None else {}
-            activity = looked.get(record.id, NO_KERNELS)
+            activity = combine(
+                looked.get(record.id, NO_KERNELS),
+                self._owners.others([record.id]).get(record.id, NO_KERNELS),
+            )
         decision = decide(
             minutes=record.idle_stop_minutes,
             warn_minutes=self.options.idle_warning_minutes,
@@ -631,6 +747,7 @@ class RentalService:
     def _new_record(self, rental: Rental, *, created_here: bool) -> RentalRecord:
         record = RentalRecord(rental=rental, version=0, phase="", created_here=created_here)
         record.idle_warn_minutes = self.options.idle_warning_minutes
+        record.decided_here = False  # no owner yet (a create makes this process its owner)
         self._records[rental.id] = record
         return record
 
@@ -655,14 +772,111 @@ class RentalService:
         record.version = self._version
         record.publish()
         if persist:
+            record.changed = True
             await self._save()
         async with self._changed:
             self._changed.notify_all()
 
+    def _set_owner(self, record: RentalRecord, owner: str | None, *, changed: bool) -> None:
+        record.owner = owner
+        record.decided_here = owner is not None and owner == self._owners.id
+        if changed:
+            record.settings_changed = True
+
     async def _save(self) -> None:
+        """Merge this process's records into the shared state file, and take back what other
+        processes set (see store.py). Never raises: a failing disk is logged, and what could
+        not be saved is tried again at the next save."""
         async with self._save_lock:
             records = list(self._records.values())
-            await asyncio.to_thread(self._store.save, records)
+            held = [Held(r.to_state(), r.changed, r.settings_changed) for r in records]
+            for record in records:
+                record.changed = record.settings_changed = False
+            try:
+                saved = await asyncio.to_thread(self._store.save, held, take_over=self._take_over)
+            except Exception as exc:
+                for record, item in zip(records, held, strict=True):
+                    record.changed |= item.changed
+                    record.settings_changed |= item.settings_changed
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._save_error:
+                    log.error(
+                        "gpuoutlet: could not save the rentals to %s (%s); the rentals are "
+                        "still watched, and the save is tried again at the next change.",
+                        self._store.path,
+                        error,
+                    )
+                self._save_error = error
+                return
+            self._save_error = None
+            self._signature, self._synced_at = saved.signature, time.monotonic()
+            written, found = saved.written, saved.found
+            if found.damaged:
+                # Damaged since the start (a hand edit, another tool): repaired by this save.
+                self.state_problems = [*self.state_problems, *found.problems]
+                log.error(
+                    "gpuoutlet: the rentals state file %s was damaged: %s. It was copied to %s "
+                    "and rewritten with what could be read and the rentals this server holds.",
+                    self._store.path,
+                    "; ".join(found.problems),
+                    found.set_aside,
+                )
+            self._shared_active = {r.id for r in found.records if r.watched} | {
+                rid for rid, state in written.items() if not is_over(state)
+            }
+        await self._take_settings(written)
+
+    async def _sync(self) -> None:
+        """Merge with the state file when another process may have changed something that
+        matters here: the file changed since this process saved it (a setting made in another
+        server), an idle stop's owner is gone (to take it over), or a minute has passed."""
+        stale = time.monotonic() - self._synced_at > SYNC_INTERVAL
+        if not stale and self._store.signature() == self._signature:
+            owners = {
+                r.owner
+                for r in self._records.values()
+                if r.idle_stop_minutes and r.watched and not r.decided_here
+            }
+            if all(self._owners.alive(owner) for owner in owners):
+                return
+        await self._save()
+
+    def _take_over(self, state: dict[str, Any]) -> str | None:
+        """(In the save's lock.) This process, for an idle stop whose owner is gone."""
+        if not state.get("idleStopMinutes") or is_over(state):
+            return None
+        owner = state.get("owner")
+        if owner == self._owners.id or self._owners.alive(owner):
+            return None
+        log.info(
+            "rental %s: its idle stop was decided by %s, which is gone; decided here from now on",
+            state["rental"].get("id"),
+            owner or "an earlier version",
+        )
+        return self._owners.id
+
+    async def _take_settings(self, written: dict[str, dict[str, Any]]) -> None:
+        """Take the settings other processes made (or a take-over) from what was saved."""
+        for rental_id, state in written.items():
+            record = self._records.get(rental_id)
+            if record is None or record.settings_changed:
+                continue  # set again here meanwhile: the next save writes it
+            saved_last = state.get("lastActiveAt")
+            if saved_last is not None and (
+                record.last_active_at is None or saved_last > record.last_active_at
+            ):
+                record.last_active_at = saved_last
+            if record.stop_reason is None:
+                record.stop_reason = state.get("stopReason")
+            before = (record.owner, record.idle_stop_minutes)
+            owner, minutes = state.get("owner"), state.get("idleStopMinutes")
+            if (owner, minutes) == before:
+                continue
+            # No lock here: a save runs inside updates that hold one (it is not reentrant).
+            self._set_owner(record, owner, changed=False)
+            record.idle_stop_minutes = minutes
+            self._judge_idle(record, time.time())
+            await self._bump(record, persist=False)
 
     def _lock(self, rental_id: str) -> asyncio.Lock:
         return self._locks.setdefault(rental_id, asyncio.Lock())
@@ -721,6 +935,19 @@ class RentalService:
             log.warning("rental %s: SSH entry refused: %s", record.id, exc)
             record.ssh = SSHInfo(error=str(exc))
             return
+        except OSError as exc:
+            # The disk's fault, not the rental's (a read-only or missing ~/.ssh, a full disk):
+            # said on the rental, and tried again at its next poll, once the user has fixed it.
+            error = (
+                f"The SSH entry could not be written in {self.ssh.ssh_dir}: {_os_error(exc)}. "
+                "Make sure that folder can be created and written by you; the entry is written "
+                "at the next poll once it can."
+            )
+            if record.ssh is None or record.ssh.error != error:
+                log.warning("rental %s: %s", record.id, error)
+            record.ssh = SSHInfo(error=error)
+            record.ssh_target = None
+            return
         record.ssh = SSHInfo(
             alias=entry.alias,
             command=entry.command,
@@ -738,17 +965,24 @@ class RentalService:
     async def _remove_access(self, record: RentalRecord) -> None:
         if record.ssh is None and record.kernel is None:
             return
+        removal_error = None
         if self.ssh is not None:
             try:
                 await asyncio.to_thread(self.ssh.remove, record.id)
-            except SSHConfigError as exc:
-                log.warning("rental %s: could not remove its SSH entry: %s", record.id, exc)
+            except (SSHConfigError, OSError) as exc:
+                shown = _os_error(exc) if isinstance(exc, OSError) else str(exc)
+                removal_error = (
+                    f"Its SSH entry {self.ssh.entry_file(record.id)} could not be removed: "
+                    f"{shown}. Delete it yourself, or it is tried again at the next restart."
+                )
+                log.warning("rental %s: %s", record.id, removal_error)
         if self.kernelspecs is not None:
             try:
                 await asyncio.to_thread(self.kernelspecs.remove, record.id)
             except Exception:
                 log.exception("rental %s: could not remove its kernelspec", record.id)
-        record.ssh = None
+        # A failed removal stays on the rental (its phase says so); the alias points nowhere.
+        record.ssh = SSHInfo(error=removal_error) if removal_error else None
         record.ssh_target = None
         record.kernel = None
 
@@ -809,20 +1043,27 @@ class RentalService:
             if not self._records[rental_id].watched:
                 return
             try:
-                self.upstream_polls += 1
-                rental = await self.client.get(rental_id, retry=ONE_TRY)
-            except NotFoundError:
-                await self._mark_gone(record)
-                return
-            except GpuOutletError as exc:
-                # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off, retried.
-                # The rental is never dropped for it: it may be costing money.
+                try:
+                    self.upstream_polls += 1
+                    rental = await self.client.get(rental_id, retry=ONE_TRY)
+                except NotFoundError:
+                    await self._mark_gone(record)
+                    return
+                except GpuOutletError as exc:
+                    # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off,
+                    # retried. The rental is never dropped for it: it may be costing money.
+                    failures += 1
+                    retry_after = getattr(exc, "retry_after", None)
+                    await self._poll_failed(record, exc)
+                    continue
+                failures, retry_after = 0, None
+                await self._apply(record, rental, polled=True)
+            except Exception:
+                # A bug or a failing disk below (acting on the poll, saving the state): the
+                # watcher is all that follows a rental that may cost money, so it never ends
+                # here. Logged, backed off, tried again.
                 failures += 1
-                retry_after = getattr(exc, "retry_after", None)
-                await self._poll_failed(record, exc)
-                continue
-            failures, retry_after = 0, None
-            await self._apply(record, rental, polled=True)
+                log.exception("rental %s: the watcher hit an unexpected error; going on", rental_id)
 
     async def _poll_failed(self, record: RentalRecord, exc: GpuOutletError) -> None:
         async with self._lock(record.id):
@@ -834,7 +1075,17 @@ class RentalService:
     async def _reconcile_forever(self) -> None:
         while True:
             await asyncio.sleep(self.options.reconcile_interval)
-            await self.reconcile()
+            try:
+                await self.reconcile()
+            except Exception:
+                # It finds rentals made elsewhere: one bad round must not end that for good.
+                log.exception("gpuoutlet: the reconcile with the API's list failed; going on")
+
+
+def _os_error(exc: OSError) -> str:
+    """``No such file or directory: '<path>'`` (what failed, without a traceback)."""
+    text = exc.strerror or type(exc).__name__
+    return f"{text}: {exc.filename!r}" if exc.filename else text
 
 
 def _code(exc: GpuOutletError) -> str:
