@@ -57,6 +57,11 @@ export function idleLine(rental: IRentalView, receivedAt: number, now: number): 
   if (!idle || rental.gone || rental.status !== 'running' || !(idle.minutes > 0)) {
     return null;
   }
+  if (idle.decidedHere === false) {
+    // Another Jupyter server made it and times its idle stop: this one knows no countdown.
+    const text = `Stops after ${formatMinutes(idle.minutes)} idle, timed by the Jupyter server that made it`;
+    return line('quiet', text, null, '', null, null);
+  }
   const busyKernels = idle.busyKernels > 0 ? idle.busyKernels : 0;
   const busy = busyKernels > 0 ? `${busyKernels} kernel${busyKernels === 1 ? '' : 's'} busy` : null;
   const left = secondsLeftAt(idle, receivedAt, now);

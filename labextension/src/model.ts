@@ -847,11 +847,10 @@ export class GpuOutletModel implements IDisposable {
    * gpuoutlet says is stopped already is a stop done, not an error.
    */
   async stop(id: string): Promise<IStopReply | null> {
-    const asked = this._rentals.find(r => r.id === id)?.stop ?? null;
     const reply = (await this._act('stop', id)) as IStopReply | null;
     if (reply) {
-      const already = reply.stop?.alreadyStopped || asked !== null;
-      this._stopOutcomes.set(id, already ? 'already_stopped' : 'stopped');
+      // Said of this very call: gpuoutlet answered 409 `already_stopped`.
+      this._stopOutcomes.set(id, reply.alreadyStopped ? 'already_stopped' : 'stopped');
       this._changed.emit();
     }
     return reply;

@@ -113,7 +113,8 @@ export const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
-  stopNotice: STOP_NOTICE_TEXT
+  stopNotice: STOP_NOTICE_TEXT,
+  stateProblems: []
 };
 
 export const TEMPLATES: ITemplateView[] = [

@@ -10,6 +10,7 @@ function idle(change: Partial<IIdleStopView> = {}): IIdleStopView {
     stopAt: '2026-06-07T08:30:00Z',
     secondsLeft: 1800,
     warning: false,
+    decidedHere: true,
     kernels: 1,
     busyKernels: 0,
     ...change
@@ -29,6 +30,23 @@ describe('idleLine', () => {
     expect(idleLine(view('rent_1', { idleStop: idle({ secondsLeft: null }) }), AT, AT)).toBeNull();
     expect(idleLine(running({}, { gone: true }), AT, AT)).toBeNull();
     expect(idleLine(running({ minutes: 0 }), AT, AT)).toBeNull();
+  });
+
+  it('says another server times it when this one does not (no countdown of its own)', () => {
+    const line = idleLine(
+      running({
+        decidedHere: false,
+        secondsLeft: null,
+        stopAt: null,
+        lastActiveAt: null,
+        warning: false
+      }),
+      AT,
+      AT
+    );
+    expect(line?.kind).toBe('quiet');
+    expect(line?.text).toBe('Stops after 30 min idle, timed by the Jupyter server that made it');
+    expect(line?.secondsLeft).toBeNull();
   });
 
   it('is a quiet line while the stop is far', () => {

@@ -635,6 +635,7 @@ describe('GpuOutletModel stop', () => {
           alreadyStopped: false
         }
       }),
+      alreadyStopped: false,
       notice: STOP_NOTICE_TEXT
     }));
     const model = makeModel(server);
@@ -665,9 +666,12 @@ describe('GpuOutletModel stop', () => {
           finalChargedCents: 12,
           refundedCents: 0,
           requestedAt: '2026-06-07T09:00:00Z',
-          alreadyStopped: true
+          // This server stopped it first (from another window, say) ...
+          alreadyStopped: false
         }
       }),
+      // ... and gpuoutlet answered this call 409 already_stopped.
+      alreadyStopped: true,
       notice: STOP_NOTICE_TEXT
     }));
     const model = makeModel(server);
@@ -744,6 +748,7 @@ describe('GpuOutletModel idle stop', () => {
     stopAt: '2026-06-07T08:00:24Z',
     secondsLeft: 8,
     warning: true,
+    decidedHere: true,
     kernels: 0,
     busyKernels: 0
   };

@@ -3,6 +3,7 @@ import * as React from 'react';
 import { IErrorInfo } from '../errors';
 import { GpuOutletModel } from '../model';
 import { ErrorBox } from './ErrorBox';
+import { Notice } from './Notice';
 
 export interface IStatusBannerProps {
   model: GpuOutletModel;
@@ -34,8 +35,24 @@ export function StatusBanner({ model }: IStatusBannerProps): React.ReactElement 
     return <ErrorBox error={error} />;
   }
   return (
-    <div className="jp-GpuOutlet-muted jp-GpuOutlet-api" title={`Session: ${status.sidSource}`}>
-      {status.apiUrl}
-    </div>
+    <>
+      <div className="jp-GpuOutlet-muted jp-GpuOutlet-api" title={`Session: ${status.sidSource}`}>
+        {status.apiUrl}
+      </div>
+      {status.stateProblems.length > 0 && (
+        <Notice
+          level="warn"
+          code="state_problems"
+          title="Some saved rentals could not be read at start"
+        >
+          <p>The rentals state file of this Jupyter server was damaged when it started:</p>
+          <ul className="jp-GpuOutlet-stateProblems">
+            {status.stateProblems.map(problem => (
+              <li key={problem}>{problem}</li>
+            ))}
+          </ul>
+        </Notice>
+      )}
+    </>
   );
 }

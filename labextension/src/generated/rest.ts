@@ -367,6 +367,10 @@ export interface IRentalView {
  */
 export interface IIdleStopView {
   busyKernels: number;
+  /**
+   * This server decides the idle stop (another server owns it otherwise).
+   */
+  decidedHere: boolean;
   kernels: number;
   lastActiveAt: string | null;
   minutes: number;
@@ -424,7 +428,7 @@ export interface ISSHView {
  */
 export interface IStopView {
   /**
-   * gpuoutlet said it was stopped already: the stop is done, nothing new.
+   * gpuoutlet said it was stopped already when this server first stopped it (stopped elsewhere): nothing was settled by this server.
    */
   alreadyStopped: boolean;
   /**
@@ -487,6 +491,10 @@ export interface IStatusView {
    */
   state: string;
   /**
+   * What was wrong with the rentals state file at start (records set aside).
+   */
+  stateProblems: string[];
+  /**
    * Say it before every stop.
    */
   stopNotice: string;
@@ -509,6 +517,10 @@ export interface ISessionView {
  * The rental after a stop was asked for, with the notice that a stop is permanent.
  */
 export interface IStopReply {
+  /**
+   * gpuoutlet said it was stopped already (409 `already_stopped`): the stop is done, nothing was charged by this call.
+   */
+  alreadyStopped: boolean;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */

@@ -72,7 +72,8 @@ const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
-  stopNotice: STOP_NOTICE
+  stopNotice: STOP_NOTICE,
+  stateProblems: []
 };
 
 /** The six templates, as the server lists them (gpuoutlet_jupyter/api/templates.py). */
@@ -200,6 +201,7 @@ const IDLE_WARNING: IIdleStopView = {
   stopAt: '2026-06-07T09:19:12Z',
   secondsLeft: 252,
   warning: true,
+  decidedHere: true,
   kernels: 1,
   busyKernels: 0
 };
