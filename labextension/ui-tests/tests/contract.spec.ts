@@ -327,6 +327,49 @@ test.describe('fresh servers', () => {
     await expect(again.locator('.jp-GpuOutlet-sessionExpired')).toHaveCount(0);
   });
 
+  test('the wallet lasts under an hour: the header says every pod stops at $0', async ({
+    page
+  }) => {
+    const info = serversInfo();
+    const panel = await openPanel(page);
+    const warning = panel.locator('[data-notice="wallet_under_an_hour"]');
+    await expect(warning).toHaveCount(0);
+    try {
+      for (const gpuCount of [4, 2]) {
+        await fillForm(panel, { familyId: 'h100-80gb', gpuCount, name: `galata/zero-${gpuCount}` });
+        await quoted(panel);
+        const card = await rent(panel);
+        await expect(card).toHaveAttribute('data-status', 'running', { timeout: 30_000 });
+      }
+      // Time passes on gpuoutlet's clock until the wallet lasts half an hour at this burn.
+      const burn = cents(await panel.locator('.jp-GpuOutlet-burn').textContent());
+      expect(burn).toBeGreaterThanOrEqual(16_80);
+      const wallet = await sandboxControl<{ totalCents: number }>(
+        'GET',
+        `accounts/${info.accountId}/wallet`
+      );
+      const hours = wallet.totalCents / burn - 0.5;
+      await sandboxControl('POST', 'clock/advance', { seconds: Math.max(0, hours) * 3600 });
+      await refreshUntil(panel, async () => {
+        await expect(warning).toBeVisible({ timeout: 1_000 });
+      });
+      await expect(warning).toContainText('Every pod stops at $0');
+      await expect(warning).toContainText('When it reaches $0 gpuoutlet stops every pod');
+      await expect(warning).toContainText('destroys the pod and its disk');
+      await expect(panel.locator('.jp-GpuOutlet-hoursLeft')).toHaveText(/^\d+ min left$/);
+      // It is the header's: above the wallet and the form.
+      const header = await panel.locator('.jp-GpuOutlet-header').boundingBox();
+      const shown = await warning.boundingBox();
+      const walletBox = await panel.locator('.jp-GpuOutlet-wallet').boundingBox();
+      expect(shown && header && walletBox).toBeTruthy();
+      expect(shown!.y).toBeGreaterThan(header!.y);
+      expect(shown!.y).toBeLessThan(walletBox!.y);
+    } finally {
+      // Start over: the clock moved on and two H100 machines run.
+      await resetServers(page);
+    }
+  });
+
   test('a list of 130 rentals: all tracked, shown a page at a time', async ({ page }) => {
     const info = serversInfo();
     const panel = await openPanel(page);
