@@ -19,6 +19,14 @@ export function QuoteBox({ model }: IQuoteBoxProps): React.ReactElement {
   const wallet = model.wallet;
   const problems = model.problems;
   const hint = model.hourCostCents;
+  if (error?.kind === 'session_expired') {
+    // The header says it, with how to sign in again: once is enough.
+    return (
+      <div className="jp-GpuOutlet-quote jp-mod-pending" data-code={error.code}>
+        No price while the gpuoutlet session has expired: sign in again (see above).
+      </div>
+    );
+  }
   if (error) {
     return (
       <ErrorBox

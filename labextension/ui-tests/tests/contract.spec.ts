@@ -313,6 +313,12 @@ test.describe('fresh servers', () => {
       await expect(expired).toContainText('Sign in again');
       await expect(expired).toContainText('copy the new `sid` cookie');
       await expect(expired).toContainText('GPUOUTLET_SID=<sid>');
+      // A new quote meets the 401 too; the form says so in a line, the header says how.
+      await panel.locator('.jp-GpuOutlet-segment', { hasText: '2' }).click();
+      await expect(panel.locator('.jp-GpuOutlet-quote')).toContainText(
+        'No price while the gpuoutlet session has expired'
+      );
+      await expect(panel.getByRole('button', { name: /^Rent GPU/ })).toBeDisabled();
       // Said once, at the top: not by every part of the sidebar as well.
       await expect(panel.locator('.jp-GpuOutlet-error[data-kind="session_expired"]')).toHaveCount(
         1
