@@ -44,7 +44,7 @@ from .listing import (
 from .plan import Plan, Skipped, make_plan, same_content
 from .progress import ProgressCallback, ProgressMeter
 from .rsync import EXIT_MEANINGS, PARTIAL_EXIT, run_rsync
-from .tarstream import run_tar
+from .tarstream import TarOutcome, run_tar, wait_command
 
 DEFAULT_REMOTE_DIR = "~/work"
 Direction = Literal["up", "down"]
@@ -517,6 +517,7 @@ async def sync(
         loop=loop,
     )
     failure: str | None = None
+    tar_outcome: TarOutcome | None = None
     if deadline is not None and loop.time() >= deadline:
         timed_out, wire = True, None
     elif chosen == "rsync":
@@ -566,7 +567,14 @@ async def sync(
                 warnings.append(message)
     meter.finish()
 
-    transferred, incomplete = await _verify(connection, direction, plan, local_root, listing)
+    transferred, missing = await _verify(connection, direction, plan, local_root, listing)
+    if tar_outcome is not None and direction == "up" and missing and (timed_out or failure):
+        removed = await _remove_half_written(connection, listing, missing, tar_outcome.remote_pid)
+        warnings.extend(
+            f"{path}: removed the half-written copy from the pod; the next sync sends it again"
+            for path in removed
+        )
+    incomplete = [entry for entry, _ in missing]
     result = SyncResult(
         method=chosen,  # type: ignore[arg-type]
         finished_at=datetime.now(timezone.utc),
@@ -658,8 +666,11 @@ async def _verify(
     plan: Plan,
     local_root: Path,
     listing: _Listing,
-) -> tuple[list[FileEntry], list[FileEntry]]:
-    """Which planned files are now whole at the destination (same size and mtime as the source)."""
+) -> tuple[list[FileEntry], list[tuple[FileEntry, FileEntry | None]]]:
+    """Which planned files are now whole at the destination (same size and mtime as the source).
+
+    Returns the whole ones, and the others with what the destination holds for each now.
+    """
     if not plan.send:
         return [], []
     if direction == "up":
@@ -672,7 +683,7 @@ async def _verify(
             warnings=[],
         )
         if after is None:
-            return [], list(plan.send)
+            return [], [(entry, None) for entry in plan.send]
         await _list_under_pruned(connection, after, {e.path: e for e in plan.send}, None)
         found = after.tree.entries
         now = [(entry, found.get(entry.path)) for entry in plan.send]
@@ -681,5 +692,32 @@ async def _verify(
             lambda: [(entry, stat_local(local_root, entry.path)) for entry in plan.send]
         )
     done = [entry for entry, dest in now if same_content(entry, dest)]
-    missing = [entry for entry, dest in now if not same_content(entry, dest)]
+    missing = [(entry, dest) for entry, dest in now if not same_content(entry, dest)]
     return done, missing
+
+
+async def _remove_half_written(
+    connection: SharedConnection,
+    listing: _Listing,
+    missing: list[tuple[FileEntry, FileEntry | None]],
+    remote_pid: int | None,
+) -> list[str]:
+    """After a cut tar upload, delete the file the pod's tar was writing when its input ended.
+
+    GNU tar stops at once on a truncated archive, leaving that file short and with a fresh
+    mtime, which would pass for "newer at the destination" and never be resent. It is the file
+    that changed at the destination during this sync without becoming whole; tar had already
+    replaced the old copy, so nothing is lost by removing it. Returns the removed paths.
+    """
+    if remote_pid is not None:  # let it finish what was buffered before judging
+        await connection.run(wait_command(remote_pid, 10.0), timeout=30)
+    before = listing.tree.entries
+    half = [
+        entry.path
+        for entry, now in missing
+        if now is not None and now.kind == "file" and now != before.get(entry.path)
+    ]
+    if half:
+        names = " ".join(shlex.quote("./" + path) for path in half)
+        await connection.run(f"cd -- {shlex.quote(listing.path)} && rm -f -- {names}", timeout=60)
+    return half

@@ -42,12 +42,44 @@ class TarOutcome:
     stderr: str
     wire_bytes: int
     warnings: list[str]
+    #: The pid of the pod's ``tar -x`` (an upload): it may still be unpacking buffered data
+    #: after the stream was cut, and must be waited for before the result is judged.
+    remote_pid: int | None = None
+
+
+PID_MARK = "gpuoutlet-tar-pid"
 
 
 def up_command(remote_root: str) -> str:
-    """Unpack a tar stream from stdin into ``remote_root`` (created if missing), as its owner."""
+    """Unpack a tar stream from stdin into ``remote_root`` (created if missing), as its owner.
+
+    The shell prints its pid (which ``exec`` hands to tar) on stderr first.
+    """
     root = shlex.quote(remote_root)
-    return f"mkdir -p -- {root} && cd -- {root} && exec tar -x -f - --no-same-owner"
+    return (
+        f"mkdir -p -- {root} && cd -- {root} && printf '{PID_MARK} %s\\n' \"$$\" >&2 && "
+        "exec tar -x -f - --no-same-owner"
+    )
+
+
+def wait_command(pid: int, seconds: float) -> str:
+    """Wait (at most ``seconds``) for the pod's process ``pid`` to exit."""
+    rounds = max(1, int(seconds / 0.05))
+    return (
+        f"i=0; while kill -0 {int(pid)} 2>/dev/null && [ $i -lt {rounds} ]; do "
+        "sleep 0.05; i=$((i+1)); done"
+    )
+
+
+def _split_pid(stderr: str) -> tuple[int | None, str]:
+    pid = None
+    kept = []
+    for line in stderr.splitlines():
+        if line.startswith(PID_MARK + " ") and line[len(PID_MARK) + 1 :].isdigit():
+            pid = int(line[len(PID_MARK) + 1 :])
+        else:
+            kept.append(line)
+    return pid, "\n".join(kept).strip()
 
 
 def down_command(remote_root: str) -> str:
@@ -363,12 +395,9 @@ async def run_tar(
             with contextlib.suppress(Exception):
                 await future
             raise
+    pid, stderr = _split_pid(b"".join(stderr_chunks).decode("utf-8", "replace"))
     return TarOutcome(
-        started[0].returncode if started else None,
-        timed_out,
-        b"".join(stderr_chunks).decode("utf-8", "replace").strip(),
-        wire,
-        warnings,
+        started[0].returncode if started else None, timed_out, stderr, wire, warnings, pid
     )
 
 
