@@ -55,6 +55,7 @@ from .telemetry import (
     TelemetryHistory,
     TelemetryMonitor,
     TelemetrySnapshot,
+    TelemetryWatch,
     parse_csv,
     sample,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "TelemetryMonitor",
     "TelemetryParseError",
     "TelemetrySnapshot",
+    "TelemetryWatch",
     "TransferFailed",
     "check_control_dir_length",
     "default_control_dir",

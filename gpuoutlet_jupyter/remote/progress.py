@@ -149,20 +149,31 @@ class ProgressMeter:
 class Throttle:
     """Sleeps a worker thread so that it moves at most ``rate`` bytes per second."""
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("bwlimit must be a positive number of bytes per second")
         self.rate = rate
-        self._start = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._start = clock()
         self._bytes = 0
 
-    def consume(self, count: int, stop: threading.Event | None = None) -> None:
+    def consume(self, count: int, stop: threading.Event | None = None) -> float:
+        """Account for ``count`` bytes; wait until they fit the rate. Returns the wait."""
         if self.rate is None:
-            return
+            return 0.0
         self._bytes += count
-        ahead = self._bytes / self.rate - (time.monotonic() - self._start)
-        if ahead > 0:
-            if stop is not None:
-                stop.wait(ahead)
-            else:
-                time.sleep(ahead)
+        ahead = self._bytes / self.rate - (self._clock() - self._start)
+        if ahead <= 0:
+            return 0.0
+        if stop is not None:
+            stop.wait(ahead)  # returns at once when the transfer is told to stop
+        else:
+            self._sleep(ahead)
+        return ahead

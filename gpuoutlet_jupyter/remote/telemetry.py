@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal, Protocol
@@ -224,6 +224,50 @@ class Subscription:
         self.close()
 
 
+class TelemetryWatch:
+    """A subscription read as an async iterator (see :meth:`TelemetryMonitor.watch`)."""
+
+    def __init__(self, monitor: TelemetryMonitor, maxsize: int = 100) -> None:
+        self._monitor = monitor
+        self._queue: asyncio.Queue[TelemetryEvent] = asyncio.Queue(maxsize=maxsize)
+        self._subscription: Subscription | None = None
+        self._done = False
+
+    def _put(self, event: TelemetryEvent) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a slow reader loses old samples only
+            self._queue.put_nowait(event)
+
+    def _ensure(self) -> None:
+        if self._subscription is None and not self._done:
+            self._subscription = self._monitor.subscribe(self._put)
+
+    async def __aenter__(self) -> TelemetryWatch:
+        self._ensure()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> TelemetryWatch:
+        return self
+
+    async def __anext__(self) -> TelemetryEvent:
+        if self._done:
+            raise StopAsyncIteration
+        self._ensure()
+        event = await self._queue.get()
+        if event.kind == "unavailable":
+            self.close()
+        return event
+
+    def close(self) -> None:
+        """Unsubscribe (the sampler stops if nobody else watches)."""
+        self._done = True
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+
 class TelemetryMonitor:
     """Samples one rental's GPUs every ``interval`` seconds while anyone subscribes."""
 
@@ -276,20 +320,13 @@ class TelemetryMonitor:
             self._task = asyncio.get_running_loop().create_task(self._sample_loop())
         return subscription
 
-    async def watch(self) -> AsyncIterator[TelemetryEvent]:
-        """Events as an async iterator (``async for event in monitor.watch()``), for ``%gpu_top``."""
-        queue: asyncio.Queue[TelemetryEvent] = asyncio.Queue(maxsize=100)
+    def watch(self) -> TelemetryWatch:
+        """Events as an async iterator, for ``%gpu_top``; stops at ``unavailable``.
 
-        def put(event: TelemetryEvent) -> None:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(event)
-
-        with self.subscribe(put):
-            while True:
-                event = await queue.get()
-                yield event
-                if event.kind == "unavailable":
-                    return
+        Use it as ``async with monitor.watch() as events: async for event in events: ...`` so
+        that leaving the loop (a break, an interrupt) unsubscribes at once.
+        """
+        return TelemetryWatch(self)
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         with contextlib.suppress(ValueError):
