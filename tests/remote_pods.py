@@ -5,8 +5,10 @@
 * ``bare_pod``: the same machine with rsync, ss and nvidia-smi hidden from the PATH (a folder of
   symlinks to everything else): the tar fallback, the /proc/net/tcp fallback, no telemetry.
 
-sshd's ``SetEnv PATH=...`` sets the PATH of every session (root's .bashrc still prepends its
-own folders, which hold none of those tools). Loaded as a pytest plugin from conftest.py.
+sshd's ``SetEnv`` sets the PATH of every session, and HOME to the pod's own folder: ``~`` on
+the pod is ``<pod>/home`` (like a real pod's disk, not this machine's /root), and the login
+shell finds no .bashrc there (root's here costs ~0.2 s per command and edits PATH). Loaded as a
+pytest plugin from conftest.py.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class TestPod:
     sshd: SSHD
     entry: SSHEntry
     smi: FakeSmi | None
+    home: Path  #: ``~`` on the pod
 
     @property
     def target(self) -> SSHTarget:
@@ -110,10 +113,14 @@ def _start_pod(name: str, base: Path, keypair: SSHKeypair, *, bare: bool) -> tup
         script.write_text(FAKE_SMI.format(dir=smi.folder))
         script.chmod(0o755)
         path = f"{fake}:{STANDARD_PATH}"
-    server = start_sshd(base / "sshd", keypair.public_key, options={"SetEnv": f"PATH={path}"})
+    home = base / "home"
+    home.mkdir()
+    server = start_sshd(
+        base / "sshd", keypair.public_key, options={"SetEnv": f"PATH={path} HOME={home}"}
+    )
     writer = SSHConfigWriter(base / "ssh", identity_file=keypair.private_key)
     entry = writer.write(f"r-{name}", server.host, server.port)
-    return TestPod(name, server, entry, smi), server
+    return TestPod(name, server, entry, smi, home), server
 
 
 @pytest.fixture(scope="session")

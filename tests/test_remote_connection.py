@@ -79,13 +79,38 @@ async def test_exit_status_stdout_stderr_input_and_check(
         assert (await conn.run("exit 255")).exit_status == 255
 
 
-async def test_timeout_ends_the_command(gpu_pod: TestPod, control_dir: Path) -> None:
+def running(command: str) -> bool:
+    """Whether a process runs ``command`` (the pods are local; the ssh clients that carry it
+    have it later in their command lines, so the match is anchored)."""
+    import subprocess
+
+    return subprocess.run(["pgrep", "-f", f"^{command}"], capture_output=True).returncode == 0
+
+
+async def test_timeout_ends_the_command_on_the_pod_too(gpu_pod: TestPod, control_dir: Path) -> None:
     async with connected(gpu_pod, control_dir) as conn:
         with pytest.raises(CommandTimeout, match=r"did not finish within 0\.5 s") as caught:
-            await conn.run("echo started; sleep 30", timeout=0.5)
+            await conn.run("echo started; sleep 31.4159; echo never", timeout=0.5)
         assert caught.value.stdout == b"started\n"
+        # A session without a tty gets no SIGHUP when its client goes: the pod's process group
+        # is killed instead, so nothing is left running there.
+        assert await wait_for(lambda: not running("sleep 31.4159"), 10)
         assert (await conn.run("echo still usable")).text == "still usable\n"
         assert conn.opened_count == 1
+
+
+async def test_cancelling_a_command_ends_it_on_the_pod(gpu_pod: TestPod, control_dir: Path) -> None:
+    async with connected(gpu_pod, control_dir) as conn:
+        task = asyncio.ensure_future(conn.run("sleep 27.1828"))
+        assert await wait_for(lambda: running("sleep 27.1828"), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await wait_for(lambda: not running("sleep 27.1828"), 10)
+        async with conn.process("echo begun; sleep 26.1234") as proc:
+            assert await proc.stdout.readline() == b"begun\n"
+            assert await wait_for(lambda: proc.remote_pid is not None, 5)  # stderr's first line
+        assert await wait_for(lambda: not running("sleep 26.1234"), 10)
 
 
 async def test_streams_output_as_it_comes(gpu_pod: TestPod, control_dir: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -181,16 +180,17 @@ async def test_default_remote_folder_is_work_in_the_pods_home(
     gpu_pod: TestPod, control_dir: Path, tmp_path: Path
 ) -> None:
     write(tmp_path / "nb", "notebook.ipynb", "{}")
-    folder = f"gpuoutlet-test-{uuid.uuid4().hex[:8]}"
+    folder = gpu_pod.home / "work"
     async with connected(gpu_pod, control_dir) as conn:
-        home = (await conn.run('printf %s "$HOME"')).text
         try:
-            result = await sync_up(conn, tmp_path / "nb", f"~/{folder}/work")
-            assert result.remote_dir == f"~/{folder}/work"
-            assert result.remote_path == f"{home}/{folder}/work"
-            assert (Path(home) / folder / "work" / "notebook.ipynb").read_text() == "{}"
+            result = await sync_up(conn, tmp_path / "nb")
+            assert result.remote_dir == "~/work"
+            assert result.remote_path == str(folder)
+            assert (folder / "notebook.ipynb").read_text() == "{}"
+            back = await sync_down(conn, tmp_path / "back")
+            assert files_of(back) == {"notebook.ipynb"}
         finally:
-            await conn.run(["rm", "-rf", "--", f"{home}/{folder}"])
+            await conn.run(["rm", "-rf", "--", str(folder)])
 
 
 async def test_download_honours_the_pods_ignore_files_and_reincludes(

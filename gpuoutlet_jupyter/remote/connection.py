@@ -146,12 +146,26 @@ async def _wait_until(done: Callable[[], bool], timeout: float, step: float = 0.
     return done()
 
 
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    """Kill a local ssh client we started (by its pid) and reap it."""
+#: Local ssh clients still being reaped after a kill (see :func:`_kill`).
+_reapers: set[asyncio.Task[int]] = set()
+
+
+async def _kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
+    """Kill a local ssh client we started (by its pid) and reap it.
+
+    After a kill the master may still hold the session's stderr until the pod's command ends;
+    asyncio's ``wait()`` waits for the pipes too, so the rest is left to a background task
+    rather than waited for here.
+    """
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-    await proc.wait()
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        await asyncio.wait_for(asyncio.shield(waiter), grace)
+    except asyncio.TimeoutError:
+        _reapers.add(waiter)
+        waiter.add_done_callback(_reapers.discard)
 
 
 async def _read_all(stream: asyncio.StreamReader | None, into: bytearray) -> None:
@@ -159,6 +173,58 @@ async def _read_all(stream: asyncio.StreamReader | None, into: bytearray) -> Non
         return
     while chunk := await stream.read(65536):
         into += chunk
+
+
+#: Every command first prints the pid of the pod's shell on stderr: sshd makes that shell a
+#: session and process-group leader, so a timeout or an interrupt can end the whole command on
+#: the pod (``kill -- -<pid>``), not only our end of it (a session without a tty gets no
+#: SIGHUP when its client goes, and would run on).
+PID_MARK = "gpuoutlet-pid"
+_PID_LINE_RE = re.compile(rb"gpuoutlet-pid (\d+)\r?")
+
+
+def announced(command: str) -> str:
+    """``command`` preceded by the pod's shell printing its pid (then run as it was)."""
+    return f"printf '{PID_MARK} %s\\n' \"$$\" >&2; {command}"
+
+
+class _Session:
+    """An ssh client running one command: its stderr without the pid line, and that pid."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.remote_pid: int | None = None
+        #: Set once the first stderr line (the pid) was read, or stderr ended without it.
+        self.started = asyncio.Event()
+        self.stderr = asyncio.StreamReader()
+        self._pump = asyncio.ensure_future(self._pump_stderr())
+
+    async def _pump_stderr(self) -> None:
+        raw = self.proc.stderr
+        head = b""
+        first = raw is not None
+        try:
+            while raw is not None and (chunk := await raw.read(65536)):
+                if first:
+                    head += chunk
+                    if b"\n" not in head and len(head) < 4096:
+                        continue
+                    first = False
+                    line, _, rest = head.partition(b"\n")
+                    match = _PID_LINE_RE.fullmatch(line)
+                    if match is not None:
+                        self.remote_pid = int(match.group(1))
+                        chunk = rest
+                    else:
+                        chunk = head
+                    self.started.set()
+                if chunk:
+                    self.stderr.feed_data(chunk)
+            if first and head:
+                self.stderr.feed_data(head)
+        finally:
+            self.started.set()
+            self.stderr.feed_eof()
 
 
 def _clean_stderr(data: bytes) -> bytes:
@@ -174,17 +240,21 @@ def _clean_stderr(data: bytes) -> bytes:
 class RemoteProcess:
     """A command running on the pod over the shared connection, with its pipes."""
 
-    def __init__(
-        self, connection: SharedConnection, command: str, proc: asyncio.subprocess.Process
-    ) -> None:
+    def __init__(self, connection: SharedConnection, command: str, session: _Session) -> None:
         self._connection = connection
         self.command = command
-        self._proc = proc
+        self._session = session
+        self._proc = session.proc
 
     @property
     def pid(self) -> int:
-        """The pid of the local ssh client (the remote process has its own, unknown here)."""
+        """The pid of the local ssh client."""
         return self._proc.pid
+
+    @property
+    def remote_pid(self) -> int | None:
+        """The pid (and process group) of the command's shell on the pod, once it started."""
+        return self._session.remote_pid
 
     @property
     def stdin(self) -> asyncio.StreamWriter | None:
@@ -197,8 +267,7 @@ class RemoteProcess:
 
     @property
     def stderr(self) -> asyncio.StreamReader:
-        assert self._proc.stderr is not None
-        return self._proc.stderr
+        return self._session.stderr
 
     @property
     def returncode(self) -> int | None:
@@ -233,21 +302,23 @@ class RemoteProcess:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait(self, timeout: float | None = None) -> int:
-        """The exit status; :class:`ConnectionLost` when the shared connection died under it."""
+        """The exit status; :class:`ConnectionLost` when the shared connection died under it.
+
+        On ``timeout`` the command is stopped (here and on the pod) and
+        :class:`CommandTimeout` raised.
+        """
         try:
             status = await asyncio.wait_for(self._proc.wait(), timeout)
         except asyncio.TimeoutError:
-            await _kill(self._proc)
+            await self.stop()
             raise CommandTimeout(self.command, timeout or 0.0, b"", b"") from None
         if status == 255 and not self._connection.is_open():
             raise ConnectionLost(self._connection.lost_message(self.command))
         return status
 
-    def kill(self) -> None:
-        """End the local ssh client (the pod's process gets EOF on its stdin)."""
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+    async def stop(self) -> None:
+        """End the command: its process group on the pod, and the local ssh client."""
+        await self._connection._stop(self._session)
 
 
 class Hold:
@@ -672,39 +743,32 @@ class SharedConnection:
     ) -> CommandResult:
         """Run ``command`` through the pod's shell and collect its exit status and output.
 
-        ``timeout`` ends the local client (the pod's process gets EOF) and raises
-        :class:`CommandTimeout`; a master that died under the command raises
-        :class:`ConnectionLost`; ``check`` raises :class:`CommandFailed` on a non-zero status.
-        A master found gone before the command started is reopened once, transparently.
+        ``timeout`` stops the command (its process group on the pod, and the local client)
+        and raises :class:`CommandTimeout` with the output so far; so does cancelling the
+        call. A master that died under the command raises :class:`ConnectionLost`; ``check``
+        raises :class:`CommandFailed` on a non-zero status. A master found gone before the
+        command started is reopened once, transparently (the command never ran).
         """
         text = command_text(command)
         for attempt in range(2):
             async with self.session():
                 started = time.monotonic()
-                proc = await asyncio.create_subprocess_exec(
-                    *self.argv(text),
-                    stdin=asyncio.subprocess.PIPE
-                    if input is not None
-                    else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True,
-                )
+                session = await self._start(announced(text), stdin=input is not None)
                 out, err = bytearray(), bytearray()
                 try:
-                    await asyncio.wait_for(self._communicate(proc, input, out, err), timeout)
+                    await asyncio.wait_for(self._communicate(session, input, out, err), timeout)
                 except asyncio.TimeoutError:
-                    await _kill(proc)
+                    await self._stop(session)
                     raise CommandTimeout(
                         text, timeout or 0.0, bytes(out), _clean_stderr(bytes(err))
                     ) from None
                 except BaseException:
-                    await _kill(proc)
+                    await self._stop(session)
                     raise
                 duration = time.monotonic() - started
-            status = proc.returncode
+            status = session.proc.returncode
             assert status is not None
-            if status == 255 and NO_MASTER_MARK.encode() in err:
+            if status == 255 and session.remote_pid is None and NO_MASTER_MARK.encode() in err:
                 if attempt == 0:
                     log.debug("master of %s gone before a command ran: reopening", self.alias)
                     continue
@@ -719,10 +783,57 @@ class SharedConnection:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _start(self, remote_command: str, *, stdin: bool) -> _Session:
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv(remote_command),
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C or kernel interrupt is ours to pass on, not its
+        )
+        return _Session(proc)
+
+    async def _stop(self, session: _Session) -> None:
+        """Kill the command's process group on the pod (best effort), then our client."""
+        if session.proc.returncode is None:
+            # Stopped right after it started: its pid is the first thing it prints.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(session.started.wait(), 2.0)
+        pid = session.remote_pid
+        if pid is not None and session.proc.returncode is None and self.is_open():
+            # SIGTERM now, SIGKILL a little later for what ignores it; nothing waits here.
+            script = (
+                f"kill -TERM -- -{pid} 2>/dev/null; "
+                f"(sleep 3; kill -KILL -- -{pid}) </dev/null >/dev/null 2>&1 &"
+            )
+            try:
+                await asyncio.wait_for(self._plain(script), 10)
+            except (asyncio.TimeoutError, OSError):
+                log.debug("could not stop process group %s on %s", pid, self.alias)
+        await _kill(session.proc)
+
+    async def _plain(self, script: str) -> None:
+        """Run a short housekeeping command (not announced, not retried, output ignored)."""
+        async with self._sessions:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv(script),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                await proc.wait()
+            except BaseException:
+                await _kill(proc)
+                raise
+
     @staticmethod
     async def _communicate(
-        proc: asyncio.subprocess.Process, data: bytes | None, out: bytearray, err: bytearray
+        session: _Session, data: bytes | None, out: bytearray, err: bytearray
     ) -> None:
+        proc = session.proc
+
         async def feed() -> None:
             if proc.stdin is None:
                 return
@@ -735,7 +846,7 @@ class SharedConnection:
             finally:
                 proc.stdin.close()
 
-        await asyncio.gather(feed(), _read_all(proc.stdout, out), _read_all(proc.stderr, err))
+        await asyncio.gather(feed(), _read_all(proc.stdout, out), _read_all(session.stderr, err))
         await proc.wait()
 
     @contextlib.asynccontextmanager
@@ -744,18 +855,15 @@ class SharedConnection:
     ) -> AsyncIterator[RemoteProcess]:
         """Start ``command`` on the pod and stream its output (``async with ... as proc``).
 
-        Leaving the block ends the local client if the command is still running.
+        Leaving the block stops the command (on the pod too) if it is still running.
         """
         text = command_text(command)
         async with self.session():
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv(text),
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            session = await self._start(announced(text), stdin=stdin)
             try:
-                yield RemoteProcess(self, text, proc)
+                yield RemoteProcess(self, text, session)
             finally:
-                await _kill(proc)
+                if session.proc.returncode is None:
+                    await self._stop(session)
+                else:
+                    await _kill(session.proc)
