@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -173,6 +174,9 @@ async def test_up_and_down_with_excludes(
         assert state(back) == state(remote)
         assert down.source == f"{conn.alias}:{remote}" and down.destination == str(back)
         assert "Downloaded" in down.summary() and str(back) in down.summary()
+        as_json = json.loads(json.dumps(down.to_dict()))
+        assert as_json["complete"] and as_json["method"] == METHOD[pod.name]
+        assert {f["path"] for f in as_json["transferred"]} == files_of(down)
         assert conn.opened_count == 1
 
 

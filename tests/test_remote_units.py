@@ -289,3 +289,19 @@ def test_throttle_paces_bytes() -> None:
     assert Throttle(None).consume(10**9) == 0.0
     with pytest.raises(ValueError, match="bwlimit"):
         Throttle(0)
+
+
+def test_the_layer_imports_only_the_stdlib_and_the_ssh_layer() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, gpuoutlet_jupyter.remote\nprint('\\n'.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    ours = {m.split(".")[1] for m in loaded if m.startswith("gpuoutlet_jupyter.")}
+    assert ours <= {"remote", "ssh", "_version"}, ours
+    for heavy in ("tornado", "jupyter_server", "jupyter_client", "httpx", "pydantic", "IPython"):
+        assert heavy not in loaded, heavy

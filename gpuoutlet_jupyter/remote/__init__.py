@@ -47,7 +47,7 @@ from .manager import RemoteManager, RentalRemote
 from .plan import Skipped
 from .ports import TEMPLATE_PORTS, KnownPort, ListeningPort, known_ports, listening_ports
 from .progress import SyncProgress
-from .sync import DEFAULT_REMOTE_DIR, SyncResult, sync, sync_down, sync_up
+from .sync import DEFAULT_REMOTE_DIR, SyncResult, sync_down, sync_up
 from .telemetry import (
     GPUSample,
     Subscription,
@@ -114,7 +114,6 @@ __all__ = [
     "listening_ports",
     "parse_csv",
     "sample",
-    "sync",
     "sync_down",
     "sync_up",
 ]

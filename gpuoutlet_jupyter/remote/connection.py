@@ -22,6 +22,7 @@ import re
 import shlex
 import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from .errors import (
     ConnectionClosed,
     ConnectionLost,
     ControlPathError,
+    RemoteConnectionError,
     stderr_tail,
 )
 
@@ -359,6 +361,12 @@ class SharedConnection:
         keepalive_interval: float | None = None,
         ssh_executable: str = "ssh",
     ) -> None:
+        if sys.platform == "win32":
+            raise RemoteConnectionError(
+                "sharing one SSH connection needs OpenSSH's ControlMaster, which Windows' "
+                "OpenSSH does not have: run Jupyter under WSL to sync, forward ports and see "
+                "GPU telemetry"
+            )
         if idle_timeout is not None and idle_timeout < 1:
             raise ValueError("idle_timeout must be at least 1 second, or None to never idle out")
         if max_sessions < 1:
@@ -560,6 +568,9 @@ class SharedConnection:
 
     async def _start_master(self) -> None:
         ensure_control_dir(self.control_dir)
+        # Asked again for each new master: %C hashes the host and port, which the SSH entry
+        # may have been rewritten with since the last one.
+        self._socket = None
         await self._resolve_socket()
         self.is_open()  # clears a stale socket file, if any
         persist = "yes" if self.idle_timeout is None else str(max(1, round(self.idle_timeout)))

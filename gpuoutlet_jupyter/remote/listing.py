@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -244,7 +244,3 @@ def parse_find(data: bytes, strip_prefix: str = "") -> tuple[list[FileEntry], li
         size = int(size_raw) if kind in ("file", "link") else 0
         entries.append(FileEntry(path, kind, size, float(mtime_raw)))
     return entries, pruned
-
-
-def lookup(entries: Mapping[str, FileEntry], path: str) -> FileEntry | None:
-    return entries.get(path)

@@ -16,7 +16,7 @@ import os
 import shlex
 import shutil
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +24,9 @@ from typing import Any, Literal
 
 from .connection import CommandResult, SharedConnection
 from .errors import (
+    CommandTimeout,
     LocalFolderError,
+    RemoteError,
     RemoteFolderError,
     RemoteToolMissing,
     SyncError,
@@ -332,7 +334,7 @@ def _choose_method(method: Method, remote_has_rsync: bool, remote_has_tar: bool)
     return "tar"
 
 
-def _local_dest(root: Path) -> Any:
+def _local_dest(root: Path) -> Callable[[str], FileEntry | None]:
     return lambda path: stat_local(root, path)
 
 
@@ -444,7 +446,74 @@ async def sync(
     local_root = await asyncio.to_thread(_prepare_local, direction, local_dir)
     defaults, extra, prune = _rules(excludes, use_default_excludes)
     warnings: list[str] = []
+    try:
+        listing, selection, plan = await _prepare(
+            connection,
+            direction,
+            local_root,
+            remote_dir,
+            defaults,
+            extra,
+            prune,
+            ignore_file,
+            max_bytes,
+            overwrite_newer,
+            deadline,
+            warnings,
+        )
+    except CommandTimeout:
+        # Out of time before anything moved: say so, as a transfer cut short would.
+        return SyncResult(
+            direction=direction,
+            method=None,
+            alias=connection.alias,
+            local_dir=local_root,
+            remote_dir=remote_dir,
+            remote_path=remote_dir,
+            started_at=started_at,
+            finished_at=datetime.now(timezone.utc),
+            transferred=(),
+            unchanged=(),
+            incomplete=(),
+            left_out=(),
+            skipped=(),
+            excluded=(),
+            timed_out=True,
+            warnings=(*warnings, "ran out of time while listing the files: nothing was sent"),
+        )
+    return await _transfer(
+        connection,
+        direction,
+        local_root,
+        remote_dir,
+        listing,
+        selection,
+        plan,
+        started_at=started_at,
+        method=method,
+        progress=progress,
+        bwlimit=bwlimit,
+        overwrite_newer=overwrite_newer,
+        deadline=deadline,
+        warnings=warnings,
+    )
 
+
+async def _prepare(
+    connection: SharedConnection,
+    direction: Direction,
+    local_root: Path,
+    remote_dir: str,
+    defaults: IgnoreRules,
+    extra: IgnoreRules,
+    prune: list[str],
+    ignore_file: str,
+    max_bytes: int | None,
+    overwrite_newer: bool,
+    deadline: float | None,
+    warnings: list[str],
+) -> tuple[_Listing, Selection, Plan]:
+    """List both ends and plan the transfer."""
     if direction == "up":
         selection = await asyncio.to_thread(select_local, local_root, defaults, extra, ignore_file)
         listing = await _list_remote(
@@ -480,7 +549,28 @@ async def sync(
             max_bytes=max_bytes,
             overwrite_newer=overwrite_newer,
         )
+    return listing, selection, plan
 
+
+async def _transfer(
+    connection: SharedConnection,
+    direction: Direction,
+    local_root: Path,
+    remote_dir: str,
+    listing: _Listing,
+    selection: Selection,
+    plan: Plan,
+    *,
+    started_at: datetime,
+    method: Method,
+    progress: ProgressCallback | None,
+    bwlimit: float | None,
+    overwrite_newer: bool,
+    deadline: float | None,
+    warnings: list[str],
+) -> SyncResult:
+    """Move the planned files, check what arrived, and say so."""
+    loop = asyncio.get_running_loop()
     skipped = [
         *plan.skipped,
         *(Skipped(p, 0, "not a regular file, folder or link") for p in selection.special),
@@ -567,13 +657,21 @@ async def sync(
                 warnings.append(message)
     meter.finish()
 
-    transferred, missing = await _verify(connection, direction, plan, local_root, listing)
-    if tar_outcome is not None and direction == "up" and missing and (timed_out or failure):
-        removed = await _remove_half_written(connection, listing, missing, tar_outcome.remote_pid)
-        warnings.extend(
-            f"{path}: removed the half-written copy from the pod; the next sync sends it again"
-            for path in removed
-        )
+    cut_upload = tar_outcome is not None and direction == "up" and (timed_out or failure)
+    try:
+        if cut_upload and tar_outcome is not None and tar_outcome.remote_pid is not None:
+            # The pod's tar may still be unpacking what was buffered: judge after it is done.
+            await connection.run(wait_command(tar_outcome.remote_pid, 10.0), timeout=30)
+        transferred, missing = await _verify(connection, direction, plan, local_root, listing)
+        if cut_upload and missing:
+            removed = await _remove_half_written(connection, listing, missing)
+            warnings.extend(
+                f"{path}: removed the half-written copy from the pod; the next sync sends it again"
+                for path in removed
+            )
+    except RemoteError as exc:  # the connection went with the transfer: say what is unknown
+        warnings.append(f"could not check which files arrived: {exc}")
+        transferred, missing = [], [(entry, None) for entry in plan.send]
     incomplete = [entry for entry, _ in missing]
     result = SyncResult(
         method=chosen,  # type: ignore[arg-type]
@@ -700,7 +798,6 @@ async def _remove_half_written(
     connection: SharedConnection,
     listing: _Listing,
     missing: list[tuple[FileEntry, FileEntry | None]],
-    remote_pid: int | None,
 ) -> list[str]:
     """After a cut tar upload, delete the file the pod's tar was writing when its input ended.
 
@@ -709,8 +806,6 @@ async def _remove_half_written(
     that changed at the destination during this sync without becoming whole; tar had already
     replaced the old copy, so nothing is lost by removing it. Returns the removed paths.
     """
-    if remote_pid is not None:  # let it finish what was buffered before judging
-        await connection.run(wait_command(remote_pid, 10.0), timeout=30)
     before = listing.tree.entries
     half = [
         entry.path
