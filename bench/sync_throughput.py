@@ -5,14 +5,17 @@ and rsync installed)
 
 A real OpenSSH sshd on loopback stands for the pod (bench/remote_pod.py). The tree is
 ``--mb`` megabytes of random bytes: 80 % in eight large files (checkpoints), 20 % in 100 kB files
-spread over 20 folders. Every round copies it up to a fresh folder on the pod and down to a fresh
-local folder with each tool, the tools in a rotating order, checks the copy's bytes, deletes it
-and flushes the page cache's dirty pages (``sync``); one warm-up round is not counted:
+spread over 20 folders. Every round uploads it to a fresh folder on the pod with each tool, back
+to back, then downloads a copy already on the pod to a fresh local folder with each tool, the
+tools in a rotating order; every copy's bytes are checked, the copy deleted and the page cache's
+dirty pages flushed (``sync``) before the next. One warm-up round is not counted:
 
 * ours, warm: ``sync_up`` / ``sync_down`` over the rental's shared connection, already open
   (the usual case: telemetry or an earlier sync opened it);
 * ours, cold: the same with the connection opened inside the timing;
 * rsync: ``rsync -a -e 'ssh -F <config>' src/ alias:dst/`` (one login per run);
+* rsync (shared): the same rsync over our shared connection (``-e`` is our ssh argv): it
+  separates what the connection saves from what our listing and checking cost;
 * scp: ``scp -F <config> -r -q src alias:dst`` (SFTP, one login per run).
 
 Ours does more than the baselines: it lists both ends, applies the ignore rules, plans, and
@@ -42,7 +45,7 @@ from remote_pod import BenchPod, bench_pod
 
 from gpuoutlet_jupyter.remote import SharedConnection, sync_down, sync_up
 
-TOOLS = ("ours (warm)", "ours (cold)", "rsync", "scp")
+TOOLS = ("ours (warm)", "ours (cold)", "rsync", "rsync (shared)", "scp")
 
 
 def make_tree(root: Path, megabytes: int) -> tuple[int, int]:
@@ -85,43 +88,59 @@ async def timed(action: Awaitable[object]) -> float:
     return time.perf_counter() - started
 
 
-async def one_round(
-    pod: BenchPod, warm: SharedConnection, src: Path, work: Path, order: list[str], rnd: int
-) -> dict[tuple[str, str], float]:
+async def transfer(
+    tool: str, direction: str, pod: BenchPod, warm: SharedConnection, src: Path, dst: Path
+) -> float:
+    """One timed copy: up from ``src`` to the pod's ``dst``, or down from ``src`` on the pod."""
     alias = pod.entry.alias
-    rsync = ["rsync", "-a", "-e", " ".join(pod.ssh)]
-    scp = ["scp", "-F", str(pod.entry.config_file), "-r", "-q"]
+    if tool.startswith("ours"):
+        conn = warm
+        if tool == "ours (cold)":
+            conn = SharedConnection(pod.target, control_dir=pod.control_dir / "cold")
+        if direction == "up":
+            took = await timed(sync_up(conn, src, str(dst)))
+        else:
+            took = await timed(sync_down(conn, dst, str(src)))
+        if conn is not warm:
+            await conn.close()
+        return took
+    if tool.startswith("rsync"):
+        rsh = warm.rsh() if tool == "rsync (shared)" else " ".join(pod.ssh)
+        argv = ["rsync", "-a", "-e", rsh]
+        pair = (
+            [f"{src}/", f"{alias}:{dst}/"] if direction == "up" else [f"{alias}:{src}/", f"{dst}/"]
+        )
+    else:
+        argv = ["scp", "-F", str(pod.entry.config_file), "-r", "-q"]
+        pair = [str(src), f"{alias}:{dst}"] if direction == "up" else [f"{alias}:{src}", str(dst)]
+    return await timed(asyncio.to_thread(run, [*argv, *pair]))
+
+
+async def one_round(
+    pod: BenchPod,
+    warm: SharedConnection,
+    src: Path,
+    on_pod: Path,
+    work: Path,
+    order: list[str],
+    rnd: int,
+) -> dict[tuple[str, str], float]:
+    """Each direction with every tool back to back (the compared runs stay close in time)."""
     times: dict[tuple[str, str], float] = {}
     expected = tree_bytes(src)
-    for tool in order:
-        tag = tool.split()[0] + ("-cold" if "cold" in tool else "")
-        remote = pod.home / "up" / f"{tag}-{rnd}"  # the pod's folder (it is this machine)
-        local = work / f"down-{tag}-{rnd}"
-        if tool == "ours (warm)":
-            times[(tool, "up")] = await timed(sync_up(warm, src, str(remote)))
-            times[(tool, "down")] = await timed(sync_down(warm, local, str(remote)))
-        elif tool == "ours (cold)":
-            conn = SharedConnection(pod.target, control_dir=pod.control_dir / "cold")
-            times[(tool, "up")] = await timed(sync_up(conn, src, str(remote)))
-            await conn.disconnect()  # cold again for the download
-            times[(tool, "down")] = await timed(sync_down(conn, local, str(remote)))
-            await conn.close()
-        elif tool == "rsync":
-            up = [*rsync, f"{src}/", f"{alias}:{remote}/"]
-            down = [*rsync, f"{alias}:{remote}/", f"{local}/"]
-            times[(tool, "up")] = await timed(asyncio.to_thread(run, up))
-            times[(tool, "down")] = await timed(asyncio.to_thread(run, down))
-        else:
-            up = [*scp, str(src), f"{alias}:{remote}"]
-            down = [*scp, f"{alias}:{remote}", str(local)]
-            times[(tool, "up")] = await timed(asyncio.to_thread(run, up))
-            times[(tool, "down")] = await timed(asyncio.to_thread(run, down))
-        for where in (remote, local):
-            got = tree_bytes(where)
+    for direction in ("up", "down"):
+        for tool in order:
+            tag = tool.split()[0] + ("-" + tool.split()[1].strip("()") if " " in tool else "")
+            if direction == "up":  # a fresh folder on the pod (which is this machine)
+                source, dst = src, pod.home / "up" / f"{tag}-{rnd}"
+            else:  # from the tree already on the pod to a fresh local folder
+                source, dst = on_pod, work / f"down-{tag}-{rnd}"
+            times[(tool, direction)] = await transfer(tool, direction, pod, warm, source, dst)
+            got = tree_bytes(dst)
             if got != expected:
-                raise RuntimeError(f"{tool} copied {got} bytes to {where}, expected {expected}")
-            shutil.rmtree(where)
-        os.sync()  # the next tool does not pay for this one's writeback
+                raise RuntimeError(f"{tool} copied {got} bytes to {dst}, expected {expected}")
+            shutil.rmtree(dst)
+            os.sync()  # the next tool does not pay for this one's writeback
     return times
 
 
@@ -137,12 +156,14 @@ async def main_async(args: argparse.Namespace) -> None:
         with bench_pod(work / "pod") as pod:
             warm = SharedConnection(pod.target, control_dir=pod.control_dir / "warm")
             await warm.open()
+            on_pod = pod.home / "tree"  # the downloads' source, put there once
+            await asyncio.to_thread(run, ["cp", "-a", str(src), str(on_pod)])
             results: dict[tuple[str, str], list[float]] = {}
             os.sync()
-            await one_round(pod, warm, src, work, list(TOOLS), -1)  # warm-up, not counted
+            await one_round(pod, warm, src, on_pod, work, list(TOOLS), -1)  # warm-up, not counted
             for rnd in range(args.rounds):
                 order = list(TOOLS[rnd % len(TOOLS) :] + TOOLS[: rnd % len(TOOLS)])
-                times = await one_round(pod, warm, src, work, order, rnd)
+                times = await one_round(pod, warm, src, on_pod, work, order, rnd)
                 for key, value in times.items():
                     results.setdefault(key, []).append(value)
                 print(

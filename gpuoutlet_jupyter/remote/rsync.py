@@ -23,7 +23,8 @@ _PROGRESS_RE = re.compile(
     rb"^\s*([\d,.]+)\s+\d+%\s+\S+\s+\S+(?:\s+\(xfr#(\d+),\s*(?:to|ir)-chk=\d+/\d+\))?"
 )
 _STAT_RE = re.compile(
-    rb"^(Literal data|Matched data|Total bytes sent|Total bytes received):\s*([\d,]+)"
+    rb"^(Literal data|Matched data|Total bytes sent|Total bytes received"
+    rb"|Number of regular files transferred):\s*([\d,]+)"
 )
 #: rsync's own words for its exit codes (rsync(1), EXIT VALUES).
 EXIT_MEANINGS = {
@@ -51,6 +52,11 @@ class RsyncOutcome:
     timed_out: bool
     stderr: str
     stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def files_transferred(self) -> int | None:
+        """rsync's own count of the regular files it sent (``--stats``)."""
+        return self.stats.get("Number of regular files transferred")
 
     @property
     def wire_bytes(self) -> int | None:

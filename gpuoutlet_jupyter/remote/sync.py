@@ -45,7 +45,7 @@ from .listing import (
 )
 from .plan import Plan, Skipped, make_plan, same_content
 from .progress import ProgressCallback, ProgressMeter
-from .rsync import EXIT_MEANINGS, PARTIAL_EXIT, run_rsync
+from .rsync import EXIT_MEANINGS, PARTIAL_EXIT, RsyncOutcome, run_rsync
 from .tarstream import TarOutcome, run_tar, wait_command
 
 DEFAULT_REMOTE_DIR = "~/work"
@@ -608,10 +608,11 @@ async def _transfer(
     )
     failure: str | None = None
     tar_outcome: TarOutcome | None = None
+    rsync_outcome: RsyncOutcome | None = None
     if deadline is not None and loop.time() >= deadline:
         timed_out, wire = True, None
     elif chosen == "rsync":
-        outcome = await run_rsync(
+        outcome = rsync_outcome = await run_rsync(
             connection,
             plan.paths,
             direction=direction,
@@ -658,11 +659,17 @@ async def _transfer(
     meter.finish()
 
     cut_upload = tar_outcome is not None and direction == "up" and (timed_out or failure)
+    missing: list[tuple[FileEntry, FileEntry | None]]
     try:
         if cut_upload and tar_outcome is not None and tar_outcome.remote_pid is not None:
             # The pod's tar may still be unpacking what was buffered: judge after it is done.
             await connection.run(wait_command(tar_outcome.remote_pid, 10.0), timeout=30)
-        transferred, missing = await _verify(connection, direction, plan, local_root, listing)
+        if _rsync_sent_everything(rsync_outcome, plan):
+            # rsync says it sent every planned file and succeeded: listing the pod again
+            # would only repeat that (a round trip per upload saved).
+            transferred, missing = list(plan.send), []
+        else:
+            transferred, missing = await _verify(connection, direction, plan, local_root, listing)
         if cut_upload and missing:
             removed = await _remove_half_written(connection, listing, missing)
             warnings.extend(
@@ -691,6 +698,19 @@ async def _transfer(
             result,
         )
     return result
+
+
+def _rsync_sent_everything(outcome: RsyncOutcome | None, plan: Plan) -> bool:
+    """Whether rsync exited 0, not cut short, having sent each planned regular file.
+
+    Only files the quick check found different are planned, so rsync sends every one of
+    them; a file that vanished meanwhile (``--ignore-missing-args``) makes the count fall
+    short, and then the destination is listed to see what is there.
+    """
+    if outcome is None or outcome.timed_out or outcome.returncode != 0:
+        return False
+    planned = sum(1 for entry in plan.send if entry.kind == "file")
+    return outcome.files_transferred == planned
 
 
 def _prepare_local(direction: str, local_dir: Path | str) -> Path:
