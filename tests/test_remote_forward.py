@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -136,6 +137,7 @@ async def test_forward_reaches_a_web_app_on_the_pod_until_cancelled(
             forward = await remote.forwards.open(port)
             assert forward.remote_port == port and forward.local_port != port
             assert forward.local_url == f"http://127.0.0.1:{forward.local_port}/"
+            assert json.loads(json.dumps(forward.to_dict()))["remote_port"] == port
             async with httpx.AsyncClient() as client:
                 reply = await client.get(forward.local_url + "hello.txt", timeout=10)
             assert reply.text == "hello from the pod\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,8 @@ async def test_sample_over_the_shared_connection(gpu_pod: TestPod, control_dir: 
             await sample(conn)
         assert gpu_pod.logins() == logins + 1  # five samples, one login
     assert [g.utilization for g in first.gpus] == [37.0, 100.0]
+    as_json = json.loads(json.dumps(first.to_dict()))
+    assert as_json["gpus"][0]["name"] == "NVIDIA GeForce RTX 4090"
     assert first.gpus[1] == GPUSample(
         1, "NVIDIA GeForce RTX 4090", 100.0, 24000.0, 24564.0, 81.0, 449.1
     )

@@ -42,6 +42,17 @@ class PortForward:
         host = f"[{self.remote_host}]" if ":" in self.remote_host else self.remote_host
         return f"{LOCAL_HOST}:{self.local_port}:{host}:{self.remote_port}"
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready, with ``local_url``."""
+        return {
+            "rental_id": self.rental_id,
+            "remote_host": self.remote_host,
+            "remote_port": self.remote_port,
+            "local_port": self.local_port,
+            "local_url": self.local_url,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+        }
+
     @property
     def local_url(self) -> str:
         """``http://127.0.0.1:<local port>/`` (through jupyter-server-proxy: ``proxy/<local port>/``)."""

@@ -14,7 +14,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Literal, Protocol
 
@@ -81,6 +81,10 @@ class TelemetrySnapshot:
     def max_utilization(self) -> float | None:
         values = [g.utilization for g in self.gpus if g.utilization is not None]
         return max(values) if values else None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: ``at`` in ISO 8601, one object per GPU (``None`` for missing values)."""
+        return {"at": self.at.isoformat(), "gpus": [asdict(g) for g in self.gpus]}
 
 
 def _value(raw: str, field: str, line: str) -> float | None:
