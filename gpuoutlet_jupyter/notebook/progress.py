@@ -9,7 +9,7 @@ import shutil
 import sys
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from ..api.models import format_cents
+from ..api.cents import format_cents
 from .views import RentalInfo, duration
 
 if TYPE_CHECKING:

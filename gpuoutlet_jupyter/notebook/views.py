@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..api.models import format_cents
+from ..api.cents import format_cents
 
 if TYPE_CHECKING:
     from .backend import Backend

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..api import GpuOutletError, NotFoundError
-from ..api.models import format_cents
+from ..api.cents import format_cents
 from .live import LIVE_WAIT_SECONDS, start_live
 from .progress import progress_line
 from .views import RentalInfo, duration, minutes_text

@@ -30,7 +30,7 @@ from ..kernel.provisioner import detach_all
 from ..service.traits import ServiceTraits
 from .activity import KernelManagerActivity
 from .auth import KernelToken
-from .env import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
+from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
 from .manager import ManagerConfig, RentalsManager
 
@@ -170,7 +170,7 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         for name, value in ((ENV_SERVER_URL, url), (ENV_SERVER_TOKEN, self.kernel_token.value)):
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value
-        self.log.info("gpuoutlet: kernels reach the gpuoutlet API at %s%s", url, "gpuoutlet/api/")
+        self.log.info("gpuoutlet: kernels reach the gpuoutlet API at %s%s/", url, API_PATH)
 
     def _unpublish(self) -> None:
         for name, previous in self._saved_environ.items():
