@@ -242,7 +242,15 @@ def test_parse_json_object_refuses_deep_nesting_as_a_bad_body(body: bytes) -> No
 # --- settings: where the sid comes from ------------------------------------------------
 
 
-_SERVICE_FIELDS = {"state_dir", "ssh_dir", "ssh_user", "identity_file", "options", "kernelspecs"}
+_SERVICE_FIELDS = {
+    "state_dir",
+    "ssh_dir",
+    "ssh_user",
+    "identity_file",
+    "options",
+    "kernelspecs",
+    "request_timeout",
+}
 
 
 def _config(tmp_path: Path, **kwargs: Any) -> ManagerConfig:

@@ -15,7 +15,7 @@ from .discovery import ServerLocation, find_server
 from .settings import KernelSettings
 
 if TYPE_CHECKING:
-    from ..service.config import ServiceConfig
+    from ..service.options import ServiceConfig
 
 RentalJSON = dict[str, Any]
 BackendChoice = Literal["auto", "server", "in-process"]

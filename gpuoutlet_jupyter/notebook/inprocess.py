@@ -22,7 +22,8 @@ from .._version import __version__
 from ..api import ConfigurationError, Settings
 from ..rest.layer import JsonAPI, LongPoll, status_reply
 from ..service import RentalService
-from ..service.config import ServiceConfig, build_service
+from ..service.build import build_service
+from ..service.options import ServiceConfig
 from .backend import RentalJSON
 
 T = TypeVar("T")

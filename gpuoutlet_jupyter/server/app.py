@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,15 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from .._version import __version__
 from ..api.settings import ENV_SID
 from ..kernel.provisioner import detach_all
-from ..service.traits import ServiceTraits
+from ..service.options import ServiceOptions, default_of
+from ..service.traits import ServiceTraits, from_traits
 from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
 from .manager import ManagerConfig, RentalsManager
 
+_OPTIONS = ServiceOptions()
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
 
@@ -69,11 +70,12 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     ).tag(config=True)
 
     max_wait = Float(
-        60.0, help="Cap, in seconds, on the `wait` of a long-poll request to the REST API."
+        default_of(ManagerConfig, "max_wait"),
+        help="Cap, in seconds, on the `wait` of a long-poll request to the REST API.",
     ).tag(config=True)
 
     idle_stop_minutes = Float(
-        0.0,
+        _OPTIONS.idle_stop_minutes,
         help="""Idle auto-stop for the rentals created through this server, unless a create says
         otherwise (`%gpu_rent --idle-stop MINUTES`, the sidebar's field): a running rental is
         stopped once none of its remote kernels has run anything or been busy for this many
@@ -81,13 +83,14 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     ).tag(config=True)
 
     idle_warning_minutes = Float(
-        5.0,
+        _OPTIONS.idle_warning_minutes,
         help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
         with a "Keep it" button (at most the idle time itself).""",
     ).tag(config=True)
 
     idle_check_interval = Float(
-        15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
+        _OPTIONS.idle_check_interval,
+        help="Seconds between two looks at the rentals' kernels for the idle auto-stop.",
     ).tag(config=True)
 
     @default("state_dir")
@@ -111,20 +114,13 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     kernel_token: KernelToken
 
     def manager_config(self) -> ManagerConfig:
-        """The traitlets, as the manager's configuration."""
-        service = self.service_config(Path(self.state_dir).expanduser())
-        options = replace(
-            service.options,
-            idle_stop_minutes=self.idle_stop_minutes,
-            idle_warning_minutes=self.idle_warning_minutes,
-            idle_check_interval=self.idle_check_interval,
-        )
-        return ManagerConfig(
-            service=replace(service, options=options),
+        """The traitlets, as the manager's configuration (in one step: see ``from_traits``)."""
+        return from_traits(
+            ManagerConfig,
+            self,
+            service=self.service_config(Path(self.state_dir).expanduser()),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
-            request_timeout=self.request_timeout,
-            max_wait=self.max_wait,
         )
 
     def initialize_settings(self) -> None:

@@ -1,15 +1,41 @@
-"""The service's settings as traitlets, shared by GpuOutletApp (server) and GpuOutletMagics (kernel)."""
+"""The service's settings as traitlets, shared by GpuOutletApp (server) and NotebookSession (kernel).
+
+Light on purpose (traitlets and the stdlib): the notebook layer loads it at ``%load_ext``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
+from traitlets import Bool, Float, HasTraits, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-if TYPE_CHECKING:
-    from .config import ServiceConfig
+from .options import ServiceConfig, ServiceOptions, default_of
+
+D = TypeVar("D")
+
+_OPTIONS = ServiceOptions()
+
+
+def from_traits(kind: type[D], source: HasTraits, **given: Any) -> D:
+    """The dataclass ``kind`` with each field taken from the trait of ``source`` that has its
+    name, unless ``given`` (values that need converting, or that no trait holds). Fields with
+    neither keep their defaults. The one step from settings to options: a trait added to both
+    sides is passed on without a list to keep."""
+    assert is_dataclass(kind)
+    taken = {
+        item.name: getattr(source, item.name)
+        for item in fields(kind)
+        if item.name not in given and source.has_trait(item.name)
+    }
+    return kind(**taken, **given)
+
+
+def optional_path(value: str) -> Path | None:
+    """A path trait (empty: unset) as a Path, ``~`` expanded."""
+    return Path(value).expanduser() if value.strip() else None
 
 
 class ServiceTraits(Configurable):
@@ -18,47 +44,53 @@ class ServiceTraits(Configurable):
     ssh_dir = Unicode(
         "", help="The SSH folder whose config gets the rentals' aliases (~/.ssh)."
     ).tag(config=True)
-    ssh_user = Unicode("root", help="User name written in each rental's SSH entry.").tag(
-        config=True
-    )
+    ssh_user = Unicode(
+        default_of(ServiceConfig, "ssh_user"), help="User name written in each rental's SSH entry."
+    ).tag(config=True)
     identity_file = Unicode(
         "",
         help="""Private key written in each rental's SSH entry. Empty: your ~/.ssh/id_ed25519 or
         id_rsa, else a key generated once for gpuoutlet-jupyter.""",
     ).tag(config=True)
     kernelspecs = Bool(
-        True, help="Add a Jupyter kernel (gpuoutlet-<rental id>) for every running rental."
+        default_of(ServiceConfig, "kernelspecs"),
+        help="Add a Jupyter kernel (gpuoutlet-<rental id>) for every running rental.",
     ).tag(config=True)
     remote_python = Unicode(
-        "python3", help="The Python interpreter on the rented machine that runs remote kernels."
+        default_of(ServiceConfig, "remote_python"),
+        help="The Python interpreter on the rented machine that runs remote kernels.",
+    ).tag(config=True)
+    request_timeout = Float(
+        default_of(ServiceConfig, "request_timeout"),
+        help="Seconds to wait for one answer of the rentals API.",
     ).tag(config=True)
     poll_interval = Float(
-        2.0, help="Seconds between two polls of a provisioning rental (the API asks for 2)."
+        _OPTIONS.poll_interval,
+        help="Seconds between two polls of a provisioning rental (the API asks for 2).",
     ).tag(config=True)
     max_polls = Integer(
-        60,
+        _OPTIONS.max_polls,
         help="Polls after which a provisioning rental is reported as slow and polled less often.",
     ).tag(config=True)
     slow_poll_interval = Float(
-        10.0, help="Seconds between two polls of a rental that is slow to provision."
+        _OPTIONS.slow_poll_interval,
+        help="Seconds between two polls of a rental that is slow to provision.",
     ).tag(config=True)
     running_poll_interval = Float(
-        30.0, help="Seconds between two polls of a running rental (to notice stops elsewhere)."
+        _OPTIONS.running_poll_interval,
+        help="Seconds between two polls of a running rental (to notice stops elsewhere).",
     ).tag(config=True)
     reconcile_interval = Float(
-        300.0,
+        _OPTIONS.reconcile_interval,
         help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
         made elsewhere, notices vanished ones). 0: only at start.""",
     ).tag(config=True)
     max_hourly_spend_cents = Integer(
-        0,
+        _OPTIONS.max_hourly_spend_cents,
         help="""Spending cap, in cents per hour: a new rental is refused, before anything is
         sent to the API, when its price plus the prices of the rentals still provisioning,
         running or stopping would exceed it. 0: no cap.""",
     ).tag(config=True)
-    request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
-        config=True
-    )
 
     @validate(
         "poll_interval",
@@ -80,24 +112,12 @@ class ServiceTraits(Configurable):
         return proposal["value"]
 
     def service_config(self, state_dir: Path) -> ServiceConfig:
-        """These traits as the service's configuration."""
-        # Imported here: the magics load this mixin at %load_ext, before any client is needed.
-        from .config import ServiceConfig
-        from .service import ServiceOptions
-
-        return ServiceConfig(
+        """These traits (and any ServiceOptions trait of a subclass) as the service's config."""
+        return from_traits(
+            ServiceConfig,
+            self,
             state_dir=state_dir,
-            ssh_dir=Path(self.ssh_dir).expanduser() if self.ssh_dir else None,
-            ssh_user=self.ssh_user,
-            identity_file=Path(self.identity_file).expanduser() if self.identity_file else None,
-            kernelspecs=self.kernelspecs,
-            remote_python=self.remote_python,
-            options=ServiceOptions(
-                poll_interval=self.poll_interval,
-                max_polls=self.max_polls,
-                slow_poll_interval=self.slow_poll_interval,
-                running_poll_interval=self.running_poll_interval,
-                reconcile_interval=self.reconcile_interval,
-                max_hourly_spend_cents=self.max_hourly_spend_cents,
-            ),
+            ssh_dir=optional_path(self.ssh_dir),
+            identity_file=optional_path(self.identity_file),
+            options=from_traits(ServiceOptions, self),
         )
