@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from helpers.counting import CountingTransport
-from test_server_support import (
+from helpers.server import (
     Rest,
     another_server,
     gpuoutlet_app,

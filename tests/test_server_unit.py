@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.vendor import Reply, VendorStub, vendor_examples, vendor_stub
 from pydantic import SecretStr
-from vendor_stub import Reply, VendorStub, vendor_examples, vendor_stub
 
 from gpuoutlet_jupyter.api import (
     APIError,

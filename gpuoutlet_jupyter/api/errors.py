@@ -84,7 +84,7 @@ class SpendingCapError(GpuOutletError):
     HOW_TO_RAISE = (
         "c.GpuOutletApp.max_hourly_spend_cents in jupyter_server_config.py (then restart the "
         "Jupyter server) when rentals go through the server, or `%config "
-        "GpuOutletMagics.max_hourly_spend_cents = CENTS` when this kernel handles them; 0 "
+        "NotebookSession.max_hourly_spend_cents = CENTS` when this kernel handles them; 0 "
         "means no cap"
     )
 
