@@ -24,6 +24,7 @@ from gpuoutlet_jupyter.api import (
 )
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
 from gpuoutlet_jupyter.service import RentalRecord, RentalService, RentalView, ServiceOptions
+from gpuoutlet_jupyter.service.hooks import StopRequest
 from gpuoutlet_jupyter.service.store import Held, StateStore
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
@@ -150,11 +151,11 @@ async def test_hooks_run_before_the_stop_and_once_the_rental_ended(env: Env) -> 
     svc = await env.service()
     seen: list[tuple[str, ...]] = []
 
-    async def save_first(record: RentalRecord, reason: str) -> None:
+    async def save_first(record: RentalRecord, stop: StopRequest) -> None:
         # The pod is still there when it runs: where its work is saved before it goes.
-        seen.append(("before", record.id, reason, record.rental.status))
+        seen.append(("before", record.id, stop.reason, record.rental.status))
 
-    async def broken(record: RentalRecord, reason: str) -> None:
+    async def broken(record: RentalRecord, stop: StopRequest) -> None:
         raise RuntimeError("the save failed")
 
     async def ended(record: RentalRecord) -> None:

@@ -30,6 +30,7 @@ from gpuoutlet_jupyter.api import (
 from gpuoutlet_jupyter.rest.layer import parse_create
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 from gpuoutlet_jupyter.service import RentalRecord, RentalService, ServiceOptions
+from gpuoutlet_jupyter.service.hooks import StopRequest
 from gpuoutlet_jupyter.service.idle import (
     MAX_IDLE_MINUTES,
     KernelActivity,
@@ -228,8 +229,8 @@ async def test_an_idle_rental_is_warned_then_stopped(services: Services) -> None
     svc = await services.start(FakeKernels())
     reasons: list[str] = []
 
-    async def before_stop(record: RentalRecord, reason: str) -> None:
-        reasons.append(reason)
+    async def before_stop(record: RentalRecord, stop: StopRequest) -> None:
+        reasons.append(stop.reason)
 
     svc.hooks.before_stop.append(before_stop)
     created = await svc.create(request(), idle_stop_minutes=IDLE)

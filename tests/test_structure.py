@@ -76,6 +76,26 @@ def test_the_circle_check_sees_imports_inside_functions_and_skips_type_checking(
     ]
 
 
+def test_only_upstream_holds_the_client_in_the_service() -> None:
+    """Every request of RentalService goes through ``Upstream`` (where the request budget goes):
+    no other part of the service keeps the API client, and only its builders name it."""
+    for name, path in modules(PACKAGE).items():
+        if not name.startswith("gpuoutlet_jupyter.service.") or name.endswith(".upstream"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        kept = [
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in ("client", "_client")
+        ]
+        assert not kept, f"{name} keeps the API client: call it through Upstream"
+        named = any(
+            isinstance(node, ast.Name) and node.id == "AsyncRentalsClient"
+            for node in ast.walk(tree)
+        )
+        assert not named or name.rsplit(".", 1)[1] in ("service", "build"), name
+
+
 # --- sizes --------------------------------------------------------------------------------
 
 

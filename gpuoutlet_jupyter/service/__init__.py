@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .access import KernelSpecs
     from .build import build_service
-    from .hooks import RentalHooks
+    from .hooks import RentalHooks, StopRequest
     from .money import Spending
     from .options import ServiceConfig, ServiceOptions
     from .record import RentalRecord, SSHInfo
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "KernelSpecs": ".access",
     "RentalHooks": ".hooks",
+    "StopRequest": ".hooks",
     "RentalService": ".service",
     "RentalView": ".tracker",
     "ServiceOptions": ".options",
@@ -40,6 +41,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceOptions",
     "Spending",
+    "StopRequest",
     "build_service",
 ]
 

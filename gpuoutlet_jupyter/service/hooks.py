@@ -20,8 +20,18 @@ log = logging.getLogger(__name__)
 #: Who asked for a stop: a person (a REST call: the sidebar, the panel, ``%gpu_stop``) or the
 #: idle auto-stop.
 StopReason = Literal["user", "idle"]
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """What the service knows of a stop it is about to make (what a stop asks of the hooks
+    grows here, not in their signature)."""
+
+    reason: StopReason
+
+
 #: Runs before the stop request is sent; the rental may still be running.
-BeforeStop = Callable[[RentalRecord, StopReason], Awaitable[None]]
+BeforeStop = Callable[[RentalRecord, StopRequest], Awaitable[None]]
 #: Runs once a rental is no longer watched: stopped, failed or gone from the API's list.
 Ended = Callable[[RentalRecord], Awaitable[None]]
 
@@ -33,11 +43,11 @@ class RentalHooks:
     before_stop: list[BeforeStop] = field(default_factory=list)
     ended: list[Ended] = field(default_factory=list)
 
-    async def stopping(self, record: RentalRecord, reason: StopReason) -> None:
+    async def stopping(self, record: RentalRecord, request: StopRequest) -> None:
         """Run every ``before_stop`` hook, one after the other, whatever each one does."""
         for hook in self.before_stop:
             try:
-                await hook(record, reason)
+                await hook(record, request)
             except Exception:
                 log.exception("rental %s: a before-stop hook failed; stopping it anyway", record.id)
 

@@ -36,7 +36,7 @@ from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
 from .creator import Creator
-from .hooks import RentalHooks, StopReason
+from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
@@ -87,7 +87,7 @@ class RentalService:
             self._state,
             activity,
             self.options,
-            stop=lambda rental_id: self._stop(rental_id, "idle"),
+            stop=lambda rental_id: self._stop(rental_id, StopRequest("idle")),
             sync=self._sync,
         )
         self._creator = Creator(
@@ -311,13 +311,13 @@ class RentalService:
         already (409 ``already_stopped``) is a stop done, not an error: the view then says
         ``alreadyStopped``. Its watcher sees it through to ``stopped``.
         """
-        return await self._stop(rental_id, "user")
+        return await self._stop(rental_id, StopRequest("user"))
 
-    async def _stop(self, rental_id: str, reason: StopReason) -> RentalView:
+    async def _stop(self, rental_id: str, request: StopRequest) -> RentalView:
         """Every stop the service makes: the before-stop hooks, then the API's stop, once."""
         known = self._tracker.get(rental_id)
         if known is not None and known.watched:
-            await self.hooks.stopping(known, reason)
+            await self.hooks.stopping(known, request)
         now = time.time()
         try:
             result = await self.upstream.stop(rental_id)

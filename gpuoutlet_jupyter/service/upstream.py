@@ -1,11 +1,12 @@
 """Upstream: the one way RentalService reaches the rentals API.
 
-Every request of the service goes through one of these methods, each named by what it is for
-(a poll, the reconcile's list, a create, a stop, an account read). That is where the request
-budget of the rate-limit work goes (one scheduler per host: the vendor's limits, priorities
-from create and stop down to the catalog, one pause on a 429 for every caller): it takes these
-calls over without the parts that make them changing. The account's reads are shared here
-already: one answer per TTL for every viewer.
+Every request of the service goes through one of these methods, each named by what it is for.
+That is where the request budget of the rate-limit work slots in (one scheduler per host: the
+vendor's limits, a shared pause on 429), taking these calls over without the parts that make
+them changing; its priorities map onto the methods: ``create`` and ``stop`` first, then
+``poll`` (provisioning before running, by the rental's status), then ``rentals`` (the
+reconcile), ``listings``, ``balance``, ``ssh_keys`` and ``session``. The account's reads are
+shared here already: one answer per TTL for every viewer.
 """
 
 from __future__ import annotations
