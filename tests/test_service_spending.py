@@ -347,8 +347,9 @@ def test_the_cap_is_a_setting_of_the_server_and_of_the_magics(tmp_path: Path) ->
 
     from gpuoutlet_jupyter.notebook.session import NotebookSession
     from gpuoutlet_jupyter.server.app import GpuOutletApp
+    from gpuoutlet_jupyter.service.options import service_config
 
-    assert GpuOutletApp().service_config(tmp_path).options.max_hourly_spend_cents == 0
+    assert service_config(GpuOutletApp(), tmp_path).options.max_hourly_spend_cents == 0
     app = GpuOutletApp(max_hourly_spend_cents=250)
     assert app.manager_config().service.options.max_hourly_spend_cents == 250
     session = NotebookSession(max_hourly_spend_cents=300)

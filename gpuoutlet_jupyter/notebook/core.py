@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..api import (
@@ -19,7 +20,7 @@ from ..api.models import STOP_NOTICE
 from ..service.idle import parse_idle_minutes
 from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
-from .follow import FollowOptions, RentalFollow
+from .follow import WAIT_SECONDS, RentalFollow
 from .progress import ProgressView
 from .views import (
     FamiliesTable,
@@ -46,6 +47,16 @@ def ready_or_final(rental: RentalInfo) -> bool:
 def stopped_or_final(rental: RentalInfo) -> bool:
     """Following a stop ends when the rental is stopped (or failed, or gone)."""
     return rental.gone or rental.status in ("stopped", "failed")
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    """How the core follows rentals."""
+
+    #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
+    wait_seconds: float = WAIT_SECONDS
+    #: Failed follow-up requests in a row before following gives up (the rental goes on).
+    max_failures: int = 5
 
 
 def next_steps(rental_id: str) -> str:

@@ -1,23 +1,17 @@
-"""Following one rental: how the core follows it, and the narrow interface a view gets to keep
-following it after the magic returns (stdlib only: loaded with the session at ``%load_ext``)."""
+"""Following one rental: the narrow interface a view gets to keep following it after the magic
+returns, and how long one look waits (stdlib only: loaded with the session at ``%load_ext``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .views import RentalInfo
 
 
-@dataclass(frozen=True)
-class FollowOptions:
-    """How the core follows rentals."""
-
-    #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
-    wait_seconds: float = 5.0
-    #: Failed follow-up requests in a row before following gives up (the rental goes on).
-    max_failures: int = 5
+#: Seconds one long-poll may wait for a change while the core follows a rental (the elapsed
+#: time moves at least this often): ``NotebookSession.wait_seconds``'s default.
+WAIT_SECONDS = 5.0
 
 
 class RentalFollow(Protocol):

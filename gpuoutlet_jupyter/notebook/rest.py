@@ -11,7 +11,7 @@ from .._version import __version__
 from ..api import contract
 from ..api.errors import CODE_CLASSES, status_class
 from ..server.env import API_PATH
-from ..service.options import ServiceConfig, default_of
+from ..service.traits import trait_default
 from .backend import RentalJSON
 from .discovery import ServerLocation
 from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachableError
@@ -29,7 +29,7 @@ class ServerBackend:
         self,
         location: ServerLocation,
         *,
-        request_timeout: float = default_of(ServiceConfig, "request_timeout"),
+        request_timeout: float = trait_default("request_timeout"),
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

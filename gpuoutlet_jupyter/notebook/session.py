@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, cast
 from traitlets import All, Enum, Float, Unicode, observe
 from traitlets.config import SingletonConfigurable
 
-from ..service.options import default_of
-from ..service.traits import ServiceTraits, from_traits, optional_path
-from .follow import FollowOptions, RentalFollow
+from ..service.traits import ServiceTraits
+from .follow import WAIT_SECONDS
 
 if TYPE_CHECKING:
     from .backend import Backend
     from .connect import BackendChoice, BackendConfig
     from .core import GpuCore
+    from .follow import RentalFollow
     from .progress import ProgressView
 
 #: The settings' section before this class held them (the magics class did): what users wrote
@@ -49,7 +49,7 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         "updating text line.",
     ).tag(config=True)
     wait_seconds = Float(
-        default_of(FollowOptions, "wait_seconds"),
+        WAIT_SECONDS,
         help="Seconds one long-poll waits for a change while following a rental.",
     ).tag(config=True)
     # In-process only (the server has its own settings, c.GpuOutletApp.*).
@@ -90,9 +90,10 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
     @property
     def core(self) -> GpuCore:
         """The core over this session's backend; its follow options track the traits."""
-        if self._core is None:
-            from .core import GpuCore
+        from ..service.options import from_traits
+        from .core import FollowOptions, GpuCore
 
+        if self._core is None:
             self._core = GpuCore(
                 self._connect, progress=self._progress_view, say=print, confirm=self._confirm
             )
@@ -101,12 +102,13 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
 
     def backend_config(self) -> BackendConfig:
         """The traits, as the backend's configuration."""
+        from ..service.options import optional_path, service_config
         from .connect import BackendConfig
         from .settings import default_state_dir
 
+        state_dir = optional_path(self.state_dir) or default_state_dir()
         return BackendConfig(
-            backend=cast("BackendChoice", self.backend),
-            service=self.service_config(optional_path(self.state_dir) or default_state_dir()),
+            backend=cast("BackendChoice", self.backend), service=service_config(self, state_dir)
         )
 
     def open_backend(self, config: BackendConfig) -> Backend:

@@ -26,20 +26,19 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from .._version import __version__
 from ..api.settings import ENV_SID
 from ..kernel.provisioner import detach_all
-from ..service.options import ServiceOptions, default_of
-from ..service.traits import ServiceTraits, from_traits
+from ..service.options import default_of, from_traits, service_config
+from ..service.traits import IdleTraits, ServiceTraits
 from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
 from .manager import ManagerConfig, RentalsManager
 
-_OPTIONS = ServiceOptions()
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
 
 
-class GpuOutletApp(ServiceTraits, ExtensionApp):
+class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
     """Rent GPUs from Jupyter: REST under ``{base_url}gpuoutlet/api/`` over one RentalService."""
 
     name = EXTENSION_NAME
@@ -74,39 +73,14 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         help="Cap, in seconds, on the `wait` of a long-poll request to the REST API.",
     ).tag(config=True)
 
-    idle_stop_minutes = Float(
-        _OPTIONS.idle_stop_minutes,
-        help="""Idle auto-stop for the rentals created through this server, unless a create says
-        otherwise (`%gpu_rent --idle-stop MINUTES`, the sidebar's field): a running rental is
-        stopped once none of its remote kernels has run anything or been busy for this many
-        minutes, after a warning (see idle_warning_minutes). 0: off.""",
-    ).tag(config=True)
-
-    idle_warning_minutes = Float(
-        _OPTIONS.idle_warning_minutes,
-        help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
-        with a "Keep it" button (at most the idle time itself).""",
-    ).tag(config=True)
-
-    idle_check_interval = Float(
-        _OPTIONS.idle_check_interval,
-        help="Seconds between two looks at the rentals' kernels for the idle auto-stop.",
-    ).tag(config=True)
-
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), EXTENSION_NAME)
 
-    @validate("max_wait", "idle_stop_minutes", "idle_warning_minutes")
-    def _validate_not_negative_here(self, proposal: Any) -> Any:
+    @validate("max_wait")
+    def _validate_max_wait(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
-            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
-        return proposal["value"]
-
-    @validate("idle_check_interval")
-    def _validate_idle_check(self, proposal: Any) -> Any:
-        if proposal["value"] <= 0:
-            raise TraitError("idle_check_interval must be greater than 0")
+            raise TraitError("max_wait must be 0 or more")
         return proposal["value"]
 
     # Set by initialize_settings.
@@ -118,7 +92,7 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         return from_traits(
             ManagerConfig,
             self,
-            service=self.service_config(Path(self.state_dir).expanduser()),
+            service=service_config(self, Path(self.state_dir).expanduser()),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
         )
