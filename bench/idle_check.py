@@ -71,7 +71,7 @@ async def measure(n_rentals: int, n_kernels: int, rounds: int, state: Path) -> d
     for rental_id in ids:
         record = RentalRecord(rental=rental(rental_id), version=1, phase="")
         record.idle_stop_minutes, record.last_active_at = 60.0, time.time()
-        service._records[rental_id] = record
+        service._tracker.restore(record)
     await service.check_idle()  # the first look announces every timer; then steady state
     ours, theirs = [], []
     for _ in range(rounds):

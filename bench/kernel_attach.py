@@ -2,7 +2,7 @@
 
 Usage: python bench/kernel_attach.py [--runs N]   (as root, with openssh-server installed)
 
-Starts a real OpenSSH sshd on a free loopback port (tests/sshd.py) and measures, per run:
+Starts a real OpenSSH sshd on a free loopback port (tests/helpers/sshd.py) and measures, per run:
 
 * attach: from nothing running on the machine to the first execute_reply of ``1+1``.
   gpuoutlet-ssh: ``KernelManager.start_kernel()`` with the rental's kernelspec (one ssh).
@@ -41,11 +41,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers.sshd import SSHD, process_alive, process_cmdlines, start_sshd  # noqa: E402
 from jupyter_client import BlockingKernelClient  # noqa: E402
 from jupyter_client.connect import tunnel_to_kernel  # noqa: E402
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
-from sshd import SSHD, process_alive, process_cmdlines, start_sshd  # noqa: E402
 
 from gpuoutlet_jupyter.api import Rental  # noqa: E402
 from gpuoutlet_jupyter.kernel.specs import KERNEL_FILE, KernelSpecWriter  # noqa: E402

@@ -2,7 +2,7 @@
 
 Usage: python bench/kernel_reconnect.py [--runs N]   (as root, with openssh-server installed)
 
-Against a real OpenSSH sshd on a free loopback port (tests/sshd.py), per run and in this order:
+Against a real OpenSSH sshd on a free loopback port (tests/helpers/sshd.py), per run and in this order:
 
 * fresh attach (the baseline): ``KernelManager.start_kernel()`` with the rental's kernelspec,
   then the first execute_reply of ``1+1``: a new keeper and kernel on the machine.
@@ -38,9 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers.sshd import SSHD, start_sshd  # noqa: E402
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
-from sshd import SSHD, start_sshd  # noqa: E402
 
 from gpuoutlet_jupyter.api import Rental  # noqa: E402
 from gpuoutlet_jupyter.kernel.link import end_detached_kernel  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vendor_stub import vendor_examples
+from helpers.vendor import vendor_examples
 
 from gpuoutlet_jupyter.api import (
     AlreadyStoppedError,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vendor_stub import Reply, Seen, VendorStub, vendor_examples, vendor_stub
+from helpers.vendor import Reply, Seen, VendorStub, vendor_examples, vendor_stub
 
 from gpuoutlet_jupyter.api import (
     AlreadyStoppedError,

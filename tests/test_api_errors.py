@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from vendor_stub import Reply, VendorStub, vendor_examples, vendor_stub
+from helpers.vendor import Reply, VendorStub, vendor_examples, vendor_stub
 
 from gpuoutlet_jupyter.api import (
     AlreadyStoppedError,

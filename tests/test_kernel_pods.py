@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.server import ws_execute
+from helpers.sshd import process_alive
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from sshd import process_alive
-from test_server_support import ws_execute
 
 from gpuoutlet_jupyter.api import Rental
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter, kernel_name_for

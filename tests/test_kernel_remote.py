@@ -20,11 +20,11 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from helpers.sshd import SSHD, process_alive, process_cmdlines, sshd_unavailable_reason, start_sshd
 from jupyter_client.connect import LocalPortCache
 from jupyter_client.ioloop import AsyncIOLoopKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from sshd import SSHD, process_alive, process_cmdlines, sshd_unavailable_reason, start_sshd
 from traitlets.config import Config
 
 from gpuoutlet_jupyter.api import Rental

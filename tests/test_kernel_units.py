@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.sshd import process_alive
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.provisioning import KernelProvisionerFactory
-from sshd import process_alive
 
 from gpuoutlet_jupyter.api import Rental
 from gpuoutlet_jupyter.kernel import wrapper

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import AsyncKernelManager
-from test_notebook_support import (
+from helpers.kernels import (
     RENTAL_ID,
     Run,
     execute,
@@ -29,7 +28,8 @@ from test_notebook_support import (
     run_ok,
     widget_states,
 )
-from test_server_support import Rest, sandbox_server_config, start_extension, until
+from helpers.server import Rest, sandbox_server_config, start_extension, until
+from jupyter_client.manager import AsyncKernelManager
 
 from gpuoutlet_jupyter import api
 from gpuoutlet_jupyter.notebook.live import start_live
@@ -327,9 +327,9 @@ async def test_in_process_refuses_an_idle_stop(
         setup = "\n".join(
             [
                 "%load_ext gpuoutlet_jupyter",
-                f"%config GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}",
-                f"%config GpuOutletMagics.identity_file = {str(ssh_keypair.private_key)!r}",
-                "%config GpuOutletMagics.reconcile_interval = 0",
+                f"%config NotebookSession.ssh_dir = {str(tmp_path / 'ssh')!r}",
+                f"%config NotebookSession.identity_file = {str(ssh_keypair.private_key)!r}",
+                "%config NotebookSession.reconcile_interval = 0",
             ]
         )
         await run_ok(kc, setup)

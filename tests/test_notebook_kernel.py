@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from jupyter_client.manager import AsyncKernelManager
-from sshd import process_alive
-from test_notebook_support import (
+from helpers.kernels import (
     RENTAL_ID,
     execute,
     kernel_env,
@@ -27,7 +25,9 @@ from test_notebook_support import (
     run_ok,
     widget_states,
 )
-from test_server_support import Rest, sandbox_server_config, start_extension, ws_execute
+from helpers.server import Rest, sandbox_server_config, start_extension, ws_execute
+from helpers.sshd import process_alive
+from jupyter_client.manager import AsyncKernelManager
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
@@ -263,6 +263,7 @@ async def test_in_process_fallback_with_text_progress(
     setup = "\n".join(
         [
             "%load_ext gpuoutlet_jupyter",
+            # The settings' former name, as a user's old notebook has it: still applied.
             "%config GpuOutletMagics.progress = 'text'",
             f"%config GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}",
             f"%config GpuOutletMagics.identity_file = {str(ssh_keypair.private_key)!r}",
@@ -315,8 +316,8 @@ async def test_in_process_fallback_with_text_progress(
     assert f"%gpu_wait {second}" in run.text and f"%gpu_stop {second}" in run.text
     run = await run_ok(
         kc,
-        "from gpuoutlet_jupyter.notebook.extension import loaded_magics\n"
-        "print('watching:', sorted(loaded_magics().core.backend.watching()))",
+        "from gpuoutlet_jupyter.notebook.session import NotebookSession\n"
+        "print('watching:', sorted(NotebookSession.current().core.backend.watching()))",
     )
     assert second in run.text and rental_id in run.text
     sandbox.set_faults({})

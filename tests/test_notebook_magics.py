@@ -6,209 +6,23 @@ uses the in-process service against the sandbox for the insufficient-balance mes
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.notebook import ID, RUNNING, SITE, WALLET, FakeBackend, free_port, rental_json
 from IPython.core.error import StdinNotImplementedError
 from IPython.testing import globalipapp
-from test_notebook_units import _free_port, rental_json
+from traitlets import Bool, Enum, Float, Integer
+from traitlets.config import Config
 
 from gpuoutlet_jupyter import api
 from gpuoutlet_jupyter.api.models import STOP_NOTICE
-from gpuoutlet_jupyter.notebook.extension import loaded_magics
-from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
+from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuMagics
+from gpuoutlet_jupyter.notebook.session import NotebookSession
 from gpuoutlet_jupyter.notebook.views import RentalInfo, RentalsTable
-from gpuoutlet_jupyter.rest import models
-
-ID = "rent_01TESTTESTTESTTESTTESTTEST"
-#: ``GET families`` as the server answers it (FamiliesView).
-FAMILIES = [
-    {
-        "id": "rtx-4090",
-        "models": ["RTX_4090"],
-        "vramGb": 24,
-        "minPricePerGpuHourCents": 65,
-        "regions": ["US-East"],
-        "regionCodes": ["US"],
-        "providers": ["vast"],
-        "offers": [
-            {"gpuCount": 1, "pricePerHourCents": 65, "listings": 2, "regions": ["US-East"], "providers": ["vast"]}
-        ],
-        "listings": 2,
-    },
-    {
-        "id": "h100-80gb",
-        "models": ["H100_SXM_80GB"],
-        "vramGb": 80,
-        "minPricePerGpuHourCents": 280,
-        "regions": ["EU-North"],
-        "regionCodes": ["FI"],
-        "providers": ["runpod"],
-        "offers": [
-            {"gpuCount": 1, "pricePerHourCents": 280, "listings": 1, "regions": ["EU-North"], "providers": ["runpod"]}
-        ],
-        "listings": 1,
-    },
-]  # fmt: skip
-WALLET = {
-    "availableCents": 1234,
-    "reservedCents": 65,
-    "totalCents": 1299,
-    "openInvoicesCents": 0,
-    "openInvoiceCount": 0,
-    "updatedAt": "2026-06-07T08:15:22Z",
-    "burnCentsPerHour": 0,
-    "hoursLeft": None,
-    "costCents": 0,
-    "activeRentals": 0,
-    "maxHourlySpendCents": None,
-    "warnings": [],
-}
-SITE = "https://gpuoutlet.example"
-
-
-class FakeBackend:
-    """Answers from a script, in the REST API's shapes (each checked against its model):
-    ``states`` are what successive long-polls of a rental return (an exception in it is raised
-    instead). What the server checks before a create (the family) it checks too."""
-
-    kind = "server"
-    where = "a fake server"
-    api_url = SITE
-
-    def __init__(self) -> None:
-        self.states: list[Any] = []
-        self.create_error: Exception | None = None
-        self.created: list[dict[str, Any]] = []
-        self.stopped: list[str] = []
-        self.listed: list[dict[str, Any]] = []
-        self.wallet_reply: dict[str, Any] = dict(WALLET)
-        self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
-        self.added: list[str | None] = []
-        self.already_stopped = False
-        self.closed = False
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "configured": True,
-            "apiUrl": self.api_url,
-            "sidSource": "a test",
-            "version": "0",
-            "session": {
-                "userId": "usr_1",
-                "email": "you@example.com",
-                "expiresAt": "2026-07-07T08:14:22Z",
-                "secondsLeft": 2 * 86400,
-                "warning": "Your gpuoutlet session ends in about 2.0 days (2026-07-07 08:14 UTC).",
-            },
-        }
-
-    def templates(self) -> dict[str, Any]:
-        from gpuoutlet_jupyter.rest.layer import templates_reply
-
-        return templates_reply()
-
-    def families(self) -> dict[str, Any]:
-        return models.FamiliesView.model_validate({"families": FAMILIES}).to_json()
-
-    def wallet(self) -> dict[str, Any]:
-        return models.WalletView.model_validate(self.wallet_reply).to_json()
-
-    def keys(self) -> dict[str, Any]:
-        return models.KeysView.model_validate(self.keys_reply).to_json()
-
-    def add_key(self, name: str | None = None) -> dict[str, Any]:
-        self.added.append(name)
-        key = {
-            "id": "key_1",
-            "name": name or "me@laptop",
-            "fingerprint": "SHA256:mine",
-            "algorithm": "ssh-ed25519",
-            "createdAt": None,
-            "local": True,
-        }
-        self.keys_reply = {
-            **self.keys_reply,
-            "keys": [key],
-            "local": {**(self.keys_reply["local"] or {}), "onAccount": True},
-        }
-        return models.AddKeyReply.model_validate(
-            {
-                "key": key,
-                "alreadyOnAccount": False,
-                "note": "Added. Pods created from now on let this key in.",
-            }
-        ).to_json()
-
-    def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
-        return {"rentals": self.listed, "version": 1}
-
-    def rental(
-        self, rental_id: str, *, since: int | None = None, wait: float | None = None
-    ) -> dict[str, Any]:
-        api.contract.check_rental_id(rental_id)
-        if since is None:
-            return rental_json(id=rental_id)
-        state = self.states.pop(0)
-        if isinstance(state, BaseException):
-            raise state
-        return dict(state)
-
-    def preview(self, body: dict[str, Any]) -> dict[str, Any]:
-        raise AssertionError("the magics create through the service's own checks")
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        ids = [f["id"] for f in FAMILIES]
-        if body["familyId"] not in ids:
-            close = difflib.get_close_matches(body["familyId"], ids, n=3, cutoff=0.5)
-            raise api.UnknownFamilyError(body["familyId"], known=ids, suggestions=close)
-        if self.create_error is not None:
-            raise self.create_error
-        self.created.append(body)
-        return rental_json(
-            version=1, polls=0, name=body.get("name"), templateId=body.get("templateId")
-        )
-
-    def stop(self, rental_id: str) -> dict[str, Any]:
-        self.stopped.append(rental_id)
-        stop = {
-            "finalChargedCents": 47,
-            "refundedCents": 0,
-            "requestedAt": "2026-06-07T09:00:00Z",
-            "alreadyStopped": False,
-        }
-        status = "stopped" if self.already_stopped else "stopping"
-        reply = rental_json(
-            id=rental_id, status=status, version=10, stop=stop, costCents=47, totalChargedCents=47
-        )
-        return models.StopReply.model_validate(
-            {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
-        ).to_json()
-
-    async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
-        return self.rentals()
-
-    async def awallet(self) -> dict[str, Any]:
-        return self.wallet()
-
-    def close(self) -> None:
-        self.closed = True
-
-
-RUNNING = rental_json(
-    status="running",
-    host="10.1.2.3",
-    port=2222,
-    version=6,
-    polls=3,
-    phase="Running: connect with `ssh gpuoutlet-x`.",
-    ssh={"alias": f"gpuoutlet-{ID}", "command": f"ssh gpuoutlet-{ID}"},
-    kernel=f"gpuoutlet-{ID.lower()}",
-)
 
 
 @pytest.fixture
@@ -221,18 +35,18 @@ def ip() -> Iterator[Any]:
     finally:
         shell.run_line_magic("unload_ext", "gpuoutlet_jupyter")
         # %config writes into the shell's own config too: the next test starts clean.
+        shell.config.pop("NotebookSession", None)
         shell.config.pop("GpuOutletMagics", None)
 
 
 @pytest.fixture
 def fake(ip: Any, monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     backend = FakeBackend()
-    magics = loaded_magics(ip)
-    assert magics is not None
-    monkeypatch.setattr(magics, "_open_backend", lambda: backend)
-    ip.run_line_magic("config", "GpuOutletMagics.progress = 'text'")
+    session = NotebookSession.current()
+    monkeypatch.setattr(session, "open_backend", lambda config: backend)
+    ip.run_line_magic("config", "NotebookSession.progress = 'text'")
     monkeypatch.setenv("COLUMNS", "300")  # the text line is cut to the terminal's width
-    magics.core._sleep = lambda _seconds: None  # transient-error backoff, instantly
+    session.core._sleep = lambda _seconds: None  # transient-error backoff, instantly
     return backend
 
 
@@ -319,25 +133,73 @@ def test_an_unbalanced_quote_is_one_paragraph(fake: FakeBackend, run: Run, cell:
 def test_unload_removes_the_magics(ip: Any) -> None:
     ip.run_line_magic("unload_ext", "gpuoutlet_jupyter")
     assert ip.find_line_magic("gpu_rent") is None
-    assert not [c for c in ip.configurables if isinstance(c, GpuOutletMagics)]
+    assert not [c for c in ip.configurables if isinstance(c, (GpuMagics, NotebookSession))]
+    assert not NotebookSession.initialized()  # a reload starts a fresh session
     ip.run_line_magic("load_ext", "gpuoutlet_jupyter")
     assert ip.find_line_magic("gpu_rent") is not None
+    assert NotebookSession.current() in ip.configurables
 
 
 def test_config_works(ip: Any, fake: FakeBackend, run: Run) -> None:
-    magics = loaded_magics(ip)
-    assert magics is not None
-    _, printed = run("%config GpuOutletMagics")
-    assert "GpuOutletMagics.backend" in printed and "GpuOutletMagics.poll_interval" in printed
-    run("%config GpuOutletMagics.wait_seconds = 1.5")
-    assert magics.core.options.wait_seconds == 1.5
+    session = NotebookSession.current()
+    _, printed = run("%config NotebookSession")
+    assert "NotebookSession.backend" in printed and "NotebookSession.poll_interval" in printed
+    run("%config NotebookSession.wait_seconds = 1.5")
+    assert session.core.options.wait_seconds == 1.5
     run("%gpu_wallet")
-    assert magics.core.connected
+    assert session.core.connected
+    # How progress shows is read at each magic: the backend stays.
+    run("%config NotebookSession.progress = 'text'")
+    assert session.core.connected and not fake.closed
     # A setting of the backend takes effect at the next magic: the current one is closed.
-    run("%config GpuOutletMagics.poll_interval = 0.5")
-    assert fake.closed and not magics.core.connected
-    run("%config GpuOutletMagics.backend = 'nowhere'")  # refused by the trait (IPython logs it)
-    assert magics.backend == "auto"
+    run("%config NotebookSession.poll_interval = 0.5")
+    assert fake.closed and not session.core.connected
+    run("%config NotebookSession.backend = 'nowhere'")  # refused by the trait (IPython logs it)
+    assert session.backend == "auto"
+
+
+def test_settings_made_under_the_former_name_still_apply(
+    ip: Any, fake: FakeBackend, run: Run
+) -> None:
+    """`GpuOutletMagics` held the settings before NotebookSession: what users wrote stays good."""
+    session = NotebookSession.current()
+    run("%config GpuOutletMagics.wait_seconds = 2.5")
+    run("%config GpuOutletMagics.max_hourly_spend_cents = 300")
+    assert session.wait_seconds == 2.5
+    assert session.backend_config().service.options.max_hourly_spend_cents == 300
+    # In a configuration file (ipython_config.py) too; where it sets both, the current name wins.
+    both = Config()
+    both.GpuOutletMagics.backend = "in-process"
+    both.GpuOutletMagics.wait_seconds = 3.0
+    both.NotebookSession.wait_seconds = 4.0
+    configured = NotebookSession(config=both)
+    assert (configured.backend, configured.wait_seconds) == ("in-process", 4.0)
+
+
+def _another(trait: Any, value: Any) -> Any:
+    """A valid value of ``trait`` other than ``value``."""
+    if isinstance(trait, Enum):
+        return next(v for v in trait.values if v != value)
+    if isinstance(trait, Bool):
+        return not value
+    if isinstance(trait, (Float, Integer)):
+        return value + 1
+    return "/tmp/gpuoutlet-elsewhere"  # the text settings are paths, a user name, a program
+
+
+@pytest.mark.parametrize("section", ["NotebookSession", "GpuOutletMagics"])
+def test_every_setting_can_be_made_with_config(
+    ip: Any, fake: FakeBackend, run: Run, section: str
+) -> None:
+    session = NotebookSession.current()
+    traits = session.traits(config=True)
+    assert {"backend", "poll_interval", "ssh_dir", "max_hourly_spend_cents"} <= set(traits)
+    for name, trait in sorted(traits.items()):
+        wanted = _another(trait, getattr(session, name))
+        _, printed = run(f"%config {section}.{name} = {wanted!r}")
+        assert getattr(session, name) == wanted, (name, printed)
+        value, printed = run(f"%config NotebookSession.{name}")
+        assert value == wanted, (name, printed)
 
 
 # -- bad input: one paragraph, no traceback, nothing sent ----------------------------------
@@ -682,10 +544,10 @@ def in_process(
     monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
     monkeypatch.setenv("GPUOUTLET_SID", account.sid)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    ip.run_line_magic("config", f"GpuOutletMagics.ssh_dir = {str(tmp_path / 'ssh')!r}")
+    ip.run_line_magic("config", f"NotebookSession.ssh_dir = {str(tmp_path / 'ssh')!r}")
     # The key on the account: the one the SSH entries use.
-    ip.run_line_magic("config", f"GpuOutletMagics.identity_file = {str(ssh_keypair.private_key)!r}")
-    ip.run_line_magic("config", "GpuOutletMagics.reconcile_interval = 0")
+    ip.run_line_magic("config", f"NotebookSession.identity_file = {str(ssh_keypair.private_key)!r}")
+    ip.run_line_magic("config", "NotebookSession.reconcile_interval = 0")
     return account
 
 
@@ -709,14 +571,14 @@ def test_the_panel_needs_a_widget_frontend(fake: FakeBackend, run: Run) -> None:
 def test_an_unreachable_server_says_which_url_and_how_to_configure(
     ip: Any, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
     monkeypatch.setenv("GPUOUTLET_SERVER_URL", url)
     monkeypatch.setenv("GPUOUTLET_SERVER_TOKEN", "a-kernel-token-for-the-test")
     value, printed = run("%gpu_wallet")
     assert isinstance(value, GpuMagicError), printed
     assert printed.startswith(f"%gpu_wallet: The Jupyter server at {url} is not reachable")
     assert "restart this kernel" in printed
-    assert "%config GpuOutletMagics.backend = 'in-process'" in printed
+    assert "%config NotebookSession.backend = 'in-process'" in printed
     assert "a-kernel-token-for-the-test" not in printed
 
 

@@ -8,11 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from test_notebook_magics import ID, RUNNING, FakeBackend
-from test_notebook_units import rental_json
+from helpers.notebook import ID, RUNNING, FakeBackend, ScriptedSession, rental_json
 
 from gpuoutlet_jupyter import api
-from gpuoutlet_jupyter.notebook.core import GpuCore
 from gpuoutlet_jupyter.notebook.discovery import ServerLocation
 from gpuoutlet_jupyter.notebook.panel import Panel
 from gpuoutlet_jupyter.notebook.rest import ServerBackend
@@ -26,7 +24,7 @@ def fake() -> FakeBackend:
 
 
 def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
-    panel = Panel(GpuCore(lambda: fake), live=False)
+    panel = Panel(ScriptedSession(fake), live=False)
     try:
         assert [value for _label, value in panel.family.options] == ["rtx-4090", "h100-80gb"]
         assert "from $2.80/h per GPU, 80 GB" in panel.family.options[1][0]
@@ -104,7 +102,7 @@ async def test_live_refresh_runs_on_the_loop(fake: FakeBackend) -> None:
         return {"rentals": fake.listed, "version": since + 1}
 
     fake.arentals = arentals  # type: ignore[method-assign]
-    panel = Panel(GpuCore(lambda: fake))
+    panel = Panel(ScriptedSession(fake))
     try:
         assert panel._task is not None and not panel._task.done()
         fake.listed = [RUNNING, rental_json(id="rent_01NEWNEWNEWNEWNEWNEWNEWNEW")]
@@ -136,7 +134,7 @@ async def test_rest_backend_long_polls_the_list_without_blocking() -> None:
 
 def test_a_rental_made_elsewhere_is_marked(fake: FakeBackend) -> None:
     fake.listed = [{**RUNNING, "createdHere": False}]
-    panel = Panel(GpuCore(lambda: fake), live=False)
+    panel = Panel(ScriptedSession(fake), live=False)
     try:
         label = panel._rows[ID].label.value
         assert "made elsewhere" in label and "gpuoutlet website" in label

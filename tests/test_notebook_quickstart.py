@@ -12,9 +12,9 @@ from typing import Any
 
 import nbformat
 import pytest
+from helpers.kernels import RENTAL_ID
+from helpers.server import server_config, start_extension
 from nbclient import NotebookClient
-from test_notebook_support import RENTAL_ID
-from test_server_support import server_config, start_extension
 
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_notebook_units import rental_json
+from helpers.notebook import rental_json
 
 from gpuoutlet_jupyter.notebook.views import RentalInfo, RentalsTable, WalletInfo
 from gpuoutlet_jupyter.rest.models import WalletView

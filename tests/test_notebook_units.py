@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,71 +16,30 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers.notebook import free_port, rental_json
 
 from gpuoutlet_jupyter import api
-from gpuoutlet_jupyter.notebook.backend import BackendConfig, open_backend
+from gpuoutlet_jupyter.notebook.connect import BackendChoice, BackendConfig, open_backend
 from gpuoutlet_jupyter.notebook.discovery import ServerLocation, find_server, read_runtime_file
 from gpuoutlet_jupyter.notebook.errors import (
     ExtensionMissingError,
     NoServerError,
     ServerRefusedError,
     ServerUnreachableError,
+    explain_problems,
 )
-from gpuoutlet_jupyter.notebook.magics import FLAG_NAMES, GpuOutletMagics, explain_problems
+from gpuoutlet_jupyter.notebook.magics import FLAG_NAMES, GpuMagics
 from gpuoutlet_jupyter.notebook.progress import StreamProgress, progress_line
 from gpuoutlet_jupyter.notebook.rest import ServerBackend, error_from_reply
 from gpuoutlet_jupyter.notebook.settings import KernelSettings
 from gpuoutlet_jupyter.notebook.views import FamiliesTable, RentalInfo, RentalsTable
-from gpuoutlet_jupyter.rest.models import RentalView
+from gpuoutlet_jupyter.service.options import ServiceConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def rental_json(**fields: Any) -> dict[str, Any]:
-    """A complete rental reply of the REST API (checked against its model, ``RentalView``)."""
-    base: dict[str, Any] = {
-        "id": "rent_01TESTTESTTESTTESTTESTTEST",
-        "name": "unit",
-        "status": "provisioning",
-        "familyId": "rtx-4090",
-        "gpuCount": 1,
-        "pricePerHourCents": 65,
-        "host": None,
-        "port": None,
-        "region": None,
-        "provider": None,
-        "startedAt": "2026-06-07T08:14:22Z",
-        "stoppedAt": None,
-        "totalChargedCents": 0,
-        "error": None,
-        "templateId": "ubuntu-24-04",
-        "version": 3,
-        "phase": "Provisioning: about 30 s left of the ~45 s gpuoutlet expects.",
-        "polls": 2,
-        "upstreamError": None,
-        "gone": False,
-        "createdHere": True,
-        "ssh": None,
-        "kernel": None,
-        "costCents": 0,
-        "quote": {
-            "pricePerHourCents": 65,
-            "estimatedProvisionSeconds": 45,
-            "providerCode": "vast",
-            "region": "US-East",
-            "model": "RTX_4090",
-            "listingId": "lst_1",
-        },
-        "provisioning": {"expectedSeconds": 45, "elapsedSeconds": 15},
-        "stop": None,
-        "idleStop": None,
-        "stopReason": None,
-        "endedAt": None,
-    }
-    base.update(fields)
-    if base["status"] != "provisioning" and "provisioning" not in fields:
-        base["provisioning"] = None
-    return RentalView.model_validate(base).to_json()
+def _config(tmp_path: Path, backend: BackendChoice = "auto") -> BackendConfig:
+    return BackendConfig(service=ServiceConfig(state_dir=tmp_path / "state"), backend=backend)
 
 
 # -- importing and loading stays light ---------------------------------------------------
@@ -106,7 +64,7 @@ def test_load_ext_imports_nothing_heavy() -> None:
 
 
 def test_help_text_matches_the_api_rules() -> None:
-    doc = GpuOutletMagics.gpu_rent.__doc__
+    doc = GpuMagics.gpu_rent.__doc__
     assert doc is not None
     counts = ", ".join(map(str, api.GPU_COUNTS[:-1])) + f" or {api.GPU_COUNTS[-1]}"
     assert counts in doc
@@ -374,20 +332,13 @@ def test_errors_from_jupyter_itself() -> None:
         missing.status()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def test_an_unreachable_server_says_which_url_and_what_to_do() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/"
+def test_an_unreachable_server_says_which_url_and_what_to_do(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
     with pytest.raises(ServerUnreachableError) as info:
-        open_backend(BackendConfig(), KernelSettings(server_url=url, server_token="t"))
+        open_backend(_config(tmp_path), KernelSettings(server_url=url, server_token="t"))
     message = str(info.value)
     assert url in message and "GPUOUTLET_SERVER_URL" in message
-    assert "%config GpuOutletMagics.backend = 'in-process'" in message
+    assert "%config NotebookSession.backend = 'in-process'" in message
 
 
 # -- choosing the backend ------------------------------------------------------------------
@@ -401,11 +352,11 @@ def no_api_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("no_api_settings")
-def test_no_server_and_no_session() -> None:
+def test_no_server_and_no_session(tmp_path: Path) -> None:
     with pytest.raises(NoServerError, match="backend = 'auto'"):
-        open_backend(BackendConfig(choice="server"), KernelSettings())
+        open_backend(_config(tmp_path, backend="server"), KernelSettings())
     with pytest.raises(api.ConfigurationError) as info:
-        open_backend(BackendConfig(), KernelSettings())
+        open_backend(_config(tmp_path), KernelSettings())
     assert "not started by a Jupyter server with the gpuoutlet extension" in str(info.value)
     assert "GPUOUTLET_SID" in str(info.value)
 
@@ -438,14 +389,14 @@ def plain_jupyter(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.usefixtures("no_api_settings")
 def test_a_server_without_the_extension_falls_back_to_in_process(
-    plain_jupyter: Path, monkeypatch: pytest.MonkeyPatch
+    plain_jupyter: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(plain_jupyter))
     # Auto: in-process, which here has no session: its message says so.
     with pytest.raises(api.ConfigurationError, match="GPUOUTLET_SID"):
-        open_backend(BackendConfig(), KernelSettings(parent_pid=7))
+        open_backend(_config(tmp_path), KernelSettings(parent_pid=7))
     with pytest.raises(ExtensionMissingError):
-        open_backend(BackendConfig(choice="server"), KernelSettings(parent_pid=7))
+        open_backend(_config(tmp_path, backend="server"), KernelSettings(parent_pid=7))
 
 
 # -- progress and views --------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import ISO_UTC, RTX_4090, error, is_id, ok, rent
+from helpers.sandbox import ISO_UTC, RTX_4090, error, is_id, ok, rent
 
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, wait_for_status
 

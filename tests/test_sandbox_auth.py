@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import error, ok
+from helpers.sandbox import error, ok
 
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, start_sandbox
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import RTX_4090, error, ok, rent
+from helpers.sandbox import RTX_4090, error, ok, rent
 
 from gpuoutlet_jupyter.sandbox.testing import (
     SandboxAccount,

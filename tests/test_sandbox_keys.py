@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_helpers import error, ok
+from helpers.sandbox import error, ok
 
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 

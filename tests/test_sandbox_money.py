@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers.sandbox import error, ok, rent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandbox_helpers import error, ok, rent
 
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess, SSHKeypair, start_sandbox
 

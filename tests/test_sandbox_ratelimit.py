@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sandbox_helpers import error, ok
+from helpers.sandbox import error, ok
 
 from gpuoutlet_jupyter.sandbox.ratelimit import RateLimiter
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import ok, rent
+from helpers.sandbox import ok, rent
 
 from gpuoutlet_jupyter.sandbox.testing import (
     SandboxProcess,

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import RTX_4090, error, ok
+from helpers.sandbox import RTX_4090, error, ok
 
 from gpuoutlet_jupyter.sandbox.testing import SandboxAccount, SandboxProcess
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import ISO_UTC, is_id, ok
+from helpers.sandbox import ISO_UTC, is_id, ok
 
 from gpuoutlet_jupyter.sandbox.testing import (
     SandboxProcess,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_support import (
+from helpers.server import (
     Rest,
     sandbox_server_config,
     start_extension,

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server_support import server_config, start_extension
+from helpers.server import server_config, start_extension
 
 from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server_support import (
+from helpers.counting import CountingTransport
+from helpers.server import (
     Rest,
     another_server,
     gpuoutlet_app,
@@ -26,6 +27,7 @@ from test_server_support import (
     until,
 )
 
+from gpuoutlet_jupyter.api import AsyncRentalsClient
 from gpuoutlet_jupyter.kernel.specs import kernel_name_for
 from gpuoutlet_jupyter.server import ENV_SERVER_URL
 from gpuoutlet_jupyter.server.manager import SID_SETTING_SOURCE
@@ -357,8 +359,7 @@ async def test_a_key_not_on_the_account_is_refused_then_added(
     assert keys["local"]["onAccount"] is True
     # Delete it upstream, as from the dashboard: the next create is refused before money moves.
     app = gpuoutlet_app(server)
-    service = await app.manager.service()
-    async with sandbox.async_client(service.client.settings.require_sid()) as upstream:
+    async with sandbox.async_client(app.manager.settings.require_sid()) as upstream:
         (key,) = (await upstream.get("/v1/ssh-keys")).json()["keys"]
         assert (await upstream.delete(f"/v1/ssh-keys/{key['id']}")).status_code == 200
     response = await rest.api("POST", "rentals", json={"familyId": "rtx-4090"})
@@ -423,6 +424,11 @@ FAN_IN_VIEWERS = 20
 async def test_20_concurrent_long_pollers_on_one_rental_cause_one_upstream_get_per_poll_interval(
     server: Any, sandbox: Any
 ) -> None:
+    # The service's requests, counted on the wire as the API sees them.
+    upstream = CountingTransport()
+    gpuoutlet_app(server).manager.client_factory = lambda settings: AsyncRentalsClient(
+        settings, transport=upstream
+    )
     rest = await start_extension(server)
     poll_interval = (await rest.api("GET", "status")).json()["pollInterval"]
     assert poll_interval == 0.2
@@ -455,10 +461,10 @@ async def test_20_concurrent_long_pollers_on_one_rental_cause_one_upstream_get_p
         return versions
 
     loop = asyncio.get_running_loop()
-    before, started = service.upstream_polls, loop.time()
+    before, started = upstream.polls(), loop.time()
     answers = await asyncio.gather(*(viewer(i) for i in range(FAN_IN_VIEWERS)))
     elapsed = loop.time() - started
-    polls = service.upstream_polls - before
+    polls = upstream.polls() - before
 
     assert [len(versions) for versions in answers] == [FAN_IN_ANSWERS] * FAN_IN_VIEWERS
     # One upstream GET per poll interval however many viewers wait (a poller per viewer would

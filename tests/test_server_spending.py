@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_server_support import Rest, gpuoutlet_app, sandbox_server_config, start_extension
+from helpers.notebook import ScriptedSession
+from helpers.server import Rest, gpuoutlet_app, sandbox_server_config, start_extension
 
 from gpuoutlet_jupyter.api import SpendingCapError
 from gpuoutlet_jupyter.notebook.discovery import ServerLocation
-from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuOutletMagics
+from gpuoutlet_jupyter.notebook.magics import GpuMagicError, GpuMagics
 from gpuoutlet_jupyter.notebook.rest import ServerBackend, error_from_reply
 
 #: Room for one rtx-4090 (65¢/h in the sandbox), not two.
@@ -92,8 +93,7 @@ async def test_cap_burn_and_shutdown_warning_through_rest(
         price,
     )
     backend = ServerBackend(ServerLocation(url=rest.url, token=rest.kernel_token, source="test"))
-    magics = GpuOutletMagics(shell=None)
-    magics._open_backend = lambda: backend  # type: ignore[method-assign]
+    magics = GpuMagics(session=ScriptedSession(backend))
     try:
         with pytest.raises(GpuMagicError) as shown:
             # The blocking client in a thread: the server answers on this test's loop.
@@ -101,7 +101,7 @@ async def test_cap_burn_and_shutdown_warning_through_rest(
         assert shown.value._render_traceback_() == [f"%gpu_rent: {error['message']}"]
         assert "\n" not in shown.value.message
     finally:
-        magics.close()
+        magics.session.close()
 
     # The server stops with the rental still provisioning or running: one warning names it.
     caplog.clear()
@@ -130,8 +130,7 @@ async def test_gpu_rentals_marks_rentals_made_elsewhere(
     await (await gpuoutlet_app(server).manager.service()).reconcile()
 
     backend = ServerBackend(ServerLocation(url=rest.url, token=rest.kernel_token, source="test"))
-    magics = GpuOutletMagics(shell=None)
-    magics._open_backend = lambda: backend  # type: ignore[method-assign]
+    magics = GpuMagics(session=ScriptedSession(backend))
     try:
         # The blocking client in a thread: the server answers on this test's loop.
         table = await asyncio.to_thread(magics.gpu_rentals, "")
@@ -144,6 +143,6 @@ async def test_gpu_rentals_marks_rentals_made_elsewhere(
         status = await asyncio.to_thread(magics.gpu_status, other["id"])
         assert re.search(r"\n  made\s+not from this Jupyter server", status.to_text())
     finally:
-        magics.close()
+        magics.session.close()
         for rental_id in (mine["id"], other["id"]):
             await _json(rest, "POST", f"rentals/{rental_id}/stop")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.vendor import Reply, VendorStub, vendor_examples, vendor_stub
 from pydantic import SecretStr
-from vendor_stub import Reply, VendorStub, vendor_examples, vendor_stub
 
 from gpuoutlet_jupyter.api import (
     APIError,
@@ -242,7 +242,15 @@ def test_parse_json_object_refuses_deep_nesting_as_a_bad_body(body: bytes) -> No
 # --- settings: where the sid comes from ------------------------------------------------
 
 
-_SERVICE_FIELDS = {"state_dir", "ssh_dir", "ssh_user", "identity_file", "options", "kernelspecs"}
+_SERVICE_FIELDS = {
+    "state_dir",
+    "ssh_dir",
+    "ssh_user",
+    "identity_file",
+    "options",
+    "kernelspecs",
+    "request_timeout",
+}
 
 
 def _config(tmp_path: Path, **kwargs: Any) -> ManagerConfig:

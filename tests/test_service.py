@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from helpers.counting import CountingTransport
 
 from gpuoutlet_jupyter.api import (
     AsyncRentalsClient,
@@ -23,6 +24,7 @@ from gpuoutlet_jupyter.api import (
 )
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
 from gpuoutlet_jupyter.service import RentalRecord, RentalService, RentalView, ServiceOptions
+from gpuoutlet_jupyter.service.hooks import StopRequest
 from gpuoutlet_jupyter.service.store import Held, StateStore
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
@@ -52,8 +54,10 @@ class Env:
     def writer(self) -> SSHConfigWriter:
         return SSHConfigWriter(self.ssh_dir, identity_file=self.keypair.private_key)
 
-    def client(self) -> AsyncRentalsClient:
-        return AsyncRentalsClient(api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY)
+    def client(self, transport: CountingTransport | None = None) -> AsyncRentalsClient:
+        return AsyncRentalsClient(
+            api_url=self.sandbox.url, sid=self.account.sid, retry=FAST_RETRY, transport=transport
+        )
 
     async def service(
         self,
@@ -143,12 +147,55 @@ async def test_create_watch_ssh_stop(env: Env) -> None:
 
 
 @pytest.mark.asyncio
+async def test_hooks_run_before_the_stop_and_once_the_rental_ended(env: Env) -> None:
+    svc = await env.service()
+    seen: list[tuple[str, ...]] = []
+
+    async def save_first(record: RentalRecord, stop: StopRequest) -> None:
+        # The pod is still there when it runs: where its work is saved before it goes.
+        seen.append(("before", record.id, stop.reason, record.rental.status))
+
+    async def broken(record: RentalRecord, stop: StopRequest) -> None:
+        raise RuntimeError("the save failed")
+
+    async def ended(record: RentalRecord) -> None:
+        seen.append(("ended", record.id, record.rental.status, str(record.gone)))
+
+    svc.hooks.before_stop += [broken, save_first]
+    svc.hooks.ended.append(ended)
+    created = await svc.create(REQUEST)
+    rental_id = created["id"]
+    await until(svc, rental_id, running)
+    assert seen == []
+
+    await svc.stop(rental_id)  # a failing hook never keeps a rental running (and billed)
+    await until(svc, rental_id, lambda v: v["status"] == "stopped")
+    assert seen == [
+        ("before", rental_id, "user", "running"),
+        ("ended", rental_id, "stopped", "False"),
+    ]
+    again = await svc.stop(rental_id)  # nothing left to save, nothing ends twice
+    assert again["alreadyStopped"] is True and len(seen) == 2
+
+    # A rental the API stops reporting ends too (and nothing was stopped here).
+    async with env.client() as direct:
+        elsewhere = await direct.create(family_id="rtx-4090", name="made elsewhere")
+    await svc.reconcile()
+    env.sandbox.delete_rental(elsewhere.id)
+    await svc.reconcile()
+    ((what, rental, _status, gone),) = seen[2:]
+    assert (what, rental, gone) == ("ended", elsewhere.id, "True")
+
+
+@pytest.mark.asyncio
 async def test_many_viewers_one_poller(env: Env) -> None:
     env.sandbox.set_faults({"neverReady": True})
-    svc = await env.service()
+    # Counted on the wire, as the API sees them.
+    upstream = CountingTransport()
+    svc = await env.service(client=env.client(upstream))
     view = await svc.create(REQUEST)
     rental_id = view["id"]
-    before = svc.upstream_polls
+    before = upstream.polls()
     loop = asyncio.get_running_loop()
     started = loop.time()
 
@@ -163,7 +210,7 @@ async def test_many_viewers_one_poller(env: Env) -> None:
 
     results = await asyncio.gather(*(viewer() for _ in range(20)))
     elapsed = loop.time() - started
-    polls = svc.upstream_polls - before
+    polls = upstream.polls() - before
     assert results == [8] * 20
     # One upstream GET per interval, whatever the number of viewers: 20 pollers of their own
     # would have made at least 20 * 8 requests.
@@ -478,8 +525,7 @@ async def test_an_unexpected_error_ends_neither_a_watcher_nor_the_reconcile_loop
         if activity.failures < 1_000_000 - 6:
             break
     assert created["id"] in svc.watching()
-    reconciler = svc._reconciler
-    assert reconciler is not None and not reconciler.done()
+    assert svc._watcher.reconciling
     activity.failures = 0  # fixed: the next poll goes through
     view = await until(svc, created["id"], running)
     assert view["idleStop"]["minutes"] == 30

@@ -29,7 +29,8 @@ from gpuoutlet_jupyter.api import (
 )
 from gpuoutlet_jupyter.rest.layer import parse_create
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
-from gpuoutlet_jupyter.service import RentalService, ServiceOptions
+from gpuoutlet_jupyter.service import RentalRecord, RentalService, ServiceOptions
+from gpuoutlet_jupyter.service.hooks import StopRequest
 from gpuoutlet_jupyter.service.idle import (
     MAX_IDLE_MINUTES,
     KernelActivity,
@@ -226,10 +227,17 @@ def final(view: dict[str, Any]) -> bool:
 @pytest.mark.asyncio
 async def test_an_idle_rental_is_warned_then_stopped(services: Services) -> None:
     svc = await services.start(FakeKernels())
+    reasons: list[str] = []
+
+    async def before_stop(record: RentalRecord, stop: StopRequest) -> None:
+        reasons.append(stop.reason)
+
+    svc.hooks.before_stop.append(before_stop)
     created = await svc.create(request(), idle_stop_minutes=IDLE)
     assert created["idleStop"]["minutes"] == IDLE
     assert created["idleStop"]["stopAt"] is None  # the timer starts once it runs
     seen = await history(svc, created["id"], final)
+    assert reasons == ["idle"]  # what runs before the stop knows nobody asked for it
 
     first_running = next(i for i, v in enumerate(seen) if running(v))
     first_warning = next(i for i, v in enumerate(seen) if warned(v))

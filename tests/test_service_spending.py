@@ -125,7 +125,7 @@ async def test_the_cap_allows_creates_up_to_it_and_refuses_the_one_that_crosses_
     for amount in (f"${2 * price / 100:.2f}/h", f"${price / 100:.2f}/h"):
         assert amount in message
     assert "c.GpuOutletApp.max_hourly_spend_cents" in message
-    assert "%config GpuOutletMagics.max_hourly_spend_cents" in message
+    assert "%config NotebookSession.max_hourly_spend_cents" in message
     assert "nothing was charged" in message
     # Refused before any request: the ledger and the API's list are as they were.
     assert services.ledger() == before
@@ -345,15 +345,15 @@ async def test_close_warns_once_about_rentals_left_running(
 def test_the_cap_is_a_setting_of_the_server_and_of_the_magics(tmp_path: Path) -> None:
     from traitlets import TraitError
 
-    from gpuoutlet_jupyter.notebook.magics import GpuOutletMagics
+    from gpuoutlet_jupyter.notebook.session import NotebookSession
     from gpuoutlet_jupyter.server.app import GpuOutletApp
+    from gpuoutlet_jupyter.service.options import service_config
 
-    assert GpuOutletApp().service_config(tmp_path).options.max_hourly_spend_cents == 0
+    assert service_config(GpuOutletApp(), tmp_path).options.max_hourly_spend_cents == 0
     app = GpuOutletApp(max_hourly_spend_cents=250)
     assert app.manager_config().service.options.max_hourly_spend_cents == 250
-    magics = GpuOutletMagics(shell=None, max_hourly_spend_cents=300)
-    in_process = magics.backend_config().in_process
-    assert in_process is not None and in_process.options.max_hourly_spend_cents == 300
+    session = NotebookSession(max_hourly_spend_cents=300)
+    assert session.backend_config().service.options.max_hourly_spend_cents == 300
     with pytest.raises(TraitError):
         GpuOutletApp(max_hourly_spend_cents=-1)
 

@@ -1,6 +1,7 @@
 """Rentals API client: pydantic models, typed httpx clients, error hierarchy, settings."""
 
 from .account import Balance, CodeRequested, LoggedOut, Session, SignIn, SSHKey, User
+from .cents import format_cents
 from .client import AsyncRentalsClient, RentalsClient
 from .errors import (
     AlreadyStoppedError,
@@ -49,7 +50,6 @@ from .models import (
     Rental,
     RentalRequest,
     StopResult,
-    format_cents,
 )
 from .retry import RetryPolicy
 from .settings import Settings

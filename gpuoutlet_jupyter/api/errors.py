@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .cents import format_cents
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -82,7 +84,7 @@ class SpendingCapError(GpuOutletError):
     HOW_TO_RAISE = (
         "c.GpuOutletApp.max_hourly_spend_cents in jupyter_server_config.py (then restart the "
         "Jupyter server) when rentals go through the server, or `%config "
-        "GpuOutletMagics.max_hourly_spend_cents = CENTS` when this kernel handles them; 0 "
+        "NotebookSession.max_hourly_spend_cents = CENTS` when this kernel handles them; 0 "
         "means no cap"
     )
 
@@ -101,8 +103,6 @@ class SpendingCapError(GpuOutletError):
         #: None: the price could not be learnt, and the cap fails closed.
         self.price_cents_per_hour = price_cents_per_hour
         if message is None:
-            from .models import format_cents
-
             if price_cents_per_hour is None:
                 message = (
                     f"Not rented: a spending cap of {format_cents(cap_cents)}/h is set and the "

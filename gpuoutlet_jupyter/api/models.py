@@ -245,10 +245,3 @@ class Meter(Reply):
     def rate_per_hour_cents(self) -> int:
         """The rate in cents (2.80 → 280), in decimal; a sub-cent rate is rounded half up."""
         return int((self.rate_per_hour * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def format_cents(cents: int, currency: str = "USD") -> str:
-    """Money for people: 65 → '$0.65', 28000 → '$280.00'; other currencies keep their code."""
-    sign = "-" if cents < 0 else ""
-    amount = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
-    return f"{sign}${amount}" if currency == "USD" else f"{sign}{amount} {currency}"

@@ -12,8 +12,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from . import errors
+from .cents import format_cents
 from .contract import DEFAULT_RETRY_AFTER_SECONDS, Endpoint
-from .models import GPU_COUNTS, format_cents
+from .models import GPU_COUNTS
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -201,7 +201,7 @@ class KernelSpecWriter:
 
 
 if TYPE_CHECKING:
-    from ..service.service import KernelSpecs
+    from ..service.access import KernelSpecs
 
     # mypy checks here that the writer is what RentalService(kernelspecs=...) expects.
     _satisfies_protocol: KernelSpecs = KernelSpecWriter()

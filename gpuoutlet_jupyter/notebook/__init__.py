@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING, Any
 from .extension import load_ipython_extension, unload_ipython_extension
 
 if TYPE_CHECKING:
-    from .magics import GpuOutletMagics
+    from .magics import GpuMagics
     from .panel import Panel
+    from .session import NotebookSession
 
-__all__ = ["GpuOutletMagics", "Panel", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "GpuMagics",
+    "NotebookSession",
+    "Panel",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,8 +28,12 @@ def __getattr__(name: str) -> Any:
         from .panel import Panel
 
         return Panel
-    if name == "GpuOutletMagics":
-        from .magics import GpuOutletMagics
+    if name == "GpuMagics":
+        from .magics import GpuMagics
 
-        return GpuOutletMagics
+        return GpuMagics
+    if name == "NotebookSession":
+        from .session import NotebookSession
+
+        return NotebookSession
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,24 +1,16 @@
-"""The one interface the magics and widgets use, and the choice between its two implementations.
+"""The one interface the magics and widgets use to reach a rentals service (typing only).
 
 ``ServerBackend`` (rest.py) calls the Jupyter server's gpuoutlet REST API; ``InProcessBackend``
 (inprocess.py) hosts RentalService on a background thread's event loop behind the same JSON
-layer. Both return the REST API's replies (``gpuoutlet_jupyter.rest.models``, as camelCase
-dicts), and raise the client's error hierarchy.
+layer; ``connect.open_backend`` chooses. Both return the REST API's replies
+(``gpuoutlet_jupyter.rest.models``, as camelCase dicts), and raise the client's error hierarchy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from .discovery import ServerLocation, find_server
-from .settings import KernelSettings
-
-if TYPE_CHECKING:
-    from ..service.config import ServiceConfig
+from typing import Any, Protocol
 
 RentalJSON = dict[str, Any]
-BackendChoice = Literal["auto", "server", "in-process"]
 
 
 class Backend(Protocol):
@@ -87,56 +79,3 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release connections (and the in-process service's thread)."""
-
-
-@dataclass(frozen=True)
-class BackendConfig:
-    """How to pick and configure the backend."""
-
-    choice: BackendChoice = "auto"
-    #: Cap on one request's wait; the REST client's read timeout is this plus a margin.
-    request_timeout: float = 30.0
-    #: None: the defaults, with state in <Jupyter data dir>/gpuoutlet/in-process.
-    in_process: ServiceConfig | None = None
-
-
-def open_backend(config: BackendConfig, settings: KernelSettings | None = None) -> Backend:
-    """The server this kernel belongs to, if any (probed once); else an in-process service."""
-    settings = settings or KernelSettings.from_env()
-    location: ServerLocation | None = None
-    if config.choice != "in-process":
-        location = find_server(settings)
-    if location is None and config.choice == "server":
-        from .errors import NoServerError
-
-        raise NoServerError(
-            "No Jupyter server was found for this kernel (it has neither GPUOUTLET_SERVER_URL "
-            "in its environment nor a JPY_PARENT_PID with a runtime file), yet "
-            "GpuOutletMagics.backend is 'server'. Start the kernel from a Jupyter server with "
-            "the gpuoutlet extension, or run `%config GpuOutletMagics.backend = 'auto'`."
-        )
-    if location is not None:
-        from .errors import ExtensionMissingError
-        from .rest import ServerBackend
-
-        server = ServerBackend(location, request_timeout=config.request_timeout)
-        try:
-            server.status()
-        except ExtensionMissingError:
-            server.close()
-            if config.choice == "server" or location.published:
-                raise
-            # A Jupyter server without the extension: this kernel talks to the API itself.
-            note = f"the Jupyter server at {location.url} does not run the gpuoutlet extension"
-            return _in_process(config, note)
-        except BaseException:
-            server.close()
-            raise
-        return server
-    return _in_process(config, None)
-
-
-def _in_process(config: BackendConfig, note: str | None) -> Backend:
-    from .inprocess import InProcessBackend
-
-    return InProcessBackend(config.in_process, request_timeout=config.request_timeout, note=note)

@@ -17,8 +17,10 @@ from ..api import (
     format_cents,
 )
 from ..api.models import STOP_NOTICE
+from ..service.idle import parse_idle_minutes
 from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
+from .follow import WAIT_SECONDS, RentalFollow
 from .progress import ProgressView
 from .views import (
     FamiliesTable,
@@ -48,11 +50,11 @@ def stopped_or_final(rental: RentalInfo) -> bool:
 
 
 @dataclass(frozen=True)
-class CoreOptions:
+class FollowOptions:
     """How the core follows rentals."""
 
     #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
-    wait_seconds: float = 5.0
+    wait_seconds: float = WAIT_SECONDS
     #: Failed follow-up requests in a row before following gives up (the rental goes on).
     max_failures: int = 5
 
@@ -65,23 +67,23 @@ def next_steps(rental_id: str) -> str:
 class GpuCore:
     """Rentals in the user's terms, over one Backend made on first use.
 
-    ``progress(core)`` makes a view for a rental being followed (a widget keeps following the
-    rental through the core once the magic returns); ``say`` prints a message;
-    ``confirm(question)`` asks yes/no. The magics and the panel supply them.
+    ``progress(follow)`` makes a view for a rental being followed (a widget may keep following
+    it through ``follow`` once the magic returns); ``say`` prints a message;
+    ``confirm(question)`` asks yes/no. The session supplies them.
     """
 
     def __init__(
         self,
         connect: Callable[[], Backend],
         *,
-        options: CoreOptions | None = None,
-        progress: Callable[[GpuCore], ProgressView] | None = None,
+        options: FollowOptions | None = None,
+        progress: Callable[[RentalFollow], ProgressView] | None = None,
         say: Callable[[str], None] = print,
         confirm: Callable[[str], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._connect = connect
-        self.options = options or CoreOptions()
+        self.options = options or FollowOptions()
         self._progress = progress
         self.say = say
         self._confirm = confirm
@@ -162,8 +164,6 @@ class GpuCore:
     def check_idle_stop(minutes: float | str | None) -> float | None:
         """Check an idle stop (None: the server's default; 0: none) before anything is sent."""
         # The service's own rule, so the magic refuses exactly what the server would.
-        from ..service.idle import parse_idle_minutes
-
         return parse_idle_minutes(minutes)
 
     def rent(
@@ -241,8 +241,12 @@ class GpuCore:
 
     # Following.
 
-    def _view(self) -> ProgressView | None:
-        return self._progress(self) if self._progress is not None else None
+    def following(self, rental_id: str) -> RentalFollow:
+        """The rental, followed through this core (what a progress view keeps)."""
+        return _Following(self, rental_id)
+
+    def _view(self, rental_id: str) -> ProgressView | None:
+        return self._progress(self.following(rental_id)) if self._progress is not None else None
 
     def follow(
         self, rental: RentalInfo, done: Callable[[RentalInfo], bool]
@@ -252,7 +256,7 @@ class GpuCore:
         Returns the last state and whether Ctrl-C ended the following. Ctrl-C stops the
         following only: the rental goes on, watched by the service.
         """
-        view = self._view()
+        view = self._view(rental.id)
         seen = [rental]
         try:
             latest = self._follow(rental, done, view, seen)
@@ -380,3 +384,27 @@ class GpuCore:
                 f"(try %gpu_stop ID again): {'; '.join(problems)}"
             )
         return RentalsTable(stopped, title=f"Stopped {len(stopped)} rental(s)", totals=False)
+
+
+class _Following:
+    """``RentalFollow`` over a core: its backend while the core keeps it, never a new one."""
+
+    def __init__(self, core: GpuCore, rental_id: str) -> None:
+        self._core = core
+        self._rental_id = rental_id
+
+    @property
+    def rental_id(self) -> str:
+        return self._rental_id
+
+    @property
+    def live(self) -> bool:
+        return self._core.connected
+
+    async def changed(self, since: int, wait: float) -> RentalInfo:
+        backend = self._core.backend
+        data = await backend.arental(self._rental_id, since=since, wait=wait)
+        return RentalInfo(data, backend)
+
+    def keep(self) -> RentalInfo:
+        return self._core.keep(self._rental_id)

@@ -1,69 +1,53 @@
-"""Loading and unloading the magics into an IPython shell; the core the panel shares with them."""
+"""Loading and unloading the magics into an IPython shell, over the kernel's one NotebookSession."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .core import GpuCore
-    from .magics import GpuOutletMagics
-
-#: The magics instance of each shell this extension is loaded into (by the shell's id).
-_LOADED: dict[int, GpuOutletMagics] = {}
-#: Settings and backend of Panel() when the magics are not loaded.
-_standalone: GpuOutletMagics | None = None
+#: The magics of each shell this extension is loaded into (by the shell's id).
+_LOADED: dict[int, Any] = {}
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the %gpu_* magics; nothing heavy is imported until a magic runs."""
-    from .magics import GpuOutletMagics
-
+    """Register the %gpu_* magics and the session's settings; nothing heavy is imported until
+    a magic runs."""
     if id(ipython) in _LOADED:
         return
     from .completion import register
+    from .magics import GpuMagics
+    from .session import NotebookSession
 
-    magics = GpuOutletMagics(shell=ipython)  # also joins shell.configurables, for %config
+    if NotebookSession.initialized():
+        session = NotebookSession.current()  # made by Panel() before the magics were loaded
+        session.shell = session.shell or ipython
+    else:
+        session = NotebookSession.instance(shell=ipython)
+    if session not in ipython.configurables:
+        ipython.configurables.append(session)  # for %config NotebookSession
+    magics = GpuMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
     register(ipython)
     _LOADED[id(ipython)] = magics
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the magics and close the backend (rentals go on; they are not stopped)."""
+    """Remove the magics and close the session's backend (rentals go on; they are not stopped)."""
     magics = _LOADED.pop(id(ipython), None)
     if magics is None:
         return
-    magics.close()
     from .completion import unregister
+    from .session import NotebookSession
 
+    session = magics.session
+    session.close()
+    if NotebookSession.initialized() and NotebookSession.instance() is session:
+        NotebookSession.clear_instance()  # a %reload_ext starts a fresh session
     unregister(ipython)
     table = ipython.magics_manager.magics
     for kind, names in magics.magics.items():
         for name in names:
             table[kind].pop(name, None)
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
-
-
-def loaded_magics(ipython: Any = None) -> GpuOutletMagics | None:
-    """The magics loaded into ``ipython`` (default: the running shell), if any."""
-    if ipython is None:
-        from IPython import get_ipython
-
-        ipython = get_ipython()
-    return _LOADED.get(id(ipython)) if ipython is not None else None
-
-
-def shared_core() -> GpuCore:
-    """The loaded magics' core (same backend and settings), else a default one."""
-    global _standalone
-    magics = loaded_magics()
-    if magics is not None:
-        return magics.core
-    if _standalone is None:
-        from .magics import GpuOutletMagics
-
-        # One for the process: every Panel() shares its backend (one in-process service).
-        _standalone = GpuOutletMagics(shell=None)
-    return _standalone.core
+    for configurable in (magics, session):
+        if configurable in ipython.configurables:
+            ipython.configurables.remove(configurable)

@@ -15,14 +15,14 @@ import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 from .._version import __version__
 from ..api import ConfigurationError, Settings
 from ..rest.layer import JsonAPI, LongPoll, status_reply
 from ..service import RentalService
-from ..service.config import ServiceConfig, build_service
+from ..service.build import build_service
+from ..service.options import ServiceConfig
 from .backend import RentalJSON
 
 T = TypeVar("T")
@@ -35,13 +35,6 @@ _CONTEXT = (
 _CLOSE_TIMEOUT = 10.0
 
 
-def default_state_dir() -> Path:
-    """``<Jupyter data dir>/gpuoutlet/in-process``: apart from the server's own state file."""
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "gpuoutlet" / "in-process"
-
-
 class InProcessBackend:
     """The same RentalService the server hosts, on a private event loop in this process."""
 
@@ -49,9 +42,8 @@ class InProcessBackend:
 
     def __init__(
         self,
-        config: ServiceConfig | None = None,
+        config: ServiceConfig,
         *,
-        request_timeout: float = 30.0,
         note: str | None = None,
         settings: Settings | None = None,
     ) -> None:
@@ -60,8 +52,8 @@ class InProcessBackend:
             settings.require_sid()
         except ConfigurationError as exc:
             raise ConfigurationError(f"{_CONTEXT}. {exc}") from None
-        self.settings = replace(settings, timeout_seconds=request_timeout)
-        self.config = config or ServiceConfig(state_dir=default_state_dir())
+        self.settings = replace(settings, timeout_seconds=config.request_timeout)
+        self.config = config
         self._note = note
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -85,7 +77,7 @@ class InProcessBackend:
         service = build_service(
             self.settings,
             self.config,
-            fix_hint="Fix GpuOutletMagics.ssh_dir, ssh_user or identity_file with %config.",
+            fix_hint="Fix NotebookSession.ssh_dir, ssh_user or identity_file with %config.",
         )
         try:
             await service.start()

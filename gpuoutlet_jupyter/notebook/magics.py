@@ -1,29 +1,31 @@
-"""The %gpu_* magics: thin ``magic_arguments`` wrappers over GpuCore, configurable with %config.
+"""The %gpu_* magics: thin ``magic_arguments`` wrappers over the session's GpuCore.
 
 Importing this module loads IPython and traitlets only (already loaded in any kernel); the
-client, httpx, pydantic and ipywidgets are imported on a magic's first use.
+client, httpx, pydantic and ipywidgets are imported on a magic's first use. The settings are the
+session's (``%config NotebookSession``).
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from IPython.core import magic as _magic
-from IPython.core import magic_arguments as _ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
-from traitlets import Enum, Float, Unicode, observe
 
-from ..service.traits import ServiceTraits
+from .arguments import (
+    HelpRequested,
+    argument,
+    help_option,
+    line_magic,
+    magic_arguments,
+    parse_argstring,
+)
 
 if TYPE_CHECKING:
-    from .backend import Backend, BackendChoice, BackendConfig
-    from .core import CoreOptions, GpuCore
+    from .core import GpuCore
     from .panel import Panel
+    from .session import NotebookSession
     from .views import (
         FamiliesTable,
         KeysTable,
@@ -35,74 +37,6 @@ if TYPE_CHECKING:
     )
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-# IPython's magic_arguments has no type hints: typed wrappers keep the magics checked.
-def magic_arguments() -> Callable[[F], F]:
-    """``IPython.core.magic_arguments.magic_arguments``, typed."""
-    return cast("Callable[[F], F]", _ma.magic_arguments())  # type: ignore[no-untyped-call]
-
-
-def argument(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """``IPython.core.magic_arguments.argument``, typed."""
-    return cast("Callable[[F], F]", _ma.argument(*args, **kwargs))  # type: ignore[no-untyped-call]
-
-
-def line_magic(func: F) -> F:
-    """``IPython.core.magic.line_magic`` used bare, typed (IPython types it as a decorator factory)."""
-    return cast("F", _magic.line_magic(func))
-
-
-def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
-    """``IPython.core.magic_arguments.parse_argstring``, typed."""
-    return _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
-
-
-class HelpRequested(Exception):
-    """``-h``/``--help`` was given: ``text`` is the help to show, and nothing else is done."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
-class _CLIHelpFormatter(_ma.MagicHelpFormatter):
-    """IPython's formatter (dedented descriptions), with a CLI's ``usage:`` line instead of the
-    reST code block the magic's docstring starts with."""
-
-    def add_usage(
-        self, usage: Any, actions: Any, groups: Any, prefix: str | None = "usage: %"
-    ) -> None:
-        argparse.HelpFormatter.add_usage(self, usage, actions, groups, prefix)
-
-
-class _ShowHelp(argparse.Action):
-    """``-h``/``--help`` as in every CLI: the usage and every option. argparse's own help
-    action would print and then exit the process (SystemExit); this one hands the text back."""
-
-    def __init__(
-        self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any
-    ) -> None:
-        kwargs.update(nargs=0, default=argparse.SUPPRESS)
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        shown = copy.copy(parser)
-        shown.formatter_class = _CLIHelpFormatter
-        raise HelpRequested(shown.format_help())
-
-
-def help_option() -> Callable[[F], F]:
-    """The ``-h``/``--help`` option every magic has."""
-    return argument("-h", "--help", action=_ShowHelp, help="Show this help; nothing else is done.")
-
 
 #: The rental request's wire fields, as the options of %gpu_rent name them.
 FLAG_NAMES = {
@@ -115,23 +49,6 @@ FLAG_NAMES = {
     "idleStopMinutes": "--idle-stop",
     "id": "the rental ID",
 }
-#: Traits that change how the backend is made: a change takes effect on the next magic.
-_BACKEND_TRAITS = (
-    "backend",
-    "request_timeout",
-    "state_dir",
-    "ssh_dir",
-    "ssh_user",
-    "identity_file",
-    "kernelspecs",
-    "remote_python",
-    "poll_interval",
-    "max_polls",
-    "slow_poll_interval",
-    "running_poll_interval",
-    "reconcile_interval",
-    "max_hourly_spend_cents",
-)
 
 
 class GpuMagicError(Exception):
@@ -146,121 +63,23 @@ class GpuMagicError(Exception):
         return [self.message]
 
 
-def explain_problems(problems: list[tuple[str, str]], names: dict[str, str]) -> str:
-    """Validation problems with the names the user typed (``--gpus``, not ``gpuCount``)."""
-    parts = []
-    for field, problem in problems:
-        name = names.get(field, field)
-        if field == "name" and "at most" in problem:
-            problem = "is longer than the 64 characters allowed; shorten it (e.g. alice/exp-42)"
-        else:
-            # pydantic's "Input should be greater than 0" reads as "--auto-stop should be ...".
-            for prefix in ("Input ", "String ", "Value "):
-                problem = problem.removeprefix(prefix)
-        parts.append(f"{name} {problem}")
-    return "; ".join(parts)
-
-
 @magics_class
-class GpuOutletMagics(ServiceTraits, Magics):
+class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel. Configure with
-    ``%config GpuOutletMagics.<name>``; the service settings (SSH, polling) apply when rentals
-    are handled in-process, the server has its own (``c.GpuOutletApp.*``)."""
+    %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel, over one
+    NotebookSession (its settings: ``%config NotebookSession``)."""
 
-    backend = Enum(
-        ["auto", "server", "in-process"],
-        default_value="auto",
-        help="""Where rentals are handled. auto: the Jupyter server that started this kernel
-        (GPUOUTLET_SERVER_URL, else the server's runtime file through JPY_PARENT_PID), else
-        in-process. server: the server only. in-process: this kernel talks to the rentals API
-        itself (GPUOUTLET_API_URL, GPUOUTLET_SID or ~/.config/gpuoutlet/credentials).""",
-    ).tag(config=True)
-    progress = Enum(
-        ["auto", "widget", "text"],
-        default_value="auto",
-        help="How progress is shown: an ipywidgets box (auto in a Jupyter kernel) or one "
-        "updating text line.",
-    ).tag(config=True)
-    wait_seconds = Float(
-        5.0, help="Seconds one long-poll waits for a change while following a rental."
-    ).tag(config=True)
-    # In-process only (the server has its own settings, c.GpuOutletApp.*).
-    state_dir = Unicode(
-        "",
-        help="In-process: where tracked rentals are saved (<Jupyter data dir>/gpuoutlet/in-process).",
-    ).tag(config=True)
+    def __init__(self, shell: Any = None, *, session: NotebookSession | None = None) -> None:
+        super().__init__(shell=shell)
+        if session is None:
+            from .session import NotebookSession
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
-        self._core: GpuCore | None = None
-
-    # Wiring (all lazy).
+            session = NotebookSession.current()
+        self.session = session
 
     @property
     def core(self) -> GpuCore:
-        """The core, made on first use; its options follow the traits."""
-        if self._core is None:
-            from .core import GpuCore
-            from .progress import make_progress
-
-            self._core = GpuCore(
-                self._open_backend,
-                progress=lambda core: make_progress(self.progress, shell=self.shell, core=core),
-                say=print,
-                confirm=self._confirm,
-            )
-        self._core.options = self.core_options()
-        return self._core
-
-    def core_options(self) -> CoreOptions:
-        """The traits the core reads on every call."""
-        from .core import CoreOptions
-
-        return CoreOptions(wait_seconds=self.wait_seconds)
-
-    def backend_config(self) -> BackendConfig:
-        """The traits, as the backend's configuration."""
-        from .backend import BackendConfig
-        from .inprocess import default_state_dir
-
-        state_dir = Path(self.state_dir).expanduser() if self.state_dir.strip() else None
-        return BackendConfig(
-            choice=cast("BackendChoice", self.backend),
-            request_timeout=self.request_timeout,
-            in_process=self.service_config(state_dir or default_state_dir()),
-        )
-
-    def _open_backend(self) -> Backend:
-        from .backend import open_backend
-
-        return open_backend(self.backend_config())
-
-    @observe(*_BACKEND_TRAITS)
-    def _backend_settings_changed(self, change: Any) -> None:
-        # getattr: traits given to the constructor are set before __init__ makes `_core`.
-        core: GpuCore | None = getattr(self, "_core", None)
-        if core is not None:
-            core.close()
-
-    def close(self) -> None:
-        """Close the backend (the in-process service saves its state; rentals go on)."""
-        if self._core is not None:
-            self._core.close()
-
-    def _confirm(self, question: str) -> bool:
-        from IPython.core.error import StdinNotImplementedError
-
-        try:
-            answer = input(question)
-        except StdinNotImplementedError:
-            raise GpuMagicError(
-                "%gpu_stop: this frontend cannot ask for a confirmation. Nothing was stopped; "
-                "run `%gpu_stop --all --yes` to stop every active rental."
-            ) from None
-        except EOFError:
-            return False
-        return answer.strip().lower() in ("y", "yes")
+        return self.session.core
 
     # Error handling: every expected failure is one paragraph, never a traceback.
 
@@ -286,10 +105,11 @@ class GpuOutletMagics(ServiceTraits, Magics):
 
     def _run(self, name: str, action: Callable[[GpuCore], T]) -> T:
         from ..api import GpuOutletError, RequestValidationError, TransportError
-        from .errors import ServerUnreachableError
+        from .errors import ServerUnreachableError, explain_problems
 
+        core = self.core
         try:
-            return action(self.core)
+            return action(core)
         except RequestValidationError as exc:
             raise GpuMagicError(
                 f"%{name}: {explain_problems(exc.problems, FLAG_NAMES)}. Nothing was sent and "
@@ -297,8 +117,7 @@ class GpuOutletMagics(ServiceTraits, Magics):
             ) from None
         except GpuOutletError as exc:
             message = str(exc)
-            core = self._core
-            on_server = core is not None and core.connected and core.backend.kind == "server"
+            on_server = core.connected and core.backend.kind == "server"
             if (
                 isinstance(exc, TransportError)
                 and not isinstance(exc, ServerUnreachableError)
@@ -528,6 +347,6 @@ class GpuOutletMagics(ServiceTraits, Magics):
         def panel(core: GpuCore) -> Panel:
             from .panel import Panel
 
-            return Panel(core=core)
+            return Panel(self.session)
 
         return self._run("gpu_panel", panel)

@@ -11,17 +11,21 @@ import asyncio
 import contextlib
 import html
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from ..api import GpuOutletError, RequestValidationError, format_cents
 from ..api.models import STOP_NOTICE
 from ..api.templates import DEFAULT_TEMPLATE, TEMPLATES
-from .core import GpuCore
+from .errors import explain_problems
 from .live import LIVE_WAIT_SECONDS, start_live
+from .session import NotebookSession
 from .views import ELSEWHERE, RentalInfo, WalletInfo
 from .widgets import copy_button, idle_warning_html, stopped_idle_text
+
+if TYPE_CHECKING:
+    from .core import GpuCore
 
 #: The form's labels for the request's fields, for validation messages.
 FORM_NAMES = {
@@ -121,14 +125,15 @@ class _Row:
 class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     """Rent and watch GPUs: families with prices, a launch form, the wallet, live rentals.
 
-    ``Panel()`` uses the same settings as the magics (``%config GpuOutletMagics``). The live
-    list follows the service with long-polls on the kernel's event loop; ``close()`` ends that.
+    ``Panel()`` uses the magics' session (their settings, ``%config NotebookSession``, and
+    their backend). The live list follows the service with long-polls on the kernel's event
+    loop; ``close()`` ends that.
     """
 
-    def __init__(self, core: GpuCore | None = None, *, live: bool = True, **kwargs: Any) -> None:
-        from .extension import shared_core
-
-        self.core = core or shared_core()
+    def __init__(
+        self, session: NotebookSession | None = None, *, live: bool = True, **kwargs: Any
+    ) -> None:
+        self.session = session or NotebookSession.current()
         self._families: dict[str, dict[str, Any]] = {}
         self._rows: dict[str, _Row] = {}
         self._version = 0
@@ -183,6 +188,10 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._load()
         if live:
             self.start()
+
+    @property
+    def core(self) -> GpuCore:
+        return self.session.core
 
     def __repr__(self) -> str:
         # The text/plain of the panel's output, for viewers without widgets.
@@ -249,8 +258,6 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 request, idle_stop_minutes=self.idle_stop.value.strip() or None
             )
         except RequestValidationError as exc:
-            from .magics import explain_problems
-
             self.say(f"Not launched: {explain_problems(exc.problems, FORM_NAMES)}.", error=True)
             return None
         except GpuOutletError as exc:

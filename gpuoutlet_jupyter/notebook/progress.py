@@ -1,4 +1,4 @@
-"""Showing a rental come up: one updating text line, or the ipywidgets view (widgets.py).
+"""Showing a rental come up: one updating text line (the ipywidgets view is widgets.py).
 
 Every update happens on the kernel's own thread, from the loop that follows the long-poll.
 """
@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
-from ..api.models import format_cents
+from ..api.cents import format_cents
 from .views import RentalInfo, duration
-
-if TYPE_CHECKING:
-    from .core import GpuCore
 
 
 class ProgressView(Protocol):
@@ -128,27 +125,3 @@ class DisplayProgress:
     def finish(self, rental: RentalInfo) -> None:
         self._notes = []
         self.update(rental)
-
-
-def make_progress(kind: str, *, shell: Any = None, core: GpuCore | None = None) -> ProgressView:
-    """``kind``: "widget", "text" or "auto" (widgets in a Jupyter kernel, text elsewhere).
-
-    With ``core``, a widget keeps following its rental after the magic returns (the idle
-    countdown and its "Keep it" button); text stops where the magic does.
-    """
-    in_kernel = shell is not None and getattr(shell, "kernel", None) is not None
-    if kind == "auto":
-        kind = "widget" if in_kernel and _have_widgets() else "text"
-    if kind == "widget":
-        from .widgets import ProgressWidget
-
-        return ProgressWidget(core=core)
-    if in_kernel:
-        return DisplayProgress()
-    return StreamProgress()
-
-
-def _have_widgets() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ipywidgets") is not None

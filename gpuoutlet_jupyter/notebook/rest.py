@@ -11,6 +11,7 @@ from .._version import __version__
 from ..api import contract
 from ..api.errors import CODE_CLASSES, status_class
 from ..server.env import API_PATH
+from ..service.traits import trait_default
 from .backend import RentalJSON
 from .discovery import ServerLocation
 from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachableError
@@ -28,7 +29,7 @@ class ServerBackend:
         self,
         location: ServerLocation,
         *,
-        request_timeout: float = 30.0,
+        request_timeout: float = trait_default("request_timeout"),
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -210,7 +211,7 @@ class ServerBackend:
             f"The Jupyter server at {self.location.url} {what} ({kind}); this kernel found it "
             f"through {self.location.source}. If the server was restarted, restart this kernel "
             "so it gets the new address. To talk to the rentals API from this kernel instead, "
-            "run `%config GpuOutletMagics.backend = 'in-process'` (it then reads "
+            "run `%config NotebookSession.backend = 'in-process'` (it then reads "
             "GPUOUTLET_API_URL and GPUOUTLET_SID, or ~/.config/gpuoutlet/credentials).",
             url=self.location.url,
         )
@@ -247,14 +248,14 @@ class ServerBackend:
             return ServerRefusedError(
                 f"The Jupyter server at {url} refused {how} ({status}). Restart this kernel "
                 "from that server so it gets fresh credentials, or run `%config "
-                "GpuOutletMagics.backend = 'in-process'` to talk to the rentals API directly."
+                "NotebookSession.backend = 'in-process'` to talk to the rentals API directly."
             )
         if status == 404:
             return ExtensionMissingError(
                 f"The Jupyter server at {url} does not serve the gpuoutlet API (404 on "
                 f"{API_PATH}/). Enable the extension with `jupyter server extension enable "
                 "gpuoutlet_jupyter` and restart the server, or run `%config "
-                "GpuOutletMagics.backend = 'in-process'`."
+                "NotebookSession.backend = 'in-process'`."
             )
         return api.ServerError(
             f"The Jupyter server at {url} answered {status}. Check its log, then try again.",

@@ -1,10 +1,12 @@
-"""What a kernel learns from its environment about the Jupyter server that started it (stdlib only)."""
+"""What a kernel learns from its environment: the Jupyter server that started it, where its own
+state goes (stdlib only; jupyter_core when asked for the state dir)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..server.env import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
@@ -37,3 +39,10 @@ class KernelSettings:
             server_token=env.get(ENV_SERVER_TOKEN, "").strip() or None,
             parent_pid=int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
         )
+
+
+def default_state_dir() -> Path:
+    """``<Jupyter data dir>/gpuoutlet/in-process``: apart from the server's own state file."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "gpuoutlet" / "in-process"

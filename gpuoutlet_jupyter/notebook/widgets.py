@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..api import GpuOutletError, NotFoundError
-from ..api.models import format_cents
+from ..api.cents import format_cents
 from .live import LIVE_WAIT_SECONDS, start_live
 from .progress import progress_line
 from .views import RentalInfo, duration, minutes_text
 
 if TYPE_CHECKING:
-    from .core import GpuCore
+    from .follow import RentalFollow
 
 #: The bar's length while gpuoutlet has given no estimate (a rental made elsewhere).
 DEFAULT_EXPECTED_SECONDS = 60
@@ -64,7 +64,7 @@ def stopped_idle_text(rental: RentalInfo) -> str:
 class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     """A rental coming up, as a small box of widgets; ``update()`` is called on the kernel thread.
 
-    With a ``core``, it keeps following the rental once the magic is done (``finish``): an
+    With a ``follow``, it keeps following the rental once the magic is done (``finish``): an
     asyncio task on the kernel's loop long-polls it, so the idle countdown, its warning and a
     "Keep it" button show up while the kernel is free for other cells. The task ends when the
     rental is stopped, failed or gone, or on ``close()``.
@@ -73,11 +73,12 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def __init__(
         self,
         *,
-        core: GpuCore | None = None,
+        follow: RentalFollow | None = None,
         wait: float = LIVE_WAIT_SECONDS,
         **kwargs: Any,
     ) -> None:
-        self.core = core
+        #: Where later states come from once the magic is done (None: nowhere, no Keep it).
+        self.source = follow
         #: Seconds one background long-poll waits for a change.
         self.wait = wait
         #: The latest state shown.
@@ -224,8 +225,8 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             text = ""
         self.idle.value = text
         self.idle_row.layout.display = None if text else "none"
-        # Keeping goes through the core: without one there is nothing to click.
-        self.keep_button.layout.display = None if warning and self.core is not None else "none"
+        # Keeping goes through the session: without one there is nothing to click.
+        self.keep_button.layout.display = None if warning and self.source is not None else "none"
 
     def note(self, text: str) -> None:
         self.notes.value = f"<span style='color:#555'>{html.escape(text)}</span>" if text else ""
@@ -245,7 +246,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def follow(self) -> None:
         """Keep following the rental on the kernel's loop, until it is final or this is closed."""
         rental = self.rental
-        if self.core is None or rental is None or rental.is_final or self.following:
+        if self.source is None or rental is None or rental.is_final or self.following:
             return
         self._task = start_live(self._step, self._report, name=f"gpuoutlet-progress-{rental.id}")
 
@@ -254,18 +255,15 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     async def _step(self) -> bool:
         """One long-poll of the rental; False once there is nothing more to follow."""
-        core, rental = self.core, self.rental
-        assert core is not None and rental is not None
-        if not core.connected:
+        source, rental = self.source, self.rental
+        assert source is not None and rental is not None
+        if not source.live:
             # Unloaded, or settings changed: do not reconnect behind the user's back.
             self.note(
                 f"Live updates ended (the settings changed); %gpu_wait {rental.id} follows it."
             )
             return False
-        backend = core.backend
-        poll = asyncio.ensure_future(
-            backend.arental(rental.id, since=rental.version, wait=self.wait)
-        )
+        poll = asyncio.ensure_future(source.changed(rental.version, self.wait))
         try:
             while not poll.done():
                 # While the warning shows, its countdown moves every second between replies;
@@ -281,11 +279,10 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         finally:
             poll.cancel()  # does nothing once it is done; else this task was cancelled
         try:
-            data = poll.result()
+            latest = poll.result()
         except NotFoundError:
             self.note("The rentals service no longer knows this rental.")
             return False
-        latest = RentalInfo(data, backend)
         current = self.rental
         # A "Keep it" reply may be newer than this poll's answer: never step back.
         if current is None or latest.version >= current.version:
@@ -293,11 +290,11 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         return self.rental is not None and not self.rental.is_final
 
     def keep(self) -> RentalInfo | None:
-        """The "Keep it" button: restart the rental's idle timer (through the core)."""
-        if self.core is None or self.rental is None:
+        """The "Keep it" button: restart the rental's idle timer (through the session)."""
+        if self.source is None or self.rental is None:
             return None
         try:
-            kept = self.core.keep(self.rental.id)
+            kept = self.source.keep()
         except GpuOutletError as exc:
             self.note(f"Could not keep it: {exc}")
             return None

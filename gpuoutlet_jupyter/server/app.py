@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from .._version import __version__
 from ..api.settings import ENV_SID
 from ..kernel.provisioner import detach_all
-from ..service.traits import ServiceTraits
+from ..service.options import default_of, from_traits, service_config
+from ..service.traits import IdleTraits, ServiceTraits
 from .activity import KernelManagerActivity
 from .auth import KernelToken
-from .env import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
+from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
 from .manager import ManagerConfig, RentalsManager
 
@@ -38,7 +38,7 @@ from .manager import ManagerConfig, RentalsManager
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
 
 
-class GpuOutletApp(ServiceTraits, ExtensionApp):
+class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
     """Rent GPUs from Jupyter: REST under ``{base_url}gpuoutlet/api/`` over one RentalService."""
 
     name = EXTENSION_NAME
@@ -69,41 +69,18 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     ).tag(config=True)
 
     max_wait = Float(
-        60.0, help="Cap, in seconds, on the `wait` of a long-poll request to the REST API."
-    ).tag(config=True)
-
-    idle_stop_minutes = Float(
-        0.0,
-        help="""Idle auto-stop for the rentals created through this server, unless a create says
-        otherwise (`%gpu_rent --idle-stop MINUTES`, the sidebar's field): a running rental is
-        stopped once none of its remote kernels has run anything or been busy for this many
-        minutes, after a warning (see idle_warning_minutes). 0: off.""",
-    ).tag(config=True)
-
-    idle_warning_minutes = Float(
-        5.0,
-        help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
-        with a "Keep it" button (at most the idle time itself).""",
-    ).tag(config=True)
-
-    idle_check_interval = Float(
-        15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
+        default_of(ManagerConfig, "max_wait"),
+        help="Cap, in seconds, on the `wait` of a long-poll request to the REST API.",
     ).tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), EXTENSION_NAME)
 
-    @validate("max_wait", "idle_stop_minutes", "idle_warning_minutes")
-    def _validate_not_negative_here(self, proposal: Any) -> Any:
+    @validate("max_wait")
+    def _validate_max_wait(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
-            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
-        return proposal["value"]
-
-    @validate("idle_check_interval")
-    def _validate_idle_check(self, proposal: Any) -> Any:
-        if proposal["value"] <= 0:
-            raise TraitError("idle_check_interval must be greater than 0")
+            raise TraitError("max_wait must be 0 or more")
         return proposal["value"]
 
     # Set by initialize_settings.
@@ -111,20 +88,13 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
     kernel_token: KernelToken
 
     def manager_config(self) -> ManagerConfig:
-        """The traitlets, as the manager's configuration."""
-        service = self.service_config(Path(self.state_dir).expanduser())
-        options = replace(
-            service.options,
-            idle_stop_minutes=self.idle_stop_minutes,
-            idle_warning_minutes=self.idle_warning_minutes,
-            idle_check_interval=self.idle_check_interval,
-        )
-        return ManagerConfig(
-            service=replace(service, options=options),
+        """The traitlets, as the manager's configuration (in one step: see ``from_traits``)."""
+        return from_traits(
+            ManagerConfig,
+            self,
+            service=service_config(self, Path(self.state_dir).expanduser()),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
-            request_timeout=self.request_timeout,
-            max_wait=self.max_wait,
         )
 
     def initialize_settings(self) -> None:
@@ -170,7 +140,7 @@ class GpuOutletApp(ServiceTraits, ExtensionApp):
         for name, value in ((ENV_SERVER_URL, url), (ENV_SERVER_TOKEN, self.kernel_token.value)):
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value
-        self.log.info("gpuoutlet: kernels reach the gpuoutlet API at %s%s", url, "gpuoutlet/api/")
+        self.log.info("gpuoutlet: kernels reach the gpuoutlet API at %s%s/", url, API_PATH)
 
     def _unpublish(self) -> None:
         for name, previous in self._saved_environ.items():

@@ -21,8 +21,9 @@ from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, n
 from ..rest.errors import ExtensionUnavailableError
 from ..rest.layer import JsonAPI, status_reply
 from ..service import RentalService
-from ..service.config import ServiceConfig, build_service
-from ..service.idle import ActivitySource
+from ..service.build import build_service
+from ..service.idle import ActivitySource, default_idle_minutes
+from ..service.options import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ class ManagerConfig:
     api_url: str = ""
     #: None: GPUOUTLET_SID, then the credentials file.
     sid: SecretStr | None = None
-    request_timeout: float = 30.0
     #: The cap on a long-poll's ``wait``, in seconds.
     max_wait: float = 60.0
     #: How long a request waits for the service to finish starting before a 503.
@@ -72,7 +72,7 @@ def resolve_settings(config: ManagerConfig) -> tuple[Settings, str | None]:
     except ConfigurationError as exc:
         fallback = config.api_url.strip().rstrip("/") or DEFAULT_API_URL
         return Settings(api_url=fallback), str(exc)
-    settings = replace(settings, timeout_seconds=config.request_timeout)
+    settings = replace(settings, timeout_seconds=config.service.request_timeout)
     if settings.sid is None or not settings.sid.get_secret_value().strip():
         return settings, not_configured_message(settings.api_url)
     return settings, None
@@ -105,7 +105,8 @@ class RentalsManager:
         self.config = config
         self.activity = activity
         self.settings, self._problem = resolve_settings(config)
-        self._client_factory: ClientFactory = client_factory or AsyncRentalsClient
+        #: Makes the service's client from the settings (at ``start``).
+        self.client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self._service: RentalService | None = None
         self._state = "new"
         self._ready = asyncio.Event()
@@ -175,7 +176,7 @@ class RentalsManager:
             self.config.service,
             fix_hint="Fix GpuOutletApp.ssh_dir, ssh_user or identity_file and restart the "
             "Jupyter server.",
-            client=self._client_factory(self.settings),
+            client=self.client_factory(self.settings),
             activity=self.activity,
         )
 
@@ -246,4 +247,4 @@ class RentalsManager:
     def _idle_default(self) -> float | None:
         """The idle stop a create gets when it says nothing (None: off, or no kernels to judge)."""
         minutes = self.config.service.options.idle_stop_minutes
-        return minutes if minutes > 0 and self.activity is not None else None
+        return default_idle_minutes(minutes, can_judge=self.activity is not None)

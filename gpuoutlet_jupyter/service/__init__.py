@@ -6,27 +6,34 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import ServiceConfig, build_service
+    from .access import KernelSpecs
+    from .build import build_service
+    from .hooks import RentalHooks, StopRequest
     from .money import Spending
+    from .options import ServiceConfig, ServiceOptions
     from .record import RentalRecord, SSHInfo
-    from .service import KernelSpecs, RentalService, RentalView, ServiceOptions
+    from .service import RentalService
+    from .tracker import RentalView
 
 # Loaded on first use, so that `service.traits` (imported by the magics at %load_ext) does not
 # pull in httpx and pydantic.
 _EXPORTS = {
-    "KernelSpecs": ".service",
+    "KernelSpecs": ".access",
+    "RentalHooks": ".hooks",
+    "StopRequest": ".hooks",
     "RentalService": ".service",
-    "RentalView": ".service",
-    "ServiceOptions": ".service",
+    "RentalView": ".tracker",
+    "ServiceOptions": ".options",
     "Spending": ".money",
     "RentalRecord": ".record",
     "SSHInfo": ".record",
-    "ServiceConfig": ".config",
-    "build_service": ".config",
+    "ServiceConfig": ".options",
+    "build_service": ".build",
 }
 
 __all__ = [
     "KernelSpecs",
+    "RentalHooks",
     "RentalRecord",
     "RentalService",
     "RentalView",
@@ -34,6 +41,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceOptions",
     "Spending",
+    "StopRequest",
     "build_service",
 ]
 

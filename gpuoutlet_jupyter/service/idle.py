@@ -45,6 +45,12 @@ class ActivitySource(Protocol):
         """The activity of the kernels on each of these rentals (all of them in one look)."""
 
 
+def default_idle_minutes(configured: float, *, can_judge: bool) -> float | None:
+    """The idle stop a create gets when it says nothing: the host's default (0 there means
+    off, not an idle stop of 0 minutes), and none where no kernels can be judged."""
+    return configured if configured > 0 and can_judge else None
+
+
 def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:
     """A requested idle stop: None (not given), 0 (off) or minutes; anything else is refused."""
     if value is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import Balance, InsufficientBalanceError, RentalRequest, format_cents
+from ..api import Balance, InsufficientBalanceError, Rental, RentalRequest, format_cents
 from ..api.errors import SpendingCapError
 from .record import QuoteInfo
 
@@ -142,3 +142,33 @@ def confirmation(request: RentalRequest, quote: QuoteInfo, balance: Balance | No
     if balance is not None:
         text += f" ({format_cents(balance.available_cents)} available)"
     return text + "; it is billed per second while it runs."
+
+
+def left_running(active: list[Rental], idle_ids: list[str]) -> str | None:
+    """The warning when a host stops watching rentals that may still be billed (None: none):
+    what runs, what it costs per hour, how to stop it; ``idle_ids``: the idle auto-stops that
+    no longer run (they are the host's doing)."""
+    if not active:
+        return None
+    listed = "; ".join(
+        f"{rental.id} ({_gpus(rental)}, {format_cents(rental.price_per_hour_cents)}/h)"
+        for rental in sorted(active, key=lambda r: r.started_at)
+    )
+    burn = format_cents(sum(rental.price_per_hour_cents for rental in active))
+    idle_note = (
+        f" The idle auto-stop of {', '.join(idle_ids)} does not run while Jupyter is down."
+        if idle_ids
+        else ""
+    )
+    return (
+        f"gpuoutlet is shutting down with {len(active)} rental(s) not stopped: {listed}. They "
+        f"keep running and costing money ({burn}/h in all) until stopped: stop them with "
+        "%gpu_stop ID in a notebook, from the GPU rentals sidebar, or start Jupyter again to "
+        f"watch them.{idle_note}"
+    )
+
+
+def _gpus(rental: Rental) -> str:
+    """``rtx-4090 × 2`` (as much of it as the API reported)."""
+    family = rental.family_id or "GPU"
+    return f"{family} × {rental.gpu_count}" if rental.gpu_count else family

@@ -1,15 +1,16 @@
-"""The service's settings as traitlets, shared by GpuOutletApp (server) and GpuOutletMagics (kernel)."""
+"""The service's settings, each declared once as a trait: its name, type, default and help.
+
+Shared by GpuOutletApp (server) and NotebookSession (kernel); ``options.py`` turns them into the
+service's options and takes its defaults from here. Light on purpose (traitlets only): the
+notebook layer loads it at ``%load_ext``.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
-
-if TYPE_CHECKING:
-    from .config import ServiceConfig
 
 
 class ServiceTraits(Configurable):
@@ -32,6 +33,9 @@ class ServiceTraits(Configurable):
     remote_python = Unicode(
         "python3", help="The Python interpreter on the rented machine that runs remote kernels."
     ).tag(config=True)
+    request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
+        config=True
+    )
     poll_interval = Float(
         2.0, help="Seconds between two polls of a provisioning rental (the API asks for 2)."
     ).tag(config=True)
@@ -56,9 +60,6 @@ class ServiceTraits(Configurable):
         sent to the API, when its price plus the prices of the rentals still provisioning,
         running or stopping would exceed it. 0: no cap.""",
     ).tag(config=True)
-    request_timeout = Float(30.0, help="Seconds to wait for one answer of the rentals API.").tag(
-        config=True
-    )
 
     @validate(
         "poll_interval",
@@ -79,25 +80,43 @@ class ServiceTraits(Configurable):
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
         return proposal["value"]
 
-    def service_config(self, state_dir: Path) -> ServiceConfig:
-        """These traits as the service's configuration."""
-        # Imported here: the magics load this mixin at %load_ext, before any client is needed.
-        from .config import ServiceConfig
-        from .service import ServiceOptions
 
-        return ServiceConfig(
-            state_dir=state_dir,
-            ssh_dir=Path(self.ssh_dir).expanduser() if self.ssh_dir else None,
-            ssh_user=self.ssh_user,
-            identity_file=Path(self.identity_file).expanduser() if self.identity_file else None,
-            kernelspecs=self.kernelspecs,
-            remote_python=self.remote_python,
-            options=ServiceOptions(
-                poll_interval=self.poll_interval,
-                max_polls=self.max_polls,
-                slow_poll_interval=self.slow_poll_interval,
-                running_poll_interval=self.running_poll_interval,
-                reconcile_interval=self.reconcile_interval,
-                max_hourly_spend_cents=self.max_hourly_spend_cents,
-            ),
-        )
+class IdleTraits(Configurable):
+    """Mixin: the idle auto-stop, for a host that sees the rentals' kernels (the server)."""
+
+    idle_stop_minutes = Float(
+        0.0,
+        help="""Idle auto-stop for the rentals created through this server, unless a create says
+        otherwise (`%gpu_rent --idle-stop MINUTES`, the sidebar's field): a running rental is
+        stopped once none of its remote kernels has run anything or been busy for this many
+        minutes, after a warning (see idle_warning_minutes). 0: off.""",
+    ).tag(config=True)
+    idle_warning_minutes = Float(
+        5.0,
+        help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
+        with a "Keep it" button (at most the idle time itself).""",
+    ).tag(config=True)
+    idle_check_interval = Float(
+        15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
+    ).tag(config=True)
+
+    @validate("idle_stop_minutes", "idle_warning_minutes")
+    def _validate_idle_minutes(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return proposal["value"]
+
+    @validate("idle_check_interval")
+    def _validate_idle_check(self, proposal: Any) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError("idle_check_interval must be greater than 0")
+        return proposal["value"]
+
+
+def trait_default(name: str) -> Any:
+    """The default of the setting ``name``, as its trait declares it."""
+    for host in (ServiceTraits, IdleTraits):
+        trait = host.class_traits().get(name)
+        if trait is not None:
+            return trait.default_value
+    raise LookupError(f"no service setting is named {name!r}")

@@ -1,5 +1,5 @@
-"""Helpers for the notebook layer's kernel tests (no tests here): run code in a real kernel and
-read what came back on iopub: text, display updates, widget comm messages."""
+"""Running code in a real kernel and reading what came back on iopub: text, display updates,
+widget comm messages (for the notebook layer's kernel tests)."""
 
 from __future__ import annotations
 

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from ..api import AsyncRentalsClient, ConfigurationError, Settings
 from ..ssh import SSHConfigError, SSHConfigWriter
+from .access import KernelSpecs
 from .idle import ActivitySource
-from .service import KernelSpecs, RentalService, ServiceOptions
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Everything RentalService needs besides the API settings."""
-
-    state_dir: Path
-    #: None: ``~/.ssh``.
-    ssh_dir: Path | None = None
-    ssh_user: str = "root"
-    #: None: the user's own key, else one generated for the extension.
-    identity_file: Path | None = None
-    #: Write a `gpuoutlet-ssh` kernelspec for every running rental.
-    kernelspecs: bool = True
-    remote_python: str = "python3"
-    options: ServiceOptions = field(default_factory=ServiceOptions)
+from .options import ServiceConfig
+from .service import RentalService
 
 
 def build_service(

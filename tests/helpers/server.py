@@ -1,4 +1,4 @@
-"""Helpers shared by the server extension's REST tests (no tests here).
+"""The server extension under pytest-jupyter, and its REST API as a kernel or a browser calls it.
 
 Every request goes through a fresh httpx client to the URL the extension publishes for kernels,
 so no login cookie leaks from one auth check into the next; every response body is kept so a
@@ -23,9 +23,15 @@ from jupyter_server.serverapp import ServerApp
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from gpuoutlet_jupyter.server import ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME, GpuOutletApp
+from gpuoutlet_jupyter.server import (
+    API_PATH,
+    ENV_SERVER_TOKEN,
+    ENV_SERVER_URL,
+    EXTENSION_NAME,
+    GpuOutletApp,
+)
 
-API = "gpuoutlet/api/"
+API = f"{API_PATH}/"
 #: Fast timing for tests: a provisioning rental is polled every 0.1 s.
 FAST_TRAITS: dict[str, Any] = {
     "poll_interval": 0.1,

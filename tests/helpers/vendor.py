@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-EXAMPLES_FILE = Path(__file__).parent / "fixtures" / "vendor_examples.json"
+EXAMPLES_FILE = Path(__file__).parent.parent / "fixtures" / "vendor_examples.json"
 
 
 def vendor_examples() -> dict[str, dict[str, Any]]:

@@ -1,0 +1,192 @@
+"""Idle auto-stop: looks at the kernels on each rental, warns, then stops the ones nobody uses.
+
+The rule itself (when to warn, when to stop) is ``idle.decide``; this is the part that applies it
+to the tracked rentals, with the other servers on the state dir (see owners.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from ..api import GpuOutletError, RequestValidationError
+from .idle import (
+    NEEDS_SERVER,
+    NO_KERNELS,
+    ActivitySource,
+    IdleDecision,
+    KernelActivity,
+    decide,
+    default_idle_minutes,
+)
+from .options import ServiceOptions
+from .owners import combine
+from .record import RentalRecord
+from .state import SharedState
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+#: Stops a rental for being idle (the service's stop, with its before-stop hooks).
+StopIdle = Callable[[str], Awaitable[object]]
+
+
+class IdleStopper:
+    """Times each running rental's idle stop from its kernels' activity, and stops it at the end.
+
+    Without an activity source (a kernel renting by itself sees no remote kernels) there is no
+    idle stop at all: ``setting`` refuses one.
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        state: SharedState,
+        activity: ActivitySource | None,
+        options: ServiceOptions,
+        *,
+        stop: StopIdle,
+        sync: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._tracker = tracker
+        self._state = state
+        self.activity = activity
+        self._options = options
+        self._stop = stop
+        self._sync = sync
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Look every ``idle_check_interval`` seconds (only with an activity source)."""
+        if self.activity is not None and self._task is None:
+            self._task = asyncio.create_task(self._check_forever(), name="gpuoutlet-idle")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def setting(self, minutes: float | None) -> float | None:
+        """The idle stop a create or a keep asks for (None: the default) as minutes or None (off)."""
+        if minutes is None:
+            return default_idle_minutes(
+                self._options.idle_stop_minutes, can_judge=self.activity is not None
+            )
+        if minutes > 0 and self.activity is None:
+            raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
+        return minutes or None
+
+    async def check(self) -> None:
+        """One look at every running rental with an idle stop: warn, then stop the idle ones.
+
+        Other servers on the state dir count: their settings are read first (the save merges
+        them in, and takes over the idle stops of servers that are gone), this server's kernels
+        are published for them, and theirs count as activity here.
+        """
+        await self._sync()
+        now = time.time()
+        owners = self._state.owners
+        timed = [
+            r for r in self._tracker.all() if r.idle_stop_minutes and r.watched and r.decided_here
+        ]
+        if not owners.others_present():
+            # Alone on the state dir (the usual case): this server's kernels are all there is.
+            if not timed:
+                return
+            activity = self.activity([r.id for r in timed]) if self.activity is not None else {}
+        else:
+            # Published for every rental of the state file that may run, this server's or not
+            # yet known here (made in another server since this one last reconciled).
+            watched = self._state.shared_active | {r.id for r in self._tracker.watched()}
+            own = self.activity(sorted(watched)) if self.activity is not None and watched else {}
+            try:
+                await asyncio.to_thread(owners.publish, own, now)
+            except OSError as exc:
+                log.warning("gpuoutlet: could not publish the kernels' activity: %s", exc)
+            if not timed:
+                return
+            others = await asyncio.to_thread(owners.others, [r.id for r in timed], now)
+            activity = {
+                r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS))
+                for r in timed
+            }
+        for record in timed:
+            async with self._tracker.lock(record.id):
+                before = shown(record)
+                decision = self.judge(record, now, activity.get(record.id))
+                after = shown(record)
+                if after != before:
+                    # A warning shown or withdrawn is worth keeping; a moved deadline is not.
+                    await self._tracker.bump(record, persist=after[0] != before[0])
+            if decision is not None and decision.stop_now:
+                await self._stop_idle(record)
+
+    def judge(
+        self, record: RentalRecord, now: float, activity: KernelActivity | None = None
+    ) -> IdleDecision | None:
+        """Bring the record's idle timer up to date from its kernels' activity (None: look)."""
+        if not (
+            record.idle_stop_minutes
+            and record.watched
+            and record.rental.status == "running"
+            and record.decided_here
+        ):
+            record.idle_warned_at = record.idle_stop_at = None
+            record.idle_kernels = record.idle_busy = 0
+            return None
+        if activity is None:
+            looked = self.activity([record.id]) if self.activity is not None else {}
+            activity = combine(
+                looked.get(record.id, NO_KERNELS),
+                self._state.owners.others([record.id]).get(record.id, NO_KERNELS),
+            )
+        decision = decide(
+            minutes=record.idle_stop_minutes,
+            warn_minutes=self._options.idle_warning_minutes,
+            last_active=record.last_active_at if record.last_active_at is not None else now,
+            warned_at=record.idle_warned_at,
+            activity=activity,
+            now=now,
+        )
+        record.last_active_at = decision.last_active
+        record.idle_warned_at = decision.warned_at
+        record.idle_stop_at = decision.stop_at
+        record.idle_kernels, record.idle_busy = activity.kernels, activity.busy
+        return decision
+
+    async def _stop_idle(self, record: RentalRecord) -> None:
+        log.warning(
+            "rental %s has been idle for %g min (no kernel on it ran anything): stopping it",
+            record.id,
+            record.idle_stop_minutes,
+        )
+        record.stop_reason = "idle"
+        try:
+            await self._stop(record.id)
+        except GpuOutletError as exc:
+            # Still billed: say so where the user looks, and try again at the next look.
+            record.stop_reason = None
+            async with self._tracker.lock(record.id):
+                record.upstream_error = f"The idle auto-stop could not stop it: {exc}"
+                await self._tracker.bump(record, persist=False)
+            log.warning("rental %s: the idle auto-stop failed, will retry: %s", record.id, exc)
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._options.idle_check_interval)
+            try:
+                await self.check()
+            except Exception:
+                # One bad look (a kernel manager in flux) must not end idle auto-stop for good.
+                log.exception("gpuoutlet: the idle check failed; trying again")
+
+
+def shown(record: RentalRecord) -> tuple[bool, int | None, int, int]:
+    """What viewers see of the idle timer: the warning, the deadline (to the second), kernels."""
+    stop_at = None if record.idle_stop_at is None else round(record.idle_stop_at)
+    return (record.idle_warned_at is not None, stop_at, record.idle_kernels, record.idle_busy)
