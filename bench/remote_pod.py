@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sshd import SSHD, start_sshd  # noqa: E402
+from helpers.sshd import SSHD, start_sshd  # noqa: E402
 
 from gpuoutlet_jupyter.remote import SSHTarget  # noqa: E402
 from gpuoutlet_jupyter.sandbox.testing import make_keypair  # noqa: E402

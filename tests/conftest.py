@@ -22,7 +22,7 @@ from gpuoutlet_jupyter.server.env import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
 # pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) and the remote layer's test pods
 # (gpu_pod, bare_pod, control_dir) for every test module.
-pytest_plugins = ["pytest_jupyter.jupyter_server", "remote_pods"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "helpers.remote_pods"]
 
 
 @pytest.fixture(scope="session")

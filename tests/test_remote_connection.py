@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from remote_pods import TestPod, connected, needs_sshd
-from sshd import process_alive, start_sshd
+from helpers.remote_pods import TestPod, connected, needs_sshd
+from helpers.sshd import process_alive, start_sshd
 
 from gpuoutlet_jupyter.remote import (
     CommandFailed,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from remote_pods import TestPod, connected, needs_sshd
-from sshd import process_alive
+from helpers.remote_pods import TestPod, connected, needs_sshd
+from helpers.sshd import process_alive
 
 from gpuoutlet_jupyter.remote import (
     ConnectionClosed,

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from remote_pods import TestPod, connected, needs_rsync, needs_sshd
+from helpers.remote_pods import TestPod, connected, needs_rsync, needs_sshd
 
 from gpuoutlet_jupyter.remote import (
     LocalFolderError,

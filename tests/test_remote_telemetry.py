@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from remote_pods import TWO_GPUS, TestPod, connected, needs_sshd
+from helpers.remote_pods import TWO_GPUS, TestPod, connected, needs_sshd
 
 from gpuoutlet_jupyter.remote import (
     ConnectionClosed,

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sshd import SSHD, process_alive, sshd_unavailable_reason, start_sshd
 
 from gpuoutlet_jupyter.remote import SharedConnection, SSHTarget
 from gpuoutlet_jupyter.sandbox.testing import SSHKeypair
 from gpuoutlet_jupyter.ssh import SSHConfigWriter, SSHEntry
+from helpers.sshd import SSHD, process_alive, sshd_unavailable_reason, start_sshd
 
 SSHD_REASON = sshd_unavailable_reason()
 needs_sshd = pytest.mark.skipif(SSHD_REASON is not None, reason=SSHD_REASON or "")
