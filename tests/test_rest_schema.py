@@ -32,8 +32,11 @@ def test_the_documented_routes_are_the_served_ones() -> None:
     # routes() only hands the manager to the handlers; none is called here.
     served = {pattern for pattern, _handler, _kwargs in routes(None, KernelToken())}  # type: ignore[arg-type]
     rental = f"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
+    create = f"{API_PATH}/creates/(?P<create_id>[^/]+)"
     documented = {
-        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental)
+        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental).replace(
+            f"{API_PATH}/creates/ID", create
+        )
         for _m, path, *_ in schema.ROUTES
     }
     assert served == documented

@@ -144,6 +144,7 @@ class InProcessBackend:
                 "idleWarnMinutes": options.idle_warning_minutes,
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 "stateProblems": list(self._service.state_problems),
+                "requestBudget": self._service.upstream.budget.to_json(),
                 "note": self._note,
             },
             session,
@@ -184,6 +185,10 @@ class InProcessBackend:
 
     def stop(self, rental_id: str) -> RentalJSON:
         return self._run(self._api.stop(rental_id), cancel_on_interrupt=False)
+
+    def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        body = {"keep": "all" if keep is None else keep}
+        return self._run(self._api.settle_create(create_id, body), cancel_on_interrupt=False)
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}

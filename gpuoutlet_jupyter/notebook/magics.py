@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .panel import Panel
     from .session import NotebookSession
     from .views import (
+        CreatesTable,
         FamiliesTable,
         KeysTable,
         RentalInfo,
@@ -66,7 +67,8 @@ class GpuMagicError(Exception):
 @magics_class
 class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel, over one
+    %gpu_keep, %gpu_creates, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel,
+    over one
     NotebookSession (its settings: ``%config NotebookSession``)."""
 
     def __init__(self, shell: Any = None, *, session: NotebookSession | None = None) -> None:
@@ -274,6 +276,49 @@ class GpuMagics(Magics):
         return self._run(
             "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
         )
+
+    @line_magic
+    @magic_arguments()
+    @help_option()
+    @argument(
+        "action",
+        nargs="?",
+        choices=["list", "keep"],
+        default="list",
+        help="list (default): the creates not settled yet; keep: which of the rentals that "
+        "match one to keep (the others are stopped).",
+    )
+    @argument("create_id", nargs="?", metavar="CREATE_ID", help="With keep: the create.")
+    @argument("rental_ids", nargs="*", metavar="RENTAL_ID", help="With keep: the rentals kept.")
+    @argument("--all", dest="all", action="store_true", help="With keep: keep them all.")
+    def gpu_creates(self, line: str) -> CreatesTable | RentalsTable | None:
+        """Creates whose answer is still awaited or was lost, not settled yet.
+
+        A create is sent once, never twice (gpuoutlet has no idempotency key). When its answer
+        is lost, the rental is looked for by its name; when several rentals match, all are
+        watched (each may cost money) until you keep some: `%gpu_creates keep CREATE_ID
+        RENTAL_ID` stops the others.
+        """
+        args = self._parse(self.gpu_creates, "gpu_creates", line)
+        if args is None:
+            return None
+        if args.action == "list":
+            if args.create_id or args.rental_ids or args.all:
+                raise GpuMagicError("%gpu_creates: CREATE_ID and --all go with keep.")
+
+            def listed(core: GpuCore) -> CreatesTable:
+                from .views import CreatesTable
+
+                return CreatesTable(core.creates())
+
+            return self._run("gpu_creates", listed)
+        if not args.create_id or bool(args.rental_ids) == args.all:
+            raise GpuMagicError(
+                "%gpu_creates keep: give the create and the rentals to keep (%gpu_creates keep "
+                "create_… rent_…), or --all to keep every one. %gpu_creates lists them."
+            )
+        keep = None if args.all else list(args.rental_ids)
+        return self._run("gpu_creates", lambda core: core.settle_create(args.create_id, keep))
 
     @line_magic
     @magic_arguments()

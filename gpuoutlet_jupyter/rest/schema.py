@@ -27,16 +27,17 @@ END = "<!-- END generated -->"
 ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "status", "", "StatusView", "where the API is, whether the server can rent, who is signed in and until when"),
     ("GET", "templates", "", "TemplatesView", "the six machine templates, what each holds, its ports"),
-    ("GET", "families", "", "FamiliesView", "GPU families derived from the catalog's listings (cached 60 s for every viewer)"),
+    ("GET", "families", "", "FamiliesView", "GPU families derived from the catalog's listings (cached 5 min for every viewer)"),
     ("GET", "wallet", "", "WalletView", "the balance, the burn, how long the wallet lasts, warnings (cached 15 s)"),
-    ("GET", "keys", "", "KeysView", "the account's SSH keys, the local one marked (cached 60 s)"),
+    ("GET", "keys", "", "KeysView", "the account's SSH keys, the local one marked (cached 5 min)"),
     ("POST", "keys", "`{\"name\"?}`", "AddKeyReply", "add the local public key to the account"),
     ("GET", "rentals", "", "RentalsView", "every tracked rental; `?wait=&since=` long-polls the whole list"),
     ("POST", "rentals/preview", "create body", "PreviewView", "what a create would do: quote, checks, confirmation line"),
-    ("POST", "rentals", "create body", "RentalView", "check, quote and create once (never retried)"),
+    ("POST", "rentals", "create body", "CreateReply", "check, quote and create once, with a name (never resent; a lost answer is settled by the name)"),
     ("GET", "rentals/ID", "", "RentalView", "one rental; `?wait=&since=` long-polls it"),
     ("POST", "rentals/ID/stop", "", "StopReply", "stop for good (the pod and its disk are destroyed)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
+    ("POST", "creates/ID", "`{\"keep\": [\"rent_…\"]}` or `{\"keep\": \"all\"}`", "SettleReply", "a create whose answer was lost, matched by several rentals: keep some, stop the others"),
 )  # fmt: skip
 
 

@@ -204,6 +204,16 @@ class KeepRentalHandler(GpuOutletHandler):
         self.reply(await self.manager.api.keep(rental_id, self.body()))
 
 
+class SettleCreateHandler(GpuOutletHandler):
+    """POST: which of the rentals that match a create whose answer was lost to keep
+    (``{"keep": ["rent_…"]}`` or ``{"keep": "all"}``); the others are stopped."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, create_id: str) -> None:
+        self.reply(await self.manager.api.settle_create(create_id, self.body()))
+
+
 def routes(
     manager: RentalsManager, kernel_token: KernelToken
 ) -> list[tuple[str, type[GpuOutletHandler], dict[str, Any]]]:
@@ -222,4 +232,5 @@ def routes(
         (rental, RentalHandler, kwargs),
         (rf"{rental}/stop", StopRentalHandler, kwargs),
         (rf"{rental}/keep", KeepRentalHandler, kwargs),
+        (rf"{API_PATH}/creates/(?P<create_id>[^/]+)", SettleCreateHandler, kwargs),
     ]

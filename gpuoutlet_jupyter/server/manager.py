@@ -236,6 +236,9 @@ class RentalsManager:
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 # What was wrong with the rentals state file at start (see service/store.py).
                 "stateProblems": list(self._service.state_problems) if self._service else [],
+                "requestBudget": (
+                    self._service.upstream.budget.to_json() if self._service else None
+                ),
             },
             session,
             problem,

@@ -14,13 +14,21 @@ class Cached(Generic[T]):
     """``get()`` answers from one fetch for ``ttl`` seconds; callers arriving while it runs
     share it. A failed fetch is answered (raised again) for ``error_ttl`` seconds, so viewers
     polling through an outage or an expired session do not each ask upstream. ``fresh()``
-    fetches now (for a decision that moves money)."""
+    fetches now (for a decision that moves money). ``hold``: see ``__init__``."""
 
     def __init__(
-        self, fetch: Callable[[], Awaitable[T]], ttl: float, *, error_ttl: float = 10.0
+        self,
+        fetch: Callable[[], Awaitable[T]],
+        ttl: float,
+        *,
+        error_ttl: float = 10.0,
+        hold: Callable[[], bool] | None = None,
     ) -> None:
         self._fetch = fetch
         self.ttl = ttl
+        # While it says so (the request budget is tight), ``get()`` answers an expired value
+        # rather than ask again: a viewer sees it a little late instead of waiting.
+        self._hold = hold
         self.error_ttl = min(error_ttl, ttl)
         self._value: T | None = None
         self._at = -float("inf")
@@ -42,6 +50,8 @@ class Cached(Generic[T]):
         if self._error is not None and now - self._error_at < self.error_ttl:
             raise self._error
         if self._value is not None and now - self._at < self.ttl:
+            return self._value
+        if self._value is not None and self._pending is None and self._hold and self._hold():
             return self._value
         return await self._shared()
 

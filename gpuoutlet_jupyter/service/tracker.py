@@ -27,6 +27,7 @@ class Tracker:
         self._locks: dict[str, asyncio.Lock] = {}
         self._version = 0
         self._changed = asyncio.Condition()
+        self._notifying: asyncio.Task[None] | None = None
 
     # The records.
 
@@ -76,6 +77,15 @@ class Tracker:
         announced.sort(key=lambda r: (r.rental.started_at, r.id), reverse=True)
         return [record.view() for record in announced]
 
+    def touch(self) -> None:
+        """Tell the list's viewers something besides a record changed (a create's state)."""
+        self._version += 1
+        self._notifying = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
     async def bump(self, record: RentalRecord, *, persist: bool = True) -> None:
         """Publish a change to the viewers; persist it when it is more than poll progress."""
         record.phase = describe(record, max_polls=self._options.max_polls)
@@ -93,3 +103,11 @@ class Tracker:
         async with self._changed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+
+
+def durable(record: RentalRecord) -> dict[str, Any]:
+    """The part of a record worth persisting and announcing: all but poll progress."""
+    state = record.to_state()
+    for key in ("polls", "version", "phase"):
+        state.pop(key)
+    return state

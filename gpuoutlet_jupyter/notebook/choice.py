@@ -1,0 +1,48 @@
+"""Which rental to keep, when a create's answer was lost and several rentals match it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..api import CreateAmbiguousError
+from .errors import NotebookError
+
+if TYPE_CHECKING:
+    from .core import GpuCore
+    from .views import RentalInfo
+
+
+def which_to_keep(
+    core: GpuCore, exc: CreateAmbiguousError, ask: Callable[[str], str | None] | None
+) -> RentalInfo:
+    """Ask which of the matching rentals to keep (each may cost money; the others are
+    stopped); where nothing can be asked, say how to choose later (``%gpu_creates``)."""
+    answer = None
+    if ask is not None:
+        options = "\n".join(f"  {n}. {rid}" for n, rid in enumerate(exc.candidates, 1))
+        answer = ask(
+            f"{exc}\n{options}\nWhich to keep? Numbers separated by spaces, or 'all' (the "
+            "others are stopped; empty: decide later with %gpu_creates): "
+        )
+    if answer is None:
+        raise NotebookError(str(exc))
+    answer = answer.strip()
+    later = f"`%gpu_creates keep {exc.create_id} RENTAL_ID`"
+    if not answer:
+        raise NotebookError(
+            f"Nothing was chosen: all {len(exc.candidates)} are watched (and may cost money) "
+            f"until you run {later}."
+        )
+    if answer.lower() == "all":
+        return core.settle_create(exc.create_id, None).rentals[0]
+    try:
+        picks = [exc.candidates[int(word) - 1] for word in answer.split()]
+        if any(int(word) < 1 for word in answer.split()):
+            raise IndexError(answer)
+    except (ValueError, IndexError):
+        raise NotebookError(
+            f"{answer!r} names none of 1 to {len(exc.candidates)}: nothing was stopped. Choose "
+            f"with {later}."
+        ) from None
+    return core.settle_create(exc.create_id, picks).rentals[0]
