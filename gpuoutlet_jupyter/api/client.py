@@ -504,7 +504,16 @@ class AsyncRentalsClient(_Base[httpx.AsyncClient]):
                     gate.after(endpoint, response)
                 return decode(endpoint, response, self.api_url, resource_id), response
             except errors.GpuOutletError as error:
-                await self._sleep(attempts.next_delay(error))
+                delay = attempts.next_delay(error)
+                if (
+                    gate is not None
+                    and endpoint.session
+                    and isinstance(error, errors.RateLimitedError)
+                ):
+                    # The gate holds every request until Retry-After has passed: the retry
+                    # waits there, in its turn among the others, rather than beside them.
+                    continue
+                await self._sleep(delay)
 
     async def _call(self, endpoint: Endpoint, resource_id: str | None = None, **kwargs: Any) -> Any:
         return (await self._send(endpoint, resource_id, **kwargs))[0]
