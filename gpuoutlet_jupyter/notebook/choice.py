@@ -25,10 +25,16 @@ def which_to_keep(
             f"{exc}\n{options}\nWhich to keep? Numbers separated by spaces, or 'all' (the "
             "others are stopped; empty: decide later with %gpu_creates): "
         )
-    if answer is None:
-        raise NotebookError(str(exc))
-    answer = answer.strip()
     later = f"`%gpu_creates keep {exc.create_id} RENTAL_ID`"
+    if answer is None:
+        message = str(exc)
+        if "%gpu_creates keep" not in message:
+            message += (
+                f" All {len(exc.candidates)} are watched (each may cost money) until you choose "
+                f"with {later} (the others are stopped), or `--all` to keep them all."
+            )
+        raise NotebookError(message)
+    answer = answer.strip()
     if not answer:
         raise NotebookError(
             f"Nothing was chosen: all {len(exc.candidates)} are watched (and may cost money) "
