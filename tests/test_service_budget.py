@@ -270,9 +270,13 @@ async def test_a_create_that_never_reached_the_api_made_nothing_and_says_so(env:
         raise httpx.ConnectError("connection refused", request=request)
 
     transport.hooks[create] = no_connection
-    with pytest.raises(TransportError) as refused:
+    with pytest.raises(CreateNotMadeError) as refused:
         await svc.create(RentalRequest.build(family_id="rtx-4090"))
-    assert refused.value.sent is False  # known not sent: nothing to look for
+    # Known not sent: nothing to look for, and said at once.
+    assert str(refused.value).startswith("Not created, nothing charged: no connection")
+    cause = refused.value.__cause__
+    assert isinstance(cause, TransportError) and cause.sent is False
+    assert transport.count("GET", re.compile(r"^/v1/rentals$")) == 1  # the start's list only
     assert svc.pending.views() == [] and svc.spending().burn_cents_per_hour == 0
 
     async def broken(request: httpx.Request) -> None:

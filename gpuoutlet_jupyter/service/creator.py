@@ -194,6 +194,14 @@ class Creator:
             except GpuOutletError as exc:
                 if not answer_lost(exc):
                     self.pending.settle(pending)
+                    if isinstance(exc, TransportError) and exc.sent is False:
+                        raise CreateNotMadeError(
+                            f"Not created, nothing charged: no connection to gpuoutlet could be "
+                            f"made, so the create of {named.describe()} never left ({exc}). You "
+                            "can rent again once gpuoutlet is reachable.",
+                            create_id=pending.id,
+                            name=pending.name,
+                        ) from exc
                     raise
                 lost = exc
                 self.pending.lost(pending, _reason(exc))

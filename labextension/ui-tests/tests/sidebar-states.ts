@@ -350,7 +350,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([]),
     keys: KEYS,
-    rentals: { rentals: [], version: 1 },
+    rentals: { rentals: [], pendingCreates: [], version: 1 },
     preview: QUOTE
   },
   /** One rental coming up: its progress against gpuoutlet's estimate, the burn it adds. */
@@ -360,7 +360,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([PROVISIONING]),
     keys: KEYS,
-    rentals: { rentals: [PROVISIONING], version: 4 },
+    rentals: { rentals: [PROVISIONING], pendingCreates: [], version: 4 },
     preview: QUOTE
   },
   /** One rental running, about to be idle-stopped ("Keep it"), and an ended one folded away. */
@@ -370,7 +370,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([RUNNING, STOPPED]),
     keys: KEYS,
-    rentals: { rentals: [RUNNING, STOPPED], version: 12 },
+    rentals: { rentals: [RUNNING, STOPPED], pendingCreates: [], version: 12 },
     preview: QUOTE
   },
   /**
@@ -393,7 +393,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([], {}, 1_50),
     keys: { keys: [], local: { ...KEYS.local!, onAccount: false }, localProblem: null },
-    rentals: { rentals: [], version: 1 },
+    rentals: { rentals: [], pendingCreates: [], version: 1 },
     preview: {
       ...QUOTE,
       availableCents: 1_50,
@@ -424,7 +424,7 @@ export const STATES = {
       warnings: [AT_ZERO, OPEN_INVOICE]
     }),
     keys: KEYS,
-    rentals: { rentals: [BIG, SMALL], version: 8 },
+    rentals: { rentals: [BIG, SMALL], pendingCreates: [], version: 8 },
     preview: QUOTE
   },
   /** The rentals API cannot be reached: every part that needs it says so. */
