@@ -23,7 +23,8 @@ export type Endpoint =
   | 'launch'
   | 'rental'
   | 'stop'
-  | 'keep';
+  | 'keep'
+  | 'settle';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {
@@ -97,6 +98,7 @@ export type ErrorKind =
   | 'not_found'
   | 'network'
   | 'auth'
+  | 'create_lost'
   | 'other';
 
 export interface IErrorInfo {
@@ -232,6 +234,12 @@ export function describeError(error: unknown): IErrorInfo {
         retryAfterSeconds: retry
       });
     }
+    case 'not_created':
+      return info('create_lost', 'Not created, nothing charged');
+    case 'create_unknown':
+      return info('create_lost', 'The answer to this create was lost');
+    case 'create_ambiguous':
+      return info('create_lost', 'Several rentals match this create: keep which?');
     case 'spending_cap':
       return info('spending_cap', 'Over your spending cap');
     case 'not_active':
@@ -273,6 +281,9 @@ export function createMayHaveHappened(error: unknown): boolean {
   }
   if (error.status === 0 || error.code === NETWORK_ERROR) {
     return true;
+  }
+  if (['not_created', 'create_unknown', 'create_ambiguous'].includes(error.code)) {
+    return false; // the server settled it (or says how) by the rental's name
   }
   return ['upstream_unreachable', 'upstream_malformed', 'internal_error'].includes(error.code)
     ? true

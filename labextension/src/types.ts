@@ -5,6 +5,7 @@
  */
 export type {
   IAddKeyReply,
+  ICreateReply,
   IErrorBody,
   IErrorReply,
   IFamiliesView,
@@ -16,12 +17,14 @@ export type {
   ILocalKeyView,
   INotice,
   IOfferView,
+  IPendingCreateView,
   IPreviewView,
   IProvisioningView,
   IQuoteView,
   IRentalsView,
   IRentalView,
   ISessionView,
+  ISettleReply,
   ISSHView,
   IStatusView,
   IStopReply,

@@ -4,6 +4,7 @@ import { useNow } from '../hooks';
 import { GpuOutletModel, isActive } from '../model';
 import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
+import { PendingCreates } from './PendingCreates';
 import { OpenNotebook, RentalCard } from './RentalCard';
 
 /** How many cards a list shows at first, and how many more each "Show more" adds. */
@@ -30,6 +31,7 @@ export function Rentals({ model, openNotebook }: IRentalsProps): React.ReactElem
         {active.length > 0 && <span className="jp-GpuOutlet-count"> · {active.length} active</span>}
       </h3>
       {model.rentalsError && <ErrorBox error={model.rentalsError} />}
+      <PendingCreates model={model} />
       {!model.rentalsLoaded && !model.rentalsError && (
         <div className="jp-GpuOutlet-muted">Loading…</div>
       )}
