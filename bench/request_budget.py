@@ -221,6 +221,7 @@ async def main() -> None:
     parser.add_argument(
         "--running-window", type=float, default=90.0, help="seconds per running size"
     )
+    parser.add_argument("--latency-only", action="store_true", help="skip the request rates")
     args = parser.parse_args()
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
@@ -232,10 +233,11 @@ async def main() -> None:
             sandbox.set_rate_limits(0, 0)
             print("\n| rentals | ours req/min | naive req/min | naive / ours | ours budget used |")
             print("|---|---|---|---|---|")
-            for status, sizes, window in (
+            rates = (
                 ("provisioning", (1, 4, 16), args.window),
                 ("running", (1, 8, 32), args.running_window),
-            ):
+            )
+            for status, sizes, window in () if args.latency_only else rates:
                 for count in sizes:
                     ours_rate, naive_rate, budget = await rate(
                         sandbox, key, work, count, status, window

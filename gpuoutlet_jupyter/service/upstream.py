@@ -2,8 +2,8 @@
 
 Every request of the service goes through one of these methods, each named by what it is for,
 and each takes its turn in the host's ``RequestBudget`` (budget.py, installed as the client's
-gate, so retries and further pages count too) with the priority of what it is for: ``create``
-and ``stop`` first (with the quote and balance a create asks just before), then the polls of
+gate, so retries and further pages count too) with the priority of what it is for: ``stop``
+first, then ``create`` (with the quote and balance a create asks just before), then the polls of
 provisioning (and stopping) rentals, then the refresh of running ones, then the reconcile, the
 catalog, the balance, the keys and the session. A viewer's read waits at most
 ``viewer_patience`` for its turn, and while the budget is tight the account's reads answer
@@ -77,6 +77,7 @@ class Upstream:
         """``call()``'s requests for ``priority``: a watcher's wait as long as it takes, a
         create's or a stop's up to ``act_patience``, a viewer's up to ``viewer_patience``."""
         patience = {
+            Priority.STOP: self._options.act_patience,
             Priority.ACT: self._options.act_patience,
             Priority.BACKGROUND: self._options.viewer_patience,
         }.get(priority)
@@ -155,7 +156,7 @@ class Upstream:
 
     async def stop(self, rental_id: str) -> StopResult:
         try:
-            return await self._as(Priority.ACT, lambda: self._client.stop(rental_id))
+            return await self._as(Priority.STOP, lambda: self._client.stop(rental_id))
         finally:
             # Settled (or stopped already, a 409): the wallet has moved either way.
             self._balance.invalidate()
