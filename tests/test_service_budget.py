@@ -27,7 +27,7 @@ from gpuoutlet_jupyter.api import (
     TransportError,
 )
 from gpuoutlet_jupyter.service import RentalService, RentalView, ServiceOptions
-from gpuoutlet_jupyter.service.budget import Priority
+from gpuoutlet_jupyter.service.budget import Priority, RequestBudget
 from gpuoutlet_jupyter.service.names import local_user
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
@@ -368,3 +368,18 @@ async def test_several_rentals_matching_a_lost_create_are_all_shown_and_the_user
     assert svc.pending.views() == []
     statuses = {r["id"]: r["status"] for r in env.account_rentals()}
     assert statuses[twin["id"]] in ("stopping", "stopped") and statuses[keep] != "stopped"
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_creates_leaves_room_for_the_polls() -> None:
+    # Creates may fill half a window themselves: the 11th of 20 a minute waits, a poll does not.
+    budget = RequestBudget(20, 600)
+    for _ in range(10):
+        await asyncio.wait_for(budget.acquire(Priority.ACT), 1)
+    eleventh = asyncio.create_task(budget.acquire(Priority.ACT))
+    await asyncio.sleep(0.1)
+    assert not eleventh.done()
+    await asyncio.wait_for(budget.acquire(Priority.PROVISIONING), 10)
+    await asyncio.wait_for(budget.acquire(Priority.STOP), 1)  # a stop always finds room
+    assert not eleventh.done() and budget.to_json()["waiting"] == 1
+    eleventh.cancel()
