@@ -5,6 +5,7 @@ and creates sent exactly once (a lost answer settled by the rental's name, the c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -383,3 +384,25 @@ async def test_a_burst_of_creates_leaves_room_for_the_polls() -> None:
     await asyncio.wait_for(budget.acquire(Priority.STOP), 1)  # a stop always finds room
     assert not eleventh.done() and budget.to_json()["waiting"] == 1
     eleventh.cancel()
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_when_the_website_spent_most_of_the_minute_ours_waits_for_gpuoutlets_window(
+    env: Env,
+) -> None:
+    svc, transport = await env.service()
+    # The dashboard, on the same session, spends all but 5 of gpuoutlet's 100 for this minute.
+    with env.sandbox.client(env.account.sid) as http:
+        while int(http.get("/v1/auth/me").headers["X-RateLimit-Remaining"]) > 5:
+            pass
+    mark = len(transport.sent)
+    for _ in range(8):
+        await svc.upstream.listed("running", Priority.RUNNING)
+    sent = transport.sent[mark:]
+    # No 429: the last few of the minute were spread out, then it waited for the next window.
+    assert [s.status for s in sent] == [200] * 8
+    gaps = [b.at - a.at for a, b in itertools.pairwise(sent)]
+    assert max(gaps) > 5.0, gaps
+    budget = svc.upstream.budget.to_json()
+    assert budget["rateLimitedCount"] == 0 and budget["apiLimit"] == 100
