@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ssh.fsutil import atomic_write, make_dir
+from ..ssh.fsutil import atomic_write
 from .store import StateStore
 
 #: Next to the rentals file: the user id and email of the session last used there.
@@ -50,13 +50,14 @@ class AccountNote:
         """Note the account (0600, atomic); only when it changed."""
         if self.read() == account:
             return
-        make_dir(self.state_dir, enforce_private=False)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps({"userId": account.user_id, "email": account.email}) + "\n"
         atomic_write(self.path, body.encode("utf-8"))
 
 
 def rentals_on_file(state_dir: Path) -> list[str]:
     """Ids of the rentals the state file holds that may still cost money (not final, not gone)."""
-    if not (state_dir / "rentals.json").exists():
+    store = StateStore(state_dir)
+    if not store.path.exists():
         return []
-    return [record.id for record in StateStore(state_dir).load().records if record.watched]
+    return [record.id for record in store.load().records if record.watched]

@@ -20,6 +20,13 @@ class _Lines:
     def to_text(self) -> str:
         return "\n".join(self.lines())
 
+    def _summary(self) -> str:
+        return ""
+
+    # Here, not in the subclasses: IPython prefers a subclass's __repr__ to this _repr_pretty_.
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._summary()})"
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.to_text())
 
@@ -65,8 +72,8 @@ class CodeSent(_Lines):
             lines.append(str(self.data["hint"]))
         return lines
 
-    def __repr__(self) -> str:
-        return f"CodeSent(email={self.email!r})"
+    def _summary(self) -> str:
+        return f"email={self.email!r}"
 
 
 class SignedIn(_Lines):
@@ -81,8 +88,8 @@ class SignedIn(_Lines):
         lines += [f"⚠ {self.data[key]}" for key in ("problem", "note") if self.data.get(key)]
         return lines
 
-    def __repr__(self) -> str:
-        return f"SignedIn(email={self.email!r})"
+    def _summary(self) -> str:
+        return f"email={self.email!r}"
 
 
 class SignedOut(_Lines):
@@ -94,8 +101,8 @@ class SignedOut(_Lines):
             lines.append(f"⚠ {self.data['note']}")
         return lines
 
-    def __repr__(self) -> str:
-        return f"SignedOut(vendor_told={bool(self.data.get('vendorTold'))})"
+    def _summary(self) -> str:
+        return f"vendor_told={bool(self.data.get('vendorTold'))}"
 
 
 class AuthInfo(_Lines):
@@ -120,5 +127,5 @@ class AuthInfo(_Lines):
         what = "Your gpuoutlet session has ended" if self.state == "expired" else "Not signed in"
         return [f"{what}: %gpu_login {email} signs in (gpuoutlet emails a 6-digit code)."]
 
-    def __repr__(self) -> str:
-        return f"AuthInfo(state={self.state!r})"
+    def _summary(self) -> str:
+        return f"state={self.state!r}"
