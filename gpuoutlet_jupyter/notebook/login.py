@@ -8,7 +8,7 @@ it at once. Nothing here keeps the code once it is sent, and the session never c
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..api import (
     CodeRequestRateLimitedError,
@@ -87,7 +87,13 @@ class LoginCore:
             return sent
         return self.verify(email, typed)
 
-    # A session that ended under a magic.
+    # No session, or one that ended under a magic.
+
+    def offer_status(self, status: dict[str, Any]) -> bool:
+        """After %gpu_status: the form, when the status says nobody is signed in."""
+        if self._form is None or status.get("sessionState") not in ("signed_out", "expired"):
+            return False
+        return self._form(self, str(status.get("lastEmail") or ""), None)
 
     def offer(self, error: GpuOutletError) -> bool:
         """After ``error``: when it means "not signed in" (401, or no session at all), show the

@@ -200,7 +200,10 @@ class GpuMagics(Magics):
             return None
         if args.rental_id:
             return self._run("gpu_status", lambda core: core.rental(args.rental_id))
-        return self._run("gpu_status", lambda core: core.status())
+        status = self._run("gpu_status", lambda core: core.status())
+        # Not signed in (or the session ended): the sign-in form, in a notebook.
+        self.session.login.offer_status(status.status)
+        return status
 
     @line_magic
     @magic_arguments()
