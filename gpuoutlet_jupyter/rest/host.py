@@ -124,9 +124,18 @@ class ServiceHost:
             if service is not None:
                 await self._close_quietly(service, warn_running=warn_running)
 
+    def check_open(self) -> None:
+        """Refuse a sign-in while the host shuts down (nothing would use the session)."""
+        if self._state == "stopped":
+            raise ExtensionUnavailableError(
+                f"gpuoutlet is shutting down with {self.name}: sign in once it runs again.",
+                code="stopped",
+            )
+
     async def use_session(self, settings: Settings) -> str | None:
         """Replace the service with one on ``settings`` (a new session); returns why it could
         not start, or None. Viewers keep their long-polls; requests meanwhile wait for it."""
+        self.check_open()
         async with self._lock:
             self._ready.clear()
             self._state = "starting"

@@ -142,6 +142,7 @@ class SignInFlow:
         """Trade the code for a session: keep it in the credentials file, use it at once."""
         email = parse_email(body)
         code = parse_code(body)
+        self._host.check_open()  # before the code is used up
         await self._check_account(email)
         host = self._host
         anonymous = self._anonymous()
