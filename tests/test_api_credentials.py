@@ -38,6 +38,24 @@ def test_a_sign_in_writes_the_manual_format_private_and_whole(tmp_path: Path) ->
     assert path.stat().st_ino != inode and saved_sid(path) == SecretStr(SID + "2")
 
 
+def test_a_write_that_fails_midway_leaves_the_old_session_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "credentials"
+    save_session(path, SecretStr(SID), URL)
+
+    def disk_full(fd: int) -> None:  # a full disk cannot be had for real here
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gpuoutlet_jupyter.api.credentials.os.fsync", disk_full)
+    with pytest.raises(ConfigurationError, match="No space left on device") as info:
+        save_session(path, SecretStr(SID + "-new"), URL)
+    assert SID not in str(info.value)
+    # The file still holds the whole old session; no temporary file is left beside it.
+    assert read_credentials(path) == {"sid": SID, "api_url": URL}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials"]
+
+
 def test_a_file_others_could_read_becomes_private_again(tmp_path: Path) -> None:
     path = tmp_path / "credentials"
     path.write_text("sid=old\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,8 @@ async def test_login_form_codes_limits_expiry_401_and_logout_from_a_server_kerne
 def test_terminal_ipython_prompts_for_the_code_without_echo_or_history(
     sandbox: Any, account: Any, ssh_keypair: Any, tmp_path: Path, credentials: Path
 ) -> None:
-    """A kernel renting by itself (no server) signs in the same way, into the same file."""
+    """A kernel renting by itself (no server) signs in (and out) the same way, into the same
+    file."""
     ipython_dir = tmp_path / "ipython"
     env = {
         k: v
@@ -213,12 +215,21 @@ def test_terminal_ipython_prompts_for_the_code_without_echo_or_history(
         transcript.append(shell.before)
         assert "this kernel (in-process" in shell.before
         assert "signed in as" in shell.before and account.email in shell.before
+        saved = read_credentials(credentials)
+        assert saved["api_url"] == sandbox.url
+        assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+        # Signing out from the kernel: gpuoutlet is told, the file goes.
+        shell.sendline("%gpu_logout")
+        shell.expect(prompt)
+        transcript.append(shell.before)
+        assert "Signed out of" in shell.before and "was deleted" in shell.before
         shell.sendline("exit")
         shell.expect(pexpect.EOF)
     finally:
         shell.close(force=True)
-    saved = read_credentials(credentials)
-    assert saved["api_url"] == sandbox.url
+    assert not _exists(credentials)
+    with sandbox.client(saved["sid"]) as http:
+        assert http.get("/v1/auth/me").status_code == 401
     _no_secret("\n".join(transcript), [code, saved["sid"]])
     # The code is in no line of the history.
     history = sqlite3.connect(ipython_dir / "profile_default" / "history.sqlite")
