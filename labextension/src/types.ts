@@ -5,6 +5,8 @@
  */
 export type {
   IAddKeyReply,
+  IAuthView,
+  ICodeSentReply,
   IErrorBody,
   IErrorReply,
   IFamiliesView,
@@ -22,6 +24,8 @@ export type {
   IRentalsView,
   IRentalView,
   ISessionView,
+  ISignedInReply,
+  ISignedOutReply,
   ISSHView,
   IStatusView,
   IStopReply,
