@@ -101,11 +101,15 @@ class RentalService:
             changed=self._tracker.touch,
             stop=lambda rental_id: self._stop(rental_id, StopRequest("user")),
         )
-        #: The creates not settled yet (their answer was lost, or is on its way).
-        self.pending = self._creator.pending
+        self.pending = self._creator.pending  # the creates not settled yet (pending.py)
         self._started = False
 
     # Lifecycle.
+
+    def continue_after(self, version: int) -> None:
+        """Before ``start``: number this service's rentals above ``version``, the last version
+        of the service it replaces (another session), so viewers' long-poll cursors hold."""
+        self._tracker.continue_after(version)
 
     async def start(self) -> None:
         """Load persisted rentals, reconcile with the API's list, and resume watching."""
@@ -151,6 +155,7 @@ class RentalService:
             warning = still_running(self._tracker.watched(), idle_here=idle_here)
             if warning is not None:
                 log.warning(warning)
+        await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
         if self._started:

@@ -5,6 +5,8 @@
  */
 export type {
   IAddKeyReply,
+  IAuthView,
+  ICodeSentReply,
   ICreateReply,
   IErrorBody,
   IErrorReply,
@@ -25,6 +27,8 @@ export type {
   IRentalView,
   ISessionView,
   ISettleReply,
+  ISignedInReply,
+  ISignedOutReply,
   ISSHView,
   IStatusView,
   IStopReply,
