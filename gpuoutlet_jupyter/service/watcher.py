@@ -256,6 +256,10 @@ class Watcher:
     async def _poll_failed(self, record: RentalRecord, exc: GpuOutletError) -> None:
         async with self._tracker.lock(record.id):
             record.polls += 1
+            if record.upstream_error == str(exc):
+                # Shown already: the same failure again is no news for the viewers (with the
+                # budget spreading the polls, it would wake every long-poll each time).
+                return
             record.upstream_error = str(exc)
             await self._tracker.bump(record, persist=False)
 
