@@ -143,9 +143,10 @@ class Upstream:
         return page.rentals
 
     async def preview(self, request: RentalRequest, *, creating: bool = False) -> Preview:
-        """gpuoutlet's quote for a create, without creating (``creating``: for a create now)."""
-        priority = Priority.ACT if creating else Priority.BACKGROUND
-        return await self._as(priority, lambda: self._client.preview(request))
+        """gpuoutlet's quote for a create, without creating (``creating``: for a create now).
+        A create's first step either way: a person waits on it, with the price before the
+        click (the sidebar's form, ``%gpu_rent``), so it goes with the creates."""
+        return await self._as(Priority.ACT, lambda: self._client.preview(request))
 
     async def create(self, request: RentalRequest) -> CreatedRental:
         """The create, sent once: the API has no idempotency key, so it is never repeated."""
