@@ -406,3 +406,22 @@ async def test_when_the_website_spent_most_of_the_minute_ours_waits_for_gpuoutle
     assert max(gaps) > 5.0, gaps
     budget = svc.upstream.budget.to_json()
     assert budget["rateLimitedCount"] == 0 and budget["apiLimit"] == 100
+
+
+@pytest.mark.asyncio
+async def test_while_the_budget_is_tight_a_viewer_gets_the_last_balance_and_it_is_refreshed(
+    env: Env,
+) -> None:
+    # A budget of 6 a minute: past half the background share, the account's reads are held.
+    svc, _ = await env.service(ServiceOptions(**{**OPTIONS.__dict__, "balance_ttl": 0.1}))
+    first = await svc.balance()
+    env.sandbox.deposit(env.account.account_id, 5_00)
+    svc.upstream.budget.per_minute = 6  # tight from now on: past half its background share
+    await asyncio.sleep(0.2)  # past its TTL
+    started = time.monotonic()
+    stale = await svc.balance()
+    assert time.monotonic() - started < 1.0  # answered at once, not after its turn
+    assert stale.available_cents == first.available_cents
+    # The refresh waits its turn behind it, and then is what viewers get.
+    await until(lambda: svc.upstream._balance.value is not stale, 60)
+    assert (await svc.balance()).available_cents == first.available_cents + 5_00

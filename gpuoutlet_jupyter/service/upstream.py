@@ -55,13 +55,18 @@ class Upstream:
         def tight() -> bool:
             return not self.budget.ready(Priority.BACKGROUND)
 
+        def cached(fetch: Callable[[], Awaitable[T]], ttl: float) -> Cached[T]:
+            # While the budget is tight a viewer gets the last answer at once, and a refresh
+            # waits its turn behind it (as long as it takes, as a watcher's poll does).
+            return Cached(
+                fetch, ttl, hold=tight, refresh=lambda: self._watching(Priority.BACKGROUND, fetch)
+            )
+
         # Each account endpoint is asked once per TTL, however many viewers there are.
-        self._balance: Cached[Balance] = Cached(client.balance, options.balance_ttl, hold=tight)
-        self._listings: Cached[list[Listing]] = Cached(
-            client.listings, options.catalog_ttl, hold=tight
-        )
-        self._keys: Cached[list[SSHKey]] = Cached(client.ssh_keys, options.keys_ttl, hold=tight)
-        self._session: Cached[Session] = Cached(client.me, options.session_ttl, hold=tight)
+        self._balance: Cached[Balance] = cached(client.balance, options.balance_ttl)
+        self._listings: Cached[list[Listing]] = cached(client.listings, options.catalog_ttl)
+        self._keys: Cached[list[SSHKey]] = cached(client.ssh_keys, options.keys_ttl)
+        self._session: Cached[Session] = cached(client.me, options.session_ttl)
 
     @property
     def site(self) -> str:
@@ -163,5 +168,7 @@ class Upstream:
             self._balance.invalidate()
 
     async def aclose(self) -> None:
+        for cache in (self._balance, self._listings, self._keys, self._session):
+            cache.close()
         if self._owns_client:
             await self._client.aclose()
