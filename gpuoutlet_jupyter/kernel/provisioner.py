@@ -373,7 +373,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
         return KernelRecord(
             wrapper=secrets.token_hex(8),
             rental_id=self.rental_id or self.ssh_alias,
-            kernel_name=str(self.connection_info.get("kernel_name", "")),
+            kernel_name=self._kernel_name(),
             ssh_alias=self.ssh_alias,
             ssh_config_file=self.ssh_config_file,
             known_hosts_file=self.known_hosts_file,
@@ -409,9 +409,14 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
             "python": self.python,
             "key": key.decode() if isinstance(key, bytes) else str(key),
             "signature_scheme": self.connection_info.get("signature_scheme", "hmac-sha256"),
-            "kernel_name": self.connection_info.get("kernel_name", ""),
+            "kernel_name": self._kernel_name(),
             "install_ipykernel": bool(self.install_ipykernel),
         }
+
+    def _kernel_name(self) -> str:
+        """The kernelspec's name (the connection info has none: the kernel manager knows it)."""
+        name = self.connection_info.get("kernel_name") or getattr(self.parent, "kernel_name", "")
+        return str(name or "")
 
     def _refusal_key(self) -> tuple[str, str]:
         return (self.ssh_config_file, self.ssh_alias)
