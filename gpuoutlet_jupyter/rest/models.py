@@ -421,9 +421,10 @@ class KernelsView(RestModel):
 
 
 class ReattachReply(RestModel):
-    """``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec."""
+    """``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+    (``kernel``: as it was when Reattach was asked for)."""
 
-    kernel: KernelView = Field(description="The kernel as it was when Reattach was asked for.")
+    kernel: KernelView
     kernel_name: str = Field(description="The kernelspec that adopts it.")
     kernel_id: str | None = Field(
         description="The Jupyter kernel this server started, which adopted it (null: nothing was "

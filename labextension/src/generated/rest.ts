@@ -365,14 +365,15 @@ export interface IQuoteView {
   region?: string | null;
 }
 /**
- * ``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec.
+ * ``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * (``kernel``: as it was when Reattach was asked for).
  */
 export interface IReattachReply {
   /**
    * The kernel started is the detached one, variables and all (false: that one had ended, a new one was started; null: nothing was started here).
    */
   adopted: boolean | null;
-  kernel: IKernelView1;
+  kernel: IKernelView;
   /**
    * The Jupyter kernel this server started, which adopted it (null: nothing was started here; the next start of `kernelName` adopts it).
    */
@@ -389,72 +390,6 @@ export interface IReattachReply {
    * Its notebook, relative to Jupyter's root, now with a session on that kernel: open it (null: none known, or it is not there any more).
    */
   path: string | null;
-}
-/**
- * One remote kernel of a rental and how its connection is (never its key).
- */
-export interface IKernelView1 {
-  /**
-   * While reconnecting: the try under way (else 0).
-   */
-  attempt: number;
-  /**
-   * How long it runs on once detached (null: until the rental stops).
-   */
-  detachTimeoutSeconds: number | null;
-  /**
-   * No Jupyter drives it: Reattach and Shut down apply.
-   */
-  detached: boolean;
-  /**
-   * This Jupyter server drives it (`kernelId` is its).
-   */
-  drivenHere: boolean;
-  /**
-   * Detached with a detach timeout: when it ends by itself (ISO 8601).
-   */
-  endsAt: string | null;
-  /**
-   * Why the last reconnect attempt failed.
-   */
-  error: string | null;
-  /**
-   * Its Jupyter kernel id, while this server drives it.
-   */
-  kernelId: string | null;
-  /**
-   * The rental's kernelspec.
-   */
-  kernelName: string;
-  /**
-   * The notebook it was started for, when known.
-   */
-  notebook: string | null;
-  /**
-   * Its state in words: `kernel on rent_… lost its connection, reconnecting, attempt 3`.
-   */
-  notice: string;
-  /**
-   * The next start of its kernelspec adopts it.
-   */
-  reattachRequested: boolean;
-  rentalId: string;
-  /**
-   * When `state` last changed (ISO 8601); for a kernel whose Jupyter went away without a word, when that Jupyter last changed it.
-   */
-  since: string | null;
-  /**
-   * When the kernel was started (ISO 8601).
-   */
-  startedAt: string | null;
-  /**
-   * `connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` (no Jupyter drives it: it may be reattached or shut down).
-   */
-  state: string;
-  /**
-   * The kernel's id on its machine (its keeper's): what Reattach and Shut down take.
-   */
-  wrapper: string;
 }
 /**
  * One rental: the rentals API's fields as it last sent them, and what this server knows.
