@@ -102,6 +102,8 @@ export interface IServersInfo {
   port: number;
   /** start_servers.py's own pid (it starts everything over on SIGUSR1). */
   pid: number;
+  /** The sandbox's pid: its process also serves the pods' SSH. */
+  sandboxPid: number;
   /** Grows with every fresh start. */
   generation: number;
   /** Whether the account has the key the server's SSH entries use. */
@@ -123,7 +125,7 @@ export function serversInfo(): IServersInfo {
  */
 export async function resetServers(
   page: IJupyterLabPageFixture,
-  options: { keyOnAccount?: boolean } = {}
+  options: { keyOnAccount?: boolean; labOnly?: boolean } = {}
 ): Promise<IServersInfo> {
   const before = serversInfo();
   // Leave JupyterLab first: galata proxies the page's kernel requests, and one meeting the
@@ -132,7 +134,10 @@ export async function resetServers(
   await page.waitForURL('about:blank');
   fs.writeFileSync(
     path.join(RUN, 'reset.json'),
-    JSON.stringify({ keyOnAccount: options.keyOnAccount ?? true })
+    JSON.stringify({
+      keyOnAccount: options.keyOnAccount ?? true,
+      labOnly: options.labOnly ?? false
+    })
   );
   process.kill(before.pid, 'SIGUSR1');
   await expect
@@ -163,6 +168,43 @@ export async function resetServers(
     .toBe('running');
   await page.goto();
   return serversInfo();
+}
+
+/**
+ * Restart JupyterLab alone, as a person restarts a Jupyter server: it stops as Jupyter stops
+ * (the rentals' remote kernels stay on their pods, detached), starts again on the same folders
+ * and sandbox, and the page is loaded anew.
+ */
+export function restartJupyter(page: IJupyterLabPageFixture): Promise<IServersInfo> {
+  return resetServers(page, { labOnly: true });
+}
+
+/** A remote kernel's record as the server keeps it (the fields a test needs; never shown). */
+export interface IKernelRecord {
+  wrapper: string;
+  rental_id: string;
+  state: string;
+  attempt: number;
+  ssh_pid: number;
+  session_name: string;
+}
+
+/** The server's kernel records (`<state dir>/kernels/*.json`), read as the test's user. */
+export function kernelRecords(): IKernelRecord[] {
+  const folder = path.join(serversInfo().tmp, 'state', 'kernels');
+  if (!fs.existsSync(folder)) {
+    return [];
+  }
+  return fs
+    .readdirSync(folder)
+    .filter(name => name.endsWith('.json') && !name.startsWith('.'))
+    .flatMap(name => {
+      try {
+        return [JSON.parse(fs.readFileSync(path.join(folder, name), 'utf-8')) as IKernelRecord];
+      } catch {
+        return []; // being replaced right now
+      }
+    });
 }
 
 /**
@@ -240,7 +282,8 @@ export async function refreshUntil(
  * (the list does not change). Anything else (a create, a stop) is refused with a 404.
  */
 export async function serveSidebarState(page: Page, state: ISidebarState): Promise<void> {
-  const replies: Record<string, unknown> = { ...state };
+  // A state that says nothing of kernels has none (one long-poll of them, answered at once).
+  const replies: Record<string, unknown> = { kernels: { kernels: [], version: 1 }, ...state };
   await page.route('**/gpuoutlet/api/**', async route => {
     const request = route.request();
     const url = new URL(request.url());
