@@ -7,6 +7,7 @@ on a pod is a process here, so "no process left" is checked on the processes the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.counting import CountingTransport
 from helpers.kernel_records import a_record
-from helpers.server import Rest, sandbox_server_config, start_extension, until, ws_execute
+from helpers.server import (
+    Rest,
+    gpuoutlet_app,
+    sandbox_server_config,
+    start_extension,
+    until,
+    ws_execute,
+)
 from helpers.sshd import process_alive
 
+from gpuoutlet_jupyter.api import AsyncRentalsClient
 from gpuoutlet_jupyter.kernel.provisioner import detach_all
 from gpuoutlet_jupyter.kernel.records import KernelRecords
 from gpuoutlet_jupyter.kernel.rental_end import EndedRentalKernels
@@ -138,6 +148,50 @@ async def test_a_rental_stopped_elsewhere_forgets_its_kernel_records(
     assert [k["wrapper"] for k in (await rest.api("GET", "kernels")).json()["kernels"]] == [
         "ccc333"
     ]
+
+
+#: No running-rental poll and no reconcile during the test: any upstream request is the reads'.
+QUIET = {"running_poll_interval": 3600.0, "reconcile_interval": 3600.0}
+VIEWERS = 20
+
+
+@pytest.mark.parametrize("extra_traits", [QUIET], ids=["quiet"])
+async def test_kernel_reads_ask_the_rentals_api_nothing_however_many_viewers(
+    server: Any, state_dir: Path
+) -> None:
+    """The sidebars' kernel listings (plain reads and long-polls, all of a rental's or every
+    rental's) are answered from the kernel records alone: not one request to the vendor's API,
+    whose 100 a minute are the whole account's."""
+    upstream = CountingTransport()
+    gpuoutlet_app(server).manager.client_factory = lambda settings: AsyncRentalsClient(
+        settings, transport=upstream
+    )
+    rest = await start_extension(server)
+    rental = await rent_running(rest)
+    records = KernelRecords(state_dir)
+    records.write(a_record("aaa111", rental["id"], owner_pid=0))
+    paths = ("kernels", f"rentals/{rental['id']}/kernels")
+    version = (await rest.api("GET", "kernels")).json()["version"]
+    before = upstream.requests.copy()
+
+    async def viewer(index: int) -> list[str]:
+        path = paths[index % 2]
+        waited = await rest.api("GET", path, params={"wait": "10", "since": str(version)})
+        assert waited.status_code == 200, waited.text
+        assert waited.json()["version"] > version
+        for _ in range(5):
+            read = await rest.api("GET", path)
+            assert read.status_code == 200, read.text
+        return sorted(k["wrapper"] for k in waited.json()["kernels"])
+
+    viewers = asyncio.gather(*(viewer(i) for i in range(VIEWERS)))
+    await asyncio.sleep(0.5)  # every viewer waits: then a kernel appears
+    records.write(a_record("bbb222", rental["id"], owner_pid=0))
+    assert await viewers == [["aaa111", "bbb222"]] * VIEWERS
+    assert upstream.requests == before, upstream.requests - before
+
+    assert (await rest.api("POST", f"rentals/{rental['id']}/stop")).status_code == 200
+    await stopped(rest, rental["id"])
 
 
 @pytest.mark.asyncio
