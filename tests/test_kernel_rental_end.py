@@ -110,7 +110,7 @@ async def test_a_stopped_rental_leaves_no_detached_kernel_and_no_record(
     assert await detach_all() == 1
     await server.kernel_manager.shutdown_kernel(kernel_id)
     assert all(process_alive(pid) for pid in pids) and _exists(folder)
-    (view,) = (await rest.api("GET", "kernels")).json()["kernels"]
+    (view,) = (await rest.api("GET", "remote-kernels")).json()["kernels"]
     assert view["wrapper"] == wrapper and view["detached"] and view["rentalId"] == rental["id"]
 
     stop = await rest.api("POST", f"rentals/{rental['id']}/stop")
@@ -119,7 +119,7 @@ async def test_a_stopped_rental_leaves_no_detached_kernel_and_no_record(
     # The machine is gone, and the kernel and its keeper with it; nothing is listed any more.
     await until(lambda: _now(not any(process_alive(pid) for pid in pids)), timeout=20)
     assert not _exists(folder)
-    assert (await rest.api("GET", "kernels")).json()["kernels"] == []
+    assert (await rest.api("GET", "remote-kernels")).json()["kernels"] == []
     assert record_files(state_dir) == []
 
 
@@ -145,7 +145,7 @@ async def test_a_rental_stopped_elsewhere_forgets_its_kernel_records(
         assert http.post(f"/v1/rentals/{rental['id']}/stop").status_code == 200
     await stopped(rest, rental["id"])
     await until(lambda: _now(record_files(state_dir) == ["ccc333.json"]), timeout=10)
-    assert [k["wrapper"] for k in (await rest.api("GET", "kernels")).json()["kernels"]] == [
+    assert [k["wrapper"] for k in (await rest.api("GET", "remote-kernels")).json()["kernels"]] == [
         "ccc333"
     ]
 
@@ -170,8 +170,8 @@ async def test_kernel_reads_ask_the_rentals_api_nothing_however_many_viewers(
     rental = await rent_running(rest)
     records = KernelRecords(state_dir)
     records.write(a_record("aaa111", rental["id"], owner_pid=0))
-    paths = ("kernels", f"rentals/{rental['id']}/kernels")
-    version = (await rest.api("GET", "kernels")).json()["version"]
+    paths = ("remote-kernels", f"rentals/{rental['id']}/kernels")
+    version = (await rest.api("GET", "remote-kernels")).json()["version"]
     before = upstream.requests.copy()
 
     async def viewer(index: int) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from gpuoutlet_jupyter.kernel.records import KernelRecords
 from gpuoutlet_jupyter.kernel.specs import KernelSpecWriter
 from gpuoutlet_jupyter.rest.kernels import KernelBoard
 from gpuoutlet_jupyter.sandbox.testing import SSHKeypair
+from gpuoutlet_jupyter.server.handlers import routes as routes_of
+from gpuoutlet_jupyter.server.kernel_handlers import kernel_routes
 from gpuoutlet_jupyter.ssh import SSHConfigWriter
 
 _REASON = sshd_unavailable_reason()
@@ -118,7 +121,7 @@ def leftovers(state_dir: Path, sshd_server: SSHD) -> Iterator[None]:
 
 
 async def listing(rest: Rest, **params: str) -> dict[str, Any]:
-    response = await rest.api("GET", "kernels", params=params or None)
+    response = await rest.api("GET", "remote-kernels", params=params or None)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -186,7 +189,7 @@ async def test_a_detached_kernel_is_reattached_to_its_notebook_with_its_variable
     assert view["kernelId"] is None and view["detachTimeoutSeconds"] is None
     assert "is detached" in view["notice"] and "until its rental stops" in view["notice"]
 
-    reattached = await rest.api("POST", f"kernels/{wrapper}/reattach")
+    reattached = await rest.api("POST", f"remote-kernels/{wrapper}/reattach")
     assert reattached.status_code == 200, reattached.text
     reply = reattached.json()
     assert reply["path"] == NOTEBOOK and reply["adopted"] is True
@@ -215,28 +218,28 @@ async def test_shut_down_ends_a_detached_kernel_and_refuses_what_it_cannot(
     prov = server.kernel_manager.get_kernel(kernel_id).provisioner
     pid, wrapper, folder = prov.remote_pid, prov.wrapper_id, prov.remote_folder
 
-    refused = await rest.api("POST", f"kernels/{wrapper}/shutdown")
+    refused = await rest.api("POST", f"remote-kernels/{wrapper}/shutdown")
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
     assert error["code"] == "kernel_attached" and error["rentalId"] == RENTAL
     assert "Kernel → Shut Down" in error["message"]
-    assert (await rest.api("POST", f"kernels/{wrapper}/reattach")).status_code == 409
+    assert (await rest.api("POST", f"remote-kernels/{wrapper}/reattach")).status_code == 409
     assert process_alive(pid)
 
     await leave_detached(server, kernel_id)
-    done = await rest.api("POST", f"kernels/{wrapper}/shutdown")
+    done = await rest.api("POST", f"remote-kernels/{wrapper}/shutdown")
     assert done.status_code == 200, done.text
     assert done.json()["wrapper"] == wrapper and done.json()["rentalId"] == RENTAL
     assert await until(lambda: _async(not process_alive(pid)), timeout=15)
     assert not _exists(folder)
     assert (await listing(rest))["kernels"] == []
 
-    for path in (f"kernels/{wrapper}/shutdown", "kernels/abc123/reattach"):
+    for path in (f"remote-kernels/{wrapper}/shutdown", "remote-kernels/abc123/reattach"):
         missing = await rest.api("POST", path)
         assert missing.status_code == 404, missing.text
         assert missing.json()["error"]["code"] == "kernel_not_found"
         assert "%gpu_kernels lists" in missing.json()["error"]["message"]
-    odd = await rest.api("POST", "kernels/..%2Fetc/shutdown")
+    odd = await rest.api("POST", "remote-kernels/..%2Fetc/shutdown")
     assert odd.status_code == 404 and odd.json()["error"]["code"] in (
         "kernel_not_found",
         "not_found",
@@ -356,6 +359,20 @@ async def test_gpu_kernels_in_a_notebook_lists_reattaches_and_shuts_down(
     finally:
         kc.stop_channels()
         await manager.shutdown_kernel(local_id, now=True)
+
+
+#: How tools that watch Jupyter's own kernels find its kernels API: galata's request mock (it
+#: parses every matching GET as a list of Jupyter kernels), and proxies or activity trackers
+#: written the same way. No path of ours may match it.
+JUPYTER_KERNELS_API = re.compile(r".*/api/kernels(?!pecs)(?P<id>/[@:\-\w]+)?")
+
+
+def test_no_endpoint_looks_like_jupyters_kernels_api() -> None:
+    routes = [r[0] for r in (*routes_of(None, None), *kernel_routes(None, None, None))]  # type: ignore[arg-type]
+    assert any("kernels" in route for route in routes)
+    for route in routes:
+        example = re.sub(r"\(\?P<\w+>[^)]*\)", "rent_01X", route)
+        assert not JUPYTER_KERNELS_API.match(f"/base/{example}?wait=5&since=1"), route
 
 
 def test_the_board_reads_again_only_when_the_folder_changes(tmp_path: Path) -> None:

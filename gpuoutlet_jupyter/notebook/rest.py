@@ -118,17 +118,17 @@ class ServerBackend:
         return data
 
     def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
-        path = "kernels" if rental_id is None else _rental_path(rental_id) + "/kernels"
+        path = "remote-kernels" if rental_id is None else _rental_path(rental_id) + "/kernels"
         data: dict[str, Any] = self._request("GET", path)
         return data
 
     def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
-        path = f"kernels/{quote(wrapper, safe='')}/reattach"
+        path = f"remote-kernels/{quote(wrapper, safe='')}/reattach"
         data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
         return data
 
     def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
-        path = f"kernels/{quote(wrapper, safe='')}/shutdown"
+        path = f"remote-kernels/{quote(wrapper, safe='')}/shutdown"
         data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
         return data
 

@@ -421,7 +421,7 @@ class KernelsView(RestModel):
 
 
 class ReattachReply(RestModel):
-    """``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+    """``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
     (``kernel``: as it was when Reattach was asked for)."""
 
     kernel: KernelView
@@ -442,7 +442,7 @@ class ReattachReply(RestModel):
 
 
 class KernelShutDownReply(RestModel):
-    """``POST kernels/ID/shutdown``: a detached kernel and its folder ended on its machine."""
+    """``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine."""
 
     wrapper: str
     rental_id: str

@@ -37,10 +37,10 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "rentals/ID", "", "RentalView", "one rental; `?wait=&since=` long-polls it"),
     ("POST", "rentals/ID/stop", "", "StopReply", "stop for good (the pod and its disk are destroyed)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
-    ("GET", "kernels", "", "KernelsView", "every rental's remote kernels and their connection state, from their records (no upstream request); `?wait=&since=` long-polls"),
+    ("GET", "remote-kernels", "", "KernelsView", "every rental's remote kernels and their connection state, from their records (no upstream request); `?wait=&since=` long-polls"),
     ("GET", "rentals/ID/kernels", "", "KernelsView", "one rental's remote kernels; `?wait=&since=` long-polls"),
-    ("POST", "kernels/ID/reattach", "", "ReattachReply", "adopt a detached kernel: its notebook gets a session on it"),
-    ("POST", "kernels/ID/shutdown", "", "KernelShutDownReply", "end a detached kernel and its folder on its machine"),
+    ("POST", "remote-kernels/ID/reattach", "", "ReattachReply", "adopt a detached kernel: its notebook gets a session on it"),
+    ("POST", "remote-kernels/ID/shutdown", "", "KernelShutDownReply", "end a detached kernel and its folder on its machine"),
 )  # fmt: skip
 
 

@@ -75,9 +75,9 @@ def kernel_routes(
 ) -> list[tuple[str, type[GpuOutletHandler], dict[str, Any]]]:
     """The kernel endpoints, relative to ``base_url`` (beside ``handlers.routes``)."""
     kwargs = {"manager": manager, "kernel_token": kernel_token, "kernels": kernels}
-    kernel = rf"{API_PATH}/kernels/(?P<wrapper>[^/]+)"
+    kernel = rf"{API_PATH}/remote-kernels/(?P<wrapper>[^/]+)"
     return [
-        (f"{API_PATH}/kernels", KernelListHandler, kwargs),
+        (f"{API_PATH}/remote-kernels", KernelListHandler, kwargs),
         (rf"{API_PATH}/rentals/(?P<rental_id>[^/]+)/kernels", RentalKernelsHandler, kwargs),
         (rf"{kernel}/reattach", ReattachHandler, kwargs),
         (rf"{kernel}/shutdown", ShutDownHandler, kwargs),

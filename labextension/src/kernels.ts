@@ -2,7 +2,7 @@
  * The rentals' remote kernels, for the sidebar: how each is connected (connected, reconnecting
  * with its attempt, detached), and "Reattach" and "Shut down" of a detached one.
  *
- * One long-poll for every kernel of every rental (`GET kernels?wait=&since=`), never one per
+ * One long-poll for every kernel of every rental (`GET remote-kernels?wait=&since=`), never one per
  * rental or kernel; the server answers it from the kernel records it reads once per change for
  * all viewers, with no request to the rentals API. The poll backs off on failure and stands by
  * while the panel is hidden.
@@ -144,14 +144,14 @@ export class KernelsModel implements IDisposable {
     const since = this._version;
     return this._read(
       since === null
-        ? 'kernels'
-        : `kernels?wait=${encodeURIComponent(String(this._longPollSeconds))}&since=${since}`
+        ? 'remote-kernels'
+        : `remote-kernels?wait=${encodeURIComponent(String(this._longPollSeconds))}&since=${since}`
     );
   }
 
   /** Read the list once, without waiting (after an action). */
   async loadKernels(): Promise<void> {
-    await this._read('kernels').catch(() => undefined); // the error is in `error`
+    await this._read('remote-kernels').catch(() => undefined); // the error is in `error`
   }
 
   /**
@@ -180,7 +180,7 @@ export class KernelsModel implements IDisposable {
     this._errors.delete(wrapper);
     this._changed.emit();
     try {
-      return await this._request<T>(`kernels/${encodeURIComponent(wrapper)}/${action}`, {
+      return await this._request<T>(`remote-kernels/${encodeURIComponent(wrapper)}/${action}`, {
         method: 'POST',
         body: '{}'
       });

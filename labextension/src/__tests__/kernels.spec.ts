@@ -43,7 +43,7 @@ function makeModel(server: FakeServer): KernelsModel {
 describe('KernelsModel', () => {
   it('reads the list, then long-polls it from its version; kernels by rental', async () => {
     const server = new FakeServer().on(
-      'GET kernels',
+      'GET remote-kernels',
       listing([kernel('a1'), kernel('b1', { rentalId: 'rent_B' }), DETACHED], 5)
     );
     const model = makeModel(server);
@@ -54,14 +54,17 @@ describe('KernelsModel', () => {
     expect(model.forRental('rent_A').map(k => k.wrapper)).toEqual(['a1', 'det1']);
     expect(model.forRental('rent_B').map(k => k.wrapper)).toEqual(['b1']);
     await model.pollKernels();
-    expect(server.calls.map(c => c.path)).toEqual(['kernels', 'kernels?wait=7&since=5']);
+    expect(server.calls.map(c => c.path)).toEqual([
+      'remote-kernels',
+      'remote-kernels?wait=7&since=5'
+    ]);
     expect(changes).toBe(2);
     model.dispose();
   });
 
   it('keeps the newer list when a long-poll and a read cross', async () => {
     let reply = listing([kernel('a1', { state: 'reconnecting', attempt: 3 })], 9);
-    const server = new FakeServer().on('GET kernels', () => reply);
+    const server = new FakeServer().on('GET remote-kernels', () => reply);
     const model = makeModel(server);
     await model.pollKernels();
     reply = listing([kernel('a1')], 8);
@@ -72,7 +75,7 @@ describe('KernelsModel', () => {
 
   it('keeps what it had and says why when the list cannot be read; the poll backs off', async () => {
     let fail = false;
-    const server = new FakeServer().on('GET kernels', () =>
+    const server = new FakeServer().on('GET remote-kernels', () =>
       fail ? Reply.error(500, { code: 'internal_error', message: 'boom' }) : listing([], 3)
     );
     const model = makeModel(server);
@@ -87,8 +90,8 @@ describe('KernelsModel', () => {
   it('reattaches: one request at a time, then reads the list again', async () => {
     let reattached = false;
     const server = new FakeServer()
-      .on('GET kernels', () => listing([reattached ? kernel('det1') : DETACHED], 4))
-      .on('POST kernels/det1/reattach', () => {
+      .on('GET remote-kernels', () => listing([reattached ? kernel('det1') : DETACHED], 4))
+      .on('POST remote-kernels/det1/reattach', () => {
         reattached = true;
         return {
           kernel: DETACHED,
@@ -109,14 +112,14 @@ describe('KernelsModel', () => {
     expect(model.pending('det1')).toBeNull();
     expect(model.kernels[0].state).toBe('connected');
     expect(model.note('rent_A')).toBeNull();
-    expect(server.callsTo('kernels/det1/reattach', 'POST')).toHaveLength(1);
+    expect(server.callsTo('remote-kernels/det1/reattach', 'POST')).toHaveLength(1);
     model.dispose();
   });
 
   it('says when a reattach found the kernel ended and started a new one', async () => {
     const server = new FakeServer()
-      .on('GET kernels', listing([], 4))
-      .on('POST kernels/det1/reattach', {
+      .on('GET remote-kernels', listing([], 4))
+      .on('POST remote-kernels/det1/reattach', {
         kernel: DETACHED,
         kernelName: DETACHED.kernelName,
         kernelId: 'k-3',
@@ -133,8 +136,8 @@ describe('KernelsModel', () => {
   });
 
   it('gives its own headline to a shut down that could not reach the machine', async () => {
-    const server = new FakeServer().on('GET kernels', listing([DETACHED], 4)).on(
-      'POST kernels/det1/shutdown',
+    const server = new FakeServer().on('GET remote-kernels', listing([DETACHED], 4)).on(
+      'POST remote-kernels/det1/shutdown',
       Reply.error(502, {
         code: 'kernel_unreachable',
         message: 'The kernel det1 on rent_A could not be reached to shut it down.',

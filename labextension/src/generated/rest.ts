@@ -195,7 +195,7 @@ export interface IOfferView {
   regions: string[];
 }
 /**
- * ``POST kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
+ * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
  */
 export interface IKernelShutDownReply {
   message: string;
@@ -365,7 +365,7 @@ export interface IQuoteView {
   region?: string | null;
 }
 /**
- * ``POST kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
  * (``kernel``: as it was when Reattach was asked for).
  */
 export interface IReattachReply {

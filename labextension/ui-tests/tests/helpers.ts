@@ -289,9 +289,11 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
     const url = new URL(request.url());
     const endpoint = url.pathname.split('/gpuoutlet/api/')[1] ?? '';
     const method = request.method();
+    // A state's `kernels` answers the sidebar's one read of them, `GET remote-kernels`.
+    const key = endpoint === 'remote-kernels' ? 'kernels' : endpoint;
     const reply =
       method === 'GET'
-        ? replies[endpoint]
+        ? replies[key]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
           : undefined;
