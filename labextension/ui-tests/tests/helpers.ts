@@ -166,7 +166,10 @@ export async function resetServers(
       { timeout: 90_000, intervals: [500] }
     )
     .toBe('running');
-  await page.goto();
+  // A fresh layout (`?reset`): the last layout saved may still name a notebook closed just
+  // before the restart (its save raced the navigation away), and a restored notebook would
+  // start its kernel on its own.
+  await page.goto('?reset');
   return serversInfo();
 }
 

@@ -55,6 +55,12 @@ async function notebookOnGpu(
   return pathOfCurrent(page);
 }
 
+/** Exactly a notebook path's file name, as a kernel's row shows it. */
+function exactly(notebook: string): RegExp {
+  const name = notebook.split('/').pop() ?? notebook;
+  return new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
+
 /** Run `code` in the current notebook's first cell; its text output. */
 async function output(page: IJupyterLabPageFixture, code: string): Promise<string> {
   await page.notebook.setCell(0, 'code', code);
@@ -127,8 +133,13 @@ test.describe('remote kernels under their rental', () => {
     card = panel.locator(`.jp-GpuOutlet-rental[data-rental-id="${id}"]`);
     const detached = card.locator('.jp-GpuOutlet-kernel[data-state="detached"]');
     await expect(detached).toHaveCount(2, { timeout: 30_000 });
-    const one = detached.filter({ hasText: first });
-    const other = detached.filter({ hasText: second });
+    // A row shows its notebook's file name (the whole path is in its title).
+    const row = (notebook: string) =>
+      detached.filter({
+        has: page.locator('.jp-GpuOutlet-kernelName', { hasText: exactly(notebook) })
+      });
+    const one = row(first);
+    const other = row(second);
     await expect(one.locator('.jp-GpuOutlet-kernelSub')).toContainText(
       'it runs on with its variables until the rental stops'
     );
