@@ -15,6 +15,7 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     from .completion import register
     from .kernel_magics import KernelMagics
+    from .login_magics import LoginMagics
     from .magics import GpuMagics
     from .session import NotebookSession
 
@@ -28,6 +29,7 @@ def load_ipython_extension(ipython: Any) -> None:
     loaded = [
         GpuMagics(shell=ipython, session=session),
         KernelMagics(shell=ipython, session=session),
+        LoginMagics(shell=ipython, session=session),
     ]
     for magics in loaded:
         ipython.register_magics(magics)

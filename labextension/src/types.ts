@@ -5,6 +5,8 @@
  */
 export type {
   IAddKeyReply,
+  IAuthView,
+  ICodeSentReply,
   IErrorBody,
   IErrorReply,
   IFamiliesView,
@@ -26,6 +28,8 @@ export type {
   IRentalsView,
   IRentalView,
   ISessionView,
+  ISignedInReply,
+  ISignedOutReply,
   ISSHView,
   IStatusView,
   IStopReply,

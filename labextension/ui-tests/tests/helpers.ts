@@ -108,6 +108,10 @@ export interface IServersInfo {
   generation: number;
   /** Whether the account has the key the server's SSH entries use. */
   keyOnAccount: boolean;
+  /** Whether JupyterLab started with no session (it signs in from the sidebar). */
+  signedOut: boolean;
+  /** Where a sign-in from the sidebar keeps the session. */
+  credentialsFile: string;
   publicKeyFile: string;
 }
 
@@ -125,7 +129,7 @@ export function serversInfo(): IServersInfo {
  */
 export async function resetServers(
   page: IJupyterLabPageFixture,
-  options: { keyOnAccount?: boolean; labOnly?: boolean } = {}
+  options: { keyOnAccount?: boolean; signedOut?: boolean; labOnly?: boolean } = {}
 ): Promise<IServersInfo> {
   const before = serversInfo();
   // Leave JupyterLab first: galata proxies the page's kernel requests, and one meeting the
@@ -136,6 +140,7 @@ export async function resetServers(
     path.join(RUN, 'reset.json'),
     JSON.stringify({
       keyOnAccount: options.keyOnAccount ?? true,
+      signedOut: options.signedOut ?? false,
       labOnly: options.labOnly ?? false
     })
   );
@@ -165,7 +170,7 @@ export async function resetServers(
       },
       { timeout: 90_000, intervals: [500] }
     )
-    .toBe('running');
+    .toBe(options.signedOut ? 'not_configured' : 'running');
   // A fresh layout (`?reset`): the last layout saved may still name a notebook closed just
   // before the restart (its save raced the navigation away), and a restored notebook would
   // start its kernel on its own.
@@ -299,7 +304,9 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
         ? replies[key]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
-          : undefined;
+          : method === 'POST' && endpoint === 'auth/request-code'
+            ? replies.codeSent
+            : undefined;
     if (reply === undefined) {
       const message = `${request.method()} ${endpoint}: not part of this sidebar state.`;
       return answer(route, 404, { error: { code: 'not_found', message } });

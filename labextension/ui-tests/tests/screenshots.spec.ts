@@ -49,7 +49,8 @@ const READY: Record<StateName, string[]> = {
     '.jp-GpuOutlet-kernel[data-state="detached"]'
   ],
   // The wallet's, the families' and the rentals' errors.
-  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2']
+  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2'],
+  signin: ['.jp-GpuOutlet-signIn input[name="email"][value="alice@example.com"]']
 };
 
 test.use({ viewport: { width: 1280, height: 1400 } });
@@ -112,6 +113,27 @@ test.describe('sidebar screenshots', () => {
         await expect(dialog).toHaveScreenshot(`shutdown-dialog-${theme}.png`);
         await dialog.getByRole('button', { name: 'Keep it' }).click();
         await expect(dialog).toHaveCount(0);
+      }
+    } finally {
+      await page.theme.setLightTheme();
+    }
+  });
+
+  test('looks as before: the code step of signing in, light and dark', async ({ page }) => {
+    const panel = await showState(page, 'signin');
+    await panel.getByRole('button', { name: 'Send code' }).click();
+    const code = panel.locator('input[name="code"]');
+    await code.fill('12345');
+    // Unfocused: a theme switch may or may not take the focus away, so both pictures start so.
+    await code.blur();
+    const signIn = panel.locator('.jp-GpuOutlet-signIn');
+    await expect(signIn).toContainText('Send a new code (30 s)');
+    try {
+      for (const theme of ['light', 'dark'] as const) {
+        if (theme === 'dark') {
+          await page.theme.setDarkTheme();
+        }
+        await expect(signIn).toHaveScreenshot(`signin-code-${theme}.png`);
       }
     } finally {
       await page.theme.setLightTheme();

@@ -10,6 +10,7 @@
  */
 import { family as catalogFamily, preview, TEMPLATES, view } from '../../src/__tests__/fake';
 import type {
+  ICodeSentReply,
   IErrorBody,
   IFamilyView,
   IIdleStopView,
@@ -45,6 +46,8 @@ export interface ISidebarState {
   preview: IPreviewView | IErrorReply;
   /** The rentals' remote kernels (none when a state does not say). */
   kernels?: IKernelsView | IErrorReply;
+  /** `POST auth/request-code` (the sign-in's code step). */
+  codeSent?: ICodeSentReply;
 }
 
 const API_URL = 'https://gpuoutlet.ai';
@@ -76,6 +79,9 @@ const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
+  sessionState: 'signed_in',
+  lastEmail: 'alice@example.com',
+  credentialsFile: '/home/alice/.config/gpuoutlet/credentials',
   stopNotice: STOP_NOTICE,
   stateProblems: []
 };
@@ -498,6 +504,37 @@ export const STATES = {
     rentals: { rentals: [KERNELS_RENTAL], version: 7 },
     preview: QUOTE,
     kernels: { kernels: KERNELS, version: 30 }
+  },
+  /**
+   * Not signed in (a fresh install): "Sign in to gpuoutlet", the email of the account last
+   * signed in here filled in; "Send code" leads to the code step.
+   */
+  signin: {
+    status: {
+      ...STATUS,
+      configured: false,
+      state: 'not_configured',
+      sidConfigured: false,
+      sidSource: null,
+      problem: 'Not signed in to gpuoutlet at https://gpuoutlet.ai.',
+      session: null,
+      sessionState: 'signed_out'
+    },
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    wallet: wallet([]),
+    keys: KEYS,
+    rentals: { rentals: [], version: 1 },
+    preview: QUOTE,
+    codeSent: {
+      email: 'alice@example.com',
+      created: false,
+      message: 'gpuoutlet emailed a 6-digit sign-in code to alice@example.com.',
+      resendAfterSeconds: 30,
+      codeLifetimeSeconds: 600,
+      attemptsPerCode: 5,
+      hint: null
+    }
   },
   /** The rentals API cannot be reached: every part that needs it says so. */
   error: {
