@@ -9,6 +9,7 @@ import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
 import { Notice } from './Notice';
+import { RentalKernels } from './RentalKernels';
 import { SshCommand } from './SshCommand';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
@@ -165,6 +166,7 @@ export function RentalCard({
           , then http://localhost:{template.ports[0]}
         </div>
       )}
+      <RentalKernels rental={rental} now={now} />
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}

@@ -14,8 +14,11 @@ export interface IGpuOutletRest {
   CodeSentReply: ICodeSentReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
+  KernelShutDownReply: IKernelShutDownReply;
+  KernelsView: IKernelsView;
   KeysView: IKeysView;
   PreviewView: IPreviewView;
+  ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
   SignedInReply: ISignedInReply;
@@ -265,6 +268,88 @@ export interface IOfferView {
   regions: string[];
 }
 /**
+ * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
+ */
+export interface IKernelShutDownReply {
+  message: string;
+  rentalId: string;
+  wrapper: string;
+}
+/**
+ * The remote kernels of every rental (or one), by rental, newest first; the version is the
+ * long-poll's cursor (it moves with any change of any kernel's state).
+ */
+export interface IKernelsView {
+  kernels: IKernelView[];
+  version: number;
+}
+/**
+ * One remote kernel of a rental and how its connection is (never its key).
+ */
+export interface IKernelView {
+  /**
+   * While reconnecting: the try under way (else 0).
+   */
+  attempt: number;
+  /**
+   * How long it runs on once detached (null: until the rental stops).
+   */
+  detachTimeoutSeconds: number | null;
+  /**
+   * No Jupyter drives it: Reattach and Shut down apply.
+   */
+  detached: boolean;
+  /**
+   * This Jupyter server drives it (`kernelId` is its).
+   */
+  drivenHere: boolean;
+  /**
+   * Detached with a detach timeout: when it ends by itself (ISO 8601).
+   */
+  endsAt: string | null;
+  /**
+   * Why the last reconnect attempt failed.
+   */
+  error: string | null;
+  /**
+   * Its Jupyter kernel id, while this server drives it.
+   */
+  kernelId: string | null;
+  /**
+   * The rental's kernelspec.
+   */
+  kernelName: string;
+  /**
+   * The notebook it was started for, when known.
+   */
+  notebook: string | null;
+  /**
+   * Its state in words: `kernel on rent_… lost its connection, reconnecting, attempt 3`.
+   */
+  notice: string;
+  /**
+   * The next start of its kernelspec adopts it.
+   */
+  reattachRequested: boolean;
+  rentalId: string;
+  /**
+   * When `state` last changed (ISO 8601); for a kernel whose Jupyter went away without a word, when that Jupyter last changed it.
+   */
+  since: string | null;
+  /**
+   * When the kernel was started (ISO 8601).
+   */
+  startedAt: string | null;
+  /**
+   * `connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` (no Jupyter drives it: it may be reattached or shut down).
+   */
+  state: string;
+  /**
+   * The kernel's id on its machine (its keeper's): what Reattach and Shut down take.
+   */
+  wrapper: string;
+}
+/**
  * The account's keys, and the local one (pods get the account's keys at launch only).
  */
 export interface IKeysView {
@@ -351,6 +436,33 @@ export interface IQuoteView {
   pricePerHourCents: number;
   providerCode?: string | null;
   region?: string | null;
+}
+/**
+ * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * (``kernel``: as it was when Reattach was asked for).
+ */
+export interface IReattachReply {
+  /**
+   * The kernel started is the detached one, variables and all (false: that one had ended, a new one was started; null: nothing was started here).
+   */
+  adopted: boolean | null;
+  kernel: IKernelView;
+  /**
+   * The Jupyter kernel this server started, which adopted it (null: nothing was started here; the next start of `kernelName` adopts it).
+   */
+  kernelId: string | null;
+  /**
+   * The kernelspec that adopts it.
+   */
+  kernelName: string;
+  /**
+   * What happened and what to do next, in words.
+   */
+  message: string;
+  /**
+   * Its notebook, relative to Jupyter's root, now with a session on that kernel: open it (null: none known, or it is not there any more).
+   */
+  path: string | null;
 }
 /**
  * One rental: the rentals API's fields as it last sent them, and what this server knows.
