@@ -607,3 +607,65 @@ def test_a_garbled_families_list_does_not_block_renting(
     assert [r["id"] for r in listed] == [value.id]
     value, printed = run(f"%gpu_stop {value.id} --no-wait")
     assert not isinstance(value, Exception), printed
+
+
+# -- arguments as a shell splits them; what %gpu_keep says (issue 15) --------------------------
+
+
+def test_arguments_are_split_as_a_shell_splits_them(fake: FakeBackend, run: Run) -> None:
+    value, printed = run('%gpu_rent rtx-4090 --name "my exp 1" --no-wait')
+    assert not isinstance(value, Exception), printed
+    assert fake.created[-1]["name"] == "my exp 1"  # no quotes kept in the name
+    value, printed = run("%gpu_rent rtx-4090 --name 'it'\"'\"'s' --no-wait")
+    assert fake.created[-1]["name"] == "it's", printed
+    # Family and template ids in any case: sent as gpuoutlet spells them.
+    value, printed = run("%gpu_rent RTX-4090 --template PyTorch --no-wait")
+    assert not isinstance(value, Exception), printed
+    assert (fake.created[-1]["familyId"], fake.created[-1]["templateId"]) == (
+        "rtx-4090",
+        "pytorch",
+    )
+    # An unbalanced quote: said, nothing sent.
+    count = len(fake.created)
+    value, printed = run('%gpu_rent rtx-4090 --name "my exp 1')
+    assert isinstance(value, GpuMagicError)
+    assert "unbalanced quote" in printed and len(fake.created) == count
+
+
+def test_keep_says_what_it_did(fake: FakeBackend, run: Run) -> None:
+    value, printed = run(f"%gpu_keep {ID}")
+    assert isinstance(value, RentalInfo) and fake.kept == [(ID, None)]
+    assert f"{ID} has no idle stop" in printed and f"%gpu_keep {ID} --idle-stop" in printed
+    fake.idle_reply = {
+        "minutes": 30.0,
+        "warnMinutes": 5.0,
+        "lastActiveAt": "2026-06-07T08:14:22Z",
+        "stopAt": "2026-06-07T08:44:22Z",
+        "secondsLeft": 1800.0,
+        "warning": False,
+        "decidedHere": True,
+        "kernels": 1,
+        "busyKernels": 0,
+    }
+    value, printed = run(f"%gpu_keep {ID}")
+    assert f"Kept {ID}: the idle timer starts again" in printed
+    assert re.search(r"after 30 min with nothing running on it; (30:00|29:5\d) left", printed)
+    fake.idle_reply = None
+    value, printed = run(f"%gpu_keep {ID} --idle-stop 0")
+    assert fake.kept[-1] == (ID, 0.0) and "idle stop turned off" in printed
+
+
+def test_a_name_with_spaces_reaches_the_api_and_the_kernel_name(
+    funded_in_process: Any, sandbox: Any, run: Run, tmp_path: Path
+) -> None:
+    value, printed = run('r = %gpu_rent RTX-4090 --name "my exp 1"\nr')
+    assert isinstance(value, RentalInfo), printed
+    try:
+        with sandbox.client(funded_in_process.sid) as http:
+            listed = http.get(f"/v1/rentals/{value.id}").json()
+        assert (listed["name"], listed["familyId"]) == ("my exp 1", "rtx-4090")
+        assert value.kernel_display_name == "Python 3 · rtx-4090 ×1 · my exp 1"
+        spec = tmp_path / "data" / "kernels" / str(value.kernel) / "kernel.json"
+        assert '"display_name": "Python 3 · rtx-4090 ×1 · my exp 1"' in spec.read_text("utf-8")
+    finally:
+        run(f"%gpu_stop {value.id} --no-wait")

@@ -326,6 +326,12 @@ class GpuCore:
         minutes = self.check_idle_stop(idle_stop_minutes)
         return self._info(self.backend.keep(rental_id, idle_stop_minutes=minutes))
 
+    def keep_and_say(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalInfo:
+        """``keep``, then say what it did (a rental without idle stop has nothing to keep)."""
+        kept = self.keep(rental_id, idle_stop_minutes=idle_stop_minutes)
+        self.say(kept.kept_line(self.check_idle_stop(idle_stop_minutes)))
+        return kept
+
     # Stopping.
 
     def stop(self, rental_id: str, *, wait: bool = True) -> RentalInfo:

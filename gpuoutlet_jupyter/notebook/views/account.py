@@ -8,7 +8,7 @@ from typing import Any
 from ...api.cents import format_cents
 from .rental import RentalInfo
 from .tables import warnings_of
-from .text import cell, hours_text, parse_time
+from .text import cell, hours_text, no_math, parse_time
 
 
 class WalletInfo:
@@ -95,11 +95,13 @@ class WalletInfo:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return "".join(
-            f"<p style='color:var(--jp-warn-color0, #b00020)'>{cell(line)}</p>"
-            if line.startswith("⚠")
-            else f"<p>{cell(line)}</p>"
-            for line in self.lines()
+        return no_math(
+            "".join(
+                f"<p style='color:var(--jp-warn-color0, #b00020)'>{cell(line)}</p>"
+                if line.startswith("⚠")
+                else f"<p>{cell(line)}</p>"
+                for line in self.lines()
+            )
         )
 
 
@@ -157,4 +159,4 @@ class StatusInfo:
             f"<tr><th style='text-align:left'>{cell(a)}</th><td style='text-align:left'>{cell(b)}</td></tr>"
             for a, b in self.rows()
         )
-        return f"<table>{rows}</table>"
+        return no_math(f"<table>{rows}</table>")

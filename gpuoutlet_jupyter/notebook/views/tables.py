@@ -7,7 +7,7 @@ from typing import Any
 
 from ...api.cents import format_cents
 from .rental import ELSEWHERE, RentalInfo
-from .text import cell, hours_text, html_table, text_table
+from .text import cell, hours_text, html_table, no_math, text_table
 
 
 class RentalsTable:
@@ -131,7 +131,7 @@ class RentalsTable:
         )
         for line in self._footer():
             body += f"<p>{cell(line)}</p>"
-        return f"<div><b>{cell(self.title)}</b>{body}</div>" if self.title else body
+        return no_math(f"<b>{cell(self.title)}</b>{body}" if self.title else body)
 
 
 def warnings_of(wallet: dict[str, Any] | None) -> list[str]:
@@ -167,8 +167,9 @@ class _Table:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return html_table(self.HEADERS, self.rows()) + "".join(
-            f"<p>{cell(line)}</p>" for line in self.footer()
+        return no_math(
+            html_table(self.HEADERS, self.rows())
+            + "".join(f"<p>{cell(line)}</p>" for line in self.footer())
         )
 
 

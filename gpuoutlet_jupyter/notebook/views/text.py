@@ -45,6 +45,19 @@ def number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+#: JupyterLab typesets ``$…$`` in HTML outputs with MathJax, which turns the text between two
+#: amounts ("$99.99 available, $0.00 reserved") into italic math. MathJax leaves alone whatever is
+#: inside an element of these classes (``mathjax_ignore`` for MathJax 3, ``tex2jax_ignore`` for
+#: MathJax 2 and the classic notebook); an HTML entity for the sign would not help, MathJax reads
+#: the rendered text.
+NO_MATH_CLASSES = "mathjax_ignore tex2jax_ignore"
+
+
+def no_math(body: str) -> str:
+    """An HTML output that MathJax does not typeset: every ``_repr_html_`` returns through this."""
+    return f'<div class="{NO_MATH_CLASSES}">{body}</div>'
+
+
 def cell(text: Any) -> str:
     return html.escape("" if text is None else str(text))
 
