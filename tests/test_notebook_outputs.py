@@ -170,3 +170,42 @@ def test_an_unknown_rental_id_points_at_gpu_rentals() -> None:
     assert isinstance(error, api.RentalNotFoundError)
     assert "GET /v1/rentals" not in str(error) and "%gpu_rentals" in str(error)
     assert re.search(r"no rental rent_1 on this account", str(error))
+
+
+def test_an_old_list_says_how_old_each_row_is_and_why() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    def iso(minutes_ago: float) -> str:
+        when = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        return when.isoformat().replace("+00:00", "Z")
+
+    problem = {
+        "message": "Could not reach the rentals API at https://x (ConnectError).",
+        "since": iso(4),
+        "lastOkAt": iso(5),
+    }
+    running = RentalInfo({**RUNNING, "checkedAt": iso(5)})
+    stopped = RentalInfo(
+        rental_json(id="rent_01STOPPEDSTOPPEDSTOPPEDST", status="stopped", checkedAt=iso(9))
+    )
+    table = RentalsTable(
+        [running, stopped],
+        problem=problem,
+        wallet_problem="Could not reach the rentals API at https://x (ConnectError).",
+    )
+    text = table.to_text()
+    assert "running (as of 5 min ago)" in text
+    # An ended row is over whatever the API says now: no age on it.
+    assert "stopped (as of" not in text
+    assert "⚠ Not up to date: the rentals API has not answered since" in text
+    assert "(4 min ago): Could not reach the rentals API at https://x (ConnectError)." in text
+    assert "What is listed is what it said last (the oldest 5 min ago)" in text
+    assert "⚠ The wallet could not be read either, for the same reason." in text
+    assert ".." not in text
+    # Fresh: none of it.
+    fresh = RentalsTable([RentalInfo({**RUNNING, "checkedAt": iso(0)})]).to_text()
+    assert "⚠" not in fresh and "as of" not in fresh
+    # A failed poll alone (the list is fine otherwise) is said too.
+    failing = RentalInfo({**RUNNING, "upstreamError": "API 503, retrying", "checkedAt": iso(2)})
+    text = RentalsTable([failing]).to_text()
+    assert "running (as of 2 min ago)" in text and "the last poll of" in text

@@ -145,6 +145,7 @@ class InProcessBackend:
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 "stateProblems": list(self._service.state_problems),
                 "note": self._note,
+                "apiProblem": self._service.health.problem(),
             },
             session,
             problem,

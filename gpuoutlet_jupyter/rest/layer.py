@@ -213,7 +213,14 @@ class JsonAPI:
         else:
             rentals = await service.wait_for_any_change(poll.since, poll.wait)
         # No await since the list was read: this version is the one of that list.
-        return reply(models.RentalsView, {"rentals": rentals, "version": service.version})
+        return reply(
+            models.RentalsView,
+            {
+                "rentals": rentals,
+                "version": service.version,
+                "apiProblem": service.health.problem(),
+            },
+        )
 
     async def rental(self, rental_id: str, poll: LongPoll | None = None) -> JSON:
         service = await self._service()

@@ -33,6 +33,7 @@ from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
 from .manager import ManagerConfig, RentalsManager
+from .rental_kernels import RentalKernels
 
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
@@ -105,6 +106,12 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         if self.serverapp is not None:
             activity = KernelManagerActivity(self.serverapp.kernel_manager)
         self.manager = RentalsManager(self.manager_config(), activity=activity)
+        if self.serverapp is not None:
+            # A rental that ended takes its kernels (and their sessions) with it.
+            kernels = RentalKernels(
+                self.serverapp.kernel_manager, getattr(self.serverapp, "session_manager", None)
+            )
+            self.manager.on_build.append(lambda service: service.hooks.ended.append(kernels.ended))
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.

@@ -108,6 +108,8 @@ class RentalsManager:
         #: Makes the service's client from the settings (at ``start``).
         self.client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self._service: RentalService | None = None
+        #: Called with the service before it starts: where the server adds its hooks.
+        self.on_build: list[Callable[[RentalService], None]] = []
         self._state = "new"
         self._ready = asyncio.Event()
         #: The JSON layer the handlers call (shared with the in-process host).
@@ -139,6 +141,8 @@ class RentalsManager:
                 )
                 log.error("gpuoutlet: %s", self._problem)
                 return
+            for add in self.on_build:
+                add(service)
             try:
                 await service.start()
             except Exception as exc:
@@ -236,6 +240,7 @@ class RentalsManager:
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 # What was wrong with the rentals state file at start (see service/store.py).
                 "stateProblems": list(self._service.state_problems) if self._service else [],
+                "apiProblem": self._service.health.problem() if self._service else None,
             },
             session,
             problem,

@@ -87,6 +87,11 @@ class RentalInfo:
         return self.stopped_at or parse_time(self.data.get("endedAt"))
 
     @property
+    def checked_at(self) -> datetime | None:
+        """When the rentals API last confirmed this state (see views/freshness.py)."""
+        return parse_time(self.data.get("checkedAt"))
+
+    @property
     def template_id(self) -> str | None:
         return self.data.get("templateId") or None
 
@@ -277,7 +282,7 @@ class RentalInfo:
     def kept_line(self, idle_stop_minutes: float | None = None) -> str:
         """What "keep it" did (``idle_stop_minutes``: what the idle stop was changed to)."""
         if idle_stop_minutes == 0:
-            return f"{self.id}: idle stop turned off; it is never stopped for being idle now."
+            return f"{self.id} is no longer stopped for being idle: it runs until it is stopped."
         idle = self.idle_stop
         if idle is None:
             return (
