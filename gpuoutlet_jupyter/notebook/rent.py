@@ -68,7 +68,7 @@ class Rental(RentalInfo):
         self._update(super().refresh())
         return self
 
-    def stop(self, *, wait: bool = True) -> Rental:  # type: ignore[override]  # returns itself
+    def stop(self, *, wait: bool = True) -> Rental:
         """Stop it for good (gpuoutlet destroys the pod and its disk) and, by default, wait until
         it is stopped; says what it cost. Stopping twice does nothing more; a rental that failed
         has nothing to stop."""
