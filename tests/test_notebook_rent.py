@@ -34,13 +34,18 @@ def test_a_with_block_gets_a_running_rental_and_stops_it_even_when_it_fails(
     fake: FakeBackend,
 ) -> None:
     fake.states = [RUNNING, rental_json(status="stopped", version=11)]
-    with (
-        pytest.raises(ZeroDivisionError),
-        rent("RTX-4090", name="exp 1", auto_stop_hours=1, session=_session(fake)) as rental,
-    ):
-        assert rental.status == "running" and rental.ssh_command
-        assert fake.stopped == []
-        1 / 0  # noqa: B018  # a cell that fails
+    seen: list[Rental] = []
+
+    def block() -> None:
+        with rent("RTX-4090", name="exp 1", auto_stop_hours=1, session=_session(fake)) as rental:
+            seen.append(rental)
+            assert rental.status == "running" and rental.ssh_command
+            assert fake.stopped == []
+            raise ZeroDivisionError  # a cell that fails
+
+    with pytest.raises(ZeroDivisionError):
+        block()
+    rental = seen[0]
     assert fake.stopped == [rental.id] and rental.stopped
     assert fake.created == [
         {
