@@ -16,8 +16,8 @@ export interface ISidebarProps {
 
 /**
  * The whole sidebar: the header (who is signed in, the session, the $0 warning), what the
- * extension says about itself, and once it is configured the wallet, the launch form and the
- * rentals.
+ * extension says about itself (one banner when the rentals API does not answer), and once it
+ * is configured the wallet, the rentals and the launch form.
  */
 export function Sidebar({ model, openNotebook }: ISidebarProps): React.ReactElement {
   useModel(model);
@@ -29,8 +29,9 @@ export function Sidebar({ model, openNotebook }: ISidebarProps): React.ReactElem
       {configured && (
         <>
           <Wallet model={model} />
-          <LaunchForm model={model} />
+          {/* What runs (and costs) first, the form to rent more after it. */}
           <Rentals model={model} openNotebook={openNotebook} />
+          <LaunchForm model={model} />
         </>
       )}
     </div>

@@ -42,8 +42,8 @@ const READY: Record<StateName, string[]> = {
   running: [WALLET, FAMILY, QUOTE, '.jp-GpuOutlet-idleWarning', '.jp-GpuOutlet-ports'],
   key: [WALLET, QUOTE, '.jp-GpuOutlet-keyWarning', '[data-notice="session_ending"]'],
   money: [QUOTE, '[data-notice="wallet_under_an_hour"]', '[data-notice="open_invoices"]'],
-  // The wallet's, the families' and the rentals' errors.
-  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2']
+  // One banner for the whole sidebar, and the running rental said to be old.
+  error: ['.jp-GpuOutlet-apiProblem', '[data-stale="true"]']
 };
 
 test.use({ viewport: { width: 1280, height: 1400 } });
