@@ -26,9 +26,15 @@ test('one banner says the rentals API is not answering, and the list says how ol
   // One banner: the wallet, the families, the quote and the list do not repeat it.
   await expect(panel.locator('.jp-GpuOutlet-error')).toHaveCount(1);
   await expect(panel.locator('[role="alert"]', { hasText: 'cannot be reached' })).toHaveCount(1);
+  // A family typed in (the catalog could not be read): the quote fails the same way, and
+  // says so in a word, pointing at the banner instead of repeating it.
+  await page.evaluate(() =>
+    window.jupyterapp.commands.execute('gpuoutlet:rent', { familyId: 'RTX-4090' })
+  );
   await expect(panel.locator('.jp-GpuOutlet-quote')).toContainText(
     'No price while the rentals API does not answer (see above).'
   );
+  await expect(panel.locator('.jp-GpuOutlet-error')).toHaveCount(1);
   // The running rental: still listed (it may cost money), said to be old.
   const card = panel.locator('.jp-GpuOutlet-rental[data-status="running"]');
   await expect(card.locator('[data-stale="true"]')).toHaveText(
