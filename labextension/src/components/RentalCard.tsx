@@ -106,9 +106,10 @@ export function RentalCard({
           <div className="jp-GpuOutlet-progressText jp-GpuOutlet-muted">{progress.text}</div>
         </div>
       )}
-      {/* Running with its SSH command below: the phase would only repeat the command; stopped
-          for being idle: the idle line says it. */}
-      {!(command && !rental.upstreamError) && idle?.kind !== 'stopped' && (
+      {/* Running with its SSH command below: the phase would only repeat the command (and a
+          failed poll, when the API does not answer: the banner says it, the stale line below
+          says how old this is); stopped for being idle: the idle line says it. */}
+      {!(command && (!rental.upstreamError || model.apiProblem)) && idle?.kind !== 'stopped' && (
         <div className="jp-GpuOutlet-phase">{rental.phase}</div>
       )}
       <div className="jp-GpuOutlet-meta">

@@ -40,4 +40,5 @@ test('one banner says the rentals API is not answering, and the list says how ol
   await expect(card.locator('[data-stale="true"]')).toHaveText(
     'As gpuoutlet last reported it, 4 min ago: it has not answered since.'
   );
+  await expect(card).not.toContainText('Could not reach'); // the banner says it, once
 });
