@@ -18,7 +18,7 @@ import { ReadonlyJSONObject } from '@lumino/coreutils';
 
 import { pickAndStop } from './actions';
 import { gpuIcon } from './icon';
-import { RentalKernelWatch } from './kernels';
+import { RentalKernelWatch } from './endedKernels';
 import { DEFAULT_LONG_POLL_SECONDS, DEFAULT_REFRESH_INTERVAL, GpuOutletModel } from './model';
 import { requestAPI } from './request';
 import { IRentalsView } from './types';
@@ -115,7 +115,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.stop, category: CATEGORY });
     }
 
-    // A notebook whose kernel ran on a rental that ended is told so (src/kernels.ts).
+    // A notebook whose kernel ran on a rental that ended is told so (src/endedKernels.ts).
     const dialogs = sessionDialogs ?? new SessionContextDialogs();
     const kernels = new RentalKernelWatch({
       listRentals: () => requestAPI<IRentalsView>('rentals', {}, 'rentals'),

@@ -4,7 +4,7 @@
  * notebook whose rental ended is told.
  */
 import { familyLabel } from '../format';
-import { endedMessage, RentalKernelWatch, rentalOfKernel } from '../kernels';
+import { endedMessage, RentalKernelWatch, rentalOfKernel } from '../endedKernels';
 import { GpuOutletModel, isUpstream } from '../model';
 import { IRentalsView } from '../types';
 import { formFromArgs, nextName } from '../validation';
