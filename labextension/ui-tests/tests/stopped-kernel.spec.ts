@@ -2,11 +2,12 @@
  * The kernel of a rental that is stopped (issue 15): a notebook runs on the rental's kernel,
  * the rental is stopped from the sidebar; the notebook says "rental X was stopped: pick another
  * kernel", no "Kernel Restarting" and no "Error Starting Kernel" ever shows, and a reload does
- * not bring the dead session back.
+ * not bring the dead session back. And a kernel that cannot start for a reason of its own (a
+ * pod without python3) says why in a dialog that shows the whole message, hint included.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
-import { fillForm, openPanel, rent, stopFromCard } from './helpers';
+import { fillForm, openPanel, rent, sandboxControl, stopFromCard } from './helpers';
 
 /** Every dialog title JupyterLab shows while the test runs. */
 function dialogTitles(page: IJupyterLabPageFixture): string[] {
@@ -104,4 +105,42 @@ test('the notebook of a stopped rental is told to pick another kernel, nothing r
     timeout: 45_000
   });
   expect(dialogs.filter(t => /Restarting|Error Starting Kernel/.test(t))).toEqual([]);
+});
+
+test('a kernel that cannot start says why in a dialog that shows all of it', async ({ page }) => {
+  // A pod without python3: the kernel's start fails over ssh, and the server says what to do.
+  await sandboxControl('PUT', 'faults', { podHiddenCommands: ['python3'] });
+  let id = '';
+  try {
+    const panel = await openPanel(page);
+    await fillForm(panel, { familyId: 'rtx-4090', name: 'no-python' });
+    const card = await rent(panel);
+    await expect(card).toHaveAttribute('data-status', 'running', { timeout: 60_000 });
+    id = (await card.getAttribute('data-rental-id')) ?? '';
+  } finally {
+    await sandboxControl('PUT', 'faults', {});
+  }
+  const card = page.locator(`[data-rental-id="${id}"]`);
+  await card.getByRole('button', { name: 'Open a notebook on this GPU' }).click();
+  const dialog = page.locator('.jp-Dialog', { hasText: 'Error Starting Kernel' });
+  await expect(dialog).toBeVisible({ timeout: 60_000 });
+  const message = dialog.locator('.jp-Dialog-body pre').first();
+  await expect(message).toContainText("the Python interpreter 'python3' could not run on");
+  await expect(message).toContainText('Set "python" in the kernelspec');
+  // The whole hint is in view: no line runs past the dialog's edge (a <pre> does not wrap).
+  const fits = await message.evaluate(node => {
+    const body = node.closest('.jp-Dialog-body') as HTMLElement;
+    return {
+      pre: node.scrollWidth <= node.clientWidth + 1,
+      body: body.scrollWidth <= body.clientWidth + 1
+    };
+  });
+  expect(fits).toEqual({ pre: true, body: true });
+  await dialog.getByRole('button', { name: 'Ok' }).click();
+  // JupyterLab then asks for another kernel.
+  const picker = page.locator('.jp-Dialog', { hasText: 'Select Kernel' });
+  await picker.getByRole('button', { name: 'No Kernel' }).click();
+  await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+  await stopFromCard(page, card);
+  await expect(card).toHaveAttribute('data-status', 'stopped', { timeout: 30_000 });
 });
