@@ -742,5 +742,5 @@ def test_a_wrong_sid_is_not_configured_yes(in_process: Any, run: Run, monkeypatc
     assert not isinstance(value, Exception), printed
     assert not re.search(r"configured\s+yes", printed), printed
     assert "a session is set, but it does not work now" in printed
-    assert "expired or was signed out" in printed
+    assert re.search(r"signed in\s+no \(the session has ended\): %gpu_login", printed), printed
     assert "a-session-that-does-not-exist" not in printed

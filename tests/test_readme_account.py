@@ -39,7 +39,8 @@ def test_it_covers_what_a_first_user_needs() -> None:
     for needed in (
         "pip install",  # into your own JupyterLab
         "jupyter labextension list",
-        "Cookies",  # where the sid comes from
+        "%gpu_login",  # signing in from Jupyter
+        "Cookies",  # or where a sid comes from
         "%gpu_keys add",  # the key on the account before renting
         "Permission denied (publickey)",
         "python3",  # what the pod needs

@@ -114,6 +114,25 @@ class ServerBackend:
         data: RentalJSON = self._request("POST", path, json=body)
         return data
 
+    # Signing the server in and out: the code goes to the server, which keeps the session.
+
+    def auth(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "auth")
+        return data
+
+    def request_code(self, email: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "auth/request-code", json={"email": email})
+        return data
+
+    def verify_code(self, email: str, code: str) -> dict[str, Any]:
+        body = {"email": email, "code": code}
+        data: dict[str, Any] = self._request("POST", "auth/verify-code", json=body)
+        return data
+
+    def sign_out(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "auth/logout")
+        return data
+
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
         path = _rental_path(rental_id)
         data: RentalJSON = await self._arequest("GET", path, **_poll(since, wait))

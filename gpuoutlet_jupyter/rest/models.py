@@ -8,7 +8,7 @@ TypeScript types are generated from it) and the tables of ``docs/rest-api.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -78,6 +78,9 @@ class ErrorBody(RestModel):
         None, description="`spending_cap`: the quote (null: no quote, the cap failed closed)."
     )
     rental_id: str | None = Field(None, description="`not_active`: the rental.")
+    rentals: list[str] | None = Field(
+        None, description="`other_account_active`: the rentals that may still be billed."
+    )
     state: str | None = Field(None, description="`not_active`: its state.")
     fingerprint: str | None = Field(None, description="`key_not_on_account`: the local key's.")
     family_id: str | None = Field(None, description="`unknown_family`: the id asked for.")
@@ -361,6 +364,67 @@ class SessionView(RestModel):
     warning: str | None = Field(description="Set when fewer than 3 days are left.")
 
 
+SessionState = Literal["signed_in", "signed_out", "expired", "unknown"]
+
+
+class CodeSentReply(RestModel):
+    """``POST auth/request-code``: gpuoutlet emailed a sign-in code."""
+
+    email: str
+    created: bool = Field(description="gpuoutlet made a new account for this address.")
+    message: str = Field(description="Where the code went and how it works, in words.")
+    resend_after_seconds: int = Field(description="One code per email every 30 s.")
+    code_lifetime_seconds: int = Field(description="A code works for 10 minutes, once.")
+    attempts_per_code: int = Field(description="5 wrong tries end a code.")
+    hint: str | None = Field(
+        description="Where the code appears when the API sends no mail (a local sandbox)."
+    )
+
+
+class SignedInReply(RestModel):
+    """``POST auth/verify-code``: signed in; the server uses the session at once."""
+
+    session: SessionView
+    message: str = Field(description="Who, until when, and where the session is kept.")
+    sid_source: str = Field(description="Where the server's session comes from now.")
+    credentials_file: str | None = Field(
+        description="Where the session was saved (0600); null when it could not be."
+    )
+    note: str | None = Field(
+        description="What else to know: GPUOUTLET_SID or a setting comes first after a "
+        "restart, or the session could not be saved."
+    )
+    problem: str | None = Field(
+        description="Signed in, but the rental service could not start: why."
+    )
+
+
+class SignedOutReply(RestModel):
+    """``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet."""
+
+    message: str = Field(description="What was done, in words.")
+    vendor_told: bool = Field(description="gpuoutlet ended the session (`POST /v1/auth/logout`).")
+    credentials_removed: bool = Field(description="The credentials file was deleted.")
+    credentials_file: str
+    still_running: list[str] = Field(
+        description="Rentals that may still be billed, no longer watched until a sign-in."
+    )
+    note: str | None = Field(description="GPUOUTLET_SID or a setting still holds a session.")
+
+
+class AuthView(RestModel):
+    """``GET auth``: who is signed in, and how to sign in."""
+
+    session_state: SessionState
+    session: SessionView | None
+    problem: str | None = Field(description="Why there is no usable session, in words.")
+    api_url: str
+    sid_source: str | None = Field(description="Where the session comes from (never the sid).")
+    credentials_file: str
+    last_email: str | None
+    hint: str | None = Field(description="Where sign-in codes appear (a local sandbox).")
+
+
 class StatusView(RestModel):
     """Where the API is, whether the server can rent, who is signed in."""
 
@@ -381,6 +445,14 @@ class StatusView(RestModel):
     max_hourly_spend_cents: int | None
     session: SessionView | None = Field(description="Null when it could not be read.")
     session_problem: str | None = Field(description="Why the session could not be read.")
+    session_state: SessionState = Field(
+        description="`signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet "
+        "answered 401: sign in again) or `unknown` (it could not be asked)."
+    )
+    last_email: str | None = Field(
+        description="The email of the account last signed in here (to sign in again)."
+    )
+    credentials_file: str = Field(description="Where a sign-in keeps the session (0600).")
     stop_notice: str = Field(description="Say it before every stop.")
     state_problems: list[str] = Field(
         description="What was wrong with the rentals state file at start (records set aside)."
@@ -403,5 +475,9 @@ REPLIES: dict[str, type[RestModel]] = {
     "RentalView": RentalView,
     "PreviewView": PreviewView,
     "StopReply": StopReply,
+    "AuthView": AuthView,
+    "CodeSentReply": CodeSentReply,
+    "SignedInReply": SignedInReply,
+    "SignedOutReply": SignedOutReply,
     "ErrorReply": ErrorReply,
 }

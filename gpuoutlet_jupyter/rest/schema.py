@@ -37,6 +37,10 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "rentals/ID", "", "RentalView", "one rental; `?wait=&since=` long-polls it"),
     ("POST", "rentals/ID/stop", "", "StopReply", "stop for good (the pod and its disk are destroyed)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
+    ("GET", "auth", "", "AuthView", "who is signed in, until when, and where the session comes from"),
+    ("POST", "auth/request-code", "`{\"email\"}`", "CodeSentReply", "have gpuoutlet email a 6-digit sign-in code (one per email every 30 s)"),
+    ("POST", "auth/verify-code", "`{\"email\", \"code\"}`", "SignedInReply", "sign in: keep the session (credentials file, 0600) and use it at once"),
+    ("POST", "auth/logout", "", "SignedOutReply", "sign out: tell gpuoutlet, delete the credentials file, stop watching"),
 )  # fmt: skip
 
 

@@ -5,8 +5,9 @@ Configure it like any Jupyter app, e.g. in ``jupyter_server_config.py``::
     c.GpuOutletApp.api_url = "http://127.0.0.1:8765"   # a local sandbox
     c.GpuOutletApp.poll_interval = 2.0
 
-The sid is best left to ``GPUOUTLET_SID`` or the credentials file (mode 0600) so it is not
-in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
+Sign in from Jupyter (the sidebar, or ``%gpu_login`` in a notebook): the session goes to the
+credentials file (mode 0600) and is used at once. A sid set by hand is best left to
+``GPUOUTLET_SID`` or that file, so it is not in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
 ``_start_jupyter_server_extension`` (the loop runs, the port is bound) and closes in
 ``stop_extension``.
 """
@@ -58,10 +59,12 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         "",
         help="""The gpuoutlet session (the website's `sid` cookie). Empty: the GPUOUTLET_SID
         environment variable, then `sid=` in the credentials file (~/.config/gpuoutlet/credentials,
-        mode 0600). Prefer those: a config file is easily shared, and Jupyter prints its whole
-        configuration, this value included, at the DEBUG log level. Never shown by the REST
-        API nor logged by this extension. Without any, the server still starts and the
-        endpoints answer 503 `not_configured`.""",
+        mode 0600), which a sign-in from Jupyter (the sidebar, %gpu_login) writes. Prefer those:
+        a config file is easily shared, and Jupyter prints its whole configuration, this value
+        included, at the DEBUG log level. A sign-in from Jupyter replaces this value until the
+        server restarts. Never shown by the REST API nor logged by this extension. Without
+        any, the server still starts, the endpoints answer 503 `not_configured`, and the
+        sidebar offers to sign in.""",
     ).tag(config=True)
 
     state_dir = Unicode(
@@ -111,7 +114,9 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
             kernels = RentalKernels(
                 self.serverapp.kernel_manager, getattr(self.serverapp, "session_manager", None)
             )
-            self.manager.on_build.append(lambda service: service.hooks.ended.append(kernels.ended))
+            self.manager.host.on_build.append(
+                lambda service: service.hooks.ended.append(kernels.ended)
+            )
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.

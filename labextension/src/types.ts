@@ -6,6 +6,8 @@
 export type {
   IAddKeyReply,
   IApiProblemView,
+  IAuthView,
+  ICodeSentReply,
   IErrorBody,
   IErrorReply,
   IFamiliesView,
@@ -23,6 +25,8 @@ export type {
   IRentalsView,
   IRentalView,
   ISessionView,
+  ISignedInReply,
+  ISignedOutReply,
   ISSHView,
   IStatusView,
   IStopReply,

@@ -10,12 +10,16 @@
  */
 export interface IGpuOutletRest {
   AddKeyReply: IAddKeyReply;
+  AuthView: IAuthView;
+  CodeSentReply: ICodeSentReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
   KeysView: IKeysView;
   PreviewView: IPreviewView;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
+  SignedInReply: ISignedInReply;
+  SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
   StopReply: IStopReply;
   TemplatesView: ITemplatesView;
@@ -42,6 +46,71 @@ export interface IKeyView {
    */
   local: boolean;
   name: string;
+}
+/**
+ * ``GET auth``: who is signed in, and how to sign in.
+ */
+export interface IAuthView {
+  apiUrl: string;
+  credentialsFile: string;
+  /**
+   * Where sign-in codes appear (a local sandbox).
+   */
+  hint: string | null;
+  lastEmail: string | null;
+  /**
+   * Why there is no usable session, in words.
+   */
+  problem: string | null;
+  session: ISessionView | null;
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
+  /**
+   * Where the session comes from (never the sid).
+   */
+  sidSource: string | null;
+}
+/**
+ * Who is signed in (``GET /v1/auth/me``).
+ */
+export interface ISessionView {
+  email: string;
+  expiresAt: string;
+  secondsLeft: number;
+  userId: string;
+  /**
+   * Set when fewer than 3 days are left.
+   */
+  warning: string | null;
+}
+/**
+ * ``POST auth/request-code``: gpuoutlet emailed a sign-in code.
+ */
+export interface ICodeSentReply {
+  /**
+   * 5 wrong tries end a code.
+   */
+  attemptsPerCode: number;
+  /**
+   * A code works for 10 minutes, once.
+   */
+  codeLifetimeSeconds: number;
+  /**
+   * gpuoutlet made a new account for this address.
+   */
+  created: boolean;
+  email: string;
+  /**
+   * Where the code appears when the API sends no mail (a local sandbox).
+   */
+  hint: string | null;
+  /**
+   * Where the code went and how it works, in words.
+   */
+  message: string;
+  /**
+   * One code per email every 30 s.
+   */
+  resendAfterSeconds: number;
 }
 /**
  * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
@@ -111,6 +180,10 @@ export interface IErrorBody {
    * `not_active`: the rental.
    */
   rentalId?: string | null;
+  /**
+   * `other_account_active`: the rentals that may still be billed.
+   */
+  rentals?: string[] | null;
   /**
    * 429: when to try again.
    */
@@ -477,6 +550,58 @@ export interface IApiProblemView {
   since: string;
 }
 /**
+ * ``POST auth/verify-code``: signed in; the server uses the session at once.
+ */
+export interface ISignedInReply {
+  /**
+   * Where the session was saved (0600); null when it could not be.
+   */
+  credentialsFile: string | null;
+  /**
+   * Who, until when, and where the session is kept.
+   */
+  message: string;
+  /**
+   * What else to know: GPUOUTLET_SID or a setting comes first after a restart, or the session could not be saved.
+   */
+  note: string | null;
+  /**
+   * Signed in, but the rental service could not start: why.
+   */
+  problem: string | null;
+  session: ISessionView;
+  /**
+   * Where the server's session comes from now.
+   */
+  sidSource: string;
+}
+/**
+ * ``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet.
+ */
+export interface ISignedOutReply {
+  credentialsFile: string;
+  /**
+   * The credentials file was deleted.
+   */
+  credentialsRemoved: boolean;
+  /**
+   * What was done, in words.
+   */
+  message: string;
+  /**
+   * GPUOUTLET_SID or a setting still holds a session.
+   */
+  note: string | null;
+  /**
+   * Rentals that may still be billed, no longer watched until a sign-in.
+   */
+  stillRunning: string[];
+  /**
+   * gpuoutlet ended the session (`POST /v1/auth/logout`).
+   */
+  vendorTold: boolean;
+}
+/**
  * Where the API is, whether the server can rent, who is signed in.
  */
 export interface IStatusView {
@@ -491,10 +616,18 @@ export interface IStatusView {
   backend: string;
   configured: boolean;
   /**
+   * Where a sign-in keeps the session (0600).
+   */
+  credentialsFile: string;
+  /**
    * The default idle stop (null: off).
    */
   idleStopMinutes: number | null;
   idleWarnMinutes: number;
+  /**
+   * The email of the account last signed in here (to sign in again).
+   */
+  lastEmail: string | null;
   maxHourlySpendCents: number | null;
   maxPolls: number;
   maxWait: number | null;
@@ -509,6 +642,10 @@ export interface IStatusView {
    * Why the session could not be read.
    */
   sessionProblem: string | null;
+  /**
+   * `signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet answered 401: sign in again) or `unknown` (it could not be asked).
+   */
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
   sidConfigured: boolean;
   /**
    * Where the sid came from (never the sid).
@@ -528,19 +665,6 @@ export interface IStatusView {
    */
   stopNotice: string;
   version: string;
-}
-/**
- * Who is signed in (``GET /v1/auth/me``).
- */
-export interface ISessionView {
-  email: string;
-  expiresAt: string;
-  secondsLeft: number;
-  userId: string;
-  /**
-   * Set when fewer than 3 days are left.
-   */
-  warning: string | null;
 }
 /**
  * The rental after a stop was asked for, with the notice that a stop is permanent.

@@ -106,6 +106,10 @@ export interface IServersInfo {
   generation: number;
   /** Whether the account has the key the server's SSH entries use. */
   keyOnAccount: boolean;
+  /** Whether JupyterLab started with no session (it signs in from the sidebar). */
+  signedOut: boolean;
+  /** Where a sign-in from the sidebar keeps the session. */
+  credentialsFile: string;
   publicKeyFile: string;
 }
 
@@ -123,7 +127,7 @@ export function serversInfo(): IServersInfo {
  */
 export async function resetServers(
   page: IJupyterLabPageFixture,
-  options: { keyOnAccount?: boolean } = {}
+  options: { keyOnAccount?: boolean; signedOut?: boolean } = {}
 ): Promise<IServersInfo> {
   const before = serversInfo();
   // Leave JupyterLab first: galata proxies the page's kernel requests, and one meeting the
@@ -132,7 +136,10 @@ export async function resetServers(
   await page.waitForURL('about:blank');
   fs.writeFileSync(
     path.join(RUN, 'reset.json'),
-    JSON.stringify({ keyOnAccount: options.keyOnAccount ?? true })
+    JSON.stringify({
+      keyOnAccount: options.keyOnAccount ?? true,
+      signedOut: options.signedOut ?? false
+    })
   );
   process.kill(before.pid, 'SIGUSR1');
   await expect
@@ -160,7 +167,7 @@ export async function resetServers(
       },
       { timeout: 90_000, intervals: [500] }
     )
-    .toBe('running');
+    .toBe(options.signedOut ? 'not_configured' : 'running');
   await page.goto();
   return serversInfo();
 }
@@ -251,7 +258,9 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
         ? replies[endpoint]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
-          : undefined;
+          : method === 'POST' && endpoint === 'auth/request-code'
+            ? replies.codeSent
+            : undefined;
     if (reply === undefined) {
       const message = `${request.method()} ${endpoint}: not part of this sidebar state.`;
       return answer(route, 404, { error: { code: 'not_found', message } });

@@ -10,6 +10,7 @@
  */
 import { family as catalogFamily, preview, TEMPLATES, view } from '../../src/__tests__/fake';
 import type {
+  ICodeSentReply,
   IErrorBody,
   IFamilyView,
   IIdleStopView,
@@ -41,6 +42,8 @@ export interface ISidebarState {
   keys: IKeysView | IErrorReply;
   rentals: IRentalsView | IErrorReply;
   preview: IPreviewView | IErrorReply;
+  /** `POST auth/request-code` (the sign-in's code step). */
+  codeSent?: ICodeSentReply;
 }
 
 const API_URL = 'https://gpuoutlet.ai';
@@ -72,6 +75,9 @@ const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
+  sessionState: 'signed_in',
+  lastEmail: 'alice@example.com',
+  credentialsFile: '/home/alice/.config/gpuoutlet/credentials',
   stopNotice: STOP_NOTICE,
   stateProblems: []
 };
@@ -433,6 +439,37 @@ export const STATES = {
     keys: KEYS,
     rentals: { rentals: [BIG, SMALL], version: 8 },
     preview: QUOTE
+  },
+  /**
+   * Not signed in (a fresh install): "Sign in to gpuoutlet", the email of the account last
+   * signed in here filled in; "Send code" leads to the code step.
+   */
+  signin: {
+    status: {
+      ...STATUS,
+      configured: false,
+      state: 'not_configured',
+      sidConfigured: false,
+      sidSource: null,
+      problem: 'Not signed in to gpuoutlet at https://gpuoutlet.ai.',
+      session: null,
+      sessionState: 'signed_out'
+    },
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    wallet: wallet([]),
+    keys: KEYS,
+    rentals: { rentals: [], version: 1 },
+    preview: QUOTE,
+    codeSent: {
+      email: 'alice@example.com',
+      created: false,
+      message: 'gpuoutlet emailed a 6-digit sign-in code to alice@example.com.',
+      resendAfterSeconds: 30,
+      codeLifetimeSeconds: 600,
+      attemptsPerCode: 5,
+      hint: null
+    }
   },
   /**
    * The rentals API cannot be reached: one banner says so, since when and why; the running
