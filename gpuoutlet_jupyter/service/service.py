@@ -382,8 +382,7 @@ class RentalService:
             idle_before = shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
-            # Every caller brings the API's own fresh word (a poll, the list, a create, a stop).
-            record.checked_at = time.time()
+            record.checked_at = time.time()  # the API's own word: a poll, list, create or stop
             self.health.ok(record.checked_at)
             if polled:
                 record.polls += 1
