@@ -74,6 +74,16 @@ class Backend(Protocol):
         """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop
         (0 turns it off)."""
 
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        """The rentals' remote kernels and their connection state, or one rental's
+        (``KernelsView``)."""
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        """Adopt a detached remote kernel (``ReattachReply``)."""
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        """End a detached remote kernel on its machine (``KernelShutDownReply``)."""
+
     def auth(self) -> dict[str, Any]:
         """Who is signed in and until when (``AuthView``)."""
 

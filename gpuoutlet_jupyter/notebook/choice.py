@@ -1,16 +1,36 @@
-"""Which rental to keep, when a create's answer was lost and several rentals match it."""
+"""Which rental to keep, when a create's answer was lost and several rentals match it (the
+creates not settled yet, and the user's choice among their rentals)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..api import CreateAmbiguousError
+from ..api.models import STOP_NOTICE
 from .errors import NotebookError
+from .views import RentalInfo, RentalsTable
 
 if TYPE_CHECKING:
     from .core import GpuCore
-    from .views import RentalInfo
+
+
+def pending_creates(core: GpuCore) -> list[dict[str, Any]]:
+    """The creates the service has not settled yet (``PendingCreateView``)."""
+    pending: list[dict[str, Any]] = core.backend.rentals().get("pendingCreates") or []
+    return pending
+
+
+def settle(core: GpuCore, create_id: str, keep: list[str] | None) -> RentalsTable:
+    """Keep ``keep`` (None: all) of the rentals that match a create whose answer was lost;
+    the others are stopped (their stop is said first: it is permanent)."""
+    if keep is not None:
+        core.say(f"Keeping {', '.join(keep)}; the others are stopped. {STOP_NOTICE}")
+    settled = core.backend.settle_create(create_id, keep)
+    kept = [RentalInfo(r, core.backend) for r in settled["kept"]]
+    for stopped in settled["stopped"]:
+        core.say(RentalInfo(stopped, core.backend).stop_line())
+    return RentalsTable(kept, title=f"Kept {len(kept)} rental(s)", totals=False)
 
 
 def which_to_keep(
@@ -41,7 +61,7 @@ def which_to_keep(
             f"until you run {later}."
         )
     if answer.lower() == "all":
-        return core.settle_create(exc.create_id, None).rentals[0]
+        return settle(core, exc.create_id, None).rentals[0]
     try:
         picks = [exc.candidates[int(word) - 1] for word in answer.split()]
         if any(int(word) < 1 for word in answer.split()):
@@ -51,4 +71,4 @@ def which_to_keep(
             f"{answer!r} names none of 1 to {len(exc.candidates)}: nothing was stopped. Choose "
             f"with {later}."
         ) from None
-    return core.settle_create(exc.create_id, picks).rentals[0]
+    return settle(core, exc.create_id, picks).rentals[0]

@@ -14,6 +14,7 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _LOADED:
         return
     from .completion import register
+    from .kernel_magics import KernelMagics
     from .login_magics import LoginMagics
     from .magics import GpuMagics
     from .session import NotebookSession
@@ -27,6 +28,7 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(session)  # for %config NotebookSession
     loaded = [
         GpuMagics(shell=ipython, session=session),
+        KernelMagics(shell=ipython, session=session),
         LoginMagics(shell=ipython, session=session),
     ]
     for magics in loaded:

@@ -30,6 +30,7 @@ from ..api.settings import (
     normalize_url,
 )
 from ..rest.host import ServiceHost
+from ..rest.kernels import KernelBoard, KernelsJson
 from ..rest.layer import LongPoll, status_reply
 from ..service.options import ServiceConfig
 from .backend import RentalJSON
@@ -91,6 +92,8 @@ class InProcessBackend:
             self._stop_loop()
             raise
         self._api = self._host.api
+        # The remote kernels' records (no Jupyter server here: Reattach only marks one).
+        self._kernels = KernelsJson(KernelBoard(config.state_dir))
         # Save the state and stop the watchers when the kernel exits (the rentals go on).
         atexit.register(self._close_at_exit)
 
@@ -229,6 +232,15 @@ class InProcessBackend:
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
         return self._run(self._api.keep(rental_id, body))
+
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        return self._run(self._kernels.kernels(rental_id=rental_id))
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        return self._run(self._kernels.reattach(wrapper), cancel_on_interrupt=False)
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        return self._run(self._kernels.shut_down(wrapper), cancel_on_interrupt=False)
 
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
         future = self._submit(self._api.rental(rental_id, _poll(since, wait)))

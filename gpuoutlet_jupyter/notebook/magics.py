@@ -279,7 +279,8 @@ class GpuMagics(Magics):
         if args is None:
             return None
         return self._run(
-            "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
+            "gpu_keep",
+            lambda core: core.keep_and_say(args.rental_id, idle_stop_minutes=args.idle_stop),
         )
 
     @line_magic
@@ -312,9 +313,10 @@ class GpuMagics(Magics):
                 raise GpuMagicError("%gpu_creates: CREATE_ID and --all go with keep.")
 
             def listed(core: GpuCore) -> CreatesTable:
+                from .choice import pending_creates
                 from .views import CreatesTable
 
-                return CreatesTable(core.creates())
+                return CreatesTable(pending_creates(core))
 
             return self._run("gpu_creates", listed)
         if not args.create_id or bool(args.rental_ids) == args.all:
@@ -323,7 +325,13 @@ class GpuMagics(Magics):
                 "create_… rent_…), or --all to keep every one. %gpu_creates lists them."
             )
         keep = None if args.all else list(args.rental_ids)
-        return self._run("gpu_creates", lambda core: core.settle_create(args.create_id, keep))
+
+        def settled(core: GpuCore) -> RentalsTable:
+            from .choice import settle
+
+            return settle(core, args.create_id, keep)
+
+        return self._run("gpu_creates", settled)
 
     @line_magic
     @magic_arguments()

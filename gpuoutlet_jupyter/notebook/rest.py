@@ -19,6 +19,8 @@ from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachable
 
 #: Extra seconds a long-poll's read may take beyond its ``wait``.
 _MARGIN = 15.0
+#: Extra seconds a kernel action may take (a reattach starts a kernel over ssh).
+_KERNEL_ACTION_SECONDS = 90.0
 
 
 class ServerBackend:
@@ -121,6 +123,21 @@ class ServerBackend:
         path = _rental_path(rental_id) + "/keep"
         body = None if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
         data: RentalJSON = self._request("POST", path, json=body)
+        return data
+
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        path = "remote-kernels" if rental_id is None else _rental_path(rental_id) + "/kernels"
+        data: dict[str, Any] = self._request("GET", path)
+        return data
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        path = f"remote-kernels/{quote(wrapper, safe='')}/reattach"
+        data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
+        return data
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        path = f"remote-kernels/{quote(wrapper, safe='')}/shutdown"
+        data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
         return data
 
     # Signing the server in and out: the code goes to the server, which keeps the session.

@@ -30,6 +30,7 @@ from ..api import (
     UnknownFamilyError,
     ValidationFailedError,
 )
+from .kernels import KernelActionError
 from .models import ErrorReply
 
 
@@ -120,6 +121,8 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         return _answer(409, "other_account_active", str(exc), {"rentals": exc.rentals})
     if isinstance(exc, RentalNotActiveError):
         return _answer(409, "not_active", str(exc), {"rentalId": exc.rental_id, "state": exc.state})
+    if isinstance(exc, KernelActionError):
+        return _answer(exc.status, exc.code, str(exc), {"rentalId": exc.rental_id})
     if isinstance(exc, ConfigurationError):
         return _answer(503, "not_configured", str(exc))
     if isinstance(exc, ExtensionUnavailableError):

@@ -251,6 +251,7 @@ class JsonAPI:
                 "rentals": service.rentals(),
                 "pendingCreates": service.pending.views(),
                 "version": service.version,
+                "apiProblem": service.health.problem(),
             },
         )
 

@@ -207,6 +207,19 @@ class RentalView(RestModel):
     idle_stop: IdleStopView | None
     stop_reason: str | None = Field(description="`idle` when this server stopped it for that.")
     ended_at: str | None = Field(description="When it stopped, failed or vanished.")
+    checked_at: str | None = Field(
+        None,
+        description="When the rentals API last confirmed this state (null: not since this "
+        "server started): how old what is shown is.",
+    )
+
+
+class ApiProblemView(RestModel):
+    """The rentals API does not answer the watching: what is shown is as it last said."""
+
+    message: str = Field(description="The last failure, in words, with what to do.")
+    since: str = Field(description="When the failures began (ISO 8601).")
+    last_ok_at: str | None = Field(description="When the API last answered (null: never).")
 
 
 class PendingCreateView(RestModel):
@@ -232,8 +245,14 @@ class RentalsView(RestModel):
     (the long-poll's cursor: it grows with a change of either)."""
 
     rentals: list[RentalView]
-    pending_creates: list[PendingCreateView]
+    pending_creates: list[PendingCreateView] = Field(
+        default_factory=list,
+        description="Creates whose answer was lost, not settled yet (`POST creates/{id}`).",
+    )
     version: int
+    api_problem: ApiProblemView | None = Field(
+        None, description="Set while the rentals API does not answer: the list may be old."
+    )
 
 
 class CreateReply(RentalView):
@@ -516,6 +535,86 @@ class StatusView(RestModel):
         None, description="The request budget's use (null: no service running)."
     )
     note: str | None = None
+    api_problem: ApiProblemView | None = Field(
+        None, description="Set while the rentals API does not answer the watching."
+    )
+
+
+# Remote kernels (the kernel records of the state dir: docs/remote-kernels.md).
+
+
+class KernelView(RestModel):
+    """One remote kernel of a rental and how its connection is (never its key)."""
+
+    wrapper: str = Field(
+        description="The kernel's id on its machine (its keeper's): what Reattach and Shut "
+        "down take."
+    )
+    rental_id: str
+    kernel_name: str = Field(description="The rental's kernelspec.")
+    state: str = Field(
+        description="`connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` "
+        "(no Jupyter drives it: it may be reattached or shut down)."
+    )
+    attempt: int = Field(description="While reconnecting: the try under way (else 0).")
+    error: str | None = Field(description="Why the last reconnect attempt failed.")
+    since: str | None = Field(
+        description="When `state` last changed (ISO 8601); for a kernel whose Jupyter went away "
+        "without a word, when that Jupyter last changed it."
+    )
+    started_at: str | None = Field(description="When the kernel was started (ISO 8601).")
+    detached: bool = Field(description="No Jupyter drives it: Reattach and Shut down apply.")
+    driven_here: bool = Field(description="This Jupyter server drives it (`kernelId` is its).")
+    kernel_id: str | None = Field(description="Its Jupyter kernel id, while this server drives it.")
+    notebook: str | None = Field(description="The notebook it was started for, when known.")
+    detach_timeout_seconds: float | None = Field(
+        description="How long it runs on once detached (null: until the rental stops)."
+    )
+    ends_at: str | None = Field(
+        description="Detached with a detach timeout: when it ends by itself (ISO 8601)."
+    )
+    reattach_requested: bool = Field(description="The next start of its kernelspec adopts it.")
+    notice: str = Field(
+        description="Its state in words: `kernel on rent_… lost its connection, reconnecting, "
+        "attempt 3`."
+    )
+
+
+class KernelsView(RestModel):
+    """The remote kernels of every rental (or one), by rental, newest first; the version is the
+    long-poll's cursor (it moves with any change of any kernel's state)."""
+
+    kernels: list[KernelView]
+    version: int
+
+
+class ReattachReply(RestModel):
+    """``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+    (``kernel``: as it was when Reattach was asked for)."""
+
+    kernel: KernelView
+    kernel_name: str = Field(description="The kernelspec that adopts it.")
+    kernel_id: str | None = Field(
+        description="The Jupyter kernel this server started, which adopted it (null: nothing was "
+        "started here; the next start of `kernelName` adopts it)."
+    )
+    path: str | None = Field(
+        description="Its notebook, relative to Jupyter's root, now with a session on that "
+        "kernel: open it (null: none known, or it is not there any more)."
+    )
+    adopted: bool | None = Field(
+        description="The kernel started is the detached one, variables and all (false: that one "
+        "had ended, a new one was started; null: nothing was started here)."
+    )
+    message: str = Field(description="What happened and what to do next, in words.")
+
+
+class KernelShutDownReply(RestModel):
+    """``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine."""
+
+    wrapper: str
+    rental_id: str
+    message: str
 
 
 #: Every reply model, by the name the schema and the docs use.
@@ -537,4 +636,7 @@ REPLIES: dict[str, type[RestModel]] = {
     "SignedInReply": SignedInReply,
     "SignedOutReply": SignedOutReply,
     "ErrorReply": ErrorReply,
+    "KernelsView": KernelsView,
+    "ReattachReply": ReattachReply,
+    "KernelShutDownReply": KernelShutDownReply,
 }

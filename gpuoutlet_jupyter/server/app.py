@@ -33,7 +33,10 @@ from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
+from .kernel_handlers import kernel_routes
+from .kernels import ServerKernels
 from .manager import ManagerConfig, RentalsManager
+from .rental_kernels import RentalKernels
 
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
@@ -89,6 +92,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
     # Set by initialize_settings.
     manager: RentalsManager
     kernel_token: KernelToken
+    kernels: ServerKernels
 
     def manager_config(self) -> ManagerConfig:
         """The traitlets, as the manager's configuration (in one step: see ``from_traits``)."""
@@ -108,6 +112,16 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         if self.serverapp is not None:
             activity = KernelManagerActivity(self.serverapp.kernel_manager)
         self.manager = RentalsManager(self.manager_config(), activity=activity)
+        # The rentals' remote kernels, read from their records (no upstream request).
+        self.kernels = ServerKernels(Path(self.state_dir).expanduser(), self.serverapp)
+        if self.serverapp is not None:
+            # A rental that ended takes its kernels (and their sessions) with it.
+            kernels = RentalKernels(
+                self.serverapp.kernel_manager, getattr(self.serverapp, "session_manager", None)
+            )
+            self.manager.host.on_build.append(
+                lambda service: service.hooks.ended.append(kernels.ended)
+            )
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.
@@ -123,6 +137,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.manager, self.kernel_token))
+        self.handlers.extend(kernel_routes(self.manager, self.kernel_token, self.kernels))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """On the live loop, port bound: tell future kernels where we are, then start watching."""
@@ -133,6 +148,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         # Jupyter is going away and shuts its kernels down next: the rentals' remote kernels
         # stay on their machines, detached, for the next Jupyter to adopt (issue 17).
         await detach_all()
+        await self.kernels.close()
         await self.manager.stop()
         self._unpublish()
         self._unroute_library_logs()

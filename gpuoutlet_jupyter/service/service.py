@@ -37,6 +37,7 @@ from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
 from .creator import Creator
+from .health import ApiHealth
 from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
@@ -72,6 +73,8 @@ class RentalService:
         #: Before a stop and once a rental ended (see hooks.py); add to them before ``start``.
         self.hooks = RentalHooks()
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
+        #: When the API last answered the watching, and since when it does not (health.py).
+        self.health = ApiHealth()
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
@@ -82,6 +85,7 @@ class RentalService:
             self.options,
             apply=self._apply,
             mark_gone=self._mark_gone,
+            health=self.health,
         )
         self._idle = IdleStopper(
             self._tracker,
@@ -268,14 +272,9 @@ class RentalService:
         idle = self._idle.setting(idle_stop_minutes)
         records, note = await self._creator.create(request, idle, notebook)
         record = records[0]
-        log.info(
-            "created rental %s (%s x%s, %s cents/h, %s)",
-            record.id,
-            request.family_id,
-            request.gpu_count,
-            record.rental.price_per_hour_cents,
-            record.rental.name,
-        )
+        rental = record.rental
+        what = f"{request.describe()}, {rental.price_per_hour_cents} cents/h, {rental.name}"
+        log.info("created rental %s (%s)", record.id, what)
         return {**record.view(), "note": note}
 
     async def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
@@ -292,11 +291,8 @@ class RentalService:
     ) -> RentalRecord:
         """Track a rental just created, or found by its name after its answer was lost (a
         poll may have taken it in first, as made elsewhere): made here, with its quote."""
-        record = self._tracker.get(rental.id)
-        if record is None:
-            record = self._tracker.add(rental, created_here=True)
-        elif not record.created_here:
-            record.created_here = True
+        record = self._tracker.get(rental.id) or self._tracker.add(rental, created_here=True)
+        record.created_here = True
         if record.quote is None:
             record.idle_stop_minutes = idle
             record.template_id = request.template_id
@@ -393,6 +389,8 @@ class RentalService:
             idle_before = shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
+            record.checked_at = time.time()  # the API's own word: a poll, list, create or stop
+            self.health.ok(record.checked_at)
             if polled:
                 record.polls += 1
                 record.upstream_error = None
@@ -415,6 +413,7 @@ class RentalService:
         async with self._tracker.lock(record.id):
             was_watched = record.watched
             record.gone = True
+            record.checked_at = time.time()  # the API said so: a 404, or a list without it
             record.mark_ended(time.time())
             await self._access.act(record)
             await self._tracker.bump(record)

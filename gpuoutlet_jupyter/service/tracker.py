@@ -129,6 +129,6 @@ class Tracker:
 def durable(record: RentalRecord) -> dict[str, Any]:
     """The part of a record worth persisting and announcing: all but poll progress."""
     state = record.to_state()
-    for key in ("polls", "version", "phase"):
+    for key in ("polls", "version", "phase", "checkedAt"):
         state.pop(key)
     return state

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ..api import GpuOutletError, NotFoundError, Rental
 from .budget import Priority
+from .health import ApiHealth
 from .options import ServiceOptions
 from .record import RentalRecord
 from .tracker import Tracker
@@ -74,12 +75,15 @@ class Watcher:
         *,
         apply: Apply,
         mark_gone: MarkGone,
+        health: ApiHealth | None = None,
     ) -> None:
         self._tracker = tracker
         self._upstream = upstream
         self._options = options
         self._apply = apply
         self._mark_gone = mark_gone
+        #: Told of every failed poll and list, so viewers can say why what they show is old.
+        self._health = health or ApiHealth()
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._poked: set[str] = set()
@@ -241,6 +245,7 @@ class Watcher:
             await work
         except GpuOutletError as exc:
             # Network, 5xx, 429, a garbled body, an expired sid: shown, backed off, retried.
+            self._health.failed(str(exc))
             for record in members:
                 if record.watched:
                     await self._poll_failed(record, exc)
@@ -356,11 +361,13 @@ class Watcher:
             return await self._reconcile()
         except GpuOutletError as exc:
             log.warning("could not list rentals to reconcile: %s", exc)
+            self._health.failed(str(exc))
             return None
 
     async def _reconcile(self) -> list[Rental]:
         listed = await self._upstream.rentals()
         self._last_reconcile = asyncio.get_running_loop().time()
+        self._health.ok()
         seen = set()
         for rental in listed:
             seen.add(rental.id)

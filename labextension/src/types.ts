@@ -5,6 +5,7 @@
  */
 export type {
   IAddKeyReply,
+  IApiProblemView,
   IAuthView,
   ICodeSentReply,
   ICreateReply,
@@ -14,6 +15,9 @@ export type {
   IFamilyView,
   IFieldProblem,
   IIdleStopView,
+  IKernelShutDownReply,
+  IKernelsView,
+  IKernelView,
   IKeysView,
   IKeyView,
   ILocalKeyView,
@@ -23,6 +27,7 @@ export type {
   IPreviewView,
   IProvisioningView,
   IQuoteView,
+  IReattachReply,
   IRentalsView,
   IRentalView,
   ISessionView,

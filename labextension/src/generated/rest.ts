@@ -15,8 +15,11 @@ export interface IGpuOutletRest {
   CreateReply: ICreateReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
+  KernelShutDownReply: IKernelShutDownReply;
+  KernelsView: IKernelsView;
   KeysView: IKeysView;
   PreviewView: IPreviewView;
+  ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
   SettleReply: ISettleReply;
@@ -118,6 +121,10 @@ export interface ICodeSentReply {
  * The rental a create made (``POST rentals``).
  */
 export interface ICreateReply {
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
@@ -461,6 +468,88 @@ export interface IOfferView {
   regions: string[];
 }
 /**
+ * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
+ */
+export interface IKernelShutDownReply {
+  message: string;
+  rentalId: string;
+  wrapper: string;
+}
+/**
+ * The remote kernels of every rental (or one), by rental, newest first; the version is the
+ * long-poll's cursor (it moves with any change of any kernel's state).
+ */
+export interface IKernelsView {
+  kernels: IKernelView[];
+  version: number;
+}
+/**
+ * One remote kernel of a rental and how its connection is (never its key).
+ */
+export interface IKernelView {
+  /**
+   * While reconnecting: the try under way (else 0).
+   */
+  attempt: number;
+  /**
+   * How long it runs on once detached (null: until the rental stops).
+   */
+  detachTimeoutSeconds: number | null;
+  /**
+   * No Jupyter drives it: Reattach and Shut down apply.
+   */
+  detached: boolean;
+  /**
+   * This Jupyter server drives it (`kernelId` is its).
+   */
+  drivenHere: boolean;
+  /**
+   * Detached with a detach timeout: when it ends by itself (ISO 8601).
+   */
+  endsAt: string | null;
+  /**
+   * Why the last reconnect attempt failed.
+   */
+  error: string | null;
+  /**
+   * Its Jupyter kernel id, while this server drives it.
+   */
+  kernelId: string | null;
+  /**
+   * The rental's kernelspec.
+   */
+  kernelName: string;
+  /**
+   * The notebook it was started for, when known.
+   */
+  notebook: string | null;
+  /**
+   * Its state in words: `kernel on rent_… lost its connection, reconnecting, attempt 3`.
+   */
+  notice: string;
+  /**
+   * The next start of its kernelspec adopts it.
+   */
+  reattachRequested: boolean;
+  rentalId: string;
+  /**
+   * When `state` last changed (ISO 8601); for a kernel whose Jupyter went away without a word, when that Jupyter last changed it.
+   */
+  since: string | null;
+  /**
+   * When the kernel was started (ISO 8601).
+   */
+  startedAt: string | null;
+  /**
+   * `connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` (no Jupyter drives it: it may be reattached or shut down).
+   */
+  state: string;
+  /**
+   * The kernel's id on its machine (its keeper's): what Reattach and Shut down take.
+   */
+  wrapper: string;
+}
+/**
  * The account's keys, and the local one (pods get the account's keys at launch only).
  */
 export interface IKeysView {
@@ -532,9 +621,40 @@ export interface INotice {
   message: string;
 }
 /**
+ * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * (``kernel``: as it was when Reattach was asked for).
+ */
+export interface IReattachReply {
+  /**
+   * The kernel started is the detached one, variables and all (false: that one had ended, a new one was started; null: nothing was started here).
+   */
+  adopted: boolean | null;
+  kernel: IKernelView;
+  /**
+   * The Jupyter kernel this server started, which adopted it (null: nothing was started here; the next start of `kernelName` adopts it).
+   */
+  kernelId: string | null;
+  /**
+   * The kernelspec that adopts it.
+   */
+  kernelName: string;
+  /**
+   * What happened and what to do next, in words.
+   */
+  message: string;
+  /**
+   * Its notebook, relative to Jupyter's root, now with a session on that kernel: open it (null: none known, or it is not there any more).
+   */
+  path: string | null;
+}
+/**
  * One rental: the rentals API's fields as it last sent them, and what this server knows.
  */
 export interface IRentalView {
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
@@ -619,9 +739,33 @@ export interface IRentalView {
  * (the long-poll's cursor: it grows with a change of either).
  */
 export interface IRentalsView {
-  pendingCreates: IPendingCreateView[];
+  /**
+   * Set while the rentals API does not answer: the list may be old.
+   */
+  apiProblem?: IApiProblemView | null;
+  /**
+   * Creates whose answer was lost, not settled yet (`POST creates/{id}`).
+   */
+  pendingCreates?: IPendingCreateView[];
   rentals: IRentalView[];
   version: number;
+}
+/**
+ * The rentals API does not answer the watching: what is shown is as it last said.
+ */
+export interface IApiProblemView {
+  /**
+   * When the API last answered (null: never).
+   */
+  lastOkAt: string | null;
+  /**
+   * The last failure, in words, with what to do.
+   */
+  message: string;
+  /**
+   * When the failures began (ISO 8601).
+   */
+  since: string;
 }
 /**
  * A create not settled yet: sent and unanswered, or its answer lost and being looked for,
@@ -675,6 +819,10 @@ export interface IStopReply {
    * gpuoutlet said it was stopped already (409 `already_stopped`): the stop is done, nothing was charged by this call.
    */
   alreadyStopped: boolean;
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
@@ -814,6 +962,10 @@ export interface ISignedOutReply {
  * Where the API is, whether the server can rent, who is signed in.
  */
 export interface IStatusView {
+  /**
+   * Set while the rentals API does not answer the watching.
+   */
+  apiProblem?: IApiProblemView | null;
   apiUrl: string;
   /**
    * `server` or `in-process`.
