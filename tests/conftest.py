@@ -69,6 +69,31 @@ def _test_sandbox(
     )
 
 
+@pytest.fixture(autouse=True)
+def _no_unasked_429(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No normal flow gets a 429 from the sandbox: the sandbox a test uses must have refused
+    none of its requests by the end of it (its ``refusedCount``, the vendor's real limits),
+    unless the test is marked ``rate_limited`` (it provokes them on purpose). The faults'
+    injected 429s (``rateLimitBurst``) are asked for, and not counted there."""
+    names = [n for n in ("sandbox", "fast_sandbox") if n in request.fixturenames]
+    if not names or request.node.get_closest_marker("rate_limited") is not None:
+        yield
+        return
+    sandboxes = {id(s): s for s in (request.getfixturevalue(n) for n in names)}.values()
+    before = [s.rate_limits()["refusedCount"] for s in sandboxes]
+    yield
+    for process, was in zip(sandboxes, before, strict=True):
+        now = process.rate_limits()["refusedCount"]
+        # A PUT of the limits starts the count over.
+        provoked = now - was if now >= was else now
+        if provoked:
+            pytest.fail(
+                f"{provoked} request(s) of this test got a 429 from the sandbox (over the "
+                "vendor's limits: 100 a minute, 1,000 an hour per session). A normal flow must "
+                "stay within them; mark the test `rate_limited` if it provokes them on purpose."
+            )
+
+
 @pytest.fixture
 def account(sandbox: SandboxProcess, ssh_keypair: SSHKeypair) -> Iterator[SandboxAccount]:
     """$100 on a fresh account of the module's sandbox, whose pods accept `ssh_keypair`; the

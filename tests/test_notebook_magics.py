@@ -77,6 +77,7 @@ MAGICS = [
     "gpu_wait",
     "gpu_stop",
     "gpu_keep",
+    "gpu_creates",
     "gpu_families",
     "gpu_templates",
     "gpu_wallet",
@@ -536,10 +537,22 @@ def test_stop_all_asks_first(fake: FakeBackend, run: Run, monkeypatch: pytest.Mo
 
 
 @pytest.fixture
+def balance_cents() -> int:
+    return 50
+
+
+@pytest.fixture
 def in_process(
-    ip: Any, sandbox: Any, ssh_keypair: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ip: Any,
+    sandbox: Any,
+    ssh_keypair: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    balance_cents: int,
 ) -> Any:
-    account = sandbox.create_account(balance_cents=50, authorized_keys=ssh_keypair.public_key)
+    account = sandbox.create_account(
+        balance_cents=balance_cents, authorized_keys=ssh_keypair.public_key
+    )
     for name in ("GPUOUTLET_SERVER_URL", "GPUOUTLET_SERVER_TOKEN", "JPY_PARENT_PID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
@@ -562,6 +575,68 @@ def test_in_process_insufficient_balance(in_process: Any, sandbox: Any, run: Run
     value, printed = run("%gpu_status")
     assert "this kernel (in-process" in printed and in_process.sid not in printed
     assert "signed in as" in printed
+
+
+@pytest.mark.parametrize("balance_cents", [10_00])
+def test_in_process_a_lost_create_answer_is_one_rental_found_by_its_name(
+    in_process: Any, sandbox: Any, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/work/Fine tune.ipynb")
+    sandbox.set_faults(dropCreateAnswerCount=1)
+    try:
+        value, printed = run("%gpu_rent rtx-4090 --no-wait")
+    finally:
+        sandbox.set_faults({})
+    assert isinstance(value, RentalInfo), printed
+    assert "The answer to this create was lost" in printed and "one rental" in printed
+    with sandbox.client(in_process.sid) as http:
+        listed = http.get("/v1/rentals").json()["rentals"]
+    assert [r["id"] for r in listed] == [value.id]  # sent once: exactly one rental
+    assert re.fullmatch(r"[A-Za-z0-9._-]+/Fine-tune-[a-z2-9]{4}", listed[0]["name"])
+    _, printed = run("%gpu_creates")
+    assert "No creates waiting to be settled." in printed
+    # The budget in the status: what this kernel sent, and what gpuoutlet says is left.
+    _, printed = run("%gpu_status")
+    assert re.search(r"API requests +\d+ in the last minute \(at most 60\)", printed), printed
+    assert re.search(r"gpuoutlet's count +\d+ of 100 left in its window", printed), printed
+    _, printed = run(f"%gpu_stop {value.id} --no-wait")
+    assert "Stop" in printed or "stopping" in printed
+
+
+def test_a_create_matched_by_several_rentals_asks_which_to_keep(
+    fake: FakeBackend, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = "rent_01HTWIN0000000000000000000"
+    fake.create_error = api.CreateAmbiguousError(
+        "The answer to the create was lost, and 2 rentals match it.",
+        create_id="create_abc",
+        name="alice/exp-42",
+        candidates=[ID, twin],
+    )
+    questions: list[str] = []
+
+    def answer(question: str) -> str:
+        questions.append(question)
+        return "1"
+
+    monkeypatch.setattr("builtins.input", answer)
+    value, printed = run("%gpu_rent rtx-4090 --name alice/exp-42 --no-wait")
+    assert isinstance(value, RentalInfo) and value.id == ID, printed
+    assert fake.settled == [("create_abc", [ID])]
+    assert f"1. {ID}" in questions[0] and f"2. {twin}" in questions[0]
+    assert f"Keeping {ID}; the others are stopped." in printed
+
+    # Nowhere to ask (no stdin): all are kept watched, and the way to choose later is said.
+    def no_stdin(question: str) -> str:
+        raise StdinNotImplementedError("no stdin here")
+
+    monkeypatch.setattr("builtins.input", no_stdin)
+    value, printed = run("%gpu_rent rtx-4090 --name alice/exp-42 --no-wait")
+    assert isinstance(value, GpuMagicError) and "%gpu_creates keep create_abc" in printed
+    value, printed = run(f"%gpu_creates keep create_abc {twin}")
+    assert fake.settled[-1] == ("create_abc", [twin]) and "Kept 1 rental(s)" in printed
+    value, printed = run("%gpu_creates keep create_abc")
+    assert isinstance(value, GpuMagicError) and "--all" in printed
 
 
 def test_the_panel_needs_a_widget_frontend(fake: FakeBackend, run: Run) -> None:

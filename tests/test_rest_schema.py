@@ -34,11 +34,12 @@ def test_the_documented_routes_are_the_served_ones() -> None:
     served = {pattern for pattern, _handler, _kwargs in routes(None, KernelToken())}  # type: ignore[arg-type]
     served |= {p for p, _h, _k in kernel_routes(None, KernelToken(), None)}  # type: ignore[arg-type]
     rental = f"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
+    create = f"{API_PATH}/creates/(?P<create_id>[^/]+)"
     kernel = f"{API_PATH}/remote-kernels/(?P<wrapper>[^/]+)"
     documented = {
-        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental).replace(
-            f"{API_PATH}/remote-kernels/ID", kernel
-        )
+        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental)
+        .replace(f"{API_PATH}/creates/ID", create)
+        .replace(f"{API_PATH}/remote-kernels/ID", kernel)
         for _m, path, *_ in schema.ROUTES
     }
     assert served == documented

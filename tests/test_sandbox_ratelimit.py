@@ -105,6 +105,7 @@ def test_every_answer_says_where_the_session_stands(
     assert anonymous.status_code == 401 and "X-RateLimit-Limit" not in anonymous.headers
 
 
+@pytest.mark.rate_limited
 def test_the_101st_request_in_a_minute_is_429(sandbox: SandboxProcess, defaults: None) -> None:
     account = sandbox.create_account()
     second_session = sandbox.new_session(account.account_id)
@@ -136,6 +137,7 @@ def test_the_101st_request_in_a_minute_is_429(sandbox: SandboxProcess, defaults:
     assert sandbox.rate_limits()["refusedCount"] == 2
 
 
+@pytest.mark.rate_limited
 def test_limits_are_configurable(sandbox: SandboxProcess, defaults: None) -> None:
     account = sandbox.create_account()
     assert sandbox.set_rate_limits(3, 5) == {"perMinute": 3, "perHour": 5, "refusedCount": 0}

@@ -338,10 +338,11 @@ async def test_a_401_mid_session_then_a_sign_in_keeps_rentals_and_long_polls(
     (view,) = [r for r in after["rentals"] if r["id"] == rental_id]
     assert view["status"] == "running" and view["upstreamError"] is None  # the new service's
 
-    # The rental is watched again, once: one watcher task for it in the whole server.
+    # The rental is watched again, once: one loop for the running rentals in the whole server
+    # (polls are batched by status, issue 14; the old service's loop ended with it).
     service = await gpuoutlet_app(server).manager.service()
     assert service.watching() == [rental_id]
-    watchers = [t for t in asyncio.all_tasks() if t.get_name() == f"gpuoutlet-watch-{rental_id}"]
+    watchers = [t for t in asyncio.all_tasks() if t.get_name() == "gpuoutlet-watch-running"]
     assert len([t for t in watchers if not t.done()]) == 1
     status = (await rest.api("GET", "status")).json()
     assert status["sessionState"] == "signed_in"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -446,7 +447,10 @@ async def test_manager_create_checks_the_key_then_quotes_then_creates_once(
         assert view["provisioning"]["expectedSeconds"] == 45
         posts = [s for s in stub.requests if s.method == "POST"]
         assert [p.path for p in posts] == ["/v1/rentals/preview", "/v1/rentals"]
-        assert posts[-1].body == {"familyId": "rtx-4090", "gpuCount": 1, "templateId": "pytorch"}
+        sent = dict(posts[-1].body)
+        # Every create carries a name (how a lost answer is found again): `<user>/jupyter-xxxx`.
+        assert re.fullmatch(r"[A-Za-z0-9._-]+/jupyter-[a-z2-9]{4}", sent.pop("name"))
+        assert sent == {"familyId": "rtx-4090", "gpuCount": 1, "templateId": "pytorch"}
         assert "idempotency-key" not in posts[-1].headers
         assert posts[-1].headers["cookie"] == f"sid={SID}"
         listed = await manager.api.rentals()
@@ -550,7 +554,7 @@ async def test_manager_long_poll_returns_at_the_cap_without_a_change(
     await manager.start()
     try:
         listed = await manager.api.rentals(LongPoll(wait=0.05, since=0))
-        assert listed == {"rentals": [], "version": 0, "apiProblem": None}
+        assert listed == {"rentals": [], "pendingCreates": [], "version": 0, "apiProblem": None}
     finally:
         await manager.stop()
 

@@ -33,7 +33,7 @@ FAST = ServiceOptions(
     poll_interval=0.1,
     max_polls=60,
     slow_poll_interval=0.3,
-    running_poll_interval=0.2,
+    running_poll_interval=1.0,
     backoff_max=0.5,
     reconcile_interval=0,
 )

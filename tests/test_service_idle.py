@@ -110,15 +110,18 @@ def test_idle_minutes_refused_with_the_field_named(value: Any) -> None:
 
 
 def test_create_body_split_and_every_problem_reported_at_once() -> None:
-    body = {"familyId": "rtx-4090", "gpuCount": 1, "idleStopMinutes": 30}
-    request, minutes = parse_create(body)
-    assert request.family_id == "rtx-4090" and minutes == 30
+    body = {"familyId": "rtx-4090", "gpuCount": 1, "idleStopMinutes": 30, "notebook": "a.ipynb"}
+    create = parse_create(body)
+    assert create.request.family_id == "rtx-4090" and create.idle_stop_minutes == 30
+    assert create.notebook == "a.ipynb"
     assert "idleStopMinutes" in body  # the caller's body is left as it was
-    assert parse_create({"familyId": "rtx-4090", "gpuCount": 1})[1] is None
-    assert "idleStopMinutes" not in request.to_wire()
+    assert parse_create({"familyId": "rtx-4090", "gpuCount": 1}).idle_stop_minutes is None
+    assert "idleStopMinutes" not in create.request.to_wire()
+    assert "notebook" not in create.request.to_wire()
     with pytest.raises(RequestValidationError) as caught:
-        parse_create({"familyId": "rtx-4090", "gpuCount": 3, "idleStopMinutes": -2})
-    assert sorted(field for field, _ in caught.value.problems) == ["gpuCount", "idleStopMinutes"]
+        parse_create({"familyId": "rtx-4090", "gpuCount": 3, "idleStopMinutes": -2, "notebook": 7})
+    problems = sorted(field for field, _ in caught.value.problems)
+    assert problems == ["gpuCount", "idleStopMinutes", "notebook"]
 
 
 # --- against the sandbox ----------------------------------------------------------------

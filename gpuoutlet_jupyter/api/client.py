@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr
@@ -419,6 +419,16 @@ class RentalsClient(_Base[httpx.Client]):
         )
 
 
+class RequestGate(Protocol):
+    """What every request of the async client passes through: the service's request budget
+    (one per host) waits for the request's turn in ``before`` and reads the answer's rate-limit
+    headers in ``after`` (``None``: no answer came)."""
+
+    async def before(self, endpoint: Endpoint) -> None: ...
+
+    def after(self, endpoint: Endpoint, response: httpx.Response | None) -> None: ...
+
+
 class AsyncRentalsClient(_Base[httpx.AsyncClient]):
     """The same client for asyncio code (the server extension and the service)."""
 
@@ -431,8 +441,11 @@ class AsyncRentalsClient(_Base[httpx.AsyncClient]):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        gate: RequestGate | None = None,
     ) -> None:
         super().__init__(settings, api_url, sid, retry)
+        #: What every request passes through before it is sent (the service's request budget).
+        self.gate = gate
 
         async def check(request: httpx.Request) -> None:
             self._check_request(request)
@@ -469,18 +482,38 @@ class AsyncRentalsClient(_Base[httpx.AsyncClient]):
         self._prepare(endpoint)
         path = endpoint.url_path(resource_id)
         attempts = Attempts(retry or self.retry, endpoint)
+        gate = self.gate
         while True:
             attempts.start()
+            if gate is not None:
+                # Its turn in the request budget (every try counts); a request held back
+                # there was never sent, and is not retried here.
+                await gate.before(endpoint)
             try:
                 try:
                     response = await self._http.request(
                         endpoint.method, path, json=body, params=params
                     )
-                except httpx.TransportError as exc:
-                    raise transport_error(exc, self.api_url) from exc
+                except BaseException as exc:
+                    if gate is not None:
+                        gate.after(endpoint, None)
+                    if isinstance(exc, httpx.TransportError):
+                        raise transport_error(exc, self.api_url) from exc
+                    raise
+                if gate is not None:
+                    gate.after(endpoint, response)
                 return decode(endpoint, response, self.api_url, resource_id), response
             except errors.GpuOutletError as error:
-                await self._sleep(attempts.next_delay(error))
+                delay = attempts.next_delay(error)
+                if (
+                    gate is not None
+                    and endpoint.session
+                    and isinstance(error, errors.RateLimitedError)
+                ):
+                    # The gate holds every request until Retry-After has passed: the retry
+                    # waits there, in its turn among the others, rather than beside them.
+                    continue
+                await self._sleep(delay)
 
     async def _call(self, endpoint: Endpoint, resource_id: str | None = None, **kwargs: Any) -> Any:
         return (await self._send(endpoint, resource_id, **kwargs))[0]

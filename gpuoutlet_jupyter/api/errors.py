@@ -196,11 +196,16 @@ class RentalNotActiveError(GpuOutletError):
 
 
 class TransportError(GpuOutletError):
-    """The API could not be reached, or the connection broke before an answer came back."""
+    """The API could not be reached, or the connection broke before an answer came back.
 
-    def __init__(self, message: str, *, url: str) -> None:
+    ``sent``: False when the request certainly never left (no connection was made); None when
+    it may have reached the API (a timeout, or a connection that broke after sending).
+    """
+
+    def __init__(self, message: str, *, url: str, sent: bool | None = None) -> None:
         super().__init__(message)
         self.url = url
+        self.sent = sent
 
 
 class APITimeoutError(TransportError):
@@ -357,12 +362,55 @@ class RateLimitedError(APIError):
         self.retry_after = retry_after
 
 
+class RequestsHeldError(RateLimitedError):
+    """429 made here, nothing sent: the request budget holds requests back (gpuoutlet asked to
+    wait with a 429, or this host's share of the vendor's limits is spent)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(
+            message, retry_after=retry_after, status_code=429, code="rate_limited", api_message=""
+        )
+
+
 class CodeRequestRateLimitedError(RateLimitedError):
     """429 ``code_request_rate_limited``: one sign-in code per email every 30 s."""
 
 
 class ServerError(APIError):
     """5xx: the API failed on its side."""
+
+
+# A create whose answer was lost (sent once, never repeated: the API has no idempotency key).
+
+
+class CreateNotMadeError(GpuOutletError):
+    """A create's answer was lost, and the account's newest rentals show none was made."""
+
+    def __init__(self, message: str, *, create_id: str, name: str) -> None:
+        super().__init__(message)
+        self.create_id = create_id
+        self.name = name
+
+
+class CreateUnknownError(GpuOutletError):
+    """A create's answer was lost, and the account's rentals could not be read to tell."""
+
+    def __init__(self, message: str, *, create_id: str, name: str) -> None:
+        super().__init__(message)
+        self.create_id = create_id
+        self.name = name
+
+
+class CreateAmbiguousError(GpuOutletError):
+    """A create's answer was lost and several rentals match it: the user says which to keep."""
+
+    def __init__(
+        self, message: str, *, create_id: str, name: str, candidates: Sequence[str]
+    ) -> None:
+        super().__init__(message)
+        self.create_id = create_id
+        self.name = name
+        self.candidates = list(candidates)
 
 
 # Following a rental.

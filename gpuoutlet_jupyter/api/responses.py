@@ -54,11 +54,14 @@ def parse(model: type[M], data: Any, *, what: str, api_url: str, status_code: in
 def transport_error(exc: httpx.TransportError, api_url: str) -> errors.TransportError:
     """A connection-level failure, phrased for a person: which URL, and what to check."""
     kind = type(exc).__name__
+    # No connection was made, so nothing reached the API (a create among them).
+    sent = False if isinstance(exc, _NEVER_SENT) else None
     if isinstance(exc, httpx.TimeoutException):
         return errors.APITimeoutError(
             f"The rentals API at {api_url} did not answer in time ({kind}). Check your network "
             "and try again.",
             url=api_url,
+            sent=sent,
         )
     detail = str(exc) or kind
     return errors.TransportError(
@@ -66,7 +69,17 @@ def transport_error(exc: httpx.TransportError, api_url: str) -> errors.Transport
         "or point GPUOUTLET_API_URL at the right server (a local sandbox prints its URL when it "
         "starts).",
         url=api_url,
+        sent=sent,
     )
+
+
+#: Failures before a connection carried the request: it never reached the API.
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
 
 
 def retry_after_seconds(response: httpx.Response) -> float:

@@ -59,10 +59,16 @@ class Backend(Protocol):
 
     def create(self, body: dict[str, Any]) -> RentalJSON:
         """Create from a camelCase request body, once (never retried: no idempotency key).
-        Besides the request's wire fields the body may hold ``idleStopMinutes`` (ours)."""
+        Besides the request's wire fields the body may hold ``idleStopMinutes`` and
+        ``notebook`` (ours). A lost answer is settled by the service (``CreateReply.note``;
+        ``CreateNotMadeError``, ``CreateAmbiguousError``)."""
 
     def stop(self, rental_id: str) -> RentalJSON:
         """Stop the rental for good (``StopReply``); it is watched until stopped."""
+
+    def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        """Keep ``keep`` (None: all) of the rentals that match a create whose answer was lost;
+        the others are stopped (``SettleReply``)."""
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import (
+    CreateAmbiguousError,
     GpuOutletError,
     MalformedResponseError,
     RateLimitedError,
@@ -81,9 +82,16 @@ class GpuCore:
         progress: Callable[[RentalFollow], ProgressView] | None = None,
         say: Callable[[str], None] = print,
         confirm: Callable[[str], bool] | None = None,
+        ask: Callable[[str], str | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        notebook: str | None = None,
     ) -> None:
         self._connect = connect
+        #: Asks a question and returns the answer (None, or it answers None: nothing can be
+        #: asked here).
+        self._ask = ask
+        #: The notebook this kernel runs, for the automatic names of its rentals.
+        self.notebook = notebook
         self.options = options or FollowOptions()
         self._progress = progress
         self.say = say
@@ -204,6 +212,8 @@ class GpuCore:
         if minutes is not None:
             # Beside the request's fields: the idle stop is the server's, not the rentals API's.
             body["idleStopMinutes"] = minutes
+        if self.notebook:
+            body["notebook"] = self.notebook  # ours too: for the rental's automatic name
         backend = self.backend
         try:
             created = self._info(backend.create(body))
@@ -213,13 +223,21 @@ class GpuCore:
                 "%gpu_rentals lists your rentals; stop any you do not want with %gpu_stop ID."
             )
             raise
+        except CreateAmbiguousError as exc:
+            # Imported here: only a lost answer matched by several rentals needs it.
+            from .choice import which_to_keep
+
+            return which_to_keep(self, exc, self._ask)
         except TransportError as exc:
             # Sent once, never again: the rental may exist even though no answer came.
             raise NotebookError(
                 f"{exc} The create was sent once and not repeated (the rentals API has no way "
                 "to make a repeat safe), so a rental may exist: %gpu_rentals shows it within a "
-                "few minutes if it does."
+                "few minutes if it does, and running the same %gpu_rent again waits for it "
+                "rather than rent a second one."
             ) from None
+        if created.data.get("note"):
+            self.say(str(created.data["note"]))
         self.say(created.quote_line())
         return created
 

@@ -225,6 +225,10 @@ class InProcessBackend:
     def stop(self, rental_id: str) -> RentalJSON:
         return self._run(self._api.stop(rental_id), cancel_on_interrupt=False)
 
+    def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        body = {"keep": "all" if keep is None else keep}
+        return self._run(self._api.settle_create(create_id, body), cancel_on_interrupt=False)
+
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
         return self._run(self._api.keep(rental_id, body))

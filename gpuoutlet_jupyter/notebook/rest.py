@@ -101,8 +101,16 @@ class ServerBackend:
 
     def create(self, body: dict[str, Any]) -> RentalJSON:
         # Sent once: if the answer is lost, the rental may exist; a second send could rent
-        # (and bill) a second one. The server's reconcile finds it in the API's list.
-        data: RentalJSON = self._request("POST", "rentals", json=body)
+        # (and bill) a second one. The server settles a lost upstream answer itself (it looks
+        # for the rental by its name), which may take a while: this waits for it.
+        settling = 3 * self.request_timeout + 60.0
+        data: RentalJSON = self._request("POST", "rentals", json=body, wait=settling)
+        return data
+
+    def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        body = {"keep": "all" if keep is None else keep}
+        path = f"creates/{quote(create_id, safe='')}"
+        data: dict[str, Any] = self._request("POST", path, json=body)
         return data
 
     def stop(self, rental_id: str) -> RentalJSON:
@@ -353,6 +361,16 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
         return api.RentalNotActiveError(str(error["rentalId"]), str(error.get("state") or "gone"))
     if code == "not_configured":
         return api.ConfigurationError(message)
+    create_id = str(error.get("createId") or "")
+    if code == "not_created":
+        return api.CreateNotMadeError(message, create_id=create_id, name="")
+    if code == "create_unknown":
+        return api.CreateUnknownError(message, create_id=create_id, name="")
+    if code == "create_ambiguous":
+        candidates = [str(c) for c in error.get("candidates") or []]
+        return api.CreateAmbiguousError(
+            message, create_id=create_id, name="", candidates=candidates
+        )
     if code == "upstream_unreachable":
         return api.TransportError(message, url=str(error.get("apiUrl") or ""))
     if code == "upstream_malformed":
@@ -370,7 +388,10 @@ def error_from_reply(status: int, error: dict[str, Any], *, server_url: str) -> 
         here: dict[str, Any] = {"status_code": status, "code": code, "api_message": message}
         kind_here = status_class(status)
         if issubclass(kind_here, api.RateLimitedError):
-            return kind_here(message, retry_after=30.0, **here)
+            # Held back by the server's request budget: nothing was sent upstream.
+            retry = error.get("retryAfterSeconds")
+            seconds = float(retry) if isinstance(retry, (int, float)) else 30.0
+            return api.RequestsHeldError(message, retry_after=seconds)
         return kind_here(message, **here)
     # The rentals API's own refusal, passed through: the same class the client raised there.
     upstream_status = _int(error.get("upstreamStatus")) or status

@@ -96,8 +96,15 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         from .core import FollowOptions, GpuCore
 
         if self._core is None:
+            from .settings import KernelSettings
+
             self._core = GpuCore(
-                self._connect, progress=self._progress_view, say=print, confirm=self._confirm
+                self._connect,
+                progress=self._progress_view,
+                say=print,
+                confirm=self._confirm,
+                ask=self._ask,
+                notebook=KernelSettings.from_env().notebook,
             )
         self._core.options = from_traits(FollowOptions, self)
         return self._core
@@ -171,6 +178,15 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         from .progress import DisplayProgress, StreamProgress
 
         return DisplayProgress() if in_kernel else StreamProgress()
+
+    def _ask(self, question: str) -> str | None:
+        """The user's answer; None when this frontend cannot ask (or the input ended)."""
+        from IPython.core.error import StdinNotImplementedError
+
+        try:
+            return input(question)
+        except (StdinNotImplementedError, EOFError):
+            return None
 
     def _widgets_shown(self) -> bool:
         """Whether widgets can be shown here: a Jupyter kernel with ipywidgets."""

@@ -12,6 +12,8 @@ from ..server.env import ENV_SERVER_TOKEN, ENV_SERVER_URL
 
 #: Set by jupyter_client's launcher in every kernel it starts: the pid of the launching process.
 ENV_PARENT_PID = "JPY_PARENT_PID"
+#: Set by a Jupyter server in the kernels of its sessions: the notebook's path.
+ENV_SESSION_NAME = "JPY_SESSION_NAME"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class KernelSettings:
     server_token: str | None = field(default=None, repr=False)
     #: The pid of whatever launched this kernel (a Jupyter server, nbclient, VS Code, ...).
     parent_pid: int | None = None
+    #: The notebook this kernel runs (its path), when the server said (a rental's name has it).
+    notebook: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KernelSettings:
@@ -38,6 +42,7 @@ class KernelSettings:
             server_url=env.get(ENV_SERVER_URL, "").strip() or None,
             server_token=env.get(ENV_SERVER_TOKEN, "").strip() or None,
             parent_pid=int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
+            notebook=env.get(ENV_SESSION_NAME, "").strip() or None,
         )
 
 

@@ -13,6 +13,9 @@ from typing import Any
 from ..api import (
     APIError,
     ConfigurationError,
+    CreateAmbiguousError,
+    CreateNotMadeError,
+    CreateUnknownError,
     GpuOutletError,
     InsufficientBalanceError,
     KeyNotOnAccountError,
@@ -20,6 +23,7 @@ from ..api import (
     ModelUnavailableError,
     RateLimitedError,
     RentalNotActiveError,
+    RequestsHeldError,
     RequestValidationError,
     SpendingCapError,
     TransportError,
@@ -132,6 +136,23 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
             str(exc),
             {"apiUrl": exc.url, "upstreamStatus": exc.status_code},
         )
+    if isinstance(exc, RequestsHeldError):
+        # Held back here (a 429 of gpuoutlet's, or this host's share used up): nothing sent.
+        seconds = max(1, math.ceil(exc.retry_after))
+        return _answer(
+            429,
+            "rate_limited",
+            str(exc),
+            {"retryAfterSeconds": seconds},
+            {"Retry-After": str(seconds)},
+        )
+    if isinstance(exc, CreateAmbiguousError):
+        extra = {"createId": exc.create_id, "candidates": exc.candidates}
+        return _answer(409, "create_ambiguous", str(exc), extra)
+    if isinstance(exc, CreateNotMadeError):
+        return _answer(502, "not_created", str(exc), {"createId": exc.create_id})
+    if isinstance(exc, CreateUnknownError):
+        return _answer(502, "create_unknown", str(exc), {"createId": exc.create_id})
     if isinstance(exc, InsufficientBalanceError) and not exc.api_message:
         # Refused here from gpuoutlet's quote and balance, before anything was sent.
         return _answer(

@@ -321,6 +321,8 @@ class ServiceHost:
             "maxHourlySpendCents": options.max_hourly_spend_cents or None,
             # What was wrong with the rentals state file at start (see service/store.py).
             "stateProblems": list(service.state_problems) if service else [],
+            # This host's request budget: its share of gpuoutlet's limits, and its use.
+            "requestBudget": service.upstream.budget.to_json() if service else None,
             # The rentals API not answering the service's watching: since when, and why.
             "apiProblem": service.health.problem() if service else None,
             "session": session,

@@ -25,6 +25,8 @@ ServiceGetter = Callable[[], Awaitable[RentalService]]
 
 #: What a body may hold to name an SSH key being added.
 KEY_NAME_FIELD = "name"
+#: What a create body may hold besides the API's fields: where it was asked from.
+NOTEBOOK_FIELD = "notebook"
 
 
 @dataclass(frozen=True)
@@ -89,22 +91,52 @@ def parse_json_object(
     return data
 
 
-def parse_create(body: JSON) -> tuple[RentalRequest, float | None]:
-    """A create body (camelCase): the API's request and our idle stop (None: the default),
-    every problem of both at once."""
+@dataclass(frozen=True)
+class CreateBody:
+    """A create body: the API's request, and ours besides it."""
+
+    request: RentalRequest
+    #: The idle stop (None: the default; 0: none).
+    idle_stop_minutes: float | None = None
+    #: The notebook it was asked from (its path or name), for the rental's automatic name.
+    notebook: str | None = None
+
+
+def parse_create(body: JSON) -> CreateBody:
+    """A create body (camelCase): the API's fields, our idle stop and notebook, every problem
+    of all of them at once."""
     problems: list[tuple[str, str]] = []
     minutes = None
     try:
         minutes = parse_idle_minutes(body.get(IDLE_FIELD))
     except RequestValidationError as exc:
         problems.extend(exc.problems)
+    notebook = body.get(NOTEBOOK_FIELD)
+    if notebook is not None and (not isinstance(notebook, str) or len(notebook) > 1024):
+        problems.append((NOTEBOOK_FIELD, "must be a notebook's path or name (text)"))
+        notebook = None
+    ours = (IDLE_FIELD, NOTEBOOK_FIELD)
     try:
-        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
+        request = RentalRequest.build(**{k: v for k, v in body.items() if k not in ours})
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     if problems:
         raise RequestValidationError(problems)
-    return request, minutes
+    return CreateBody(request, minutes, notebook)
+
+
+def parse_keep(body: JSON) -> list[str] | None:
+    """``{"keep": ["rent_…", …]}`` or ``{"keep": "all"}`` → the rentals to keep (None: all)."""
+    unknown = sorted(set(body) - {"keep"})
+    problems = [(k, "is not accepted here: only keep is") for k in unknown]
+    keep = body.get("keep")
+    if keep == "all":
+        keep = None
+    elif not (isinstance(keep, list) and keep and all(isinstance(k, str) for k in keep)):
+        problems.append(("keep", 'must be a list of rental ids, or "all"'))
+    if problems:
+        raise RequestValidationError(problems, what="choice")
+    return keep
 
 
 def parse_key_name(body: JSON) -> str | None:
@@ -217,6 +249,7 @@ class JsonAPI:
             models.RentalsView,
             {
                 "rentals": service.rentals(),
+                "pendingCreates": service.pending.views(),
                 "version": service.version,
                 "apiProblem": service.health.problem(),
             },
@@ -233,15 +266,26 @@ class JsonAPI:
         return reply(models.RentalView, view)
 
     async def preview(self, body: JSON) -> JSON:
-        request, _idle = parse_create(body)
+        request = parse_create(body).request
         return reply(models.PreviewView, await (await self._service()).quote(request))
 
     async def create(self, body: JSON) -> JSON:
-        """Validate the camelCase body (the API's fields and our ``idleStopMinutes``), create
-        once (never retried: the API has no idempotency key)."""
-        request, idle = parse_create(body)
+        """Validate the camelCase body (the API's fields, our ``idleStopMinutes`` and
+        ``notebook``), create once (never retried: the API has no idempotency key)."""
+        create = parse_create(body)
         service = await self._service()
-        return reply(models.RentalView, await service.create(request, idle_stop_minutes=idle))
+        view = await service.create(
+            create.request, idle_stop_minutes=create.idle_stop_minutes, notebook=create.notebook
+        )
+        return reply(models.CreateReply, view)
+
+    async def settle_create(self, create_id: str, body: JSON) -> JSON:
+        """Keep some (or all) of the rentals that match a create whose answer was lost; the
+        others are stopped."""
+        keep = parse_keep(body)
+        settled = await (await self._service()).settle_create(create_id, keep)
+        stopped = [{**view, "notice": STOP_NOTICE} for view in settled["stopped"]]
+        return reply(models.SettleReply, {**settled, "stopped": stopped})
 
     async def stop(self, rental_id: str) -> JSON:
         view = await (await self._service()).stop(rental_id)

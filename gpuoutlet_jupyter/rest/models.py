@@ -88,6 +88,16 @@ class ErrorBody(RestModel):
     alternatives: list[str] | None = Field(
         None, description="`model_unavailable`: what has capacity now."
     )
+    create_id: str | None = Field(
+        None,
+        description="`not_created`, `create_unknown`, `create_ambiguous`: the create whose "
+        "answer was lost.",
+    )
+    candidates: list[str] | None = Field(
+        None,
+        description="`create_ambiguous`: the rentals that match it (keep one or more with "
+        "`POST creates/{createId}`).",
+    )
     details: dict[str, Any] | None = Field(None, description="The rentals API's `details`.")
 
 
@@ -212,13 +222,45 @@ class ApiProblemView(RestModel):
     last_ok_at: str | None = Field(description="When the API last answered (null: never).")
 
 
+class PendingCreateView(RestModel):
+    """A create not settled yet: sent and unanswered, or its answer lost and being looked for,
+    or matched by several rentals, waiting for the user to say which to keep."""
+
+    id: str = Field(description="`create_…`: what `POST creates/{id}` settles.")
+    state: str = Field(description="`sending`, `looking` (its answer was lost), `ambiguous`.")
+    name: str = Field(description="The name it was sent with (how it is found again).")
+    family_id: str
+    gpu_count: int
+    price_per_hour_cents: int = Field(
+        description="gpuoutlet's quote: counted against the spending cap until settled."
+    )
+    sent_at: str | None
+    reason: str | None = Field(description="Why its answer was lost.")
+    candidates: list[str] = Field(description="`ambiguous`: the rentals that match it.")
+    message: str = Field(description="What is happening, in words, and what to do.")
+
+
 class RentalsView(RestModel):
-    """Every tracked rental, newest first, and the list's version (the long-poll's cursor)."""
+    """Every tracked rental, newest first, the creates not settled yet, and the list's version
+    (the long-poll's cursor: it grows with a change of either)."""
 
     rentals: list[RentalView]
+    pending_creates: list[PendingCreateView] = Field(
+        default_factory=list,
+        description="Creates whose answer was lost, not settled yet (`POST creates/{id}`).",
+    )
     version: int
     api_problem: ApiProblemView | None = Field(
         None, description="Set while the rentals API does not answer: the list may be old."
+    )
+
+
+class CreateReply(RentalView):
+    """The rental a create made (``POST rentals``)."""
+
+    note: str | None = Field(
+        description="Set when its answer was lost and the rental was found again by its name, "
+        "or when the same request was already under way: what happened."
     )
 
 
@@ -230,6 +272,13 @@ class StopReply(RentalView):
         "is done, nothing was charged by this call."
     )
     notice: str = Field(description="A stop destroys the pod and its disk.")
+
+
+class SettleReply(RestModel):
+    """``POST creates/{id}``: the rentals kept, and the stops of the others."""
+
+    kept: list[RentalView]
+    stopped: list[StopReply]
 
 
 class PreviewView(RestModel):
@@ -364,6 +413,31 @@ class SessionView(RestModel):
     warning: str | None = Field(description="Set when fewer than 3 days are left.")
 
 
+class PauseView(RestModel):
+    """A 429 of gpuoutlet, and how long every request was held after it."""
+
+    at: str | None
+    seconds: float
+    retry_after_given: bool = Field(description="False: no Retry-After, the vendor's 30 s.")
+
+
+class BudgetView(RestModel):
+    """The request budget: this host's share of gpuoutlet's limits, and its use."""
+
+    per_minute: int = Field(description="Requests at most in any minute (gpuoutlet: 100).")
+    per_hour: int = Field(description="Requests at most in any hour (gpuoutlet: 1,000).")
+    used_last_minute: int
+    used_last_hour: int
+    waiting: int = Field(description="Requests waiting for their turn now.")
+    held_until: str | None = Field(description="Every request is held until then (a 429).")
+    held_seconds: float | None
+    rate_limited_count: int = Field(description="429s gpuoutlet answered since the start.")
+    last_pause: PauseView | None
+    api_limit: int | None = Field(description="gpuoutlet's X-RateLimit-Limit, last seen.")
+    api_remaining: int | None = Field(description="gpuoutlet's X-RateLimit-Remaining, now.")
+    api_reset_at: str | None = Field(description="When gpuoutlet's window ends.")
+
+
 SessionState = Literal["signed_in", "signed_out", "expired", "unknown"]
 
 
@@ -456,6 +530,9 @@ class StatusView(RestModel):
     stop_notice: str = Field(description="Say it before every stop.")
     state_problems: list[str] = Field(
         description="What was wrong with the rentals state file at start (records set aside)."
+    )
+    request_budget: BudgetView | None = Field(
+        None, description="The request budget's use (null: no service running)."
     )
     note: str | None = None
     api_problem: ApiProblemView | None = Field(
@@ -550,8 +627,10 @@ REPLIES: dict[str, type[RestModel]] = {
     "AddKeyReply": AddKeyReply,
     "RentalsView": RentalsView,
     "RentalView": RentalView,
+    "CreateReply": CreateReply,
     "PreviewView": PreviewView,
     "StopReply": StopReply,
+    "SettleReply": SettleReply,
     "AuthView": AuthView,
     "CodeSentReply": CodeSentReply,
     "SignedInReply": SignedInReply,

@@ -210,6 +210,16 @@ class KeepRentalHandler(GpuOutletHandler):
         self.reply(await self.manager.api.keep(rental_id, self.body()))
 
 
+class SettleCreateHandler(GpuOutletHandler):
+    """POST: which of the rentals that match a create whose answer was lost to keep
+    (``{"keep": ["rent_…"]}`` or ``{"keep": "all"}``); the others are stopped."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, create_id: str) -> None:
+        self.reply(await self.manager.api.settle_create(create_id, self.body()))
+
+
 class AuthHandler(GpuOutletHandler):
     """GET: who is signed in, until when, where the session comes from (never the sid)."""
 
@@ -266,6 +276,7 @@ def routes(
         (rental, RentalHandler, kwargs),
         (rf"{rental}/stop", StopRentalHandler, kwargs),
         (rf"{rental}/keep", KeepRentalHandler, kwargs),
+        (rf"{API_PATH}/creates/(?P<create_id>[^/]+)", SettleCreateHandler, kwargs),
         (f"{API_PATH}/auth", AuthHandler, kwargs),
         (f"{API_PATH}/auth/request-code", RequestCodeHandler, kwargs),
         (f"{API_PATH}/auth/verify-code", VerifyCodeHandler, kwargs),

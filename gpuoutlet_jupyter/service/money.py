@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api import Balance, InsufficientBalanceError, Rental, RentalRequest, format_cents
 from ..api.errors import SpendingCapError
-from .record import QuoteInfo
+from .record import QuoteInfo, RentalRecord
 
 
 @dataclass(frozen=True)
@@ -172,3 +172,10 @@ def _gpus(rental: Rental) -> str:
     """``rtx-4090 × 2`` (as much of it as the API reported)."""
     family = rental.family_id or "GPU"
     return f"{family} × {rental.gpu_count}" if rental.gpu_count else family
+
+
+def still_running(watched: list[RentalRecord], *, idle_here: bool) -> str | None:
+    """``left_running`` for the rentals a host still watches as it stops watching them;
+    ``idle_here``: the host runs idle stops (those it decides stop running with it)."""
+    idle = sorted(r.id for r in watched if r.idle_stop_minutes and r.decided_here)
+    return left_running([r.rental for r in watched], idle if idle_here else [])

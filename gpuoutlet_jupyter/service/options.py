@@ -33,11 +33,23 @@ class ServiceOptions:
     #: 0: only at start.
     reconcile_interval: float = trait_default("reconcile_interval")
     #: How long every viewer shares one answer of each account endpoint. The dashboard polls
-    #: the balance every 15 s and /auth/me every 5 min; gpuoutlet caches its catalog 30 s.
+    #: the balance every 15 s and /auth/me every 5 min. The catalog and the keys change
+    #: seldom (a create asks for its quote, and checks the keys, afresh): 5 min.
     balance_ttl: float = 15.0
-    catalog_ttl: float = 60.0
-    keys_ttl: float = 60.0
+    catalog_ttl: float = 300.0
+    keys_ttl: float = 300.0
     session_ttl: float = 300.0
+    #: The request budget (budget.py): this host's share of gpuoutlet's limits.
+    max_requests_per_minute: int = trait_default("max_requests_per_minute")
+    max_requests_per_hour: int = trait_default("max_requests_per_hour")
+    #: How long a viewer's read may wait for its turn in the budget before it is refused (a
+    #: 429 of ours, nothing sent); a create or a stop waits up to ``act_patience``.
+    viewer_patience: float = 10.0
+    act_patience: float = 60.0
+    #: After a create's answer was lost (a timeout, a dropped connection, a 5xx), how long
+    #: the newest rentals are searched for it (a timeout adds the request timeout: the API may
+    #: still be working on it).
+    create_search_seconds: float = 15.0
     #: Refuse a create that would take the summed hourly price of the active rentals over
     #: this many cents; 0: no cap.
     max_hourly_spend_cents: int = trait_default("max_hourly_spend_cents")

@@ -1,10 +1,12 @@
 """RentalService: the one place that handles rentals for every viewer of a host (the Jupyter
 server, or a kernel renting by itself). A facade: it wires the parts, each with one job.
 
-- ``Upstream`` (upstream.py): every request to the rentals API, the account's reads shared;
+- ``Upstream`` (upstream.py): every request to the rentals API, within the host's request
+  budget (budget.py); the account's reads shared;
 - ``Tracker`` (tracker.py): the tracked records, their versions and the viewers' long-polls;
-- ``Watcher`` (watcher.py): one poller per rental that may cost money, and the reconcile;
-- ``Creator`` (creator.py): the checks, the quote, the wallet, the cap, the create sent once;
+- ``Watcher`` (watcher.py): batched polls of the rentals that may cost money, the reconcile;
+- ``Creator`` (creator.py): the checks, the quote, the wallet, the cap, the create sent once
+  and settled when its answer is lost (pending.py);
 - ``AccessWriter`` (access.py): the SSH entry and kernelspec, present exactly while it runs;
 - ``IdleStopper`` (idle_stopper.py): the idle auto-stop, with the other servers' kernels;
 - ``SharedState`` (state.py): the state file shared with other processes, and its owners;
@@ -26,7 +28,6 @@ from ..api import (
     AlreadyStoppedError,
     AsyncRentalsClient,
     Balance,
-    CreatedRental,
     Rental,
     RentalNotActiveError,
     RentalRequest,
@@ -41,12 +42,12 @@ from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
-from .money import Spending, left_running, wallet_json
+from .money import Spending, still_running, wallet_json
 from .options import ServiceOptions
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
 from .state import SharedState
-from .tracker import RentalView, Tracker
+from .tracker import RentalView, Tracker, durable
 from .upstream import Upstream
 from .watcher import Watcher
 
@@ -100,7 +101,11 @@ class RentalService:
             self.options,
             spending=self.spending,
             track=self._track_created,
+            taken=lambda rid: bool((r := self._tracker.get(rid)) and r.created_here),
+            changed=self._tracker.touch,
+            stop=lambda rental_id: self._stop(rental_id, StopRequest("user")),
         )
+        self.pending = self._creator.pending  # the creates not settled yet (pending.py)
         self._started = False
 
     # Lifecycle.
@@ -150,7 +155,10 @@ class RentalService:
         no service watches them, nothing here will notice or stop them.
         """
         if warn_running:
-            self._warn_still_running()
+            idle_here = self._idle.activity is not None
+            warning = still_running(self._tracker.watched(), idle_here=idle_here)
+            if warning is not None:
+                log.warning(warning)
         await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
@@ -160,16 +168,6 @@ class RentalService:
             await self._state.release()
         await self.upstream.aclose()
         self._started = False
-
-    def _warn_still_running(self) -> None:
-        watched = self._tracker.watched()
-        # Idle auto-stop is this process's doing: nobody stops those while it is down.
-        idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
-        warning = left_running(
-            [r.rental for r in watched], sorted(idle) if self._idle.activity is not None else []
-        )
-        if warning is not None:
-            log.warning(warning)
 
     # Reading.
 
@@ -221,10 +219,12 @@ class RentalService:
         return SessionInfo(await self.upstream.session())
 
     def spending(self) -> Spending:
-        """The hourly burn of the rentals that may be billed, and what they have cost so far."""
+        """The hourly burn of the rentals that may be billed (and of the creates not settled
+        yet: their rental may exist), and what they have cost so far."""
         active = [r.rental for r in self._tracker.watched()]
         return Spending(
-            burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
+            burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active)
+            + self._creator.pending.burn_cents_per_hour(),
             cost_cents=sum(r.cost_cents() for r in self._tracker.all()),
             active=len(active),
         )
@@ -260,40 +260,47 @@ class RentalService:
         return await self._creator.quote(request)
 
     async def create(
-        self, request: RentalRequest, *, idle_stop_minutes: float | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idle_stop_minutes: float | None = None,
+        notebook: str | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
-        ``idle_stop_minutes``: None for the service's default, 0 for none."""
+        ``idle_stop_minutes``: None for the service's default, 0 for none; ``notebook``: where
+        it was asked from, for its automatic name. The view's ``note`` tells of a lost answer."""
         idle = self._idle.setting(idle_stop_minutes)
-        record = await self._creator.create(request, idle)
-        self._watcher.ensure(record.id)
-        log.info(
-            "created rental %s (%s x%s, %s cents/h)",
-            record.id,
-            request.family_id,
-            request.gpu_count,
-            record.rental.price_per_hour_cents,
-        )
-        return record.view()
+        records, note = await self._creator.create(request, idle, notebook)
+        record = records[0]
+        rental = record.rental
+        what = f"{request.describe()}, {rental.price_per_hour_cents} cents/h, {rental.name}"
+        log.info("created rental %s (%s)", record.id, what)
+        return {**record.view(), "note": note}
+
+    async def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        """Keep ``keep`` (None: all) of a lost create's matches, stop the others."""
+        kept, stopped = await self._creator.settle(create_id, keep)
+        return {"kept": [self._tracker[rid].view() for rid in kept], "stopped": stopped}
 
     async def _track_created(
         self,
-        created: CreatedRental,
+        rental: Rental,
         request: RentalRequest,
         quote: QuoteInfo,
         idle: float | None,
     ) -> RentalRecord:
-        """Track a rental just created (inside the create lock, so the next create counts it)."""
-        rental = Rental.from_created(created, request)
-        record = self._tracker.get(rental.id)
-        if record is None:
-            record = self._tracker.add(rental, created_here=True)
+        """Track a rental just created, or found by its name after its answer was lost (a
+        poll may have taken it in first, as made elsewhere): made here, with its quote."""
+        record = self._tracker.get(rental.id) or self._tracker.add(rental, created_here=True)
+        record.created_here = True
+        if record.quote is None:
             record.idle_stop_minutes = idle
             record.template_id = request.template_id
             record.quote = quote
             record.provision_started_at = time.time()
             self._state.claim(record)
         await self._apply(record, rental)
+        self._watcher.ensure(record.id)
         return record
 
     async def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalView:
@@ -378,7 +385,7 @@ class RentalService:
                 rental = rental.model_copy(update=kept)
         async with self._tracker.lock(record.id):
             was_watched = record.watched
-            before = _durable(record)
+            before = durable(record)
             idle_before = shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
@@ -392,7 +399,7 @@ class RentalService:
             record.mark_ended(time.time())
             self._idle.judge(record, time.time())
             await self._access.act(record)
-            if record.version == 0 or _durable(record) != before:
+            if record.version == 0 or durable(record) != before:
                 await self._tracker.bump(record)
             elif shown(record) != idle_before:
                 await self._tracker.bump(record, persist=False)
@@ -440,11 +447,3 @@ class RentalService:
         """Save (and so read the others' settings) when another process may have changed some."""
         if self._state.needs_sync(self._tracker.all()):
             await self._save()
-
-
-def _durable(record: RentalRecord) -> dict[str, Any]:
-    """The part of a record worth persisting and announcing: all but poll progress."""
-    state = record.to_state()
-    for key in ("polls", "version", "phase", "checkedAt"):
-        state.pop(key)
-    return state

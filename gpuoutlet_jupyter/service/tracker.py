@@ -29,6 +29,7 @@ class Tracker:
         # The last version of the service this one replaced (see `continue_after`).
         self._floor = 0
         self._changed = asyncio.Condition()
+        self._notifying: asyncio.Task[None] | None = None
         # Closed: every long-poll answers at once (the service that held them is going away).
         self._closed = False
 
@@ -89,6 +90,15 @@ class Tracker:
         announced.sort(key=lambda r: (r.rental.started_at, r.id), reverse=True)
         return [record.view() for record in announced]
 
+    def touch(self) -> None:
+        """Tell the list's viewers something besides a record changed (a create's state)."""
+        self._version += 1
+        self._notifying = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
     async def bump(self, record: RentalRecord, *, persist: bool = True) -> None:
         """Publish a change to the viewers; persist it when it is more than poll progress."""
         record.phase = describe(record, max_polls=self._options.max_polls)
@@ -114,3 +124,11 @@ class Tracker:
         self._closed = True
         async with self._changed:
             self._changed.notify_all()
+
+
+def durable(record: RentalRecord) -> dict[str, Any]:
+    """The part of a record worth persisting and announcing: all but poll progress."""
+    state = record.to_state()
+    for key in ("polls", "version", "phase", "checkedAt"):
+        state.pop(key)
+    return state

@@ -54,6 +54,17 @@ class ServiceTraits(Configurable):
         help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
         made elsewhere, notices vanished ones). 0: only at start.""",
     ).tag(config=True)
+    max_requests_per_minute = Integer(
+        60,
+        help="""Upstream requests this host sends in any minute, at most. gpuoutlet allows 100 a
+        minute per session, GETs included, shared with its website and your other tools: the
+        rest is left for them. Polls are batched, so this does not grow with your rentals.""",
+    ).tag(config=True)
+    max_requests_per_hour = Integer(
+        600,
+        help="""Upstream requests this host sends in any hour, at most (gpuoutlet allows 1,000
+        an hour per session, shared like the minute's).""",
+    ).tag(config=True)
     max_hourly_spend_cents = Integer(
         0,
         help="""Spending cap, in cents per hour: a new rental is refused, before anything is
@@ -67,6 +78,8 @@ class ServiceTraits(Configurable):
         "running_poll_interval",
         "request_timeout",
         "max_polls",
+        "max_requests_per_minute",
+        "max_requests_per_hour",
     )
     def _validate_positive(self, proposal: Any) -> Any:
         value = proposal["value"]

@@ -24,6 +24,7 @@ export type Endpoint =
   | 'rental'
   | 'stop'
   | 'keep'
+  | 'settle'
   | 'auth'
   | 'requestCode'
   | 'verifyCode'
@@ -101,6 +102,7 @@ export type ErrorKind =
   | 'not_found'
   | 'network'
   | 'auth'
+  | 'create_lost'
   | 'sign_in'
   | 'other_account'
   | 'other';
@@ -243,6 +245,12 @@ export function describeError(error: unknown): IErrorInfo {
         retryAfterSeconds: retry
       });
     }
+    case 'not_created':
+      return info('create_lost', 'Not created, nothing charged');
+    case 'create_unknown':
+      return info('create_lost', 'The answer to this create was lost');
+    case 'create_ambiguous':
+      return info('create_lost', 'Several rentals match this create: keep which?');
     case 'spending_cap':
       return info('spending_cap', 'Over your spending cap');
     case 'code_request_rate_limited':
@@ -298,6 +306,9 @@ export function createMayHaveHappened(error: unknown): boolean {
   }
   if (error.status === 0 || error.code === NETWORK_ERROR) {
     return true;
+  }
+  if (['not_created', 'create_unknown', 'create_ambiguous'].includes(error.code)) {
+    return false; // the server settled it (or says how) by the rental's name
   }
   return ['upstream_unreachable', 'upstream_malformed', 'internal_error'].includes(error.code)
     ? true

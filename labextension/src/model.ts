@@ -20,15 +20,18 @@ import { createMayHaveHappened, describeError, Endpoint, ErrorKind, IErrorInfo }
 import { formatCents, parseTime } from './format';
 import {
   IAddKeyReply,
+  ICreateReply,
   IApiProblemView,
   IFamiliesView,
   IFamilyView,
   IKeysView,
   ILaunchForm,
   INotice,
+  IPendingCreateView,
   IPreviewView,
   IRentalsView,
   IRentalView,
+  ISettleReply,
   ISignedOutReply,
   IStatusView,
   IStopReply,
@@ -443,6 +446,30 @@ export class GpuOutletModel implements IDisposable {
   /** Every rental the server tracks, active ones first, then newest first. */
   get rentals(): readonly IRentalView[] {
     return this._rentals;
+  }
+
+  /**
+   * Creates the server has not settled yet: their answer from gpuoutlet was lost and the
+   * rental is being looked for by its name, or several rentals match and the user says which
+   * to keep (`settleCreate`). Each one's price counts against the spending cap meanwhile.
+   */
+  get pendingCreates(): readonly IPendingCreateView[] {
+    return this._pendingCreates;
+  }
+
+  /** Whether a choice for this create is on its way to the server. */
+  settling(createId: string): boolean {
+    return this._settling.has(createId);
+  }
+
+  /** Why the last choice for this create failed, if it did. */
+  settleError(createId: string): IErrorInfo | null {
+    return this._settleErrors.get(createId) ?? null;
+  }
+
+  /** What the last launch's reply said besides the rental (a lost answer found again). */
+  get launchNote(): string | null {
+    return this._launchNote;
   }
 
   get rentalsLoaded(): boolean {
@@ -907,6 +934,7 @@ export class GpuOutletModel implements IDisposable {
       return r;
     });
     this._setRentals([...newer, ...merged]);
+    this._pendingCreates = reply.pendingCreates ?? [];
     this._rentalsVersion = reply.version;
     this._rentalsProblem = reply.apiProblem ?? null;
     this._changed.emit();
@@ -988,19 +1016,24 @@ export class GpuOutletModel implements IDisposable {
     }
     this._launching = true;
     this._launchError = null;
+    this._launchNote = null;
     this._changed.emit();
     try {
-      const view = await this._request<IRentalView>(
+      const { note, ...view } = await this._request<ICreateReply>(
         'rentals',
         { method: 'POST', body: JSON.stringify(request) },
         'launch'
       );
+      this._launchNote = note ?? null;
       this.applyRental(view); // a new rental: the wallet (and burn) is read again
       // The next rental gets the next name (alice/exp-42, then alice/exp-43), not this one's.
       this._form = { ...this._form, name: nextName(this._form.name) };
       return view;
     } catch (error) {
       const info = describeError(error);
+      if (info.code === 'create_ambiguous') {
+        void this.loadRentals(); // the matching rentals, and the choice, are in the list
+      }
       if (createMayHaveHappened(error)) {
         info.message +=
           ' The rental may have been created anyway (the answer was lost on the way back, and ' +
@@ -1074,6 +1107,38 @@ export class GpuOutletModel implements IDisposable {
     }
   }
 
+  /**
+   * Settle a create whose answer was lost and that several rentals match: keep `keep` (or
+   * all), the server stops the others (the view has asked the user first). Returns whether
+   * the server took the choice (else the error is in `settleError`).
+   */
+  async settleCreate(createId: string, keep: string[] | 'all'): Promise<boolean> {
+    if (this._settling.has(createId)) {
+      return false;
+    }
+    this._settling.add(createId);
+    this._settleErrors.delete(createId);
+    this._changed.emit();
+    try {
+      const reply = await this._request<ISettleReply>(
+        `creates/${encodeURIComponent(createId)}`,
+        { method: 'POST', body: JSON.stringify({ keep }) },
+        'settle'
+      );
+      for (const view of [...reply.kept, ...reply.stopped]) {
+        this.applyRental(view);
+      }
+      this._pendingCreates = this._pendingCreates.filter(p => p.id !== createId);
+      return true;
+    } catch (error) {
+      this._settleErrors.set(createId, describeError(error));
+      return false;
+    } finally {
+      this._settling.delete(createId);
+      this._changed.emit();
+    }
+  }
+
   dismissLaunchError(): void {
     this._launchError = null;
     this._changed.emit();
@@ -1130,6 +1195,10 @@ export class GpuOutletModel implements IDisposable {
   private _rentals: IRentalView[] = [];
   private _rentalsVersion: number | null = null;
   private _rentalsError: IErrorInfo | null = null;
+  private _pendingCreates: IPendingCreateView[] = [];
+  private _settling = new Set<string>();
+  private _settleErrors = new Map<string, IErrorInfo>();
+  private _launchNote: string | null = null;
   private _rentalsProblem: IApiProblemView | null = null;
   private _form: ILaunchForm = emptyForm();
   private _quote: IQuoteState | null = null;

@@ -130,6 +130,7 @@ class FakeBackend:
         self.create_error: Exception | None = None
         self.created: list[dict[str, Any]] = []
         self.stopped: list[str] = []
+        self.settled: list[tuple[str, list[str] | None]] = []
         self.listed: list[dict[str, Any]] = []
         self.wallet_reply: dict[str, Any] = dict(WALLET)
         self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
@@ -193,7 +194,7 @@ class FakeBackend:
         ).to_json()
 
     def rentals(self, *, since: int | None = None, wait: float | None = None) -> dict[str, Any]:
-        return {"rentals": self.listed, "version": 1}
+        return {"rentals": self.listed, "pendingCreates": [], "version": 1}
 
     def rental(
         self, rental_id: str, *, since: int | None = None, wait: float | None = None
@@ -236,6 +237,11 @@ class FakeBackend:
         return models.StopReply.model_validate(
             {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
         ).to_json()
+
+    def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
+        self.settled.append((create_id, keep))
+        kept = [rental_json(id=rental_id) for rental_id in keep or [ID]]
+        return models.SettleReply.model_validate({"kept": kept, "stopped": []}).to_json()
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> dict[str, Any]:
         """The rental as the server answers a keep: with ``idle_reply`` as its idle stop."""

@@ -6,13 +6,21 @@ from __future__ import annotations
 from .account import StatusInfo, WalletInfo
 from .idle import IdleStop
 from .rental import ELSEWHERE, FINAL_STATUSES, KERNEL_HINT, RentalInfo
-from .tables import FamiliesTable, KeysTable, RentalsTable, TemplatesTable, warnings_of
+from .tables import (
+    CreatesTable,
+    FamiliesTable,
+    KeysTable,
+    RentalsTable,
+    TemplatesTable,
+    warnings_of,
+)
 from .text import duration, minutes_text, parse_time
 
 __all__ = [
     "ELSEWHERE",
     "FINAL_STATUSES",
     "KERNEL_HINT",
+    "CreatesTable",
     "FamiliesTable",
     "IdleStop",
     "KeysTable",

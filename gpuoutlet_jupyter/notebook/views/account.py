@@ -173,6 +173,7 @@ class StatusInfo:
         if s.get("problem") and s.get("sessionState") != "signed_out":
             rows.append(("problem", str(s["problem"])))
         rows.append(("rentals", f"{len(active)} active, {len(self.rentals)} tracked"))
+        rows += budget_rows(s.get("requestBudget"))
         rows.append(("version", str(s.get("version") or "")))
         return rows
 
@@ -192,3 +193,33 @@ class StatusInfo:
             for a, b in self.rows()
         )
         return no_math(f"<table>{rows}</table>")
+
+
+def budget_rows(budget: Any) -> list[tuple[str, str]]:
+    """The request budget's lines of the status: what was used of this host's share of
+    gpuoutlet's limits, what gpuoutlet says is left, and a hold after a 429."""
+    if not isinstance(budget, dict):
+        return []
+    rows = [
+        (
+            "API requests",
+            f"{budget.get('usedLastMinute')} in the last minute (at most "
+            f"{budget.get('perMinute')}), {budget.get('usedLastHour')} in the last hour (at "
+            f"most {budget.get('perHour')})",
+        )
+    ]
+    if isinstance(budget.get("apiRemaining"), int):
+        rows.append(
+            (
+                "gpuoutlet's count",
+                f"{budget['apiRemaining']} of {budget.get('apiLimit')} left in its window "
+                "(shared with its website and your other tools)",
+            )
+        )
+    if budget.get("heldUntil"):
+        held = parse_time(budget.get("heldUntil"))
+        until = held.strftime("%H:%M:%S UTC") if held else str(budget.get("heldUntil"))
+        rows.append(("⚠ requests held", f"until {until}: gpuoutlet answered 429 (too many)"))
+    elif budget.get("rateLimitedCount"):
+        rows.append(("429s from gpuoutlet", str(budget.get("rateLimitedCount"))))
+    return rows

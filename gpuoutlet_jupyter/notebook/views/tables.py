@@ -1,4 +1,4 @@
-"""The lists the magics return: rentals, GPU families, templates, SSH keys."""
+"""The lists the magics return: rentals, creates not settled, GPU families, templates, SSH keys."""
 
 from __future__ import annotations
 
@@ -187,6 +187,40 @@ class _Table:
             html_table(self.HEADERS, self.rows())
             + "".join(f"<p>{cell(line)}</p>" for line in self.footer())
         )
+
+
+class CreatesTable(_Table):
+    """The creates the service has not settled yet: sent and unanswered, their answer lost and
+    looked for, or matched by several rentals (say which to keep)."""
+
+    HEADERS = ("create", "name", "GPUs", "price/h", "state", "rentals")
+
+    def __init__(self, creates: Sequence[dict[str, Any]]) -> None:
+        self.creates = list(creates)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                str(c.get("id")),
+                str(c.get("name")),
+                f"{c.get('gpuCount')}× {c.get('familyId')}",
+                format_cents(int(c.get("pricePerHourCents") or 0)),
+                str(c.get("state")),
+                ", ".join(str(r) for r in c.get("candidates") or []),
+            )
+            for c in self.creates
+        ]
+
+    def footer(self) -> list[str]:
+        if not self.creates:
+            return []
+        return [str(c.get("message")) for c in self.creates if c.get("message")]
+
+    def to_text(self) -> str:
+        return super().to_text() if self.creates else "No creates waiting to be settled."
+
+    def _repr_html_(self) -> str:
+        return super()._repr_html_() if self.creates else f"<p>{cell(self.to_text())}</p>"
 
 
 class FamiliesTable(_Table):

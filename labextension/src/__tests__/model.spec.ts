@@ -21,7 +21,7 @@ function configuredServer(): FakeServer {
     .on('GET families', { families: FAMILIES })
     .on('GET wallet', WALLET)
     .on('GET keys', KEYS)
-    .on('GET rentals', { rentals: [], version: 0 })
+    .on('GET rentals', { rentals: [], pendingCreates: [], version: 0 })
     .on('POST rentals/preview', quoting);
 }
 
@@ -930,6 +930,82 @@ describe('GpuOutletModel spending', () => {
     model.applyRental(view('rent_1', { version: 2, status: 'running' }));
     await sleep(0);
     expect(quotes()).toBe(before + 1);
+    model.dispose();
+  });
+});
+
+describe('GpuOutletModel creates whose answer was lost', () => {
+  const pending = {
+    id: 'create_abc',
+    state: 'ambiguous',
+    name: 'alice/exp-42',
+    familyId: 'rtx-4090',
+    gpuCount: 1,
+    pricePerHourCents: 65,
+    sentAt: '2026-06-07T08:14:22Z',
+    reason: 'the connection broke before the answer came',
+    candidates: ['rent_1', 'rent_2'],
+    message: 'Two rentals match: keep which?'
+  };
+
+  it('shows the note of a create found again by its name', async () => {
+    const note = 'The answer to this create was lost; found by its name: one rental.';
+    const server = configuredServer().on('POST rentals', { ...view('rent_9'), note });
+    const model = await readyModel(server);
+    const result = await model.launch();
+    expect(result?.id).toBe('rent_9');
+    expect(result).not.toHaveProperty('note');
+    expect(model.launchNote).toBe(note);
+    expect(model.rentals.map(r => r.id)).toEqual(['rent_9']);
+    model.dispose();
+  });
+
+  it('lists the pending creates, and keeps the one chosen (the server stops the others)', async () => {
+    const server = configuredServer()
+      .on('POST rentals', () =>
+        Reply.error(409, {
+          code: 'create_ambiguous',
+          message: pending.message,
+          createId: 'create_abc',
+          candidates: pending.candidates
+        })
+      )
+      .on('GET rentals', {
+        rentals: [view('rent_1'), view('rent_2')],
+        pendingCreates: [pending],
+        version: 3
+      })
+      .on('POST creates/create_abc', {
+        kept: [view('rent_1', { version: 5 })],
+        stopped: [
+          {
+            ...view('rent_2', { status: 'stopping', version: 6 }),
+            notice: STOP_NOTICE_TEXT,
+            alreadyStopped: false
+          }
+        ]
+      });
+    const model = await readyModel(server);
+    expect(await model.launch()).toBeNull();
+    expect(model.launchError?.kind).toBe('create_lost');
+    expect(model.launchError?.message).not.toContain('may have been created anyway');
+    await sleep(5);
+    expect(model.pendingCreates.map(p => p.id)).toEqual(['create_abc']);
+    expect(await model.settleCreate('create_abc', ['rent_1'])).toBe(true);
+    expect(server.callsTo('creates/create_abc', 'POST')[0].body).toEqual({ keep: ['rent_1'] });
+    expect(model.pendingCreates).toEqual([]);
+    expect(model.rentals.find(r => r.id === 'rent_2')?.status).toBe('stopping');
+    model.dispose();
+  });
+
+  it('keeps the error of a refused choice beside the create', async () => {
+    const server = configuredServer().on('POST creates/create_abc', () =>
+      Reply.error(400, { code: 'validation_error', message: 'keep: must name rent_1 or rent_2' })
+    );
+    const model = await readyModel(server);
+    expect(await model.settleCreate('create_abc', 'all')).toBe(false);
+    expect(server.callsTo('creates/create_abc', 'POST')[0].body).toEqual({ keep: 'all' });
+    expect(model.settleError('create_abc')?.message).toContain('keep: must name');
     model.dispose();
   });
 });

@@ -8,6 +8,7 @@ import { ErrorBox } from './ErrorBox';
 import { Field } from './Field';
 import { FieldError } from './FieldError';
 import { KeyWarning } from './KeyWarning';
+import { Notice } from './Notice';
 import { QuoteBox } from './QuoteBox';
 import { TemplateField } from './TemplateField';
 
@@ -221,6 +222,12 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
         </Field>
 
         <QuoteBox model={model} />
+
+        {model.launchNote && !model.launchError && (
+          <Notice level="info" code="create_note" className="jp-GpuOutlet-launchNote">
+            {model.launchNote}
+          </Notice>
+        )}
 
         {model.launchError && model.launchError.kind !== 'session_expired' && (
           <ErrorBox

@@ -4,6 +4,7 @@ import { useNow } from '../hooks';
 import { GpuOutletModel, isActive, isUpstream } from '../model';
 import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
+import { PendingCreates } from './PendingCreates';
 import { OpenNotebook, RentalCard } from './RentalCard';
 
 /** How many cards a list shows at first, and how many more each "Show more" adds. */
@@ -32,6 +33,7 @@ export function Rentals({ model, openNotebook }: IRentalsProps): React.ReactElem
       {model.rentalsError && !isUpstream(model.rentalsError) && (
         <ErrorBox error={model.rentalsError} />
       )}
+      <PendingCreates model={model} />
       {!model.rentalsLoaded && !model.rentalsError && (
         <div className="jp-GpuOutlet-muted">Loading…</div>
       )}

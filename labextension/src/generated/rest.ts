@@ -12,6 +12,7 @@ export interface IGpuOutletRest {
   AddKeyReply: IAddKeyReply;
   AuthView: IAuthView;
   CodeSentReply: ICodeSentReply;
+  CreateReply: ICreateReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
   KernelShutDownReply: IKernelShutDownReply;
@@ -21,6 +22,7 @@ export interface IGpuOutletRest {
   ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
+  SettleReply: ISettleReply;
   SignedInReply: ISignedInReply;
   SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
@@ -116,6 +118,196 @@ export interface ICodeSentReply {
   resendAfterSeconds: number;
 }
 /**
+ * The rental a create made (``POST rentals``).
+ */
+export interface ICreateReply {
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
+  /**
+   * What it has cost: the API's `totalChargedCents` (a stop's settled total).
+   */
+  costCents: number;
+  /**
+   * False: made elsewhere, found by reconciling.
+   */
+  createdHere: boolean;
+  /**
+   * When it stopped, failed or vanished.
+   */
+  endedAt: string | null;
+  /**
+   * The provider's error when it failed.
+   */
+  error: string | null;
+  familyId: string | null;
+  /**
+   * The API no longer reports it.
+   */
+  gone: boolean;
+  gpuCount: number | null;
+  host: string | null;
+  id: string;
+  idleStop: IIdleStopView | null;
+  /**
+   * Its kernelspec while running.
+   */
+  kernel: string | null;
+  name: string | null;
+  /**
+   * Set when its answer was lost and the rental was found again by its name, or when the same request was already under way: what happened.
+   */
+  note: string | null;
+  /**
+   * What is happening, in words, and what to do.
+   */
+  phase: string;
+  polls: number;
+  port: number | null;
+  /**
+   * Locked at creation.
+   */
+  pricePerHourCents: number;
+  provider: string | null;
+  /**
+   * While provisioning.
+   */
+  provisioning: IProvisioningView | null;
+  quote: IQuoteView | null;
+  region: string | null;
+  ssh: ISSHView | null;
+  startedAt: string;
+  /**
+   * `provisioning`, `running`, `stopping`, `stopped`, `failed`.
+   */
+  status: string;
+  /**
+   * Once this server stopped it.
+   */
+  stop: IStopView | null;
+  /**
+   * `idle` when this server stopped it for that.
+   */
+  stopReason: string | null;
+  stoppedAt: string | null;
+  /**
+   * The template it was created with (ours).
+   */
+  templateId: string | null;
+  /**
+   * The API's live cost (null: not sent).
+   */
+  totalChargedCents: number | null;
+  /**
+   * The last failed poll's error.
+   */
+  upstreamError: string | null;
+  /**
+   * Grows with every change a viewer could see.
+   */
+  version: number;
+}
+/**
+ * A rental's idle auto-stop; the timer members are null until it runs.
+ */
+export interface IIdleStopView {
+  busyKernels: number;
+  /**
+   * This server decides the idle stop (another server owns it otherwise).
+   */
+  decidedHere: boolean;
+  kernels: number;
+  lastActiveAt: string | null;
+  minutes: number;
+  /**
+   * Computed when the reply is made.
+   */
+  secondsLeft: number | null;
+  stopAt: string | null;
+  warnMinutes: number;
+  /**
+   * Show the idle warning with a “Keep it” button.
+   */
+  warning: boolean;
+}
+/**
+ * How far along provisioning is, in time: the bar moves with ``elapsedSeconds``.
+ */
+export interface IProvisioningView {
+  /**
+   * Since the create, when the reply was made.
+   */
+  elapsedSeconds: number;
+  /**
+   * gpuoutlet's estimate (null: a rental made elsewhere, no quote).
+   */
+  expectedSeconds: number | null;
+}
+/**
+ * gpuoutlet's quote (``rentals/preview``) a rental was created on.
+ */
+export interface IQuoteView {
+  /**
+   * gpuoutlet's estimate to running.
+   */
+  estimatedProvisionSeconds: number;
+  listingId?: string | null;
+  model?: string | null;
+  /**
+   * The whole hourly price (all GPUs).
+   */
+  pricePerHourCents: number;
+  providerCode?: string | null;
+  region?: string | null;
+}
+/**
+ * The SSH step's outcome.
+ */
+export interface ISSHView {
+  /**
+   * `gpuoutlet-<id>`.
+   */
+  alias?: string | null;
+  /**
+   * What to type: `ssh gpuoutlet-<id>`.
+   */
+  command?: string | null;
+  /**
+   * The ssh config the alias is in.
+   */
+  configFile?: string | null;
+  /**
+   * Why no entry was written.
+   */
+  error?: string | null;
+  /**
+   * The Include line could not be added: where to add it.
+   */
+  includeWarning?: string | null;
+}
+/**
+ * The API's answer to this server's stop.
+ */
+export interface IStopView {
+  /**
+   * gpuoutlet said it was stopped already when this server first stopped it (stopped elsewhere): nothing was settled by this server.
+   */
+  alreadyStopped: boolean;
+  /**
+   * What the rental cost in all.
+   */
+  finalChargedCents: number;
+  /**
+   * Refunded (it ran under 60 s).
+   */
+  refundedCents: number;
+  /**
+   * When the stop was asked for (ISO 8601).
+   */
+  requestedAt: string | null;
+}
+/**
  * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
  */
 export interface IErrorReply {
@@ -142,6 +334,10 @@ export interface IErrorBody {
    */
   burnCentsPerHour?: number | null;
   /**
+   * `create_ambiguous`: the rentals that match it (keep one or more with `POST creates/{createId}`).
+   */
+  candidates?: string[] | null;
+  /**
    * `spending_cap`: the cap.
    */
   capCentsPerHour?: number | null;
@@ -149,6 +345,10 @@ export interface IErrorBody {
    * Ours (`validation_error`, `spending_cap`, `key_not_on_account`, `unknown_family`, `not_configured`, `upstream_unreachable`, ...) or the API's own (`insufficient_balance`, `model_unavailable`, `rate_limited`, ...).
    */
   code: string;
+  /**
+   * `not_created`, `create_unknown`, `create_ambiguous`: the create whose answer was lost.
+   */
+  createId?: string | null;
   /**
    * The rentals API's `details`.
    */
@@ -421,23 +621,6 @@ export interface INotice {
   message: string;
 }
 /**
- * gpuoutlet's quote (``rentals/preview``) a rental was created on.
- */
-export interface IQuoteView {
-  /**
-   * gpuoutlet's estimate to running.
-   */
-  estimatedProvisionSeconds: number;
-  listingId?: string | null;
-  model?: string | null;
-  /**
-   * The whole hourly price (all GPUs).
-   */
-  pricePerHourCents: number;
-  providerCode?: string | null;
-  region?: string | null;
-}
-/**
  * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
  * (``kernel``: as it was when Reattach was asked for).
  */
@@ -552,95 +735,18 @@ export interface IRentalView {
   version: number;
 }
 /**
- * A rental's idle auto-stop; the timer members are null until it runs.
- */
-export interface IIdleStopView {
-  busyKernels: number;
-  /**
-   * This server decides the idle stop (another server owns it otherwise).
-   */
-  decidedHere: boolean;
-  kernels: number;
-  lastActiveAt: string | null;
-  minutes: number;
-  /**
-   * Computed when the reply is made.
-   */
-  secondsLeft: number | null;
-  stopAt: string | null;
-  warnMinutes: number;
-  /**
-   * Show the idle warning with a “Keep it” button.
-   */
-  warning: boolean;
-}
-/**
- * How far along provisioning is, in time: the bar moves with ``elapsedSeconds``.
- */
-export interface IProvisioningView {
-  /**
-   * Since the create, when the reply was made.
-   */
-  elapsedSeconds: number;
-  /**
-   * gpuoutlet's estimate (null: a rental made elsewhere, no quote).
-   */
-  expectedSeconds: number | null;
-}
-/**
- * The SSH step's outcome.
- */
-export interface ISSHView {
-  /**
-   * `gpuoutlet-<id>`.
-   */
-  alias?: string | null;
-  /**
-   * What to type: `ssh gpuoutlet-<id>`.
-   */
-  command?: string | null;
-  /**
-   * The ssh config the alias is in.
-   */
-  configFile?: string | null;
-  /**
-   * Why no entry was written.
-   */
-  error?: string | null;
-  /**
-   * The Include line could not be added: where to add it.
-   */
-  includeWarning?: string | null;
-}
-/**
- * The API's answer to this server's stop.
- */
-export interface IStopView {
-  /**
-   * gpuoutlet said it was stopped already when this server first stopped it (stopped elsewhere): nothing was settled by this server.
-   */
-  alreadyStopped: boolean;
-  /**
-   * What the rental cost in all.
-   */
-  finalChargedCents: number;
-  /**
-   * Refunded (it ran under 60 s).
-   */
-  refundedCents: number;
-  /**
-   * When the stop was asked for (ISO 8601).
-   */
-  requestedAt: string | null;
-}
-/**
- * Every tracked rental, newest first, and the list's version (the long-poll's cursor).
+ * Every tracked rental, newest first, the creates not settled yet, and the list's version
+ * (the long-poll's cursor: it grows with a change of either).
  */
 export interface IRentalsView {
   /**
    * Set while the rentals API does not answer: the list may be old.
    */
   apiProblem?: IApiProblemView | null;
+  /**
+   * Creates whose answer was lost, not settled yet (`POST creates/{id}`).
+   */
+  pendingCreates?: IPendingCreateView[];
   rentals: IRentalView[];
   version: number;
 }
@@ -662,121 +768,48 @@ export interface IApiProblemView {
   since: string;
 }
 /**
- * ``POST auth/verify-code``: signed in; the server uses the session at once.
+ * A create not settled yet: sent and unanswered, or its answer lost and being looked for,
+ * or matched by several rentals, waiting for the user to say which to keep.
  */
-export interface ISignedInReply {
+export interface IPendingCreateView {
   /**
-   * Where the session was saved (0600); null when it could not be.
+   * `ambiguous`: the rentals that match it.
    */
-  credentialsFile: string | null;
+  candidates: string[];
+  familyId: string;
+  gpuCount: number;
   /**
-   * Who, until when, and where the session is kept.
+   * `create_…`: what `POST creates/{id}` settles.
+   */
+  id: string;
+  /**
+   * What is happening, in words, and what to do.
    */
   message: string;
   /**
-   * What else to know: GPUOUTLET_SID or a setting comes first after a restart, or the session could not be saved.
+   * The name it was sent with (how it is found again).
    */
-  note: string | null;
+  name: string;
   /**
-   * Signed in, but the rental service could not start: why.
+   * gpuoutlet's quote: counted against the spending cap until settled.
    */
-  problem: string | null;
-  session: ISessionView;
+  pricePerHourCents: number;
   /**
-   * Where the server's session comes from now.
+   * Why its answer was lost.
    */
-  sidSource: string;
-}
-/**
- * ``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet.
- */
-export interface ISignedOutReply {
-  credentialsFile: string;
+  reason: string | null;
+  sentAt: string | null;
   /**
-   * The credentials file was deleted.
-   */
-  credentialsRemoved: boolean;
-  /**
-   * What was done, in words.
-   */
-  message: string;
-  /**
-   * GPUOUTLET_SID or a setting still holds a session.
-   */
-  note: string | null;
-  /**
-   * Rentals that may still be billed, no longer watched until a sign-in.
-   */
-  stillRunning: string[];
-  /**
-   * gpuoutlet ended the session (`POST /v1/auth/logout`).
-   */
-  vendorTold: boolean;
-}
-/**
- * Where the API is, whether the server can rent, who is signed in.
- */
-export interface IStatusView {
-  /**
-   * Set while the rentals API does not answer the watching.
-   */
-  apiProblem?: IApiProblemView | null;
-  apiUrl: string;
-  /**
-   * `server` or `in-process`.
-   */
-  backend: string;
-  configured: boolean;
-  /**
-   * Where a sign-in keeps the session (0600).
-   */
-  credentialsFile: string;
-  /**
-   * The default idle stop (null: off).
-   */
-  idleStopMinutes: number | null;
-  idleWarnMinutes: number;
-  /**
-   * The email of the account last signed in here (to sign in again).
-   */
-  lastEmail: string | null;
-  maxHourlySpendCents: number | null;
-  maxPolls: number;
-  maxWait: number | null;
-  note?: string | null;
-  pollInterval: number;
-  problem: string | null;
-  /**
-   * Null when it could not be read.
-   */
-  session: ISessionView | null;
-  /**
-   * Why the session could not be read.
-   */
-  sessionProblem: string | null;
-  /**
-   * `signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet answered 401: sign in again) or `unknown` (it could not be asked).
-   */
-  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
-  sidConfigured: boolean;
-  /**
-   * Where the sid came from (never the sid).
-   */
-  sidSource: string | null;
-  sshDir: string | null;
-  /**
-   * `new`, `starting`, `running`, `not_configured`, `stopped`.
+   * `sending`, `looking` (its answer was lost), `ambiguous`.
    */
   state: string;
-  /**
-   * What was wrong with the rentals state file at start (records set aside).
-   */
-  stateProblems: string[];
-  /**
-   * Say it before every stop.
-   */
-  stopNotice: string;
-  version: string;
+}
+/**
+ * ``POST creates/{id}``: the rentals kept, and the stops of the others.
+ */
+export interface ISettleReply {
+  kept: IRentalView[];
+  stopped: IStopReply[];
 }
 /**
  * The rental after a stop was asked for, with the notice that a stop is permanent.
@@ -872,6 +905,179 @@ export interface IStopReply {
    * Grows with every change a viewer could see.
    */
   version: number;
+}
+/**
+ * ``POST auth/verify-code``: signed in; the server uses the session at once.
+ */
+export interface ISignedInReply {
+  /**
+   * Where the session was saved (0600); null when it could not be.
+   */
+  credentialsFile: string | null;
+  /**
+   * Who, until when, and where the session is kept.
+   */
+  message: string;
+  /**
+   * What else to know: GPUOUTLET_SID or a setting comes first after a restart, or the session could not be saved.
+   */
+  note: string | null;
+  /**
+   * Signed in, but the rental service could not start: why.
+   */
+  problem: string | null;
+  session: ISessionView;
+  /**
+   * Where the server's session comes from now.
+   */
+  sidSource: string;
+}
+/**
+ * ``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet.
+ */
+export interface ISignedOutReply {
+  credentialsFile: string;
+  /**
+   * The credentials file was deleted.
+   */
+  credentialsRemoved: boolean;
+  /**
+   * What was done, in words.
+   */
+  message: string;
+  /**
+   * GPUOUTLET_SID or a setting still holds a session.
+   */
+  note: string | null;
+  /**
+   * Rentals that may still be billed, no longer watched until a sign-in.
+   */
+  stillRunning: string[];
+  /**
+   * gpuoutlet ended the session (`POST /v1/auth/logout`).
+   */
+  vendorTold: boolean;
+}
+/**
+ * Where the API is, whether the server can rent, who is signed in.
+ */
+export interface IStatusView {
+  /**
+   * Set while the rentals API does not answer the watching.
+   */
+  apiProblem?: IApiProblemView | null;
+  apiUrl: string;
+  /**
+   * `server` or `in-process`.
+   */
+  backend: string;
+  configured: boolean;
+  /**
+   * Where a sign-in keeps the session (0600).
+   */
+  credentialsFile: string;
+  /**
+   * The default idle stop (null: off).
+   */
+  idleStopMinutes: number | null;
+  idleWarnMinutes: number;
+  /**
+   * The email of the account last signed in here (to sign in again).
+   */
+  lastEmail: string | null;
+  maxHourlySpendCents: number | null;
+  maxPolls: number;
+  maxWait: number | null;
+  note?: string | null;
+  pollInterval: number;
+  problem: string | null;
+  /**
+   * The request budget's use (null: no service running).
+   */
+  requestBudget?: IBudgetView | null;
+  /**
+   * Null when it could not be read.
+   */
+  session: ISessionView | null;
+  /**
+   * Why the session could not be read.
+   */
+  sessionProblem: string | null;
+  /**
+   * `signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet answered 401: sign in again) or `unknown` (it could not be asked).
+   */
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
+  sidConfigured: boolean;
+  /**
+   * Where the sid came from (never the sid).
+   */
+  sidSource: string | null;
+  sshDir: string | null;
+  /**
+   * `new`, `starting`, `running`, `not_configured`, `stopped`.
+   */
+  state: string;
+  /**
+   * What was wrong with the rentals state file at start (records set aside).
+   */
+  stateProblems: string[];
+  /**
+   * Say it before every stop.
+   */
+  stopNotice: string;
+  version: string;
+}
+/**
+ * The request budget: this host's share of gpuoutlet's limits, and its use.
+ */
+export interface IBudgetView {
+  /**
+   * gpuoutlet's X-RateLimit-Limit, last seen.
+   */
+  apiLimit: number | null;
+  /**
+   * gpuoutlet's X-RateLimit-Remaining, now.
+   */
+  apiRemaining: number | null;
+  /**
+   * When gpuoutlet's window ends.
+   */
+  apiResetAt: string | null;
+  heldSeconds: number | null;
+  /**
+   * Every request is held until then (a 429).
+   */
+  heldUntil: string | null;
+  lastPause: IPauseView | null;
+  /**
+   * Requests at most in any hour (gpuoutlet: 1,000).
+   */
+  perHour: number;
+  /**
+   * Requests at most in any minute (gpuoutlet: 100).
+   */
+  perMinute: number;
+  /**
+   * 429s gpuoutlet answered since the start.
+   */
+  rateLimitedCount: number;
+  usedLastHour: number;
+  usedLastMinute: number;
+  /**
+   * Requests waiting for their turn now.
+   */
+  waiting: number;
+}
+/**
+ * A 429 of gpuoutlet, and how long every request was held after it.
+ */
+export interface IPauseView {
+  at: string | null;
+  /**
+   * False: no Retry-After, the vendor's 30 s.
+   */
+  retryAfterGiven: boolean;
+  seconds: number;
 }
 export interface ITemplatesView {
   templates: ITemplateView[];

@@ -424,7 +424,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([]),
     keys: KEYS,
-    rentals: { rentals: [], version: 1 },
+    rentals: { rentals: [], pendingCreates: [], version: 1 },
     preview: QUOTE
   },
   /** One rental coming up: its progress against gpuoutlet's estimate, the burn it adds. */
@@ -434,7 +434,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([PROVISIONING]),
     keys: KEYS,
-    rentals: { rentals: [PROVISIONING], version: 4 },
+    rentals: { rentals: [PROVISIONING], pendingCreates: [], version: 4 },
     preview: QUOTE
   },
   /** One rental running, about to be idle-stopped ("Keep it"), and an ended one folded away. */
@@ -444,7 +444,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([RUNNING, STOPPED]),
     keys: KEYS,
-    rentals: { rentals: [RUNNING, STOPPED], version: 12 },
+    rentals: { rentals: [RUNNING, STOPPED], pendingCreates: [], version: 12 },
     preview: QUOTE
   },
   /**
@@ -467,7 +467,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([], {}, 1_50),
     keys: { keys: [], local: { ...KEYS.local!, onAccount: false }, localProblem: null },
-    rentals: { rentals: [], version: 1 },
+    rentals: { rentals: [], pendingCreates: [], version: 1 },
     preview: {
       ...QUOTE,
       availableCents: 1_50,
@@ -498,7 +498,7 @@ export const STATES = {
       warnings: [AT_ZERO, OPEN_INVOICE]
     }),
     keys: KEYS,
-    rentals: { rentals: [BIG, SMALL], version: 8 },
+    rentals: { rentals: [BIG, SMALL], pendingCreates: [], version: 8 },
     preview: QUOTE
   },
   /** A running rental's kernels: one reconnecting (the card says so), one left detached. */
@@ -531,7 +531,7 @@ export const STATES = {
     families: { families: FAMILIES },
     wallet: wallet([]),
     keys: KEYS,
-    rentals: { rentals: [], version: 1 },
+    rentals: { rentals: [], pendingCreates: [], version: 1 },
     preview: QUOTE,
     codeSent: {
       email: 'alice@example.com',

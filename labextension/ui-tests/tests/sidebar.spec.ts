@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { fillForm, openPanel, rent, stopFromCard } from './helpers';
+import { fillForm, openPanel, rent, sandboxControl, stopFromCard } from './helpers';
 
 test.describe('GPU rentals sidebar', () => {
   test('rents a GPU, watches it reach running, copies the SSH command and stops it', async ({
@@ -72,6 +72,31 @@ test.describe('GPU rentals sidebar', () => {
       { timeout: 30_000 }
     );
     await expect(panel.locator(`.jp-GpuOutlet-ended [data-rental-id="${id}"]`)).toHaveCount(1);
+  });
+
+  test('a create whose answer is lost is found by its name: one rental, and the note says so', async ({
+    page
+  }) => {
+    const panel = await openPanel(page);
+    await fillForm(panel, { familyId: 'rtx-4090', gpuCount: 1, name: 'galata/lost-answer' });
+    await expect(panel.locator('.jp-GpuOutlet-quote:not(.jp-mod-pending)')).toBeVisible();
+    // gpuoutlet commits the create, then the connection closes unanswered.
+    await sandboxControl('PUT', 'faults', { dropCreateAnswerCount: 1 });
+    let card;
+    try {
+      card = await rent(panel);
+    } finally {
+      await sandboxControl('PUT', 'faults', {});
+    }
+    await expect(panel.locator('.jp-GpuOutlet-launchNote')).toContainText(
+      'The answer to this create was lost'
+    );
+    await expect(panel.locator('.jp-GpuOutlet-launchError')).toHaveCount(0);
+    await expect(card.locator('.jp-GpuOutlet-rentalName')).toContainText('galata/lost-answer');
+    const named = panel.locator('.jp-GpuOutlet-rental', { hasText: 'galata/lost-answer' });
+    await expect(named).toHaveCount(1); // sent once: exactly one rental
+    await stopFromCard(page, card);
+    await expect(card).toHaveAttribute('data-status', /stopping|stopped/);
   });
 
   test('validates the name live, counted in characters', async ({ page }) => {
