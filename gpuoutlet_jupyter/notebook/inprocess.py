@@ -15,15 +15,19 @@ import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._version import __version__
 from ..api import ConfigurationError, Settings
 from ..rest.layer import JsonAPI, LongPoll, status_reply
+from ..saves import SaveOptions, attach_saver, save_status
 from ..service import RentalService
 from ..service.build import build_service
 from ..service.options import ServiceConfig
 from .backend import RentalJSON
+
+if TYPE_CHECKING:
+    from ..saves.saver import Saver
 
 T = TypeVar("T")
 
@@ -46,6 +50,7 @@ class InProcessBackend:
         *,
         note: str | None = None,
         settings: Settings | None = None,
+        saves: SaveOptions | None = None,
     ) -> None:
         try:
             settings = settings or Settings.from_env()
@@ -54,6 +59,7 @@ class InProcessBackend:
             raise ConfigurationError(f"{_CONTEXT}. {exc}") from None
         self.settings = replace(settings, timeout_seconds=config.request_timeout)
         self.config = config
+        self.saves = saves or SaveOptions()
         self._note = note
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -66,7 +72,7 @@ class InProcessBackend:
         except BaseException:
             self._stop_loop()
             raise
-        self._api = JsonAPI(self._get_service)
+        self._api = JsonAPI(self._get_service, saver=self._get_saver)
         # Save the state and stop the watchers when the kernel exits (the rentals go on).
         atexit.register(self._close_at_exit)
 
@@ -79,15 +85,27 @@ class InProcessBackend:
             self.config,
             fix_hint="Fix NotebookSession.ssh_dir, ssh_user or identity_file with %config.",
         )
+        # Before the start: a stop made from then on saves first (to this kernel's machine).
+        self._saver = attach_saver(service, self.saves)
         try:
             await service.start()
         except BaseException:
             await service.close(warn_running=False)
             raise
+        self._saver.start()
         return service
 
     async def _get_service(self) -> RentalService:
         return self._service
+
+    async def _get_saver(self) -> Saver:
+        return self._saver
+
+    async def _close_service(self, warn_running: bool) -> None:
+        try:
+            await self._saver.close()
+        finally:
+            await self._service.close(warn_running=warn_running)
 
     # Calling into the loop.
 
@@ -145,6 +163,7 @@ class InProcessBackend:
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 "stateProblems": list(self._service.state_problems),
                 "note": self._note,
+                **save_status(self.saves, options.remote_workdir),
             },
             session,
             problem,
@@ -219,7 +238,7 @@ class InProcessBackend:
         if self._closed:
             return
         atexit.unregister(self._close_at_exit)
-        future = self._submit(self._service.close(warn_running=warn_running))
+        future = self._submit(self._close_service(warn_running))
         self._closed = True
         # Closing must not raise: the state was saved on every change anyway.
         with contextlib.suppress(Exception):

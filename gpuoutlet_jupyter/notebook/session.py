@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from traitlets import All, Enum, Float, Unicode, observe
 from traitlets.config import SingletonConfigurable
 
+from ..saves.traits import SaveTraits
 from ..service.traits import ServiceTraits
 from .follow import WAIT_SECONDS
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 LEGACY_SECTION = "GpuOutletMagics"
 
 
-class NotebookSession(ServiceTraits, SingletonConfigurable):
+class NotebookSession(ServiceTraits, SaveTraits, SingletonConfigurable):
     """gpuoutlet in this kernel: where rentals are handled, how progress shows, and (when this
     kernel rents by itself) the service's own settings. ``%config NotebookSession`` lists them;
     the Jupyter server has its own (``c.GpuOutletApp.*``). A change that shapes the backend
@@ -107,8 +108,13 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         from .settings import default_state_dir
 
         state_dir = optional_path(self.state_dir) or default_state_dir()
+        from ..saves.traits import SaveOptions
+        from ..service.options import from_traits
+
         return BackendConfig(
-            backend=cast("BackendChoice", self.backend), service=service_config(self, state_dir)
+            backend=cast("BackendChoice", self.backend),
+            service=service_config(self, state_dir),
+            saves=from_traits(SaveOptions, self),
         )
 
     def open_backend(self, config: BackendConfig) -> Backend:

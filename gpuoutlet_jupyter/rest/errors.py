@@ -26,6 +26,7 @@ from ..api import (
     UnknownFamilyError,
     ValidationFailedError,
 )
+from ..saves.errors import WorkError
 from .models import ErrorReply
 
 
@@ -104,6 +105,8 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         return _answer(409, "key_not_on_account", str(exc), {"fingerprint": exc.fingerprint})
     if isinstance(exc, RentalNotActiveError):
         return _answer(409, "not_active", str(exc), {"rentalId": exc.rental_id, "state": exc.state})
+    if isinstance(exc, WorkError):
+        return _answer(exc.status, exc.code, str(exc), {"rentalId": exc.rental_id})
     if isinstance(exc, ConfigurationError):
         return _answer(503, "not_configured", str(exc))
     if isinstance(exc, ExtensionUnavailableError):

@@ -19,6 +19,7 @@ from ..service import RentalService
 from ..service.idle import IDLE_FIELD, parse_idle_minutes
 from . import models
 from .errors import InvalidBodyError, InvalidQueryError
+from .work import WORK_FIELDS, SaverGetter, WorkAPI, parse_save_flag, parse_work
 
 JSON = dict[str, Any]
 ServiceGetter = Callable[[], Awaitable[RentalService]]
@@ -99,7 +100,8 @@ def parse_create(body: JSON) -> tuple[RentalRequest, float | None]:
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     try:
-        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
+        ours = (IDLE_FIELD, *WORK_FIELDS)
+        request = RentalRequest.build(**{k: v for k, v in body.items() if k not in ours})
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -147,8 +149,10 @@ def templates_reply() -> JSON:
 class JsonAPI:
     """Every endpoint's work below HTTP: parse, call the service, validate the reply."""
 
-    def __init__(self, service: ServiceGetter) -> None:
+    def __init__(self, service: ServiceGetter, saver: SaverGetter | None = None) -> None:
         self._service = service
+        #: A rental's work: save paths and sizes, saves, uploads and downloads (work.py).
+        self.work = WorkAPI(service, saver or _no_saver)
 
     async def families(self) -> JSON:
         families = await (await self._service()).families()
@@ -230,12 +234,27 @@ class JsonAPI:
     async def create(self, body: JSON) -> JSON:
         """Validate the camelCase body (the API's fields and our ``idleStopMinutes``), create
         once (never retried: the API has no idempotency key)."""
-        request, idle = parse_create(body)
+        problems: list[tuple[str, str]] = []
+        work = None
+        try:
+            work = parse_work(body)
+        except RequestValidationError as exc:
+            problems.extend(exc.problems)
+        try:
+            request, idle = parse_create(body)
+        except RequestValidationError as exc:
+            raise RequestValidationError([*exc.problems, *problems]) from None
+        if problems:
+            raise RequestValidationError(problems)
+        work = await self.work.check_workdir(work)
         service = await self._service()
-        return reply(models.RentalView, await service.create(request, idle_stop_minutes=idle))
+        view = await service.create(request, idle_stop_minutes=idle, work=work)
+        return reply(models.RentalView, view)
 
-    async def stop(self, rental_id: str) -> JSON:
-        view = await (await self._service()).stop(rental_id)
+    async def stop(self, rental_id: str, body: JSON | None = None) -> JSON:
+        """Save the rental's work first (unless ``{"save": false}``), then stop it for good."""
+        save = parse_save_flag(body or {})
+        view = await (await self._service()).stop(rental_id, save=save)
         return reply(models.StopReply, {**view, "notice": STOP_NOTICE})
 
     async def keep(self, rental_id: str, body: JSON) -> JSON:
@@ -256,6 +275,10 @@ class JsonAPI:
         except GpuOutletError as exc:
             return None, str(exc)
         return info.to_json(), None
+
+
+async def _no_saver() -> Any:
+    raise GpuOutletError("Saving and syncing are not set up in this host.")
 
 
 def status_reply(fields: JSON, session: JSON | None, session_problem: str | None) -> JSON:

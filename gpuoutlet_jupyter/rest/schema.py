@@ -35,7 +35,13 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("POST", "rentals/preview", "create body", "PreviewView", "what a create would do: quote, checks, confirmation line"),
     ("POST", "rentals", "create body", "RentalView", "check, quote and create once (never retried)"),
     ("GET", "rentals/ID", "", "RentalView", "one rental; `?wait=&since=` long-polls it"),
-    ("POST", "rentals/ID/stop", "", "StopReply", "stop for good (the pod and its disk are destroyed)"),
+    ("POST", "rentals/ID/stop", "`{\"save\"?}`", "StopReply", "save its work (unless `save` is false), then stop for good (the pod and its disk are destroyed)"),
+    ("GET", "rentals/ID/save-size", "", "SaveSizeView", "what a save would copy now (one quick `du` on the pod)"),
+    ("PUT", "rentals/ID/save-paths", "`{\"paths\"}`", "RentalView", "set the pod's folders saved before a stop (empty: the remote workdir)"),
+    ("POST", "rentals/ID/save", "", "TransferReply", "save its work now, as a job (its progress is on the rental)"),
+    ("POST", "rentals/ID/transfer", "`{\"direction\", \"localDir\", \"remoteDir\"?}`", "TransferReply", "start an upload (`up`) or download (`down`), one per rental at a time"),
+    ("GET", "rentals/ID/transfer", "", "TransferReply", "the running or last transfer; `?wait=&since=` long-polls it"),
+    ("DELETE", "rentals/ID/transfer", "", "TransferReply", "cancel the running transfer (what arrived whole is kept)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
 )  # fmt: skip
 

@@ -9,9 +9,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -20,6 +20,7 @@ from ..api import AsyncRentalsClient, ConfigurationError, Settings
 from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, normalize_url
 from ..rest.errors import ExtensionUnavailableError
 from ..rest.layer import JsonAPI, status_reply
+from ..saves import SaveOptions, attach_saver, save_status
 from ..service import RentalService
 from ..service.build import build_service
 from ..service.idle import ActivitySource, default_idle_minutes
@@ -33,6 +34,9 @@ SID_SETTING_SOURCE = "the GpuOutletApp.sid setting of the Jupyter server"
 _RESTART_HINT = (
     " Then restart the Jupyter server (or set c.GpuOutletApp.sid in jupyter_server_config.py)."
 )
+
+if TYPE_CHECKING:
+    from ..saves.saver import Saver
 
 ClientFactory = Callable[[Settings], AsyncRentalsClient]
 
@@ -50,6 +54,10 @@ class ManagerConfig:
     max_wait: float = 60.0
     #: How long a request waits for the service to finish starting before a 503.
     start_timeout: float = 60.0
+    #: Saving before a stop, and syncing (``gpuoutlet_jupyter.saves``).
+    saves: SaveOptions = field(default_factory=SaveOptions)
+    #: Where a relative local folder of a sync is (the server's root folder); None: the cwd.
+    local_root: Path | None = None
 
 
 def resolve_settings(config: ManagerConfig) -> tuple[Settings, str | None]:
@@ -108,10 +116,11 @@ class RentalsManager:
         #: Makes the service's client from the settings (at ``start``).
         self.client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self._service: RentalService | None = None
+        self._saver: Saver | None = None
         self._state = "new"
         self._ready = asyncio.Event()
         #: The JSON layer the handlers call (shared with the in-process host).
-        self.api = JsonAPI(self.service)
+        self.api = JsonAPI(self.service, saver=self.saver)
 
     # Lifecycle.
 
@@ -139,6 +148,8 @@ class RentalsManager:
                 )
                 log.error("gpuoutlet: %s", self._problem)
                 return
+            # Before the start: a stop made from then on saves first.
+            saver = attach_saver(service, self.config.saves, local_root=self.config.local_root)
             try:
                 await service.start()
             except Exception as exc:
@@ -151,6 +162,8 @@ class RentalsManager:
                 )
                 await self._close_quietly(service, warn_running=False)
                 return
+            saver.start()
+            self._saver = saver
             self._service = service
             log.info(
                 "gpuoutlet: watching rentals at %s (sid from %s)",
@@ -164,8 +177,14 @@ class RentalsManager:
     async def stop(self) -> None:
         """Stop every watcher and close the client; rentals keep running upstream."""
         service, self._service = self._service, None
+        saver, self._saver = self._saver, None
         self._state = "stopped"
         self._ready.set()
+        if saver is not None:
+            try:
+                await saver.close()
+            except Exception:
+                log.exception("gpuoutlet: error while closing the saver")
         if service is not None:
             # The server is going away: rentals left running are named in the log.
             await self._close_quietly(service, warn_running=True)
@@ -207,6 +226,12 @@ class RentalsManager:
             )
         raise ConfigurationError(self._problem or not_configured_message(self.settings.api_url))
 
+    async def saver(self) -> Saver:
+        """The saver of the running service (raises as ``service()`` does when there is none)."""
+        await self.service()
+        assert self._saver is not None
+        return self._saver
+
     # The status (the rest of the endpoints are ``self.api``'s).
 
     async def status(self) -> dict[str, Any]:
@@ -236,6 +261,7 @@ class RentalsManager:
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 # What was wrong with the rentals state file at start (see service/store.py).
                 "stateProblems": list(self._service.state_problems) if self._service else [],
+                **save_status(self.config.saves, options.remote_workdir),
             },
             session,
             problem,

@@ -33,7 +33,12 @@ def build_service(
         # Imported here: jupyter_client is only needed once a service is actually built.
         from ..kernel.specs import KernelSpecWriter
 
-        kernelspecs = KernelSpecWriter(python=config.remote_python, state_dir=config.state_dir)
+        kernelspecs = KernelSpecWriter(
+            python=config.remote_python,
+            state_dir=config.state_dir,
+            # Remote kernels start in the working folder, where the notebook's files are synced.
+            provisioner_config={"remote_cwd": config.options.remote_workdir},
+        )
     return RentalService(
         client or AsyncRentalsClient(settings),
         state_dir=config.state_dir,

@@ -48,6 +48,8 @@ class ServiceOptions:
     idle_warning_minutes: float = trait_default("idle_warning_minutes")
     #: Seconds between two looks at the kernels' activity.
     idle_check_interval: float = trait_default("idle_check_interval")
+    #: The working folder on the pods: kernels start there; saved before a stop by default.
+    remote_workdir: str = trait_default("remote_workdir")
 
 
 @dataclass(frozen=True)

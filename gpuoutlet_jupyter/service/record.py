@@ -9,6 +9,7 @@ from typing import Any
 
 from ..api import Preview, Rental, StopResult
 from .idle import iso
+from .work import WorkInfo
 
 
 @dataclass
@@ -168,6 +169,8 @@ class RentalRecord:
     # Epoch seconds it ended (stopped, failed or gone): the API's stoppedAt, else when the
     # service saw it end.
     ended_at: float | None = None
+    # Its work on the pod: save paths, saves, the transfer now, the working folder (work.py).
+    work: WorkInfo = field(default_factory=WorkInfo)
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -246,6 +249,7 @@ class RentalRecord:
                 "idleStop": self._idle_json(),
                 "stopReason": self.stop_reason,
                 "endedAt": iso(self.ended_at),
+                **self.work.view(self.rental),
             }
         )
         return data
@@ -289,6 +293,7 @@ class RentalRecord:
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
             "endedAt": self.ended_at,
+            "work": self.work.to_state(),
         }
 
     @classmethod
@@ -343,6 +348,7 @@ class RentalRecord:
                 last_active_at=take("lastActiveAt", _epoch),
                 stop_reason=take("stopReason", _text),
                 ended_at=take("endedAt", _epoch),
+                work=take("work", WorkInfo.from_state, WorkInfo()),
             ),
             ignored,
         )

@@ -48,6 +48,7 @@ from .state import SharedState
 from .tracker import RentalView, Tracker
 from .upstream import Upstream
 from .watcher import Watcher
+from .work import WorkRequest, WorkUpdates
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class RentalService:
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
+        #: How the saver (``gpuoutlet_jupyter.saves``) changes a rental's work record.
+        self.work = WorkUpdates(self._tracker, self._access)
         self._keys = AccountKeys(self.upstream, ssh)
         self._watcher = Watcher(
             self._tracker,
@@ -250,12 +253,20 @@ class RentalService:
         return await self._creator.quote(request)
 
     async def create(
-        self, request: RentalRequest, *, idle_stop_minutes: float | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idle_stop_minutes: float | None = None,
+        work: WorkRequest | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
-        ``idle_stop_minutes``: None for the service's default, 0 for none."""
+        ``idle_stop_minutes``: None for the service's default, 0 for none; ``work``: its save
+        paths and working folder (see work.py)."""
         idle = self._idle.setting(idle_stop_minutes)
         record = await self._creator.create(request, idle)
+        # Before any await: its kernel must not be offered before its folder is ready.
+        record.work.start(work, request.auto_stop_after_hours)
+        await self._tracker.bump(record)
         self._watcher.ensure(record.id)
         log.info(
             "created rental %s (%s x%s, %s cents/h)",
@@ -304,14 +315,15 @@ class RentalService:
         log.info("rental %s: kept (idle timer restarted)", rental_id)
         return record.view()
 
-    async def stop(self, rental_id: str) -> RentalView:
+    async def stop(self, rental_id: str, *, save: bool = True) -> RentalView:
         """Stop the rental for good (gpuoutlet destroys the pod and its disk).
 
         The reply's settled cost and refund are kept; a rental the API says is stopped
         already (409 ``already_stopped``) is a stop done, not an error: the view then says
-        ``alreadyStopped``. Its watcher sees it through to ``stopped``.
+        ``alreadyStopped``. Its watcher sees it through to ``stopped``. ``save``: its work is
+        saved first (the before-stop hooks), unless the person asking said not to.
         """
-        return await self._stop(rental_id, StopRequest("user"))
+        return await self._stop(rental_id, StopRequest("user", save=save))
 
     async def _stop(self, rental_id: str, request: StopRequest) -> RentalView:
         """Every stop the service makes: the before-stop hooks, then the API's stop, once."""

@@ -54,6 +54,12 @@ class ServiceTraits(Configurable):
         help="""Seconds between two comparisons with the API's list of rentals (adopts rentals
         made elsewhere, notices vanished ones). 0: only at start.""",
     ).tag(config=True)
+    remote_workdir = Unicode(
+        "~/work",
+        help="""The working folder on the rented machines: where remote kernels start (so a
+        notebook's relative paths work there), where `%gpu_sync` and the sidebar's "Upload
+        folder" put files, and the folder saved before a stop unless a rental names others.""",
+    ).tag(config=True)
     max_hourly_spend_cents = Integer(
         0,
         help="""Spending cap, in cents per hour: a new rental is refused, before anything is
@@ -72,6 +78,13 @@ class ServiceTraits(Configurable):
         value = proposal["value"]
         if value <= 0:
             raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
+        return value
+
+    @validate("remote_workdir")
+    def _validate_remote_workdir(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip()
+        if not value or any(c in value for c in "\0\n\r"):
+            raise TraitError("remote_workdir must be a folder such as ~/work or /data")
         return value
 
     @validate("reconcile_interval", "max_hourly_spend_cents")
