@@ -118,8 +118,7 @@ async def test_a_file_the_remote_kernel_wrote_survives_an_idle_stop(
     try:
         # A relative path: the remote kernel works in the remote workdir (~/work).
         code = (
-            "import os\nopen('results.csv', 'w').write('epoch,loss\\n1,0.5\\n')\n"
-            "print(os.getcwd())"
+            "import os\nopen('results.csv', 'w').write('epoch,loss\\n1,0.5\\n')\nprint(os.getcwd())"
         )
         stdout, reply = await ws_execute(ws, code)
         assert reply["content"]["status"] == "ok", reply
@@ -241,3 +240,50 @@ async def test_a_failing_save_before_a_user_stop_is_shown_and_the_stop_happens(
     assert final["saves"][0]["error"] == save["error"]
     with sandbox.client(account.sid) as http:
         assert http.get(f"/v1/rentals/{rental_id}").json()["status"] == "stopped"
+
+
+async def test_a_save_ahead_of_gpuoutlets_auto_stop(
+    server: Any, sandbox: Any, saves_dir: Path
+) -> None:
+    rest = await start_extension(server)
+    # Auto-stopped after 6 minutes: within the 10 minutes of warning from the start.
+    running = await _rent(rest, idleStopMinutes=0, autoStopAfterHours=0.1, name="auto")
+    assert running["autoStopAt"] is not None
+    (_pod_home(sandbox, running["id"]) / "work" / "w.txt").write_text("weights")
+
+    def saved(view: dict[str, Any]) -> bool:
+        return any(s["reason"] == "auto_stop" for s in view["saves"])
+
+    view = await _until(rest, running["id"], saved)
+    assert view["status"] == "running"  # saved ahead, while it still runs
+    assert (saves_dir / "auto" / "work" / "w.txt").read_text() == "weights"
+    sandbox.advance(7 * 60)  # gpuoutlet's own stop, which asks nobody
+    stopped = await _until(rest, running["id"], _final)
+    await _pod_gone(sandbox, running["id"])
+    assert [s["reason"] for s in stopped["saves"]] == ["auto_stop"]
+    assert (saves_dir / "auto" / "work" / "w.txt").read_text() == "weights"
+
+
+@pytest.mark.parametrize("jp_server_config", [{"wallet_check_interval": 0.2}], indirect=True)
+async def test_a_save_ahead_of_the_wallet_reaching_zero(
+    server: Any, sandbox: Any, saves_dir: Path
+) -> None:
+    rest = await start_extension(server)
+    running = await _rent(rest, idleStopMinutes=0, name="wallet")
+    (_pod_home(sandbox, running["id"]) / "work" / "w.txt").write_text("late results")
+    wallet = await _json(rest, "GET", "wallet")
+    hours = wallet["totalCents"] / wallet["burnCentsPerHour"]
+    # Leave about ten minutes of burn in the wallet: gpuoutlet will stop the pod at $0.
+    sandbox.advance(int((hours - 10 / 60) * 3600))
+
+    def saved(view: dict[str, Any]) -> bool:
+        return any(s["reason"] == "wallet" for s in view["saves"])
+
+    view = await _until(rest, running["id"], saved, timeout=90)
+    assert view["status"] == "running"
+    assert (saves_dir / "wallet" / "work" / "w.txt").read_text() == "late results"
+    sandbox.advance(15 * 60)  # $0: gpuoutlet stops every pod
+    stopped = await _until(rest, running["id"], _final)
+    await _pod_gone(sandbox, running["id"])
+    assert [s["reason"] for s in stopped["saves"]] == ["wallet"]
+    assert "ahead of the wallet reaching $0" in stopped["saves"][0]["summary"]

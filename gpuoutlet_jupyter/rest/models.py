@@ -197,6 +197,9 @@ class TransferView(RestModel):
     rate: float = Field(description="Bytes per second over the last few seconds.")
     current: str | None = Field(description="The file or folder moving now.")
     method: str | None = Field(description="`rsync` or `tar` (the pod has no rsync).")
+    wire_bytes: int | None = Field(
+        description="Bytes sent over ssh: fewer than the files' when a cut transfer resumed."
+    )
     summary: str | None
     error: str | None
 

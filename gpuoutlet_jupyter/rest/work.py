@@ -112,7 +112,7 @@ class WorkAPI:
         return await self._transfer(rental_id)
 
     async def start_transfer(self, rental_id: str, body: JSON) -> JSON:
-        allowed = {"direction", "localDir", "remoteDir"}
+        allowed = {"direction", "localDir", "remoteDir", "bwlimit"}
         problems = [(k, "is not accepted here") for k in sorted(set(body) - allowed)]
         direction = body.get("direction")
         if direction not in ("up", "down"):
@@ -123,10 +123,17 @@ class WorkAPI:
         remote = body.get("remoteDir")
         if remote is not None and (not isinstance(remote, str) or not remote.strip()):
             problems.append(("remoteDir", "must be a folder on the pod (default: the workdir)"))
+        bwlimit = body.get("bwlimit")
+        if bwlimit is not None and (
+            isinstance(bwlimit, bool) or not isinstance(bwlimit, (int, float)) or bwlimit <= 0
+        ):
+            problems.append(("bwlimit", "must be a number of bytes per second, more than 0"))
         if problems:
             raise RequestValidationError(problems)
         saver = await self._saver()
-        await saver.start_sync(rental_id, "up" if direction == "up" else "down", str(local), remote)
+        await saver.start_sync(
+            rental_id, "up" if direction == "up" else "down", str(local), remote, bwlimit=bwlimit
+        )
         return await self._transfer(rental_id)
 
     async def transfer(self, rental_id: str, since: int | None, wait: float) -> JSON:

@@ -92,7 +92,7 @@ class Guard:
             workdir = record.work.workdir
             if workdir is not None and workdir.state == "pending":
                 if saver.busy(record.id) is None:
-                    self._start(record, "workdir")
+                    await self._start(record, "workdir")
                 continue  # its kernel waits for it; nothing else to save there yet
             stop_at = record.work.auto_stop_at(record.rental)
             if (
@@ -100,7 +100,7 @@ class Guard:
                 and "auto_stop" not in record.work.vendor_saves
                 and now >= stop_at - options.auto_stop_save_minutes * 60
             ):
-                self._start(record, "auto_stop")
+                await self._start(record, "auto_stop")
         await self._look_at_wallet(running)
 
     async def _look_at_wallet(self, running: list[RentalRecord]) -> None:
@@ -115,7 +115,7 @@ class Guard:
                 if "wallet" not in record.work.vendor_saves and not (
                     workdir is not None and workdir.holds_kernel
                 ):
-                    self._start(record, "wallet")
+                    await self._start(record, "wallet")
         elif minutes > 2 * horizon:
             # Topped up since: a later fall towards $0 saves again.
             for record in running:
@@ -149,13 +149,13 @@ class Guard:
         projected = self._total_cents - burn * age / 3600
         return max(0.0, projected) / burn * 60
 
-    def _start(self, record: RentalRecord, what: str) -> None:
+    async def _start(self, record: RentalRecord, what: str) -> None:
         saver = self._saver
         if saver.busy(record.id) is not None:
             return  # one transfer at a time: the next look starts it
         try:
             if what == "workdir":
-                start_workdir(saver, record)
+                await start_workdir(saver, record)
             else:
                 log.warning(
                     "rental %s: saving %s %s",
@@ -166,7 +166,7 @@ class Guard:
                     else f"ahead of the wallet reaching $0 (about {self.minutes_left or 0:.0f} "
                     "min left at the current burn)",
                 )
-                saver.start_save_job(record, what)
+                await saver.start_save_job(record, what)
         except WorkError as exc:
             log.info("rental %s: %s", record.id, exc)
 

@@ -191,7 +191,7 @@ class Saver:
             else:
                 await self._cancel_job(rental_id)
         try:
-            task = self.start_save_job(record, reason)
+            task = await self.start_save_job(record, reason)
         except NotReachableError as exc:
             return await self._record_failed_save(record, reason, str(exc))
         try:
@@ -205,10 +205,12 @@ class Saver:
         """Start a save as a job (``POST rentals/{id}/save``); its progress is on the rental."""
         record = self.record(rental_id)
         self._check_free(record)
-        self.start_save_job(record, reason)
+        await self.start_save_job(record, reason)
         return self._jobs[rental_id][0]
 
-    def start_save_job(self, record: RentalRecord, reason: str) -> asyncio.Task[SaveInfo | None]:
+    async def start_save_job(
+        self, record: RentalRecord, reason: str
+    ) -> asyncio.Task[SaveInfo | None]:
         """Start a save of the rental in its transfer slot (the caller checked it is free)."""
         target = self.target(record)  # raises when it cannot be reached
         paths = record.work.paths
@@ -217,7 +219,6 @@ class Saver:
         reporter = Reporter(self.work, record.id, info)
 
         async def run() -> SaveInfo | None:
-            await reporter.begin()
             try:
                 remote = await self.remotes.rental(target)
                 saved = await save_paths(
@@ -251,7 +252,9 @@ class Saver:
             log.log(level, "rental %s: %s", record.id, saved.summary)
             return saved
 
-        return self._register(record.id, info, run())
+        task = self._register(record.id, info, run())
+        await reporter.begin()  # on the rental before the caller answers (the job waits)
+        return task
 
     async def _record_failed_save(self, record: RentalRecord, reason: str, error: str) -> SaveInfo:
         paths = record.work.paths
@@ -263,9 +266,16 @@ class Saver:
     # Syncs.
 
     async def start_sync(
-        self, rental_id: str, direction: Direction, local_dir: str, remote_dir: str | None = None
+        self,
+        rental_id: str,
+        direction: Direction,
+        local_dir: str,
+        remote_dir: str | None = None,
+        *,
+        bwlimit: float | None = None,
     ) -> TransferInfo:
-        """Start an upload or download between a local folder and the pod (a job)."""
+        """Start an upload or download between a local folder and the pod (a job);
+        ``bwlimit``: at most that many bytes per second."""
         record = self.record(rental_id)
         target = self.target(record)
         self._check_free(record)
@@ -282,11 +292,10 @@ class Saver:
         reporter = Reporter(self.work, rental_id, info)
 
         async def run() -> None:
-            await reporter.begin()
             try:
                 remote = await self.remotes.rental(target)
                 sync = remote.sync_up if direction == "up" else remote.sync_down
-                result = await sync(local, remote_dir, progress=reporter)
+                result = await sync(local, remote_dir, progress=reporter, bwlimit=bwlimit)
             except asyncio.CancelledError:
                 await _finish_quietly(reporter, "cancelled", error="Cancelled.")
                 raise
@@ -300,6 +309,7 @@ class Saver:
             await reporter.finish("done", summary=result.summary())
 
         self._register(rental_id, info, run())
+        await reporter.begin()
         return info
 
     async def cancel(self, rental_id: str) -> TransferInfo:

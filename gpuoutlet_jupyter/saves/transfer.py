@@ -12,8 +12,8 @@ from dataclasses import replace
 from ..remote import SyncProgress, SyncResult
 from ..service.work import TransferInfo, WorkInfo, WorkUpdates
 
-#: Seconds between two progress announcements (each wakes every viewer's long-poll).
-PUBLISH_INTERVAL = 1.0
+#: Seconds between two progress announcements (each wakes the viewers' long-polls).
+PUBLISH_INTERVAL = 0.5
 
 
 def new_transfer(kind: str, local_dir: str, remote_dirs: tuple[str, ...]) -> TransferInfo:
@@ -72,6 +72,11 @@ class Reporter:
             files_done=self._base_files,
             files_total=max(self.info.files_total, self._base_files),
             method=result.method or self.info.method,
+            wire_bytes=(
+                (self.info.wire_bytes or 0) + result.wire_bytes
+                if result.wire_bytes is not None
+                else self.info.wire_bytes
+            ),
         )
         self.soon()
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def start_workdir(saver: Saver, record: RentalRecord) -> None:
+async def start_workdir(saver: Saver, record: RentalRecord) -> None:
     """Push and set up the rental's working folder, in its transfer slot."""
     workdir = record.work.workdir
     assert workdir is not None
@@ -42,7 +42,6 @@ def start_workdir(saver: Saver, record: RentalRecord) -> None:
         await saver.work.change(record.id, change)
 
     async def run() -> None:
-        await set_state(state="syncing")
         try:
             remote = await saver.remotes.rental(target)
             if workdir.local_dir:
@@ -82,6 +81,7 @@ def start_workdir(saver: Saver, record: RentalRecord) -> None:
             )
 
     saver.run_job(record.id, info, run)
+    await set_state(state="syncing")  # before the next look: it is not pending any more
 
 
 async def _run_setup(saver: Saver, rental_id: str, connection: object, workdir: WorkdirInfo) -> int:

@@ -117,10 +117,10 @@ class TransferInfo:
     rate: float = 0.0
     current: str | None = None
     method: str | None = None
+    #: Bytes that went over ssh (less than the files' size when a cut transfer resumed).
+    wire_bytes: int | None = None
     summary: str | None = None
     error: str | None = None
-    #: The ``SyncResult.to_dict()`` of each folder moved (when done).
-    results: tuple[dict[str, Any], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -144,6 +144,7 @@ class TransferInfo:
             "rate": round(self.rate, 1),
             "current": self.current,
             "method": self.method,
+            "wireBytes": self.wire_bytes,
             "summary": self.summary,
             "error": self.error,
         }
@@ -170,6 +171,7 @@ class TransferInfo:
             files_done=int(data.get("filesDone") or 0),
             files_total=int(data.get("filesTotal") or 0),
             method=data.get("method") if isinstance(data.get("method"), str) else None,
+            wire_bytes=_int(data.get("wireBytes")),
             summary=data.get("summary") if isinstance(data.get("summary"), str) else None,
             error=data.get("error") if isinstance(data.get("error"), str) else None,
         )
@@ -333,6 +335,10 @@ class WorkInfo:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _float(value: Any) -> float | None:
