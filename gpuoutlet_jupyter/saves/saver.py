@@ -47,14 +47,15 @@ class Saver:
         service: RentalService,
         options: SaveOptions | None = None,
         *,
-        remotes: RemoteManager | None = None,
+        remotes: RemoteManager,
         local_root: Path | None = None,
     ) -> None:
         from .guard import Guard
 
         self.service = service
         self.options = options or SaveOptions()
-        self.remotes = remotes or RemoteManager(self.options.control_dir or None)
+        #: The host's one RemoteManager (shared with telemetry and forwards); the host closes it.
+        self.remotes = remotes
         #: Where a relative local folder is (the Jupyter server's root, the kernel's folder).
         self.local_root = local_root or Path.cwd()
         self._jobs: dict[str, tuple[TransferInfo, asyncio.Task[Any]]] = {}
@@ -73,11 +74,10 @@ class Saver:
         self.guard.start()
 
     async def close(self) -> None:
-        """Cancel the transfers and close every shared connection (the host is going away)."""
+        """Cancel the transfers (the host is going away; it closes the connections after)."""
         await self.guard.close()
         for rental_id in list(self._jobs):
             await self._cancel_job(rental_id)
-        await self.remotes.close()
 
     # The service's hooks.
 
@@ -88,9 +88,9 @@ class Saver:
         await self.save(record.id, reason=request.reason)
 
     async def ended(self, record: RentalRecord) -> None:
-        """The rental stopped, failed or vanished: its pod is gone, and so is its connection."""
+        """The rental stopped, failed or vanished: its pod is gone, and its transfer with it
+        (the host's RemoteManager closes the connection in the next hook)."""
         await self._cancel_job(record.id)
-        await self.remotes.close_rental(record.id)
 
     # Reaching a pod.
 
