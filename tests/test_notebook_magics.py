@@ -75,6 +75,7 @@ MAGICS = [
     "gpu_rentals",
     "gpu_wait",
     "gpu_stop",
+    "gpu_sync",
     "gpu_keep",
     "gpu_families",
     "gpu_templates",

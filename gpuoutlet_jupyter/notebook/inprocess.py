@@ -208,8 +208,30 @@ class InProcessBackend:
         # The service refuses an idle stop here: nothing in this kernel sees the remote kernels.
         return self._run(self._api.create(body), cancel_on_interrupt=False)
 
-    def stop(self, rental_id: str) -> RentalJSON:
-        return self._run(self._api.stop(rental_id), cancel_on_interrupt=False)
+    def stop(self, rental_id: str, *, save: bool = True) -> RentalJSON:
+        body = {"save": save}
+        return self._run(self._api.stop(rental_id, body), cancel_on_interrupt=False)
+
+    def save_size(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.save_size(rental_id))
+
+    def save(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.save(rental_id), cancel_on_interrupt=False)
+
+    def start_transfer(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.work.start_transfer(rental_id, body), cancel_on_interrupt=False)
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        poll = _poll(since, wait)
+        api = self._api.work
+        if poll is None:
+            return self._run(api.transfer(rental_id, None, 0.0))
+        return self._run(api.transfer(rental_id, poll.since, poll.wait))
+
+    def cancel_transfer(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.cancel(rental_id), cancel_on_interrupt=False)
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
         body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}

@@ -76,6 +76,10 @@ class StreamProgress:
     def update(self, rental: RentalInfo) -> None:
         self._write(progress_line(rental))
 
+    def show_text(self, text: str, final: bool) -> None:
+        """Any line (a transfer's), rewritten in place; ``final`` ends it."""
+        self._write(text, final=final)
+
     def note(self, text: str) -> None:
         if self._shown:
             self._write("", final=True)
@@ -117,6 +121,11 @@ class DisplayProgress:
     def update(self, rental: RentalInfo) -> None:
         self._last = progress_line(rental)
         self._show(self._last)
+
+    def show_text(self, text: str, final: bool) -> None:
+        """Any line (a transfer's), updated in place."""
+        self._last = text
+        self._show(text)
 
     def note(self, text: str) -> None:
         self._notes = [text]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .core import GpuCore
     from .follow import RentalFollow
     from .progress import ProgressView
+    from .sync import SyncCore, TransferView
 
 #: The settings' section before this class held them (the magics class did): what users wrote
 #: in ``ipython_config.py`` (``c.GpuOutletMagics.…``) and ``%config GpuOutletMagics.… = …``.
@@ -96,10 +97,22 @@ class NotebookSession(ServiceTraits, SaveTraits, SingletonConfigurable):
 
         if self._core is None:
             self._core = GpuCore(
-                self._connect, progress=self._progress_view, say=print, confirm=self._confirm
+                self._connect,
+                progress=self._progress_view,
+                say=print,
+                confirm=self._confirm,
+                stop_saving=lambda rental_id: self.sync.stop_saving(rental_id),
             )
         self._core.options = from_traits(FollowOptions, self)
         return self._core
+
+    @property
+    def sync(self) -> SyncCore:
+        """Uploads, downloads and stops that save first, over the core's backend."""
+        from .sync import SyncCore
+
+        core = self.core
+        return SyncCore(lambda: core.backend, view=self._transfer_view, say=print)
 
     def backend_config(self) -> BackendConfig:
         """The traits, as the backend's configuration."""
@@ -159,6 +172,22 @@ class NotebookSession(ServiceTraits, SaveTraits, SingletonConfigurable):
         from .progress import DisplayProgress, StreamProgress
 
         return DisplayProgress() if in_kernel else StreamProgress()
+
+    def _transfer_view(self) -> TransferView:
+        """A transfer's progress: a bar widget in a Jupyter kernel with ipywidgets, else a line."""
+        in_kernel = getattr(self.shell, "kernel", None) is not None
+        kind = self.progress
+        if kind == "auto":
+            kind = "widget" if in_kernel and _have_widgets() else "text"
+        if kind == "widget":
+            from .transfer_widget import TransferWidget
+
+            return TransferWidget()
+        from .progress import DisplayProgress, StreamProgress
+        from .sync import LineView
+
+        line = DisplayProgress() if in_kernel else StreamProgress()
+        return LineView(line.show_text)
 
     def _confirm(self, question: str) -> bool:
         from IPython.core.error import StdinNotImplementedError

@@ -55,6 +55,12 @@ def rental_json(**fields: Any) -> dict[str, Any]:
         "idleStop": None,
         "stopReason": None,
         "endedAt": None,
+        "savePaths": ["~/work"],
+        "savePathsDefault": True,
+        "saves": [],
+        "transfer": None,
+        "workdir": None,
+        "autoStopAt": None,
     }
     base.update(fields)
     if base["status"] != "provisioning" and "provisioning" not in fields:
@@ -130,6 +136,8 @@ class FakeBackend:
         self.create_error: Exception | None = None
         self.created: list[dict[str, Any]] = []
         self.stopped: list[str] = []
+        #: The ``save`` of each stop (False: ``%gpu_stop --no-save``).
+        self.stop_saves: list[bool] = []
         self.listed: list[dict[str, Any]] = []
         self.wallet_reply: dict[str, Any] = dict(WALLET)
         self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
@@ -218,8 +226,9 @@ class FakeBackend:
             version=1, polls=0, name=body.get("name"), templateId=body.get("templateId")
         )
 
-    def stop(self, rental_id: str) -> dict[str, Any]:
+    def stop(self, rental_id: str, *, save: bool = True) -> dict[str, Any]:
         self.stopped.append(rental_id)
+        self.stop_saves.append(save)
         stop = {
             "finalChargedCents": 47,
             "refundedCents": 0,
@@ -232,6 +241,14 @@ class FakeBackend:
         )
         return models.StopReply.model_validate(
             {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
+        ).to_json()
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        # No transfer: nothing of the rental's work is on this fake's pods.
+        return models.TransferReply.model_validate(
+            {"rentalId": rental_id, "transfer": None, "version": 1}
         ).to_json()
 
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
