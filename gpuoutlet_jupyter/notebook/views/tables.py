@@ -53,7 +53,7 @@ class RentalsTable:
         if self._idle_column():
             headers = (*headers[:-1], self.IDLE_HEADER, headers[-1])
         if self._saved_column():
-            headers = (*headers[:-1], "saved", headers[-1])
+            headers = (*headers[:-1], "saved / synced", headers[-1])
         return headers
 
     def rows(self) -> list[tuple[str, ...]]:
@@ -308,7 +308,8 @@ def _saved_cell(rental: RentalInfo) -> str:
     if transfer.get("state") == "running":
         return f"{transfer.get('kind')} running ({transfer.get('bytesDone', 0)} bytes so far)"
     if not rental.saves:
-        return ""
+        when = str(transfer.get("finishedAt") or "")[:16].replace("T", " ")
+        return f"{when}: {transfer.get('kind')} {transfer.get('state')}" if transfer else ""
     last = rental.saves[0]
     when = str(last.get("finishedAt") or "")[:16].replace("T", " ")
     return f"{when}: {last.get('summary') or ''}"
