@@ -23,7 +23,9 @@ export type Endpoint =
   | 'launch'
   | 'rental'
   | 'stop'
-  | 'keep';
+  | 'keep'
+  | 'saveSize'
+  | 'transfer';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {

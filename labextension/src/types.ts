@@ -21,6 +21,8 @@ export type {
   IQuoteView,
   IRentalsView,
   IRentalView,
+  ISaveSizeView,
+  ISaveView,
   ISessionView,
   ISSHView,
   IStatusView,
@@ -28,6 +30,8 @@ export type {
   IStopView,
   ITemplatesView,
   ITemplateView,
+  ITransferReply,
+  ITransferView,
   IWalletView
 } from './generated/rest';
 

@@ -10,6 +10,7 @@ import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
 import { Notice } from './Notice';
 import { SshCommand } from './SshCommand';
+import { WorkBox } from './WorkBox';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
 export type OpenNotebook = (kernel: string) => Promise<void>;
@@ -168,6 +169,7 @@ export function RentalCard({
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}
+      <WorkBox rental={rental} model={model} />
       {!ended && (
         <div className="jp-GpuOutlet-actions">
           {running && rental.kernel && (
