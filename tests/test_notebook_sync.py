@@ -167,3 +167,23 @@ def test_stop_without_saving_and_sync_mistakes(
     assert "Not saving its work (--no-save)" in printed
     assert not value.saves and not (saves_dir / "quick").exists()
     assert _gone(sandbox, rental_id)
+
+
+def test_rent_pushes_the_notebooks_folder_and_runs_the_setup_before_it_returns(
+    in_process: Any, sandbox: Any, project: Path, run: Run
+) -> None:
+    setup = "echo installing; cat data.csv > seen.csv"
+    value, printed = run(f"%gpu_rent rtx-4090 --name wd --sync-workdir --setup {setup!r}")
+    assert isinstance(value, RentalInfo) and value.status == "running", printed
+    # %gpu_rent follows it until its folder is pushed and the setup ran (its kernel waits too).
+    workdir = value.data["workdir"]
+    assert workdir["state"] == "done" and workdir["exitStatus"] == 0, workdir
+    assert workdir["localDir"] == str(project)
+    assert "installing" in workdir["output"]
+    assert "working folder: " in printed  # the push and the setup were shown as they ran
+    home = _home(sandbox, value.id)
+    # The setup ran in the remote work folder, after the push: relative paths work there.
+    assert (home / "work" / "seen.csv").read_text() == "x,y\n1,2\n"
+    assert not (home / "work" / ".git").exists()
+    value, printed = run(f"%gpu_stop {value.id} --no-save")
+    assert isinstance(value, RentalInfo) and value.status == "stopped", printed

@@ -40,6 +40,10 @@ def ready_or_final(rental: RentalInfo) -> bool:
     """Following a new rental ends when it runs (with its SSH step done), fails or stops."""
     if rental.gone or rental.status in ("failed", "stopped", "stopping"):
         return True
+    # Its working folder is pushed and set up before its kernel is offered (--sync-workdir).
+    workdir = rental.data.get("workdir") or {}
+    if workdir.get("state") not in (None, "done", "failed"):
+        return False
     # The service writes the SSH entry (or records why it could not) in the same change.
     return rental.status == "running" and rental.data.get("ssh") is not None
 

@@ -69,6 +69,13 @@ class GpuMagicError(Exception):
         return [self.message]
 
 
+def _unquote(text: str | None) -> str | None:
+    """``"a b"`` → ``a b``: the quotes around one argument, as a shell would take them off."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 @magics_class
 class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
@@ -211,7 +218,8 @@ class GpuMagics(Magics):
                 name=args.name,
                 auto_stop_after_hours=args.auto_stop,
             )
-            work = {"savePaths": args.save, "setup": args.setup}
+            # IPython splits a magic's line keeping the quotes: --setup "pip install …".
+            work = {"savePaths": args.save, "setup": _unquote(args.setup)}
             if args.sync_workdir:
                 import os
 

@@ -47,6 +47,7 @@ def progress_line(rental: RentalInfo) -> str:
     idle = rental.idle_summary()
     if idle:
         parts.append(idle)
+    parts.extend(workdir_parts(rental.data.get("workdir") or {}))
     line = " · ".join(parts)
     detail = rental.phase
     if rental.upstream_error:
@@ -55,6 +56,25 @@ def progress_line(rental: RentalInfo) -> str:
     if detail and not (rental.is_running and rental.ssh_command):
         line += f" — {detail}"
     return line
+
+
+_WORKDIR_STATES = {
+    "pending": "working folder: waiting to push",
+    "syncing": "working folder: pushing",
+    "setup": "working folder: running the setup",
+}
+
+
+def workdir_parts(workdir: dict[str, Any]) -> list[str]:
+    """The working folder's push and setup while the kernel waits for them (the last line of
+    the setup's output, as it runs); how it ended once it failed."""
+    state = workdir.get("state")
+    if state in _WORKDIR_STATES:
+        output = workdir.get("output") or []
+        return [_WORKDIR_STATES[state], *([f"> {output[-1]}"] if output else [])]
+    if state == "failed":
+        return [f"working folder failed: {workdir.get('error') or 'no reason given'}"]
+    return []
 
 
 class StreamProgress:
