@@ -131,6 +131,22 @@ def test_lenient_where_the_vendor_is(sandbox: SandboxProcess) -> None:
         ok(http.post(f"/v1/rentals/{two['id']}/stop"))
 
 
+def test_an_auto_stop_too_far_to_write_down_is_one_that_never_comes(
+    sandbox: SandboxProcess,
+) -> None:
+    # Found by schemathesis: 3.76e307 hours overflowed the store and answered 500.
+    account = sandbox.create_account(balance_cents=10_000)
+    with sandbox.client(account.sid) as http:
+        for hours in (3.76077905614407e307, 1e12):
+            created = ok(http.post("/v1/rentals", json={**GOOD, "autoStopAfterHours": hours}))
+            assert created["status"] == "provisioning"
+            assert ok(http.get(f"/v1/rentals/{created['id']}"))["status"] in (
+                "provisioning",
+                "running",
+            )
+            ok(http.post(f"/v1/rentals/{created['id']}/stop"))
+
+
 @pytest.mark.parametrize(
     ("content", "headers"),
     [

@@ -27,6 +27,9 @@ from .store import RentalRow, Store, Tx
 
 logger = logging.getLogger(__name__)
 
+#: 9999-12-31T23:59:59Z: the latest deadline a timestamp (and the store) can hold.
+MAX_STORED_SECONDS = 253_402_300_799
+
 #: Billing runs this long past the second the wallet could not pay: the heartbeat that sees
 #: it, then the provider's confirmation of the terminate ("within about 5 s", sheet 3.4).
 WALLET_STOP_SECONDS = 2
@@ -167,7 +170,12 @@ class Rentals:
             auto_stop_at = (
                 None
                 if request.autoStopAfterHours is None
-                else started_at + math.floor(request.autoStopAfterHours * HOUR_SECONDS)
+                # The sheet gives no maximum: a deadline past the last second a timestamp can
+                # show (9999-12-31) is one that never comes, kept as that second.
+                else started_at
+                + math.floor(
+                    min(request.autoStopAfterHours * HOUR_SECONDS, MAX_STORED_SECONDS - started_at)
+                )
             )
             rental = tx.insert_rental(
                 RentalRow(
