@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .record import RentalRecord
     from .tracker import Tracker
 
+#: 9999-12-31T23:59:59Z: the latest time a timestamp can show.
+LAST_TIMESTAMP = 253_402_300_799
 #: Saves kept per rental (newest last); the oldest go first.
 MAX_SAVES = 10
 #: Lines of the setup command's output kept (the last ones).
@@ -288,7 +290,10 @@ class WorkInfo:
         sheet does not say from when; this is the earliest reading, so a save is never late)."""
         if not self.auto_stop_hours:
             return None
-        return rental.started_at.timestamp() + self.auto_stop_hours * 3600
+        at = rental.started_at.timestamp() + self.auto_stop_hours * 3600
+        # The sheet gives no maximum: one past the last second a timestamp can show
+        # (9999-12-31) is a deadline that never comes, as the sandbox keeps it.
+        return at if at <= LAST_TIMESTAMP else None
 
     def view(self, rental: Rental) -> dict[str, Any]:
         """The members of a rental's REST view (``RentalView``) that this holds."""
