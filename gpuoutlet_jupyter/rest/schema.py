@@ -39,7 +39,7 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "rentals/ID/save-size", "", "SaveSizeView", "what a save would copy now (one quick `du` on the pod)"),
     ("PUT", "rentals/ID/save-paths", "`{\"paths\"}`", "RentalView", "set the pod's folders saved before a stop (empty: the remote workdir)"),
     ("POST", "rentals/ID/save", "", "TransferReply", "save its work now, as a job (its progress is on the rental)"),
-    ("POST", "rentals/ID/transfer", "`{\"direction\", \"localDir\", \"remoteDir\"?}`", "TransferReply", "start an upload (`up`) or download (`down`), one per rental at a time"),
+    ("POST", "rentals/ID/transfer", "`{\"direction\", \"localDir\", \"remoteDir\"?, \"bwlimit\"?}`", "TransferReply", "start an upload (`up`) or download (`down`), one per rental at a time"),
     ("GET", "rentals/ID/transfer", "", "TransferReply", "the running or last transfer; `?wait=&since=` long-polls it"),
     ("DELETE", "rentals/ID/transfer", "", "TransferReply", "cancel the running transfer (what arrived whole is kept)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
