@@ -272,7 +272,9 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
     const method = request.method();
     const reply =
       method === 'GET'
-        ? replies[endpoint]
+        ? endpoint.endsWith('/save-size')
+          ? replies.saveSize
+          : replies[endpoint]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
           : undefined;
