@@ -141,6 +141,12 @@ def test_sync_up_and_down_then_a_stop_that_saves_first(
     assert (saves_dir / "nb" / "outputs" / "model.bin").stat().st_size == 4096
     assert value.saves and value.saves[0]["reason"] == "user"
     assert _gone(sandbox, rental_id)  # without the save, the results would be lost
+    # One RemoteManager in this host, the service's: the saver used it, and the rental's
+    # connection ended with the rental.
+    backend = NotebookSession.current().core.backend
+    service = backend._service  # type: ignore[attr-defined]
+    assert backend._saver.remotes is service.remotes  # type: ignore[attr-defined]
+    assert service.remotes.get(rental_id) is None
 
 
 def test_stop_without_saving_and_sync_mistakes(

@@ -85,14 +85,9 @@ class InProcessBackend:
             self.config,
             fix_hint="Fix NotebookSession.ssh_dir, ssh_user or identity_file with %config.",
         )
-        from ..remote import RemoteManager
-
-        # The one RemoteManager of this host: the saver, telemetry and forwards share its
-        # connection per rental; it closes a rental's connection after the other hooks.
-        self.remotes = RemoteManager(self.saves.control_dir or None)
-        # Before the start: a stop made from then on saves first (to this kernel's machine).
-        self._saver = attach_saver(service, self.saves, remotes=self.remotes)
-        service.hooks.ended.append(self.remotes.rental_ended)
+        # Before the start: a stop made from then on saves first (to this kernel's machine),
+        # over the service's one RemoteManager (shared with telemetry and forwards).
+        self._saver = attach_saver(service, self.saves, remotes=service.remotes)
         try:
             await service.start()
         except BaseException:
@@ -110,7 +105,6 @@ class InProcessBackend:
     async def _close_service(self, warn_running: bool) -> None:
         try:
             await self._saver.close()
-            await self.remotes.close()
         finally:
             await self._service.close(warn_running=warn_running)
 

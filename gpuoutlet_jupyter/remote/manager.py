@@ -1,9 +1,9 @@
 """One :class:`RentalRemote` per running rental: its shared connection, forwards and telemetry.
 
-The host (the server's RentalsManager, or the magics' InProcessBackend) makes ONE
-:class:`RemoteManager` beside its RentalService, hands it to whatever uses the pods (the saver,
-telemetry, forwards) and appends :meth:`RemoteManager.rental_ended` to the service's ``ended``
-hooks: the telemetry sampler, every forward and the shared connection end with the rental.
+``build_service`` makes the host's ONE :class:`RemoteManager` and gives it to the RentalService
+(``service.remotes``), which closes it with itself and runs :meth:`RemoteManager.rental_ended`
+as an ``ended`` hook: the telemetry sampler, every forward and the shared connection end with
+the rental. Whatever else uses the pods (the saver, telemetry, forwards) is handed that one.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class RemoteManager:
 
     async def rental_ended(self, record: Any) -> None:
         """A ``RentalHooks.ended`` hook: the rental (anything with an ``id``) ended, so its
-        remote closes. The host appends it after the hooks that still use the connection."""
+        remote closes (hooks that still use the connection go before it)."""
         await self.close_rental(str(record.id))
 
     async def close(self) -> None:

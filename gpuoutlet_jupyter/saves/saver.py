@@ -61,7 +61,8 @@ class Saver:
         self._jobs: dict[str, tuple[TransferInfo, asyncio.Task[Any]]] = {}
         self.guard: Guard = Guard(self)
         service.hooks.before_stop.append(self.before_stop)
-        service.hooks.ended.append(self.ended)
+        # First: its transfer is cancelled before the service closes the rental's connection.
+        service.hooks.ended.insert(0, self.ended)
 
     @property
     def work(self) -> WorkUpdates:
@@ -89,7 +90,7 @@ class Saver:
 
     async def ended(self, record: RentalRecord) -> None:
         """The rental stopped, failed or vanished: its pod is gone, and its transfer with it
-        (the host's RemoteManager closes the connection in the next hook)."""
+        (the service's RemoteManager closes the connection in a later hook)."""
         await self._cancel_job(record.id)
 
     # Reaching a pod.

@@ -14,9 +14,6 @@ from typing import Any
 from traitlets import Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-#: ``remote.controlpath.MAX_CONTROL_DIR`` on Linux, here so that this module stays light.
-_MAX_CONTROL_DIR = 49
-
 
 class SaveTraits(Configurable):
     """Mixin: where a rental's work is saved before a stop, and how much and how long."""
@@ -59,12 +56,6 @@ class SaveTraits(Configurable):
         (one request for the whole account, shared with the sidebar's reads; every minute once
         $0 is less than twice wallet_save_minutes away).""",
     ).tag(config=True)
-    control_dir = Unicode(
-        "",
-        help=f"""The folder of the shared SSH connections' control sockets (one per rental: its
-        syncs, saves and telemetry share it). It must be short, at most {_MAX_CONTROL_DIR} bytes
-        (Unix sockets are limited to about 108). Empty: /tmp/gpuoutlet-ssh-<uid>.""",
-    ).tag(config=True)
 
     @validate("max_save_bytes", "save_timeout")
     def _validate_limit(self, proposal: Any) -> Any:
@@ -83,19 +74,6 @@ class SaveTraits(Configurable):
             raise TraitError(f"{proposal['trait'].name} must be greater than 0")
         return proposal["value"]
 
-    @validate("control_dir")
-    def _validate_control_dir(self, proposal: Any) -> Any:
-        value = str(proposal["value"]).strip()
-        if value:
-            full = os.path.abspath(os.path.expanduser(value))
-            if len(os.fsencode(full)) > _MAX_CONTROL_DIR:
-                raise TraitError(
-                    f"control_dir {full!r} is {len(os.fsencode(full))} bytes long: ssh's "
-                    f"control sockets need a folder of at most {_MAX_CONTROL_DIR} bytes, such "
-                    f"as /tmp/gpuoutlet-ssh-{os.getuid()}"
-                )
-        return value
-
 
 @dataclass(frozen=True)
 class SaveOptions:
@@ -110,7 +88,6 @@ class SaveOptions:
     wallet_save_minutes: float = SaveTraits.class_traits()["wallet_save_minutes"].default_value
     save_check_interval: float = SaveTraits.class_traits()["save_check_interval"].default_value
     wallet_check_interval: float = SaveTraits.class_traits()["wallet_check_interval"].default_value
-    control_dir: str = ""
 
     @property
     def saves_path(self) -> Path:

@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from .._version import __version__
 from ..api import AsyncRentalsClient, ConfigurationError, Settings
 from ..api.settings import DEFAULT_API_URL, ENV_SID, default_credentials_file, normalize_url
-from ..remote import RemoteManager
 from ..rest.errors import ExtensionUnavailableError
 from ..rest.layer import JsonAPI, status_reply
 from ..saves import SaveOptions, attach_saver, save_status
@@ -118,8 +117,6 @@ class RentalsManager:
         self.client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self._service: RentalService | None = None
         self._saver: Saver | None = None
-        #: The host's one RemoteManager (a shared SSH connection per rental), once started.
-        self.remotes: RemoteManager | None = None
         self._state = "new"
         self._ready = asyncio.Event()
         #: The JSON layer the handlers call (shared with the in-process host).
@@ -151,14 +148,14 @@ class RentalsManager:
                 )
                 log.error("gpuoutlet: %s", self._problem)
                 return
-            # The one RemoteManager of this host: the saver, telemetry and forwards share its
-            # connection per rental; it closes a rental's connection after the other hooks.
-            remotes = RemoteManager(self.config.saves.control_dir or None)
-            # Before the start: a stop made from then on saves first.
+            # Before the start: a stop made from then on saves first (over the service's one
+            # RemoteManager, shared with telemetry and forwards).
             saver = attach_saver(
-                service, self.config.saves, remotes=remotes, local_root=self.config.local_root
+                service,
+                self.config.saves,
+                remotes=service.remotes,
+                local_root=self.config.local_root,
             )
-            service.hooks.ended.append(remotes.rental_ended)
             try:
                 await service.start()
             except Exception as exc:
@@ -173,7 +170,6 @@ class RentalsManager:
                 return
             saver.start()
             self._saver = saver
-            self.remotes = remotes
             self._service = service
             log.info(
                 "gpuoutlet: watching rentals at %s (sid from %s)",
@@ -188,7 +184,6 @@ class RentalsManager:
         """Stop every watcher and close the client; rentals keep running upstream."""
         service, self._service = self._service, None
         saver, self._saver = self._saver, None
-        remotes, self.remotes = self.remotes, None
         self._state = "stopped"
         self._ready.set()
         if saver is not None:
@@ -196,8 +191,6 @@ class RentalsManager:
                 await saver.close()
             except Exception:
                 log.exception("gpuoutlet: error while closing the saver")
-        if remotes is not None:
-            await remotes.close()
         if service is not None:
             # The server is going away: rentals left running are named in the log.
             await self._close_quietly(service, warn_running=True)

@@ -32,6 +32,7 @@ from ..api import (
     RentalRequest,
     SSHKey,
 )
+from ..remote import RemoteManager
 from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
@@ -66,11 +67,16 @@ class RentalService:
         options: ServiceOptions | None = None,
         activity: ActivitySource | None = None,
         owns_client: bool = False,
+        remotes: RemoteManager | None = None,
     ) -> None:
         self.options = options or ServiceOptions()
         self.ssh = ssh
         #: Before a stop and once a rental ended (see hooks.py); add to them before ``start``.
         self.hooks = RentalHooks()
+        #: The host's one RemoteManager (a shared SSH connection per rental, for the saver,
+        #: telemetry and forwards): a rental's connection ends with it, all with the service.
+        self.remotes = remotes or RemoteManager()
+        self.hooks.ended.append(self.remotes.rental_ended)
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
@@ -152,6 +158,7 @@ class RentalService:
             # Its idle stops may now be taken over by another server on this state dir.
             await self._state.release()
         await self.upstream.aclose()
+        await self.remotes.close()
         self._started = False
 
     def _warn_still_running(self) -> None:

@@ -7,10 +7,14 @@ notebook layer loads it at ``%load_ext``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+#: ``remote.controlpath.MAX_CONTROL_DIR`` on Linux, here so that this module stays light.
+_MAX_CONTROL_DIR = 49
 
 
 class ServiceTraits(Configurable):
@@ -78,6 +82,26 @@ class ServiceTraits(Configurable):
         value = proposal["value"]
         if value <= 0:
             raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
+        return value
+
+    control_dir = Unicode(
+        "",
+        help="""The folder of the shared SSH connections' control sockets (one connection per
+        rental carries its telemetry, port forwards and syncs). It must be short: at most 49
+        bytes (Unix sockets hold about 108). Empty: /tmp/gpuoutlet-ssh-<uid>.""",
+    ).tag(config=True)
+
+    @validate("control_dir")
+    def _validate_control_dir(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip()
+        if value:
+            full = os.path.abspath(os.path.expanduser(value))
+            if len(os.fsencode(full)) > _MAX_CONTROL_DIR:
+                raise TraitError(
+                    f"control_dir {full!r} is {len(os.fsencode(full))} bytes long: ssh's "
+                    f"control sockets need a folder of at most {_MAX_CONTROL_DIR} bytes, such "
+                    f"as /tmp/gpuoutlet-ssh-{os.getuid()}"
+                )
         return value
 
     @validate("remote_workdir")
