@@ -27,10 +27,13 @@ from .errors import WorkError
 from .workdir import start_workdir
 
 if TYPE_CHECKING:
+    from ..service import RentalService
     from .saver import Saver
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two looks at the service's version (a change wakes the guard this soon).
+WAKE_SECONDS = 0.25
 #: Seconds between two balance reads once $0 is less than twice the save horizon away.
 NEAR_READ_INTERVAL = 60.0
 
@@ -61,18 +64,29 @@ class Guard:
     async def _run(self) -> None:
         service = self._saver.service
         interval = self._saver.options.save_check_interval
-        since = -1
         while True:
             try:
                 await self.look()
             except Exception:
                 # One bad look must not end the saves ahead of gpuoutlet's stops for good.
                 log.exception("gpuoutlet: the look ahead of gpuoutlet's stops failed")
-            since = service.version
-            try:
-                await service.wait_for_any_change(since, interval)
-            except Exception:
-                await asyncio.sleep(interval)
+            await self._next_look(service, interval)
+
+    @staticmethod
+    async def _next_look(service: RentalService, interval: float) -> None:
+        """Until the service changed (a watcher's poll, a create, a stop) or ``interval`` passed.
+
+        It looks at the service's version every ``WAKE_SECONDS`` rather than waiting on the
+        service's change condition: this task is cancelled at every shutdown, and on Python
+        3.11 a waiter cancelled inside ``asyncio.wait_for(Condition.wait_for(...))`` can hang
+        (the condition's lock is never handed back), which kept the Jupyter server from
+        stopping. Comparing two integers costs nothing and makes no request.
+        """
+        since = service.version
+        deadline = time.monotonic() + interval
+        # An Event would need the service to set it: the version is what the service has.
+        while service.version == since and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(min(WAKE_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def _reachable(self, record: RentalRecord) -> bool:
         return (
