@@ -79,8 +79,9 @@ def _unquote(text: str | None) -> str | None:
 @magics_class
 class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_sync, %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel, over one
-    NotebookSession (its settings: ``%config NotebookSession``)."""
+    %gpu_sync, %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel, over
+    one NotebookSession (its settings: ``%config NotebookSession``); %gpu_login and %gpu_logout
+    are LoginMagics'."""
 
     def __init__(self, shell: Any = None, *, session: NotebookSession | None = None) -> None:
         super().__init__(shell=shell)
@@ -129,6 +130,8 @@ class GpuMagics(Magics):
                 f"nothing was charged; fix it and run again (`%{name}?` lists the options)."
             ) from None
         except GpuOutletError as exc:
+            # Not signed in, or the session ended under it: the sign-in form, in a notebook.
+            self.session.offer_sign_in(exc)
             message = str(exc)
             on_server = core.connected and core.backend.kind == "server"
             if (
@@ -241,7 +244,10 @@ class GpuMagics(Magics):
             return None
         if args.rental_id:
             return self._run("gpu_status", lambda core: core.rental(args.rental_id))
-        return self._run("gpu_status", lambda core: core.status())
+        status = self._run("gpu_status", lambda core: core.status())
+        # Not signed in (or the session ended): the sign-in form, in a notebook.
+        self.session.login.offer_status(status.status)
+        return status
 
     @line_magic
     @magic_arguments()
@@ -361,7 +367,8 @@ class GpuMagics(Magics):
         if args is None:
             return None
         return self._run(
-            "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
+            "gpu_keep",
+            lambda core: core.keep_and_say(args.rental_id, idle_stop_minutes=args.idle_stop),
         )
 
     @line_magic

@@ -43,6 +43,14 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "rentals/ID/transfer", "", "TransferReply", "the running or last transfer; `?wait=&since=` long-polls it"),
     ("DELETE", "rentals/ID/transfer", "", "TransferReply", "cancel the running transfer (what arrived whole is kept)"),
     ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
+    ("GET", "remote-kernels", "", "KernelsView", "every rental's remote kernels and their connection state, from their records (no upstream request); `?wait=&since=` long-polls"),
+    ("GET", "rentals/ID/kernels", "", "KernelsView", "one rental's remote kernels; `?wait=&since=` long-polls"),
+    ("POST", "remote-kernels/ID/reattach", "", "ReattachReply", "adopt a detached kernel: its notebook gets a session on it"),
+    ("POST", "remote-kernels/ID/shutdown", "", "KernelShutDownReply", "end a detached kernel and its folder on its machine"),
+    ("GET", "auth", "", "AuthView", "who is signed in, until when, and where the session comes from"),
+    ("POST", "auth/request-code", "`{\"email\"}`", "CodeSentReply", "have gpuoutlet email a 6-digit sign-in code (one per email every 30 s)"),
+    ("POST", "auth/verify-code", "`{\"email\", \"code\"}`", "SignedInReply", "sign in: keep the session (credentials file, 0600) and use it at once"),
+    ("POST", "auth/logout", "", "SignedOutReply", "sign out: tell gpuoutlet, delete the credentials file, stop watching"),
 )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ def attach_saver(service: Any, options: SaveOptions, **kwargs: Any) -> Saver:
     """A Saver joined to ``service``'s hooks (call before ``service.start()``)."""
     from .saver import Saver
 
+    kwargs.setdefault("remotes", service.remotes)  # the host's one RemoteManager
     return Saver(service, options, **kwargs)
 
 

@@ -5,8 +5,9 @@ Configure it like any Jupyter app, e.g. in ``jupyter_server_config.py``::
     c.GpuOutletApp.api_url = "http://127.0.0.1:8765"   # a local sandbox
     c.GpuOutletApp.poll_interval = 2.0
 
-The sid is best left to ``GPUOUTLET_SID`` or the credentials file (mode 0600) so it is not
-in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
+Sign in from Jupyter (the sidebar, or ``%gpu_login`` in a notebook): the session goes to the
+credentials file (mode 0600) and is used at once. A sid set by hand is best left to
+``GPUOUTLET_SID`` or that file, so it is not in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
 ``_start_jupyter_server_extension`` (the loop runs, the port is bound) and closes in
 ``stop_extension``.
 """
@@ -33,7 +34,10 @@ from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
+from .kernel_handlers import kernel_routes
+from .kernels import ServerKernels
 from .manager import ManagerConfig, RentalsManager
+from .rental_kernels import RentalKernels
 
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
@@ -58,10 +62,12 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
         "",
         help="""The gpuoutlet session (the website's `sid` cookie). Empty: the GPUOUTLET_SID
         environment variable, then `sid=` in the credentials file (~/.config/gpuoutlet/credentials,
-        mode 0600). Prefer those: a config file is easily shared, and Jupyter prints its whole
-        configuration, this value included, at the DEBUG log level. Never shown by the REST
-        API nor logged by this extension. Without any, the server still starts and the
-        endpoints answer 503 `not_configured`.""",
+        mode 0600), which a sign-in from Jupyter (the sidebar, %gpu_login) writes. Prefer those:
+        a config file is easily shared, and Jupyter prints its whole configuration, this value
+        included, at the DEBUG log level. A sign-in from Jupyter replaces this value until the
+        server restarts. Never shown by the REST API nor logged by this extension. Without
+        any, the server still starts, the endpoints answer 503 `not_configured`, and the
+        sidebar offers to sign in.""",
     ).tag(config=True)
 
     state_dir = Unicode(
@@ -87,6 +93,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
     # Set by initialize_settings.
     manager: RentalsManager
     kernel_token: KernelToken
+    kernels: ServerKernels
 
     def manager_config(self) -> ManagerConfig:
         """The traitlets, as the manager's configuration (in one step: see ``from_traits``)."""
@@ -113,6 +120,16 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
         if self.serverapp is not None:
             activity = KernelManagerActivity(self.serverapp.kernel_manager)
         self.manager = RentalsManager(self.manager_config(), activity=activity)
+        # The rentals' remote kernels, read from their records (no upstream request).
+        self.kernels = ServerKernels(Path(self.state_dir).expanduser(), self.serverapp)
+        if self.serverapp is not None:
+            # A rental that ended takes its kernels (and their sessions) with it.
+            kernels = RentalKernels(
+                self.serverapp.kernel_manager, getattr(self.serverapp, "session_manager", None)
+            )
+            self.manager.host.on_build.append(
+                lambda service: service.hooks.ended.append(kernels.ended)
+            )
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.
@@ -128,6 +145,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.manager, self.kernel_token))
+        self.handlers.extend(kernel_routes(self.manager, self.kernel_token, self.kernels))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """On the live loop, port bound: tell future kernels where we are, then start watching."""
@@ -138,6 +156,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
         # Jupyter is going away and shuts its kernels down next: the rentals' remote kernels
         # stay on their machines, detached, for the next Jupyter to adopt (issue 17).
         await detach_all()
+        await self.kernels.close()
         await self.manager.stop()
         self._unpublish()
         self._unroute_library_logs()

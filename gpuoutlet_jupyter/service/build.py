@@ -42,7 +42,7 @@ def build_service(
             # Remote kernels start in the working folder, where the notebook's files are synced.
             provisioner_config={"remote_cwd": config.options.remote_workdir},
         )
-    return RentalService(
+    service = RentalService(
         client or AsyncRentalsClient(settings),
         state_dir=config.state_dir,
         ssh=ssh,
@@ -52,3 +52,8 @@ def build_service(
         owns_client=True,
         remotes=RemoteManager(config.control_dir),
     )
+    from ..kernel.rental_end import EndedRentalKernels  # stdlib and filelock only
+
+    # A rental that ended (any path) leaves no remote kernel record behind (issue 17).
+    service.hooks.ended.append(EndedRentalKernels(config.state_dir).ended)
+    return service

@@ -171,6 +171,9 @@ class RentalRecord:
     ended_at: float | None = None
     # Its work on the pod: save paths, saves, the transfer now, the working folder (work.py).
     work: WorkInfo = field(default_factory=WorkInfo)
+    # Epoch seconds the rentals API last gave its word on it (a poll, the list, a create or a
+    # stop): how old what is shown is. Not a change viewers are woken for (see ``view``).
+    checked_at: float | None = None
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -201,8 +204,11 @@ class RentalRecord:
         self.published = self._snapshot()
 
     def view(self) -> dict[str, Any]:
-        """The last announced state, with its clocks (idle, provisioning) brought up to now."""
-        return _brought_up_to_now(self.published or self._snapshot())
+        """The last announced state, with its clocks (idle, provisioning) brought up to now,
+        and when the API last confirmed it (a poll that changed nothing announces nothing)."""
+        data = _brought_up_to_now(self.published or self._snapshot())
+        data["checkedAt"] = iso(self.checked_at)
+        return data
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape of the current state (see ``rest.models.RentalView``)."""
@@ -250,6 +256,7 @@ class RentalRecord:
                 "stopReason": self.stop_reason,
                 "endedAt": iso(self.ended_at),
                 **self.work.view(self.rental),
+                "checkedAt": iso(self.checked_at),
             }
         )
         return data
@@ -294,6 +301,7 @@ class RentalRecord:
             "stopReason": self.stop_reason,
             "endedAt": self.ended_at,
             "work": self.work.to_state(),
+            "checkedAt": self.checked_at,
         }
 
     @classmethod
@@ -349,6 +357,7 @@ class RentalRecord:
                 stop_reason=take("stopReason", _text),
                 ended_at=take("endedAt", _epoch),
                 work=take("work", WorkInfo.from_state, WorkInfo()),
+                checked_at=take("checkedAt", _epoch),
             ),
             ignored,
         )

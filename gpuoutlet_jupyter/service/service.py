@@ -37,6 +37,7 @@ from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
 from .creator import Creator
+from .health import ApiHealth
 from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
@@ -78,6 +79,8 @@ class RentalService:
         self.remotes = remotes or RemoteManager()
         self.hooks.ended.append(self.remotes.rental_ended)
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
+        #: When the API last answered the watching, and since when it does not (health.py).
+        self.health = ApiHealth()
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
@@ -90,6 +93,7 @@ class RentalService:
             self.options,
             apply=self._apply,
             mark_gone=self._mark_gone,
+            health=self.health,
         )
         self._idle = IdleStopper(
             self._tracker,
@@ -109,6 +113,11 @@ class RentalService:
         self._started = False
 
     # Lifecycle.
+
+    def continue_after(self, version: int) -> None:
+        """Before ``start``: number this service's rentals above ``version``, the last version
+        of the service it replaces (another session), so viewers' long-poll cursors hold."""
+        self._tracker.continue_after(version)
 
     async def start(self) -> None:
         """Load persisted rentals, reconcile with the API's list, and resume watching."""
@@ -151,6 +160,7 @@ class RentalService:
         """
         if warn_running:
             self._warn_still_running()
+        await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
         if self._started:
@@ -391,6 +401,8 @@ class RentalService:
             idle_before = shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
+            record.checked_at = time.time()  # the API's own word: a poll, list, create or stop
+            self.health.ok(record.checked_at)
             if polled:
                 record.polls += 1
                 record.upstream_error = None
@@ -413,6 +425,7 @@ class RentalService:
         async with self._tracker.lock(record.id):
             was_watched = record.watched
             record.gone = True
+            record.checked_at = time.time()  # the API said so: a 404, or a list without it
             record.mark_ended(time.time())
             await self._access.act(record)
             await self._tracker.bump(record)
@@ -451,6 +464,6 @@ class RentalService:
 def _durable(record: RentalRecord) -> dict[str, Any]:
     """The part of a record worth persisting and announcing: all but poll progress."""
     state = record.to_state()
-    for key in ("polls", "version", "phase"):
+    for key in ("polls", "version", "phase", "checkedAt"):
         state.pop(key)
     return state

@@ -16,10 +16,11 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { createMayHaveHappened, describeError, Endpoint, IErrorInfo } from './errors';
-import { formatCents } from './format';
+import { createMayHaveHappened, describeError, Endpoint, ErrorKind, IErrorInfo } from './errors';
+import { formatCents, parseTime } from './format';
 import {
   IAddKeyReply,
+  IApiProblemView,
   IFamiliesView,
   IFamilyView,
   IKeysView,
@@ -29,6 +30,7 @@ import {
   IRentalsView,
   IRentalView,
   ISaveSizeView,
+  ISignedOutReply,
   IStatusView,
   IStopReply,
   ITemplatesView,
@@ -36,7 +38,15 @@ import {
   ITransferReply,
   IWalletView
 } from './types';
-import { catalogPriceCents, emptyForm, IValidation, quoteKey, validateForm } from './validation';
+import { SignInModel } from './signin';
+import {
+  catalogPriceCents,
+  emptyForm,
+  IValidation,
+  nextName,
+  quoteKey,
+  validateForm
+} from './validation';
 
 /** One typed call to the server extension (see `requestAPI`); injected, so tests fake it. */
 export type Requester = <T>(path: string, init?: RequestInit, endpoint?: Endpoint) => Promise<T>;
@@ -51,6 +61,18 @@ export const STOP_NOTICE =
 
 export function isActive(rental: IRentalView): boolean {
   return !rental.gone && ACTIVE_STATUSES.includes(rental.status);
+}
+
+/** The failures that say the rentals API itself does not answer (not this server, not you). */
+export const UPSTREAM_KINDS: readonly ErrorKind[] = [
+  'upstream_unreachable',
+  'upstream_failed',
+  'upstream_malformed'
+];
+
+/** Whether `error` is the rentals API not answering: the sidebar's one banner says it. */
+export function isUpstream(error: IErrorInfo | null | undefined): boolean {
+  return !!error && UPSTREAM_KINDS.includes(error.kind);
 }
 
 export function canStop(rental: IRentalView): boolean {
@@ -121,7 +143,14 @@ export class GpuOutletModel implements IDisposable {
     this._refreshInterval = positive(options.refreshInterval, DEFAULT_REFRESH_INTERVAL);
     this._longPollSeconds = positive(options.longPollSeconds, DEFAULT_LONG_POLL_SECONDS);
     this._quoteDelay = options.quoteDelay ?? DEFAULT_QUOTE_DELAY_MS;
+    this.signIn = new SignInModel({
+      request: this._request,
+      now: this._now,
+      onSignedIn: () => this._afterSessionChange()
+    });
+    this.signIn.changed.connect(() => this._changed.emit());
     const auto = options.auto ?? true;
+    this._polling = auto;
     this._visible = options.visible ?? true;
     const standby = () => (this._visible ? 'when-hidden' : true);
     this._refreshPoll = new Poll({
@@ -143,6 +172,9 @@ export class GpuOutletModel implements IDisposable {
       standby
     });
   }
+
+  /** The "Sign in to gpuoutlet" form's state (shown while `needsSignIn`). */
+  readonly signIn: SignInModel;
 
   /** Emitted on every change of anything the view shows. */
   get changed(): ISignal<this, void> {
@@ -215,6 +247,11 @@ export class GpuOutletModel implements IDisposable {
     return this._wallet;
   }
 
+  /** When the wallet shown arrived (ms, the model's clock). */
+  get walletAt(): number {
+    return this._walletAt;
+  }
+
   get walletError(): IErrorInfo | null {
     return this._walletError;
   }
@@ -266,6 +303,90 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /**
+   * Whether the panel asks to sign in: no session at all, or one gpuoutlet ended (a 401 from
+   * any request, or the status saying so). What the form holds is kept meanwhile.
+   */
+  get needsSignIn(): boolean {
+    const state = this._status?.sessionState;
+    return (
+      this._status !== null &&
+      (state === 'signed_out' || state === 'expired' || this.sessionExpired !== null)
+    );
+  }
+
+  /** Whether a sign-out is on its way. */
+  get signingOut(): boolean {
+    return this._signingOut;
+  }
+
+  /** What the last sign-out did, in words (what is no longer watched), until the next sign-in. */
+  get signedOut(): ISignedOutReply | null {
+    return this._signedOut;
+  }
+
+  get signOutError(): IErrorInfo | null {
+    return this._signOutError;
+  }
+
+  /** The rentals that may still cost money (a sign-out leaves them unwatched: it says so). */
+  get active(): IRentalView[] {
+    return this._rentals.filter(isActive);
+  }
+
+  /**
+   * Sign out: the server tells gpuoutlet, deletes the credentials file and stops watching (the
+   * view has asked first when rentals may still be billed). The form is kept.
+   */
+  async signOut(): Promise<ISignedOutReply | null> {
+    if (this._signingOut) {
+      return null;
+    }
+    this._signingOut = true;
+    this._signOutError = null;
+    this._changed.emit();
+    try {
+      const reply = await this._request<ISignedOutReply>(
+        'auth/logout',
+        { method: 'POST', body: '{}' },
+        'logout'
+      );
+      this._signedOut = reply;
+      this.signIn.reset(this._status?.session?.email ?? this._status?.lastEmail ?? null);
+      await this._afterSessionChange();
+      return reply;
+    } catch (error) {
+      this._signOutError = describeError(error);
+      return null;
+    } finally {
+      this._signingOut = false;
+      this._changed.emit();
+    }
+  }
+
+  /**
+   * The session changed (a sign-in here or elsewhere, a sign-out): what was said under the old
+   * one goes, the list is read afresh from the new service (its versions start over above the
+   * old ones, but a reply is taken whatever its version), everything else is read again.
+   */
+  private async _afterSessionChange(): Promise<void> {
+    for (const name of ['_walletError', '_familiesError', '_keysError', '_launchError'] as const) {
+      if (this[name]?.kind === 'session_expired' || this[name]?.kind === 'not_configured') {
+        this[name] = null;
+      }
+    }
+    this._quote = null;
+    this._rentalsVersion = null;
+    this._changed.emit();
+    await this.refresh().catch(() => undefined); // the error is in statusError
+    if (this._status?.configured) {
+      await this.loadRentals();
+      this._wakeRentalsPoll();
+      this._signedOut = null;
+      void this.requestQuote(true);
+    }
+  }
+
+  /**
    * The cost so far of the rentals this server tracks at `now` (ms): the wallet reply's
    * `costCents` (the API's own charges) plus the burn since it arrived, so it grows between
    * two refreshes.
@@ -283,6 +404,42 @@ export class GpuOutletModel implements IDisposable {
   get idleStopDefault(): number | null {
     const minutes = this._status?.idleStopMinutes;
     return typeof minutes === 'number' && minutes > 0 ? minutes : null;
+  }
+
+  /**
+   * Why what the sidebar shows may be old: the rentals API does not answer. One error for the
+   * whole sidebar (its banner), whichever request learnt it: the server's own watching (the
+   * list's and the status's `apiProblem`) or a failed read of the wallet, families or keys.
+   */
+  get apiProblem(): IErrorInfo | null {
+    const failed = [
+      this._walletError,
+      this._familiesError,
+      this._keysError,
+      this._templatesError,
+      this._rentalsError,
+      this._quote?.error ?? null
+    ].find(isUpstream);
+    const watching = this._rentalsProblem ?? this._status?.apiProblem ?? null;
+    if (failed) {
+      return watching ? { ...failed, message: watching.message } : failed;
+    }
+    if (!watching) {
+      return null;
+    }
+    const url = this._status?.apiUrl;
+    return {
+      kind: 'upstream_unreachable',
+      code: 'api_problem',
+      title: `The rentals API${url ? ` at ${url}` : ''} is not answering`,
+      message: watching.message
+    };
+  }
+
+  /** When the rentals API stopped answering (ms), as the server's watching saw it; or null. */
+  get apiProblemSince(): number | null {
+    const watching = this._rentalsProblem ?? this._status?.apiProblem ?? null;
+    return watching ? parseTime(watching.since) : null;
   }
 
   /** Every rental the server tracks, active ones first, then newest first. */
@@ -491,6 +648,13 @@ export class GpuOutletModel implements IDisposable {
     this._changed.emit();
   }
 
+  /** The rentals poll may be backing off after failures (a 503 while signed out): go now. */
+  private _wakeRentalsPoll(): void {
+    if (this._polling && !this._isDisposed) {
+      void this._rentalsPoll.refresh();
+    }
+  }
+
   /** Refresh everything now (the view's refresh button). */
   async refreshNow(): Promise<void> {
     await Promise.all([this._refreshPoll.refresh(), this._rentalsPoll.refresh()]);
@@ -523,6 +687,7 @@ export class GpuOutletModel implements IDisposable {
    * the wallet. Rejects when the status cannot be read, so the poll backs off.
    */
   async refresh(): Promise<void> {
+    const before = this._status?.sessionState;
     try {
       this._status = await this._request<IStatusView>('status', {}, 'status');
       this._statusError = null;
@@ -535,6 +700,18 @@ export class GpuOutletModel implements IDisposable {
     if (!this._status.configured) {
       this._changed.emit();
       return;
+    }
+    if (
+      before !== undefined &&
+      before !== 'signed_in' &&
+      this._status.sessionState === 'signed_in'
+    ) {
+      // Signed in elsewhere (%gpu_login in a notebook, another tab): catch up at once.
+      this.signIn.reset(null);
+      this._signedOut = null;
+      this._rentalsVersion = null;
+      this._wakeRentalsPoll();
+      void this.requestQuote(true);
     }
     const loads = [this.loadFamilies(), this.loadWallet(), this.loadKeys()];
     if (this._templates === null) {
@@ -733,6 +910,7 @@ export class GpuOutletModel implements IDisposable {
     });
     this._setRentals([...newer, ...merged]);
     this._rentalsVersion = reply.version;
+    this._rentalsProblem = reply.apiProblem ?? null;
     this._changed.emit();
   }
 
@@ -820,6 +998,8 @@ export class GpuOutletModel implements IDisposable {
         'launch'
       );
       this.applyRental(view); // a new rental: the wallet (and burn) is read again
+      // The next rental gets the next name (alice/exp-42, then alice/exp-43), not this one's.
+      this._form = { ...this._form, name: nextName(this._form.name) };
       return view;
     } catch (error) {
       const info = describeError(error);
@@ -1003,6 +1183,7 @@ export class GpuOutletModel implements IDisposable {
   private _rentals: IRentalView[] = [];
   private _rentalsVersion: number | null = null;
   private _rentalsError: IErrorInfo | null = null;
+  private _rentalsProblem: IApiProblemView | null = null;
   private _form: ILaunchForm = emptyForm();
   private _quote: IQuoteState | null = null;
   private _quoteTimer: ReturnType<typeof setTimeout> | null = null;
@@ -1014,6 +1195,10 @@ export class GpuOutletModel implements IDisposable {
   };
   private _transfers: IActionState = { pending: new Set(), errors: new Map() };
   private _stopOutcomes = new Map<string, StopOutcome>();
+  private _polling: boolean;
+  private _signingOut = false;
+  private _signedOut: ISignedOutReply | null = null;
+  private _signOutError: IErrorInfo | null = null;
   private _receivedAt = new Map<string, number>();
 }
 

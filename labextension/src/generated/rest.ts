@@ -10,13 +10,20 @@
  */
 export interface IGpuOutletRest {
   AddKeyReply: IAddKeyReply;
+  AuthView: IAuthView;
+  CodeSentReply: ICodeSentReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
+  KernelShutDownReply: IKernelShutDownReply;
+  KernelsView: IKernelsView;
   KeysView: IKeysView;
   PreviewView: IPreviewView;
+  ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
   SaveSizeView: ISaveSizeView;
+  SignedInReply: ISignedInReply;
+  SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
   StopReply: IStopReply;
   TemplatesView: ITemplatesView;
@@ -44,6 +51,71 @@ export interface IKeyView {
    */
   local: boolean;
   name: string;
+}
+/**
+ * ``GET auth``: who is signed in, and how to sign in.
+ */
+export interface IAuthView {
+  apiUrl: string;
+  credentialsFile: string;
+  /**
+   * Where sign-in codes appear (a local sandbox).
+   */
+  hint: string | null;
+  lastEmail: string | null;
+  /**
+   * Why there is no usable session, in words.
+   */
+  problem: string | null;
+  session: ISessionView | null;
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
+  /**
+   * Where the session comes from (never the sid).
+   */
+  sidSource: string | null;
+}
+/**
+ * Who is signed in (``GET /v1/auth/me``).
+ */
+export interface ISessionView {
+  email: string;
+  expiresAt: string;
+  secondsLeft: number;
+  userId: string;
+  /**
+   * Set when fewer than 3 days are left.
+   */
+  warning: string | null;
+}
+/**
+ * ``POST auth/request-code``: gpuoutlet emailed a sign-in code.
+ */
+export interface ICodeSentReply {
+  /**
+   * 5 wrong tries end a code.
+   */
+  attemptsPerCode: number;
+  /**
+   * A code works for 10 minutes, once.
+   */
+  codeLifetimeSeconds: number;
+  /**
+   * gpuoutlet made a new account for this address.
+   */
+  created: boolean;
+  email: string;
+  /**
+   * Where the code appears when the API sends no mail (a local sandbox).
+   */
+  hint: string | null;
+  /**
+   * Where the code went and how it works, in words.
+   */
+  message: string;
+  /**
+   * One code per email every 30 s.
+   */
+  resendAfterSeconds: number;
 }
 /**
  * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
@@ -113,6 +185,10 @@ export interface IErrorBody {
    * `not_active`: the rental.
    */
   rentalId?: string | null;
+  /**
+   * `other_account_active`: the rentals that may still be billed.
+   */
+  rentals?: string[] | null;
   /**
    * 429: when to try again.
    */
@@ -192,6 +268,88 @@ export interface IOfferView {
   pricePerHourCents: number;
   providers: string[];
   regions: string[];
+}
+/**
+ * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
+ */
+export interface IKernelShutDownReply {
+  message: string;
+  rentalId: string;
+  wrapper: string;
+}
+/**
+ * The remote kernels of every rental (or one), by rental, newest first; the version is the
+ * long-poll's cursor (it moves with any change of any kernel's state).
+ */
+export interface IKernelsView {
+  kernels: IKernelView[];
+  version: number;
+}
+/**
+ * One remote kernel of a rental and how its connection is (never its key).
+ */
+export interface IKernelView {
+  /**
+   * While reconnecting: the try under way (else 0).
+   */
+  attempt: number;
+  /**
+   * How long it runs on once detached (null: until the rental stops).
+   */
+  detachTimeoutSeconds: number | null;
+  /**
+   * No Jupyter drives it: Reattach and Shut down apply.
+   */
+  detached: boolean;
+  /**
+   * This Jupyter server drives it (`kernelId` is its).
+   */
+  drivenHere: boolean;
+  /**
+   * Detached with a detach timeout: when it ends by itself (ISO 8601).
+   */
+  endsAt: string | null;
+  /**
+   * Why the last reconnect attempt failed.
+   */
+  error: string | null;
+  /**
+   * Its Jupyter kernel id, while this server drives it.
+   */
+  kernelId: string | null;
+  /**
+   * The rental's kernelspec.
+   */
+  kernelName: string;
+  /**
+   * The notebook it was started for, when known.
+   */
+  notebook: string | null;
+  /**
+   * Its state in words: `kernel on rent_… lost its connection, reconnecting, attempt 3`.
+   */
+  notice: string;
+  /**
+   * The next start of its kernelspec adopts it.
+   */
+  reattachRequested: boolean;
+  rentalId: string;
+  /**
+   * When `state` last changed (ISO 8601); for a kernel whose Jupyter went away without a word, when that Jupyter last changed it.
+   */
+  since: string | null;
+  /**
+   * When the kernel was started (ISO 8601).
+   */
+  startedAt: string | null;
+  /**
+   * `connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` (no Jupyter drives it: it may be reattached or shut down).
+   */
+  state: string;
+  /**
+   * The kernel's id on its machine (its keeper's): what Reattach and Shut down take.
+   */
+  wrapper: string;
 }
 /**
  * The account's keys, and the local one (pods get the account's keys at launch only).
@@ -282,6 +440,33 @@ export interface IQuoteView {
   region?: string | null;
 }
 /**
+ * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * (``kernel``: as it was when Reattach was asked for).
+ */
+export interface IReattachReply {
+  /**
+   * The kernel started is the detached one, variables and all (false: that one had ended, a new one was started; null: nothing was started here).
+   */
+  adopted: boolean | null;
+  kernel: IKernelView;
+  /**
+   * The Jupyter kernel this server started, which adopted it (null: nothing was started here; the next start of `kernelName` adopts it).
+   */
+  kernelId: string | null;
+  /**
+   * The kernelspec that adopts it.
+   */
+  kernelName: string;
+  /**
+   * What happened and what to do next, in words.
+   */
+  message: string;
+  /**
+   * Its notebook, relative to Jupyter's root, now with a session on that kernel: open it (null: none known, or it is not there any more).
+   */
+  path: string | null;
+}
+/**
  * One rental: the rentals API's fields as it last sent them, and what this server knows.
  */
 export interface IRentalView {
@@ -289,6 +474,10 @@ export interface IRentalView {
    * When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt).
    */
   autoStopAt: string | null;
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
@@ -591,8 +780,29 @@ export interface IWorkdirView {
  * Every tracked rental, newest first, and the list's version (the long-poll's cursor).
  */
 export interface IRentalsView {
+  /**
+   * Set while the rentals API does not answer: the list may be old.
+   */
+  apiProblem?: IApiProblemView | null;
   rentals: IRentalView[];
   version: number;
+}
+/**
+ * The rentals API does not answer the watching: what is shown is as it last said.
+ */
+export interface IApiProblemView {
+  /**
+   * When the API last answered (null: never).
+   */
+  lastOkAt: string | null;
+  /**
+   * The last failure, in words, with what to do.
+   */
+  message: string;
+  /**
+   * When the failures began (ISO 8601).
+   */
+  since: string;
 }
 /**
  * ``GET rentals/{id}/save-size``: what a save would copy, from one quick `du`.
@@ -631,9 +841,65 @@ export interface IPathSizeView {
   path: string;
 }
 /**
+ * ``POST auth/verify-code``: signed in; the server uses the session at once.
+ */
+export interface ISignedInReply {
+  /**
+   * Where the session was saved (0600); null when it could not be.
+   */
+  credentialsFile: string | null;
+  /**
+   * Who, until when, and where the session is kept.
+   */
+  message: string;
+  /**
+   * What else to know: GPUOUTLET_SID or a setting comes first after a restart, or the session could not be saved.
+   */
+  note: string | null;
+  /**
+   * Signed in, but the rental service could not start: why.
+   */
+  problem: string | null;
+  session: ISessionView;
+  /**
+   * Where the server's session comes from now.
+   */
+  sidSource: string;
+}
+/**
+ * ``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet.
+ */
+export interface ISignedOutReply {
+  credentialsFile: string;
+  /**
+   * The credentials file was deleted.
+   */
+  credentialsRemoved: boolean;
+  /**
+   * What was done, in words.
+   */
+  message: string;
+  /**
+   * GPUOUTLET_SID or a setting still holds a session.
+   */
+  note: string | null;
+  /**
+   * Rentals that may still be billed, no longer watched until a sign-in.
+   */
+  stillRunning: string[];
+  /**
+   * gpuoutlet ended the session (`POST /v1/auth/logout`).
+   */
+  vendorTold: boolean;
+}
+/**
  * Where the API is, whether the server can rent, who is signed in.
  */
 export interface IStatusView {
+  /**
+   * Set while the rentals API does not answer the watching.
+   */
+  apiProblem?: IApiProblemView | null;
   apiUrl: string;
   /**
    * `server` or `in-process`.
@@ -641,10 +907,18 @@ export interface IStatusView {
   backend: string;
   configured: boolean;
   /**
+   * Where a sign-in keeps the session (0600).
+   */
+  credentialsFile: string;
+  /**
    * The default idle stop (null: off).
    */
   idleStopMinutes: number | null;
   idleWarnMinutes: number;
+  /**
+   * The email of the account last signed in here (to sign in again).
+   */
+  lastEmail: string | null;
   maxHourlySpendCents: number | null;
   maxPolls: number;
   /**
@@ -675,6 +949,10 @@ export interface IStatusView {
    * Why the session could not be read.
    */
   sessionProblem: string | null;
+  /**
+   * `signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet answered 401: sign in again) or `unknown` (it could not be asked).
+   */
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
   sidConfigured: boolean;
   /**
    * Where the sid came from (never the sid).
@@ -696,19 +974,6 @@ export interface IStatusView {
   version: string;
 }
 /**
- * Who is signed in (``GET /v1/auth/me``).
- */
-export interface ISessionView {
-  email: string;
-  expiresAt: string;
-  secondsLeft: number;
-  userId: string;
-  /**
-   * Set when fewer than 3 days are left.
-   */
-  warning: string | null;
-}
-/**
  * The rental after a stop was asked for, with the notice that a stop is permanent.
  */
 export interface IStopReply {
@@ -720,6 +985,10 @@ export interface IStopReply {
    * When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt).
    */
   autoStopAt: string | null;
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
