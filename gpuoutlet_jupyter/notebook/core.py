@@ -22,6 +22,7 @@ from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
 from .follow import WAIT_SECONDS, RentalFollow
 from .progress import ProgressView
+from .sync import save_line
 from .views import (
     FamiliesTable,
     KeysTable,
@@ -372,7 +373,7 @@ class GpuCore:
         else:
             rental = self._info(self.backend.stop(rental_id, save=save))
         if save and rental.saves:
-            self.say(_save_line(rental.saves[0]))
+            self.say(save_line(rental.saves[0]))
         if wait and not stopped_or_final(rental) and not rental.data.get("alreadyStopped"):
             rental, _ = self.follow(rental, stopped_or_final)
         self.say(rental.stop_line())
@@ -421,14 +422,6 @@ class GpuCore:
                 f"(try %gpu_stop ID again): {'; '.join(problems)}"
             )
         return RentalsTable(stopped, title=f"Stopped {len(stopped)} rental(s)", totals=False)
-
-
-def _save_line(save: dict[str, Any]) -> str:
-    """The newest save, as the stop reports it (its summary says what and where)."""
-    summary = str(save.get("summary") or "")
-    if save.get("error") and not save.get("files"):
-        return f"The save before the stop failed; the stop went ahead. {summary}"
-    return summary
 
 
 class _Following:

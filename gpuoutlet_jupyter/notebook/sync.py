@@ -264,3 +264,11 @@ def _since(transfer: dict[str, Any], asked: float) -> bool:
         return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() >= asked - 1
     except ValueError:
         return False
+
+
+def save_line(save: dict[str, Any]) -> str:
+    """The newest save, as the stop reports it (its summary says what and where)."""
+    summary = str(save.get("summary") or "")
+    if save.get("error") and not save.get("files"):
+        return f"The save before the stop failed; the stop went ahead. {summary}"
+    return summary

@@ -6,6 +6,7 @@ the only arithmetic here is summing and dividing those numbers.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,3 +173,24 @@ def _gpus(rental: Rental) -> str:
     """``rtx-4090 × 2`` (as much of it as the API reported)."""
     family = rental.family_id or "GPU"
     return f"{family} × {rental.gpu_count}" if rental.gpu_count else family
+
+
+def warn_left_running(watched: list[Any], *, idle_here: bool) -> None:
+    """Log the rentals a closing service leaves running (``left_running``): nothing here will
+    notice or stop them. ``watched`` are its records; ``idle_here``: it ran idle stops."""
+    # Idle auto-stop is this process's doing: nobody stops those while it is down.
+    idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
+    warning = left_running([r.rental for r in watched], sorted(idle) if idle_here else [])
+    if warning is not None:
+        logging.getLogger("gpuoutlet_jupyter.service.service").warning(warning)
+
+
+def spending_of(watched: list[Any], records: list[Any]) -> Spending:
+    """The hourly burn of the ``watched`` rentals (they may be billed), and what every one of
+    ``records`` has cost so far."""
+    active = [r.rental for r in watched]
+    return Spending(
+        burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
+        cost_cents=sum(r.cost_cents() for r in records),
+        active=len(active),
+    )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Preview, Rental, StopResult
 from .idle import iso
+from .values import count as _count
+from .values import epoch as _epoch
+from .values import flag as _flag
+from .values import minutes as _minutes
+from .values import text as _text
 from .work import WorkInfo
 
 
@@ -361,40 +365,6 @@ class RentalRecord:
             ),
             ignored,
         )
-
-
-#: Latest epoch second accepted from the state file (the year 9999): beyond it, no date.
-_MAX_EPOCH = 253_402_300_799.0
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _count(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None and 0 <= number < 2**53 else None
-
-
-def _epoch(value: Any) -> float | None:
-    number = _number(value)
-    return number if number is not None and 0 <= number <= _MAX_EPOCH else None
-
-
-def _minutes(value: Any) -> float | None:
-    number = _number(value)
-    return number if number is not None and number > 0 else None
-
-
-def _flag(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _target(value: Any) -> tuple[str, int] | None:

@@ -42,7 +42,7 @@ from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
-from .money import Spending, left_running, wallet_json
+from .money import Spending, spending_of, wallet_json, warn_left_running
 from .options import ServiceOptions
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
@@ -74,8 +74,7 @@ class RentalService:
         self.ssh = ssh
         #: Before a stop and once a rental ended (see hooks.py); add to them before ``start``.
         self.hooks = RentalHooks()
-        #: The host's one RemoteManager (a shared SSH connection per rental, for the saver,
-        #: telemetry and forwards): a rental's connection ends with it, all with the service.
+        #: The host's one RemoteManager (see build.py); a rental's connection ends with it.
         self.remotes = remotes or RemoteManager()
         self.hooks.ended.append(self.remotes.rental_ended)
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
@@ -84,7 +83,6 @@ class RentalService:
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
-        #: How the saver (``gpuoutlet_jupyter.saves``) changes a rental's work record.
         self.work = WorkUpdates(self._tracker, self._access)
         self._keys = AccountKeys(self.upstream, ssh)
         self._watcher = Watcher(
@@ -159,7 +157,7 @@ class RentalService:
         no service watches them, nothing here will notice or stop them.
         """
         if warn_running:
-            self._warn_still_running()
+            warn_left_running(self._tracker.watched(), idle_here=self._idle.activity is not None)
         await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
@@ -170,16 +168,6 @@ class RentalService:
         await self.upstream.aclose()
         await self.remotes.close()
         self._started = False
-
-    def _warn_still_running(self) -> None:
-        watched = self._tracker.watched()
-        # Idle auto-stop is this process's doing: nobody stops those while it is down.
-        idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
-        warning = left_running(
-            [r.rental for r in watched], sorted(idle) if self._idle.activity is not None else []
-        )
-        if warning is not None:
-            log.warning(warning)
 
     # Reading.
 
@@ -232,12 +220,7 @@ class RentalService:
 
     def spending(self) -> Spending:
         """The hourly burn of the rentals that may be billed, and what they have cost so far."""
-        active = [r.rental for r in self._tracker.watched()]
-        return Spending(
-            burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active),
-            cost_cents=sum(r.cost_cents() for r in self._tracker.all()),
-            active=len(active),
-        )
+        return spending_of(self._tracker.watched(), self._tracker.all())
 
     @property
     def site(self) -> str:
@@ -277,11 +260,9 @@ class RentalService:
         work: WorkRequest | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
-        ``idle_stop_minutes``: None for the service's default, 0 for none; ``work``: its save
-        paths and working folder (see work.py)."""
+        ``idle_stop_minutes``: None: the default, 0: none; ``work``: see work.py."""
         idle = self._idle.setting(idle_stop_minutes)
         record = await self._creator.create(request, idle)
-        # Before any await: its kernel must not be offered before its folder is ready.
         record.work.start(work, request.auto_stop_after_hours)
         await self._tracker.bump(record)
         self._watcher.ensure(record.id)
@@ -337,8 +318,7 @@ class RentalService:
 
         The reply's settled cost and refund are kept; a rental the API says is stopped
         already (409 ``already_stopped``) is a stop done, not an error: the view then says
-        ``alreadyStopped``. Its watcher sees it through to ``stopped``. ``save``: its work is
-        saved first (the before-stop hooks), unless the person asking said not to.
+        ``alreadyStopped``. Its watcher sees it through to ``stopped``; ``save``: save it first.
         """
         return await self._stop(rental_id, StopRequest("user", save=save))
 
