@@ -143,9 +143,9 @@ def test_sync_up_and_down_then_a_stop_that_saves_first(
     assert _gone(sandbox, rental_id)  # without the save, the results would be lost
     # One RemoteManager in this host, the service's: the saver used it, and the rental's
     # connection ended with the rental.
-    backend = NotebookSession.current().core.backend
-    service = backend._service  # type: ignore[attr-defined]
-    assert backend._saver.remotes is service.remotes  # type: ignore[attr-defined]
+    host = NotebookSession.current().core.backend._host  # type: ignore[attr-defined]
+    service = host.running
+    assert host._saver.remotes is service.remotes
     assert service.remotes.get(rental_id) is None
 
 

@@ -67,8 +67,8 @@ async def test_sync_with_a_progress_widget_then_a_stop_that_saves_through_the_se
         # The progress widget: a bar of bytes, full at the end, and the line under it.
         states = list(widget_states(run.messages).values())
         bar = next(s for s in states if s.get("_model_name") == "FloatProgressModel")
-        assert bar["bar_style"] == "success" and bar["value"] == bar["max"] > 200_000
         label = " ".join(str(s.get("value")) for s in states if s.get("_model_name") == "HTMLModel")
+        assert bar["bar_style"] == "success" and bar["value"] == bar["max"] > 200_000, (bar, label)
         assert f"{project} → pod:~/work" in label
 
         (home / "work" / "model.pt").write_bytes(b"\1" * 2048)  # what the remote kernel made

@@ -35,14 +35,18 @@ class TransferWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def update(self, transfer: dict[str, Any]) -> None:
         done, total = int(transfer.get("bytesDone") or 0), int(transfer.get("bytesTotal") or 0)
-        self.bar.max = float(max(total, 1))
-        self.bar.value = float(min(done, max(total, 1)))
+        # A transfer over before its plan was reported has its bytes done only.
+        self.bar.max = float(max(total, done, 1))
+        self.bar.value = float(done)
         self.bar.bar_style = "info"
         self.label.value = f"<span>{html.escape(transfer_line(transfer))}</span>"
         self._ensure_shown()
 
     def finish(self, transfer: dict[str, Any]) -> None:
         state = str(transfer.get("state") or "")
+        done, total = int(transfer.get("bytesDone") or 0), int(transfer.get("bytesTotal") or 0)
+        self.bar.max = float(max(total, done, 1))
+        self.bar.value = float(done)
         self.bar.bar_style = {"done": "success", "failed": "danger"}.get(state, "warning")
         if state == "done":
             self.bar.value = self.bar.max
