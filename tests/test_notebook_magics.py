@@ -76,6 +76,7 @@ MAGICS = [
     "gpu_rentals",
     "gpu_wait",
     "gpu_stop",
+    "gpu_sync",
     "gpu_keep",
     "gpu_creates",
     "gpu_families",
@@ -480,7 +481,8 @@ def test_stop_says_it_is_permanent_then_what_it_cost(fake: FakeBackend, run: Run
         )
     ]
     value, printed = run(f"%gpu_stop {ID}")
-    assert fake.stopped == [ID]
+    assert fake.stopped == [ID] and fake.stop_saves == [True]
+    assert "Its work is saved first" in printed
     assert isinstance(value, RentalInfo) and value.status == "stopped"
     assert printed.index("permanent") < printed.index("it cost $0.47 in all")
     assert "destroys the pod and wipes its disk" in printed

@@ -86,8 +86,10 @@ def test_the_form_launches_and_stops(fake: FakeBackend) -> None:
         stop.click()
         assert not fake.stopped and stop.description == "Confirm stop"
         assert "destroys the pod and wipes its disk" in panel.message.value
+        assert "saved to this machine first" in panel.message.value
         stop.click()
         assert fake.stopped == [ID] and "it cost $0.47 in all" in panel.message.value
+        assert fake.stop_saves == [True]  # the panel's stop saves the rental's work first
         assert "gpuoutlet panel: 1 rentals" in repr(panel)
     finally:
         panel.close()

@@ -610,9 +610,7 @@ class Keeper:
         env.update({str(k): str(v) for k, v in self.config.get("env", {}).items()})
         # ipykernel exits by itself within a second once this process is gone (even SIGKILLed).
         env["JPY_PARENT_PID"] = str(os.getpid())
-        cwd = self.config.get("cwd") or os.path.expanduser("~")
-        if not os.path.isdir(cwd):
-            cwd = "/"
+        cwd = working_dir(self.config.get("cwd"))
         if self.output_fd < 0:
             self.output_fd, output_w = os.pipe()
             os.set_blocking(self.output_fd, False)
@@ -1094,6 +1092,19 @@ def remove_if_orphaned(folder: str) -> None:
     pid = owner_of(folder)
     if pid is not None and pid > 0 and not process_exists(pid):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def working_dir(wanted: str | None) -> str:
+    """The kernel's working folder: ``wanted`` (``~`` expanded, made if missing, so that the
+    remote working folder exists even on a fresh pod), else the home, else ``/``."""
+    home = os.path.expanduser("~")
+    if wanted:
+        path = os.path.expanduser(wanted)
+        with contextlib.suppress(OSError):
+            os.makedirs(path, exist_ok=True)
+        if os.path.isdir(path):
+            return path
+    return home if os.path.isdir(home) else "/"
 
 
 def kernel_argv(config: dict[str, Any], folder: str) -> tuple[list[str], bool]:

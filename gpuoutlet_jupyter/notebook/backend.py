@@ -63,8 +63,26 @@ class Backend(Protocol):
         ``notebook`` (ours). A lost answer is settled by the service (``CreateReply.note``;
         ``CreateNotMadeError``, ``CreateAmbiguousError``)."""
 
-    def stop(self, rental_id: str) -> RentalJSON:
-        """Stop the rental for good (``StopReply``); it is watched until stopped."""
+    def stop(self, rental_id: str, *, save: bool = True) -> RentalJSON:
+        """Save its work (unless ``save`` is False), then stop the rental for good
+        (``StopReply``); it is watched until stopped. Waits for the save."""
+
+    def save_size(self, rental_id: str) -> dict[str, Any]:
+        """What a save of the rental would copy now (``SaveSizeView``)."""
+
+    def save(self, rental_id: str) -> dict[str, Any]:
+        """Start saving its work now, as a job (``TransferReply``)."""
+
+    def start_transfer(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Start an upload or download (``{"direction", "localDir", "remoteDir"?}``)."""
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        """The running or last transfer (``TransferReply``); with ``since``, once it changed."""
+
+    def cancel_transfer(self, rental_id: str) -> dict[str, Any]:
+        """Cancel the running transfer (what arrived whole is kept)."""
 
     def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
         """Keep ``keep`` (None: all) of the rentals that match a create whose answer was lost;

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from ..saves.traits import SaveOptions
 from ..service.options import ServiceConfig
 from .backend import Backend
 from .discovery import ServerLocation, find_server
@@ -21,6 +22,8 @@ class BackendConfig:
     #: The in-process service's settings; its ``request_timeout`` is the server's client's too.
     service: ServiceConfig
     backend: BackendChoice = "auto"
+    #: Saving and syncing, when this kernel hosts the service itself.
+    saves: SaveOptions = field(default_factory=SaveOptions)
 
 
 def open_backend(config: BackendConfig, settings: KernelSettings | None = None) -> Backend:
@@ -59,4 +62,4 @@ def open_backend(config: BackendConfig, settings: KernelSettings | None = None) 
 def _in_process(config: BackendConfig, note: str | None) -> Backend:
     from .inprocess import InProcessBackend
 
-    return InProcessBackend(config.service, note=note)
+    return InProcessBackend(config.service, note=note, saves=config.saves)

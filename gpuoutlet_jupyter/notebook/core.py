@@ -23,6 +23,7 @@ from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
 from .follow import WAIT_SECONDS, RentalFollow
 from .progress import ProgressView
+from .sync import save_line
 from .views import (
     FamiliesTable,
     KeysTable,
@@ -42,6 +43,10 @@ def ready_or_final(rental: RentalInfo) -> bool:
     """Following a new rental ends when it runs (with its SSH step done), fails or stops."""
     if rental.gone or rental.status in ("failed", "stopped", "stopping"):
         return True
+    # Its working folder is pushed and set up before its kernel is offered (--sync-workdir).
+    workdir = rental.data.get("workdir") or {}
+    if workdir.get("state") not in (None, "done", "failed"):
+        return False
     # The service writes the SSH entry (or records why it could not) in the same change.
     return rental.status == "running" and rental.data.get("ssh") is not None
 
@@ -85,6 +90,7 @@ class GpuCore:
         ask: Callable[[str], str | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         notebook: str | None = None,
+        stop_saving: Callable[[str], RentalJSON] | None = None,
     ) -> None:
         self._connect = connect
         #: Asks a question and returns the answer (None, or it answers None: nothing can be
@@ -97,6 +103,8 @@ class GpuCore:
         self.say = say
         self._confirm = confirm
         self._sleep = sleep
+        #: Asks for a stop that saves first, showing the save's progress (sync.py).
+        self._stop_saving = stop_saving
         self._backend: Backend | None = None
 
     # The backend.
@@ -187,13 +195,14 @@ class GpuCore:
         *,
         wait: bool = True,
         idle_stop_minutes: float | None = None,
+        work: dict[str, Any] | None = None,
     ) -> RentalInfo:
         """Create the rental, then (unless ``wait`` is False) follow it until it runs.
 
         ``idle_stop_minutes``: stop it after that long with nothing running on it (0: never;
-        None: the Jupyter server's default).
+        None: the Jupyter server's default). ``work``: ``savePaths``, ``syncWorkdir``, ``setup``.
         """
-        rental = self.create(request, idle_stop_minutes=idle_stop_minutes)
+        rental = self.create(request, idle_stop_minutes=idle_stop_minutes, work=work)
         if not wait:
             self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
             return rental
@@ -203,11 +212,16 @@ class GpuCore:
         return self.outcome(rental)
 
     def create(
-        self, request: RentalRequest, *, idle_stop_minutes: float | str | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idle_stop_minutes: float | str | None = None,
+        work: dict[str, Any] | None = None,
     ) -> RentalInfo:
         """Check the idle stop, then create the rental once (nothing followed). The service
         checks the family, the SSH key, the quote, the balance and the cap first."""
-        body = request.to_wire()
+        # The work's members are ours (the save paths, the working folder), beside the request's.
+        body = {**request.to_wire(), **{k: v for k, v in (work or {}).items() if v}}
         minutes = self.check_idle_stop(idle_stop_minutes)
         if minutes is not None:
             # Beside the request's fields: the idle stop is the server's, not the rentals API's.
@@ -363,14 +377,21 @@ class GpuCore:
 
     # Stopping.
 
-    def stop(self, rental_id: str, *, wait: bool = True) -> RentalInfo:
-        """Stop the rental for good, then (by default) follow it until it is stopped.
+    def stop(self, rental_id: str, *, wait: bool = True, save: bool = True) -> RentalInfo:
+        """Save its work (unless ``save`` is False), stop the rental for good, then (by
+        default) follow it until it is stopped.
 
-        Says first that a stop is permanent; then what it cost in all and any refund. A rental
-        gpuoutlet already stopped is said to be so: not an error.
+        Says first that a stop is permanent; then what was saved, what it cost in all and any
+        refund. A rental gpuoutlet already stopped is said to be so: not an error.
         """
-        self.say(f"Stopping {rental_id}. {STOP_NOTICE}")
-        rental = self._info(self.backend.stop(rental_id))
+        first = "Its work is saved first. " if save else "Not saving its work (--no-save). "
+        self.say(f"Stopping {rental_id}. {first}{STOP_NOTICE}")
+        if save and self._stop_saving is not None:
+            rental = self._info(self._stop_saving(rental_id))
+        else:
+            rental = self._info(self.backend.stop(rental_id, save=save))
+        if save and rental.saves:
+            self.say(save_line(rental.saves[0]))
         if wait and not stopped_or_final(rental) and not rental.data.get("alreadyStopped"):
             rental, _ = self.follow(rental, stopped_or_final)
         self.say(rental.stop_line())

@@ -32,6 +32,7 @@ from ..api.settings import (
 from ..rest.host import ServiceHost
 from ..rest.kernels import KernelBoard, KernelsJson
 from ..rest.layer import LongPoll, status_reply
+from ..saves import SaveOptions
 from ..service.options import ServiceConfig
 from .backend import RentalJSON
 
@@ -70,6 +71,7 @@ class InProcessBackend:
         *,
         note: str | None = None,
         settings: Settings | None = None,
+        saves: SaveOptions | None = None,
     ) -> None:
         problem = None
         try:
@@ -79,6 +81,8 @@ class InProcessBackend:
             settings = Settings(api_url=normalize_url(api_url_from_env() or DEFAULT_API_URL))
         settings = replace(settings, timeout_seconds=config.request_timeout)
         self.config = config
+        #: Saving before a stop and syncing, to this kernel's machine.
+        self.saves = saves or SaveOptions()
         self._note = note
         self._closed = False
         self._loop = asyncio.new_event_loop()
@@ -110,6 +114,7 @@ class InProcessBackend:
             not_signed_in=_not_signed_in,
             problem=problem,
             pinned=ENV_SID_SOURCE if settings.sid_source == ENV_SID_SOURCE else None,
+            saves=self.saves,
         )
         await host.start()
         if host.problem is not None and settings.sid is not None:
@@ -222,8 +227,30 @@ class InProcessBackend:
         # The service refuses an idle stop here: nothing in this kernel sees the remote kernels.
         return self._run(self._api.create(body), cancel_on_interrupt=False)
 
-    def stop(self, rental_id: str) -> RentalJSON:
-        return self._run(self._api.stop(rental_id), cancel_on_interrupt=False)
+    def stop(self, rental_id: str, *, save: bool = True) -> RentalJSON:
+        body = {"save": save}
+        return self._run(self._api.stop(rental_id, body), cancel_on_interrupt=False)
+
+    def save_size(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.save_size(rental_id))
+
+    def save(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.save(rental_id), cancel_on_interrupt=False)
+
+    def start_transfer(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.work.start_transfer(rental_id, body), cancel_on_interrupt=False)
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        poll = _poll(since, wait)
+        api = self._api.work
+        if poll is None:
+            return self._run(api.transfer(rental_id, None, 0.0))
+        return self._run(api.transfer(rental_id, poll.since, poll.wait))
+
+    def cancel_transfer(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.work.cancel(rental_id), cancel_on_interrupt=False)
 
     def settle_create(self, create_id: str, keep: list[str] | None) -> dict[str, Any]:
         body = {"keep": "all" if keep is None else keep}

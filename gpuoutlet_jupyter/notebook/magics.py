@@ -48,6 +48,12 @@ FLAG_NAMES = {
     "name": "--name",
     "autoStopAfterHours": "--auto-stop",
     "idleStopMinutes": "--idle-stop",
+    "savePaths": "--save",
+    "syncWorkdir": "--sync-workdir",
+    "setup": "--setup",
+    "localDir": "LOCAL",
+    "remoteDir": "REMOTE",
+    "bwlimit": "--bwlimit",
     "id": "the rental ID",
 }
 
@@ -64,12 +70,19 @@ class GpuMagicError(Exception):
         return [self.message]
 
 
+def _unquote(text: str | None) -> str | None:
+    """``"a b"`` → ``a b``: the quotes around one argument, as a shell would take them off."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 @magics_class
 class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
-    %gpu_keep, %gpu_creates, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel,
-    over one NotebookSession (its settings: ``%config NotebookSession``); %gpu_login and
-    %gpu_logout are LoginMagics'."""
+    %gpu_sync, %gpu_keep, %gpu_creates, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys,
+    %gpu_panel, over one NotebookSession (its settings: ``%config NotebookSession``); %gpu_login
+    and %gpu_logout are LoginMagics'."""
 
     def __init__(self, shell: Any = None, *, session: NotebookSession | None = None) -> None:
         super().__init__(shell=shell)
@@ -165,6 +178,29 @@ class GpuMagics(Magics):
         help="Stop it after MINUTES with nothing running on its kernels (0: never; default: "
         "the Jupyter server's c.GpuOutletApp.idle_stop_minutes). Needs the Jupyter server.",
     )
+    @argument(
+        "--save",
+        dest="save",
+        action="append",
+        metavar="PATH",
+        help="A folder on the pod saved to this machine before any stop (repeat for more; "
+        "default: the remote work folder, ~/work).",
+    )
+    @argument(
+        "--sync-workdir",
+        dest="sync_workdir",
+        nargs="?",
+        const=".",
+        metavar="FOLDER",
+        help="Push FOLDER (default: this notebook's folder) to the pod's work folder before "
+        "its kernel is offered; the remote kernel starts there.",
+    )
+    @argument(
+        "--setup",
+        metavar="CMD",
+        help="A command run once on the pod after the push, before the kernel is offered "
+        "(e.g. 'pip install -r requirements.txt').",
+    )
     @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it is created.")
     def gpu_rent(self, line: str) -> RentalInfo | None:
         """Rent GPUs: create the rental, show its progress until it runs, and return it.
@@ -186,7 +222,15 @@ class GpuMagics(Magics):
                 name=args.name,
                 auto_stop_after_hours=args.auto_stop,
             )
-            return core.rent(request, wait=not args.no_wait, idle_stop_minutes=args.idle_stop)
+            # IPython splits a magic's line keeping the quotes: --setup "pip install …".
+            work = {"savePaths": args.save, "setup": _unquote(args.setup)}
+            if args.sync_workdir:
+                import os
+
+                work["syncWorkdir"] = os.path.abspath(os.path.expanduser(args.sync_workdir))
+            return core.rent(
+                request, wait=not args.no_wait, idle_stop_minutes=args.idle_stop, work=work
+            )
 
         return self._run("gpu_rent", rent)
 
@@ -235,14 +279,21 @@ class GpuMagics(Magics):
     )
     @argument("--yes", action="store_true", help="With --all: do not ask.")
     @argument(
+        "--no-save",
+        dest="no_save",
+        action="store_true",
+        help="Do not save its work first (its save paths, by default ~/work): it is lost.",
+    )
+    @argument(
         "--no-wait", dest="no_wait", action="store_true", help="Return once the stop is asked for."
     )
     def gpu_stop(self, line: str) -> RentalInfo | RentalsTable | None:
-        """Stop a rental (or --all of them) for good, and wait until it is stopped.
+        """Save a rental's work, stop it (or --all of them) for good, and wait until it is stopped.
 
-        Stopping is permanent: gpuoutlet destroys the pod and wipes its disk. Billing ends
-        there; the reply says what it cost in all and any refund. A rental already stopped is
-        said to be so.
+        Stopping is permanent: gpuoutlet destroys the pod and wipes its disk, so its save paths
+        (by default ~/work) are copied to c.GpuOutletApp.saves_dir first, within max_save_bytes
+        and save_timeout; --no-save skips that. Billing ends there; the reply says what was
+        saved, what it cost in all and any refund. A rental already stopped is said to be so.
         """
         args = self._parse(self.gpu_stop, "gpu_stop", line)
         if args is None:
@@ -256,7 +307,45 @@ class GpuMagics(Magics):
             return self._run(
                 "gpu_stop", lambda core: core.stop_all(yes=args.yes, wait=not args.no_wait)
             )
-        return self._run("gpu_stop", lambda core: core.stop(args.rental_id, wait=not args.no_wait))
+        return self._run(
+            "gpu_stop",
+            lambda core: core.stop(args.rental_id, wait=not args.no_wait, save=not args.no_save),
+        )
+
+    @line_magic
+    @magic_arguments()
+    @help_option()
+    @argument(
+        "action",
+        choices=["up", "down", "status", "cancel"],
+        help="up: this machine's folder to the pod; down: the pod's folder here; status: the "
+        "transfer now (or the last); cancel: stop it (what arrived whole is kept).",
+    )
+    @argument(
+        "paths",
+        nargs="*",
+        metavar="[ID] [LOCAL] [REMOTE]",
+        help="The rental (default: the one running), the local folder (default: this "
+        "notebook's) and the pod's folder (default: its work folder, ~/work).",
+    )
+    @argument("--bwlimit", type=float, metavar="BYTES", help="At most BYTES per second.")
+    @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it started.")
+    def gpu_sync(self, line: str) -> dict[str, Any] | None:
+        """Copy a folder to or from a rental's pod, with progress; only what changed moves.
+
+        rsync over the rental's SSH alias (a tar stream when the pod has no rsync), one shared
+        connection; `.gpuoutletignore` (gitignore syntax) excludes files, and by default .git,
+        __pycache__, .venv, node_modules and .ipynb_checkpoints. Ctrl-C cancels; running it
+        again resumes.
+        """
+        args = self._parse(self.gpu_sync, "gpu_sync", line)
+        if args is None:
+            return None
+        sync = self.session.sync
+        return self._run(
+            "gpu_sync",
+            lambda core: sync.run(args.action, args.paths, args.bwlimit, wait=not args.no_wait),
+        )
 
     @line_magic
     @magic_arguments()

@@ -304,7 +304,11 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if row.armed_at is None or now - row.armed_at > STOP_CONFIRM_SECONDS:
             row.armed_at = now
             row.stop.description = "Confirm stop"
-            self.say(f"{row.rental_id}: {STOP_NOTICE} Click “Confirm stop” to stop it.", error=True)
+            self.say(
+                f"{row.rental_id}: {STOP_NOTICE} Its work (its save paths, by default ~/work) is "
+                "saved to this machine first. Click “Confirm stop” to stop it.",
+                error=True,
+            )
             return
         row.armed_at = None
         row.stop.description = "Stop"
@@ -317,7 +321,8 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         except GpuOutletError as exc:
             self.say(f"Could not stop {rental_id}: {exc}", error=True)
             return
-        self.say(stopped.stop_line())
+        saved = stopped.saves[0].get("summary") if stopped.saves else None
+        self.say(f"{saved} {stopped.stop_line()}" if saved else stopped.stop_line())
         self.refresh()
 
     def keep(self, rental_id: str) -> None:

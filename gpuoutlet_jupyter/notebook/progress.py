@@ -47,6 +47,7 @@ def progress_line(rental: RentalInfo) -> str:
     idle = rental.idle_summary()
     if idle:
         parts.append(idle)
+    parts.extend(workdir_parts(rental.data.get("workdir") or {}))
     line = " · ".join(parts)
     detail = rental.phase
     if rental.upstream_error:
@@ -55,6 +56,25 @@ def progress_line(rental: RentalInfo) -> str:
     if detail and not (rental.is_running and rental.ssh_command):
         line += f" — {detail}"
     return line
+
+
+_WORKDIR_STATES = {
+    "pending": "working folder: waiting to push",
+    "syncing": "working folder: pushing",
+    "setup": "working folder: running the setup",
+}
+
+
+def workdir_parts(workdir: dict[str, Any]) -> list[str]:
+    """The working folder's push and setup while the kernel waits for them (the last line of
+    the setup's output, as it runs); how it ended once it failed."""
+    state = workdir.get("state")
+    if state in _WORKDIR_STATES:
+        output = workdir.get("output") or []
+        return [_WORKDIR_STATES[state], *([f"> {output[-1]}"] if output else [])]
+    if state == "failed":
+        return [f"working folder failed: {workdir.get('error') or 'no reason given'}"]
+    return []
 
 
 class StreamProgress:
@@ -75,6 +95,10 @@ class StreamProgress:
 
     def update(self, rental: RentalInfo) -> None:
         self._write(progress_line(rental))
+
+    def show_text(self, text: str, final: bool) -> None:
+        """Any line (a transfer's), rewritten in place; ``final`` ends it."""
+        self._write(text, final=final)
 
     def note(self, text: str) -> None:
         if self._shown:
@@ -117,6 +141,11 @@ class DisplayProgress:
     def update(self, rental: RentalInfo) -> None:
         self._last = progress_line(rental)
         self._show(self._last)
+
+    def show_text(self, text: str, final: bool) -> None:
+        """Any line (a transfer's), updated in place."""
+        self._last = text
+        self._show(text)
 
     def note(self, text: str) -> None:
         self._notes = [text]

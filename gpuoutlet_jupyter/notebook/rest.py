@@ -43,6 +43,8 @@ class ServerBackend:
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
         self._api_url: str | None = None
+        #: Seconds a stop that saves first may take (the server's save_timeout); -1: no limit.
+        self._save_seconds: float | None = None
 
     def __repr__(self) -> str:
         return f"ServerBackend(url={self.location.url!r})"
@@ -113,9 +115,47 @@ class ServerBackend:
         data: dict[str, Any] = self._request("POST", path, json=body)
         return data
 
-    def stop(self, rental_id: str) -> RentalJSON:
+    def stop(self, rental_id: str, *, save: bool = True) -> RentalJSON:
         path = contract.STOP.url_path(rental_id).removeprefix("/v1/")
-        data: RentalJSON = self._request("POST", path)
+        if not save:
+            data: RentalJSON = self._request("POST", path, json={"save": False})
+            return data
+        # The server saves the rental's work first, for at most its save_timeout: the answer
+        # may take that long (no limit there: none here either).
+        budget = self._save_budget()
+        data = self._request("POST", path, json={"save": True}, wait=budget)
+        return data
+
+    def _save_budget(self) -> float | None:
+        if self._save_seconds is None:
+            seconds = self.status().get("saveTimeoutSeconds")
+            self._save_seconds = float(seconds) + _MARGIN if seconds else -1.0
+        return None if self._save_seconds < 0 else self._save_seconds
+
+    # A rental's work (``gpuoutlet_jupyter.saves``).
+
+    def save_size(self, rental_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", _rental_path(rental_id) + "/save-size")
+        return data
+
+    def save(self, rental_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", _rental_path(rental_id) + "/save")
+        return data
+
+    def start_transfer(self, rental_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = _rental_path(rental_id) + "/transfer"
+        data: dict[str, Any] = self._request("POST", path, json=body)
+        return data
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        path = _rental_path(rental_id) + "/transfer"
+        data: dict[str, Any] = self._request("GET", path, **_poll(since, wait))
+        return data
+
+    def cancel_transfer(self, rental_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("DELETE", _rental_path(rental_id) + "/transfer")
         return data
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalJSON:
@@ -218,9 +258,11 @@ class ServerBackend:
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-        wait: float = 0.0,
+        wait: float | None = 0.0,
     ) -> Any:
-        timeout = httpx.Timeout(self.request_timeout + wait, connect=10.0)
+        # wait=None: the server bounds the answer itself (a save with no time limit).
+        read = None if wait is None else self.request_timeout + wait
+        timeout = httpx.Timeout(read, connect=10.0)
         try:
             response = self._client().request(
                 method, path, params=params, json=json, headers=headers, timeout=timeout

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from traitlets import All, Enum, Float, Unicode, observe
 from traitlets.config import SingletonConfigurable
 
+from ..saves.traits import SaveTraits
 from ..service.traits import ServiceTraits
 from .follow import WAIT_SECONDS
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .follow import RentalFollow
     from .login import LoginCore
     from .progress import ProgressView
+    from .sync import SyncCore, TransferView
     from .views.session import CodeSent
 
 #: The settings' section before this class held them (the magics class did): what users wrote
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 LEGACY_SECTION = "GpuOutletMagics"
 
 
-class NotebookSession(ServiceTraits, SingletonConfigurable):
+class NotebookSession(ServiceTraits, SaveTraits, SingletonConfigurable):
     """gpuoutlet in this kernel: where rentals are handled, how progress shows, and (when this
     kernel rents by itself) the service's own settings. ``%config NotebookSession`` lists them;
     the Jupyter server has its own (``c.GpuOutletApp.*``). A change that shapes the backend
@@ -105,9 +107,18 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
                 confirm=self._confirm,
                 ask=self._ask,
                 notebook=KernelSettings.from_env().notebook,
+                stop_saving=lambda rental_id: self.sync.stop_saving(rental_id),
             )
         self._core.options = from_traits(FollowOptions, self)
         return self._core
+
+    @property
+    def sync(self) -> SyncCore:
+        """Uploads, downloads and stops that save first, over the core's backend."""
+        from .sync import SyncCore
+
+        core = self.core
+        return SyncCore(lambda: core.backend, view=self._transfer_view, say=print)
 
     @property
     def login(self) -> LoginCore:
@@ -132,8 +143,13 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         from .settings import default_state_dir
 
         state_dir = optional_path(self.state_dir) or default_state_dir()
+        from ..saves.traits import SaveOptions
+        from ..service.options import from_traits
+
         return BackendConfig(
-            backend=cast("BackendChoice", self.backend), service=service_config(self, state_dir)
+            backend=cast("BackendChoice", self.backend),
+            service=service_config(self, state_dir),
+            saves=from_traits(SaveOptions, self),
         )
 
     def open_backend(self, config: BackendConfig) -> Backend:
@@ -187,6 +203,22 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
             return input(question)
         except (StdinNotImplementedError, EOFError):
             return None
+
+    def _transfer_view(self) -> TransferView:
+        """A transfer's progress: a bar widget in a Jupyter kernel with ipywidgets, else a line."""
+        in_kernel = getattr(self.shell, "kernel", None) is not None
+        kind = self.progress
+        if kind == "auto":
+            kind = "widget" if in_kernel and _have_widgets() else "text"
+        if kind == "widget":
+            from .transfer_widget import TransferWidget
+
+            return TransferWidget()
+        from .progress import DisplayProgress, StreamProgress
+        from .sync import LineView
+
+        line = DisplayProgress() if in_kernel else StreamProgress()
+        return LineView(line.show_text)
 
     def _widgets_shown(self) -> bool:
         """Whether widgets can be shown here: a Jupyter kernel with ipywidgets."""

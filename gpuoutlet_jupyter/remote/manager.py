@@ -1,8 +1,9 @@
 """One :class:`RentalRemote` per running rental: its shared connection, forwards and telemetry.
 
-The host (the server's RentalService, or the magics' in-process service) keeps one
-:class:`RemoteManager` and calls :meth:`RemoteManager.close_rental` when a rental stops: the
-telemetry sampler, every forward and the shared connection end with it.
+``build_service`` makes the host's ONE :class:`RemoteManager` and gives it to the RentalService
+(``service.remotes``), which closes it with itself and runs :meth:`RemoteManager.rental_ended`
+as an ``ended`` hook: the telemetry sampler, every forward and the shared connection end with
+the rental. Whatever else uses the pods (the saver, telemetry, forwards) is handed that one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .connection import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -188,6 +190,11 @@ class RemoteManager:
         remote = self._rentals.pop(rental_id, None)
         if remote is not None:
             await remote.close()
+
+    async def rental_ended(self, record: Any) -> None:
+        """A ``RentalHooks.ended`` hook: the rental (anything with an ``id``) ended, so its
+        remote closes (hooks that still use the connection go before it)."""
+        await self.close_rental(str(record.id))
 
     async def close(self) -> None:
         """Close every rental's remote (the host is shutting down)."""

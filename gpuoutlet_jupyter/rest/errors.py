@@ -30,6 +30,7 @@ from ..api import (
     UnknownFamilyError,
     ValidationFailedError,
 )
+from ..saves.errors import WorkError
 from .kernels import KernelActionError
 from .models import ErrorReply
 
@@ -121,7 +122,7 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         return _answer(409, "other_account_active", str(exc), {"rentals": exc.rentals})
     if isinstance(exc, RentalNotActiveError):
         return _answer(409, "not_active", str(exc), {"rentalId": exc.rental_id, "state": exc.state})
-    if isinstance(exc, KernelActionError):
+    if isinstance(exc, (WorkError, KernelActionError)):
         return _answer(exc.status, exc.code, str(exc), {"rentalId": exc.rental_id})
     if isinstance(exc, ConfigurationError):
         return _answer(503, "not_configured", str(exc))

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api import AsyncRentalsClient, ConfigurationError, GpuOutletError, Settings
 from ..api.errors import UnauthorizedError
 from ..api.settings import default_credentials_file
+from ..saves import SaveOptions, attach_saver, save_status
 from ..service import RentalService
 from ..service.account import Account, AccountNote, rentals_on_file
 from ..service.build import build_service
@@ -28,6 +29,9 @@ from ..service.options import ServiceConfig
 from .errors import ExtensionUnavailableError
 from .layer import JSON, JsonAPI
 from .signin import SignInFlow
+
+if TYPE_CHECKING:
+    from ..saves.saver import Saver
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,8 @@ class ServiceHost:
         client_factory: ClientFactory | None = None,
         activity: ActivitySource | None = None,
         start_timeout: float = 60.0,
+        saves: SaveOptions | None = None,
+        local_root: Path | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -69,6 +75,11 @@ class ServiceHost:
         self.client_factory: ClientFactory = client_factory or AsyncRentalsClient
         self.activity = activity
         self.start_timeout = start_timeout
+        #: Saving before every stop and syncing (``gpuoutlet_jupyter.saves``): one Saver per
+        #: service, over its RemoteManager; relative local folders are under ``local_root``.
+        self.saves = saves or SaveOptions()
+        self.local_root = local_root
+        self._saver: Saver | None = None
         self.account_note = AccountNote(config.state_dir)
         self._problem = problem
         self._service: RentalService | None = None
@@ -84,7 +95,7 @@ class ServiceHost:
         # it said, in words.
         self._expired: str | None = None
         #: The JSON layer the handlers (or the in-process backend) call.
-        self.api = JsonAPI(self.service)
+        self.api = JsonAPI(self.service, saver=self.saver)
         #: Signing in and out (``rest.signin``).
         self.signin = SignInFlow(self)
 
@@ -125,6 +136,7 @@ class ServiceHost:
             self._state = "stopped"
             self._ready.set()
             if service is not None:
+                await self._close_saver()
                 await self._close_quietly(service, warn_running=warn_running)
 
     def check_open(self) -> None:
@@ -172,6 +184,7 @@ class ServiceHost:
             return []
         running = [str(v["id"]) for v in service.rentals() if _may_cost(v)]
         self._version = max(self._version, service.version)
+        await self._close_saver()
         await self._close_quietly(service, warn_running=warn_running)
         return running
 
@@ -211,6 +224,9 @@ class ServiceHost:
         service.continue_after(self._version)
         for add in self.on_build:
             add(service)
+        # Before the start: a stop made from then on saves first (over the service's one
+        # RemoteManager, shared with telemetry and forwards).
+        saver = attach_saver(service, self.saves, local_root=self.local_root)
         try:
             await service.start()
         except Exception as exc:
@@ -222,12 +238,29 @@ class ServiceHost:
             )
             await self._close_quietly(service, warn_running=False)
             return
+        saver.start()
+        self._saver = saver
         self._service = service
         log.info(
             "gpuoutlet: watching rentals at %s (session from %s)",
             self.settings.api_url,
             self.settings.sid_source,
         )
+
+    async def _close_saver(self) -> None:
+        """Cancel the saver's transfers before its service closes (its connections with it)."""
+        saver, self._saver = self._saver, None
+        if saver is not None:
+            try:
+                await saver.close()
+            except Exception:
+                log.exception("gpuoutlet: error while closing the saver")
+
+    async def saver(self) -> Saver:
+        """The running service's saver (raises as ``service()`` does when there is none)."""
+        await self.service()
+        assert self._saver is not None
+        return self._saver
 
     @staticmethod
     async def _close_quietly(service: RentalService, *, warn_running: bool) -> None:
@@ -330,6 +363,7 @@ class ServiceHost:
             "sessionState": state,
             "lastEmail": self.last_email,
             "credentialsFile": str(self.credentials_file),
+            **save_status(self.saves, options.remote_workdir),
             **fields,
         }
 

@@ -19,6 +19,7 @@ from ..service import RentalService
 from ..service.idle import IDLE_FIELD, parse_idle_minutes
 from . import models
 from .errors import InvalidBodyError, InvalidQueryError
+from .work import WORK_FIELDS, SaverGetter, WorkAPI, parse_save_flag, parse_work
 
 JSON = dict[str, Any]
 ServiceGetter = Callable[[], Awaitable[RentalService]]
@@ -115,7 +116,7 @@ def parse_create(body: JSON) -> CreateBody:
     if notebook is not None and (not isinstance(notebook, str) or len(notebook) > 1024):
         problems.append((NOTEBOOK_FIELD, "must be a notebook's path or name (text)"))
         notebook = None
-    ours = (IDLE_FIELD, NOTEBOOK_FIELD)
+    ours = (IDLE_FIELD, NOTEBOOK_FIELD, *WORK_FIELDS)
     try:
         request = RentalRequest.build(**{k: v for k, v in body.items() if k not in ours})
     except RequestValidationError as exc:
@@ -179,8 +180,10 @@ def templates_reply() -> JSON:
 class JsonAPI:
     """Every endpoint's work below HTTP: parse, call the service, validate the reply."""
 
-    def __init__(self, service: ServiceGetter) -> None:
+    def __init__(self, service: ServiceGetter, saver: SaverGetter | None = None) -> None:
         self._service = service
+        #: A rental's work: save paths and sizes, saves, uploads and downloads (work.py).
+        self.work = WorkAPI(service, saver or _no_saver)
 
     async def families(self) -> JSON:
         families = await (await self._service()).families()
@@ -270,12 +273,28 @@ class JsonAPI:
         return reply(models.PreviewView, await (await self._service()).quote(request))
 
     async def create(self, body: JSON) -> JSON:
-        """Validate the camelCase body (the API's fields, our ``idleStopMinutes`` and
-        ``notebook``), create once (never retried: the API has no idempotency key)."""
-        create = parse_create(body)
+        """Validate the camelCase body (the API's fields, our ``idleStopMinutes``,
+        ``notebook`` and the work fields), create once (never retried: the API has no
+        idempotency key)."""
+        problems: list[tuple[str, str]] = []
+        work = None
+        try:
+            work = parse_work(body)
+        except RequestValidationError as exc:
+            problems.extend(exc.problems)
+        try:
+            create = parse_create(body)
+        except RequestValidationError as exc:
+            raise RequestValidationError([*exc.problems, *problems]) from None
+        if problems:
+            raise RequestValidationError(problems)
+        work = await self.work.check_workdir(work)
         service = await self._service()
         view = await service.create(
-            create.request, idle_stop_minutes=create.idle_stop_minutes, notebook=create.notebook
+            create.request,
+            idle_stop_minutes=create.idle_stop_minutes,
+            notebook=create.notebook,
+            work=work,
         )
         return reply(models.CreateReply, view)
 
@@ -287,8 +306,10 @@ class JsonAPI:
         stopped = [{**view, "notice": STOP_NOTICE} for view in settled["stopped"]]
         return reply(models.SettleReply, {**settled, "stopped": stopped})
 
-    async def stop(self, rental_id: str) -> JSON:
-        view = await (await self._service()).stop(rental_id)
+    async def stop(self, rental_id: str, body: JSON | None = None) -> JSON:
+        """Save the rental's work first (unless ``{"save": false}``), then stop it for good."""
+        save = parse_save_flag(body or {})
+        view = await (await self._service()).stop(rental_id, save=save)
         return reply(models.StopReply, {**view, "notice": STOP_NOTICE})
 
     async def keep(self, rental_id: str, body: JSON) -> JSON:
@@ -309,6 +330,10 @@ class JsonAPI:
         except GpuOutletError as exc:
             return None, exc
         return info.to_json(), None
+
+
+async def _no_saver() -> Any:
+    raise GpuOutletError("Saving and syncing are not set up in this host.")
 
 
 def status_reply(fields: JSON) -> JSON:

@@ -170,6 +170,65 @@ class IdleStopView(RestModel):
     busy_kernels: int
 
 
+class SaveView(RestModel):
+    """One save of a rental's work: what, to where, when, and what it did not copy."""
+
+    reason: str = Field(
+        description="`user` (a stop you asked for), `idle`, `cap`, `manual` (Save now), "
+        "`auto_stop` (ahead of autoStopAfterHours), `wallet` (ahead of the wallet at $0)."
+    )
+    paths: list[str] = Field(description="The pod's folders saved.")
+    local_dir: str = Field(description="Where they went on this machine (one subfolder each).")
+    started_at: str | None
+    finished_at: str | None
+    files: int = Field(description="Files copied by this save.")
+    bytes: int = Field(description="Bytes copied by this save.")
+    complete: bool = Field(description="Everything in the save paths is saved.")
+    left_out_files: int = Field(description="Left out over `maxSaveBytes`.")
+    left_out_bytes: int
+    timed_out: bool = Field(description="It ran out of `saveTimeoutSeconds`.")
+    missing: list[str] = Field(description="Save paths the pod does not have.")
+    error: str | None = Field(description="Why it failed (the stop went ahead).")
+    summary: str = Field(description="What it did, in words.")
+
+
+class TransferView(RestModel):
+    """A transfer between this machine and a rental's pod: running, or the last one."""
+
+    id: str
+    kind: str = Field(description="`upload`, `download`, `save` or `workdir`.")
+    state: str = Field(description="`running`, `done`, `failed` or `cancelled`.")
+    local_dir: str
+    remote_dirs: list[str]
+    started_at: str | None
+    finished_at: str | None
+    elapsed_seconds: float
+    bytes_done: int
+    bytes_total: int = Field(description="Of the folder(s) planned so far.")
+    files_done: int
+    files_total: int
+    rate: float = Field(description="Bytes per second over the last few seconds.")
+    current: str | None = Field(description="The file or folder moving now.")
+    method: str | None = Field(description="`rsync` or `tar` (the pod has no rsync).")
+    wire_bytes: int | None = Field(
+        description="Bytes sent over ssh: fewer than the files' when a cut transfer resumed."
+    )
+    summary: str | None
+    error: str | None
+
+
+class WorkdirView(RestModel):
+    """The working folder pushed and set up before the rental's kernel is offered."""
+
+    local_dir: str | None
+    remote_dir: str
+    setup: str | None = Field(description="The setup command, run once.")
+    state: str = Field(description="`pending`, `syncing`, `setup`, `done` or `failed`.")
+    output: list[str] = Field(description="The setup command's last lines of output.")
+    exit_status: int | None
+    error: str | None
+
+
 class RentalView(RestModel):
     """One rental: the rentals API's fields as it last sent them, and what this server knows."""
 
@@ -207,6 +266,14 @@ class RentalView(RestModel):
     idle_stop: IdleStopView | None
     stop_reason: str | None = Field(description="`idle` when this server stopped it for that.")
     ended_at: str | None = Field(description="When it stopped, failed or vanished.")
+    save_paths: list[str] = Field(description="The pod's folders saved before a stop.")
+    save_paths_default: bool = Field(description="They are the default (the remote workdir).")
+    saves: list[SaveView] = Field(description="Its saves, newest first.")
+    transfer: TransferView | None = Field(description="The transfer running, or the last one.")
+    workdir: WorkdirView | None = Field(description="Its working folder's push and setup.")
+    auto_stop_at: str | None = Field(
+        description="When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt)."
+    )
     checked_at: str | None = Field(
         None,
         description="When the rentals API last confirmed this state (null: not since this "
@@ -279,6 +346,35 @@ class SettleReply(RestModel):
 
     kept: list[RentalView]
     stopped: list[StopReply]
+
+
+class PathSizeView(RestModel):
+    """One save path on the pod."""
+
+    path: str
+    exists: bool
+    bytes: int | None = Field(description="Its apparent size (null: unknown).")
+
+
+class SaveSizeView(RestModel):
+    """``GET rentals/{id}/save-size``: what a save would copy, from one quick `du`."""
+
+    rental_id: str
+    paths: list[PathSizeView]
+    total_bytes: int | None
+    max_save_bytes: int | None = Field(description="The byte cap of a save (null: none).")
+    fits: bool | None = Field(description="The whole fits under the cap (null: unknown).")
+    save_timeout_seconds: float | None
+    local_dir: str = Field(description="Where a save goes.")
+    text: str = Field(description="`~/work (412 MB)`, for the stop dialog.")
+
+
+class TransferReply(RestModel):
+    """A rental's transfer (``rentals/{id}/transfer``, ``…/save``) and the rental's version."""
+
+    rental_id: str
+    transfer: TransferView | None
+    version: int = Field(description="The rental's version (the long-poll cursor).")
 
 
 class PreviewView(RestModel):
@@ -535,6 +631,12 @@ class StatusView(RestModel):
         None, description="The request budget's use (null: no service running)."
     )
     note: str | None = None
+    remote_workdir: str | None = Field(None, description="The working folder on the pods.")
+    saves_dir: str | None = Field(None, description="Where saves go on this machine.")
+    max_save_bytes: int | None = Field(None, description="A save's byte cap (null: none).")
+    save_timeout_seconds: float | None = Field(
+        None, description="How long a save before a stop may take (null: no limit)."
+    )
     api_problem: ApiProblemView | None = Field(
         None, description="Set while the rentals API does not answer the watching."
     )
@@ -631,6 +733,8 @@ REPLIES: dict[str, type[RestModel]] = {
     "PreviewView": PreviewView,
     "StopReply": StopReply,
     "SettleReply": SettleReply,
+    "SaveSizeView": SaveSizeView,
+    "TransferReply": TransferReply,
     "AuthView": AuthView,
     "CodeSentReply": CodeSentReply,
     "SignedInReply": SignedInReply,

@@ -27,6 +27,7 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from .._version import __version__
 from ..api.settings import ENV_SID
 from ..kernel.provisioner import detach_all
+from ..saves import SaveOptions, SaveTraits
 from ..service.options import default_of, from_traits, service_config
 from ..service.traits import IdleTraits, ServiceTraits
 from .activity import KernelManagerActivity
@@ -42,7 +43,7 @@ from .rental_kernels import RentalKernels
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
 
 
-class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
+class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
     """Rent GPUs from Jupyter: REST under ``{base_url}gpuoutlet/api/`` over one RentalService."""
 
     name = EXTENSION_NAME
@@ -102,7 +103,14 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
             service=service_config(self, Path(self.state_dir).expanduser()),
             api_url=self.api_url.strip(),
             sid=SecretStr(self.sid.strip()) if self.sid.strip() else None,
+            saves=from_traits(SaveOptions, self),
+            local_root=self._root_dir(),
         )
+
+    def _root_dir(self) -> Path | None:
+        """The server's root folder: relative local folders of a sync are there."""
+        root = getattr(self.serverapp, "root_dir", None) if self.serverapp is not None else None
+        return Path(root).expanduser() if root else None
 
     def initialize_settings(self) -> None:
         """Build the manager (no I/O, no tasks: there may be no running loop yet)."""

@@ -193,12 +193,63 @@ class RentalHandler(GpuOutletHandler):
 
 
 class StopRentalHandler(GpuOutletHandler):
-    """POST: stop the rental for good; its SSH entry goes when it is stopped."""
+    """POST: save its work (unless ``{"save": false}``), then stop the rental for good; its SSH
+    entry goes when it is stopped."""
 
     @web.authenticated
     @authorized
     async def post(self, rental_id: str) -> None:
-        self.reply(await self.manager.api.stop(rental_id))
+        self.reply(await self.manager.api.stop(rental_id, self.body()))
+
+
+class SaveSizeHandler(GpuOutletHandler):
+    """GET: what a save of the rental would copy now (one quick ``du`` on its pod)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.work.save_size(rental_id))
+
+
+class SavePathsHandler(GpuOutletHandler):
+    """PUT ``{"paths": [...]}``: the pod's folders saved before a stop (empty: the workdir)."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.work.set_save_paths(rental_id, self.body()))
+
+
+class SaveHandler(GpuOutletHandler):
+    """POST: save the rental's work now (a job; its progress is on the rental)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.work.save(rental_id))
+
+
+class TransferHandler(GpuOutletHandler):
+    """GET the running or last transfer (``?wait=&since=`` long-polls), POST start an upload or
+    download, DELETE cancel it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        poll = self.long_poll_args()
+        since, wait = (poll.since, poll.wait) if poll is not None else (None, 0.0)
+        self.reply(await self.manager.api.work.transfer(rental_id, since, wait))
+
+    @web.authenticated
+    @authorized
+    async def post(self, rental_id: str) -> None:
+        body = parse_json_object(self.request.body, example='{"direction": "up", "localDir": "."}')
+        self.reply(await self.manager.api.work.start_transfer(rental_id, body))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.work.cancel(rental_id))
 
 
 class KeepRentalHandler(GpuOutletHandler):
@@ -277,6 +328,10 @@ def routes(
         (rf"{rental}/stop", StopRentalHandler, kwargs),
         (rf"{rental}/keep", KeepRentalHandler, kwargs),
         (rf"{API_PATH}/creates/(?P<create_id>[^/]+)", SettleCreateHandler, kwargs),
+        (rf"{rental}/save-size", SaveSizeHandler, kwargs),
+        (rf"{rental}/save-paths", SavePathsHandler, kwargs),
+        (rf"{rental}/save", SaveHandler, kwargs),
+        (rf"{rental}/transfer", TransferHandler, kwargs),
         (f"{API_PATH}/auth", AuthHandler, kwargs),
         (f"{API_PATH}/auth/request-code", RequestCodeHandler, kwargs),
         (f"{API_PATH}/auth/verify-code", VerifyCodeHandler, kwargs),

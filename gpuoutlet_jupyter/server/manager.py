@@ -6,7 +6,7 @@ No tornado here: the handlers parse a request, call one method, and write what i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..api.settings import (
 )
 from ..rest.host import ClientFactory, ServiceHost
 from ..rest.layer import status_reply
+from ..saves import SaveOptions
 from ..service import RentalService
 from ..service.idle import ActivitySource, default_idle_minutes
 from ..service.options import ServiceConfig
@@ -46,6 +47,10 @@ class ManagerConfig:
     max_wait: float = 60.0
     #: How long a request waits for the service to finish starting before a 503.
     start_timeout: float = 60.0
+    #: Saving before a stop, and syncing (``gpuoutlet_jupyter.saves``).
+    saves: SaveOptions = field(default_factory=SaveOptions)
+    #: Where a relative local folder of a sync is (the server's root folder); None: the cwd.
+    local_root: Path | None = None
 
 
 def resolve_settings(config: ManagerConfig) -> tuple[Settings, str | None]:
@@ -120,6 +125,8 @@ class RentalsManager:
             client_factory=client_factory,
             activity=activity,
             start_timeout=config.start_timeout,
+            saves=config.saves,
+            local_root=config.local_root,
         )
         #: The JSON layer the handlers call (shared with the in-process host).
         self.api = self.host.api

@@ -79,7 +79,8 @@ class AccessWriter:
             config_file=str(entry.config_file),
             include_warning=entry.include_warning,
         )
-        if self.kernelspecs is not None:
+        # Its kernel is offered once its working folder is pushed and set up (work.py).
+        if self.kernelspecs is not None and not record.work.holds_kernel:
             try:
                 record.kernel = await asyncio.to_thread(
                     self.kernelspecs.install, record.rental, entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api import AsyncRentalsClient, ConfigurationError, Settings
+from ..remote import RemoteManager
 from ..ssh import SSHConfigError, SSHConfigWriter
 from .access import KernelSpecs
 from .idle import ActivitySource
@@ -21,6 +22,8 @@ def build_service(
     """A RentalService owning its client; `fix_hint` says where a person fixes bad SSH settings.
 
     `activity` tells what the rentals' kernels do; without it there is no idle auto-stop.
+    The host's one RemoteManager (the rentals' shared SSH connections) is made here and closed
+    with the service: ``service.remotes``.
     """
     try:
         ssh = SSHConfigWriter(
@@ -33,7 +36,12 @@ def build_service(
         # Imported here: jupyter_client is only needed once a service is actually built.
         from ..kernel.specs import KernelSpecWriter
 
-        kernelspecs = KernelSpecWriter(python=config.remote_python, state_dir=config.state_dir)
+        kernelspecs = KernelSpecWriter(
+            python=config.remote_python,
+            state_dir=config.state_dir,
+            # Remote kernels start in the working folder, where the notebook's files are synced.
+            provisioner_config={"remote_cwd": config.options.remote_workdir},
+        )
     service = RentalService(
         client or AsyncRentalsClient(settings),
         state_dir=config.state_dir,
@@ -42,6 +50,7 @@ def build_service(
         options=config.options,
         activity=activity,
         owns_client=True,
+        remotes=RemoteManager(config.control_dir),
     )
     from ..kernel.rental_end import EndedRentalKernels  # stdlib and filelock only
 

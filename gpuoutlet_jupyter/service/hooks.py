@@ -28,6 +28,9 @@ class StopRequest:
     grows here, not in their signature)."""
 
     reason: StopReason
+    #: Save the rental's work first. Only a person may say no (``%gpu_stop --no-save``, the
+    #: sidebar's "Stop without saving"); the service's own stops always save.
+    save: bool = True
 
 
 #: Runs before the stop request is sent; the rental may still be running.

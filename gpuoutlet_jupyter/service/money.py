@@ -6,12 +6,13 @@ the only arithmetic here is summing and dividing those numbers.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import Balance, InsufficientBalanceError, Rental, RentalRequest, format_cents
 from ..api.errors import SpendingCapError
-from .record import QuoteInfo, RentalRecord
+from .record import QuoteInfo
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,25 @@ def _gpus(rental: Rental) -> str:
     return f"{family} × {rental.gpu_count}" if rental.gpu_count else family
 
 
-def still_running(watched: list[RentalRecord], *, idle_here: bool) -> str | None:
-    """``left_running`` for the rentals a host still watches as it stops watching them;
-    ``idle_here``: the host runs idle stops (those it decides stop running with it)."""
-    idle = sorted(r.id for r in watched if r.idle_stop_minutes and r.decided_here)
-    return left_running([r.rental for r in watched], idle if idle_here else [])
+def warn_left_running(watched: list[Any], *, idle_here: bool) -> None:
+    """Log the rentals a closing service leaves running (``left_running``): nothing here will
+    notice or stop them. ``watched`` are its records; ``idle_here``: it ran idle stops."""
+    # Idle auto-stop is this process's doing: nobody stops those while it is down.
+    idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
+    warning = left_running([r.rental for r in watched], sorted(idle) if idle_here else [])
+    if warning is not None:
+        logging.getLogger("gpuoutlet_jupyter.service.service").warning(warning)
+
+
+def spending_of(
+    watched: list[Any], records: list[Any], *, pending_burn_cents_per_hour: int = 0
+) -> Spending:
+    """The hourly burn of the ``watched`` rentals (they may be billed) and of the creates not
+    settled yet (their rental may exist), and what every one of ``records`` has cost so far."""
+    active = [r.rental for r in watched]
+    return Spending(
+        burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active)
+        + pending_burn_cents_per_hour,
+        cost_cents=sum(r.cost_cents() for r in records),
+        active=len(active),
+    )

@@ -60,6 +60,8 @@ class ServiceOptions:
     idle_warning_minutes: float = trait_default("idle_warning_minutes")
     #: Seconds between two looks at the kernels' activity.
     idle_check_interval: float = trait_default("idle_check_interval")
+    #: The working folder on the pods: kernels start there; saved before a stop by default.
+    remote_workdir: str = trait_default("remote_workdir")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ServiceConfig:
     remote_python: str = trait_default("remote_python")
     #: Seconds to wait for one answer of the rentals API.
     request_timeout: float = trait_default("request_timeout")
+    #: The shared SSH connections' control sockets (None: /tmp/gpuoutlet-ssh-<uid>).
+    control_dir: Path | None = None
     options: ServiceOptions = field(default_factory=ServiceOptions)
 
 
@@ -102,6 +106,7 @@ def service_config(source: ServiceTraits, state_dir: Path) -> ServiceConfig:
         state_dir=state_dir,
         ssh_dir=optional_path(source.ssh_dir),
         identity_file=optional_path(source.identity_file),
+        control_dir=optional_path(source.control_dir),
         options=from_traits(ServiceOptions, source),
     )
 

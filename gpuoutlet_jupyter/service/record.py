@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Preview, Rental, StopResult
 from .idle import iso
+from .values import count as _count
+from .values import epoch as _epoch
+from .values import flag as _flag
+from .values import minutes as _minutes
+from .values import text as _text
+from .work import WorkInfo
 
 
 @dataclass
@@ -168,6 +173,8 @@ class RentalRecord:
     # Epoch seconds it ended (stopped, failed or gone): the API's stoppedAt, else when the
     # service saw it end.
     ended_at: float | None = None
+    # Its work on the pod: save paths, saves, the transfer now, the working folder (work.py).
+    work: WorkInfo = field(default_factory=WorkInfo)
     # Epoch seconds the rentals API last gave its word on it (a poll, the list, a create or a
     # stop): how old what is shown is. Not a change viewers are woken for (see ``view``).
     checked_at: float | None = None
@@ -252,6 +259,7 @@ class RentalRecord:
                 "idleStop": self._idle_json(),
                 "stopReason": self.stop_reason,
                 "endedAt": iso(self.ended_at),
+                **self.work.view(self.rental),
                 "checkedAt": iso(self.checked_at),
             }
         )
@@ -296,6 +304,7 @@ class RentalRecord:
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
             "endedAt": self.ended_at,
+            "work": self.work.to_state(),
             "checkedAt": self.checked_at,
         }
 
@@ -351,44 +360,11 @@ class RentalRecord:
                 last_active_at=take("lastActiveAt", _epoch),
                 stop_reason=take("stopReason", _text),
                 ended_at=take("endedAt", _epoch),
+                work=take("work", WorkInfo.from_state, WorkInfo()),
                 checked_at=take("checkedAt", _epoch),
             ),
             ignored,
         )
-
-
-#: Latest epoch second accepted from the state file (the year 9999): beyond it, no date.
-_MAX_EPOCH = 253_402_300_799.0
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _count(value: Any) -> int | None:
-    number = _number(value)
-    return int(number) if number is not None and 0 <= number < 2**53 else None
-
-
-def _epoch(value: Any) -> float | None:
-    number = _number(value)
-    return number if number is not None and 0 <= number <= _MAX_EPOCH else None
-
-
-def _minutes(value: Any) -> float | None:
-    number = _number(value)
-    return number if number is not None and number > 0 else None
-
-
-def _flag(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _target(value: Any) -> tuple[str, int] | None:

@@ -33,6 +33,7 @@ from ..api import (
     RentalRequest,
     SSHKey,
 )
+from ..remote import RemoteManager
 from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
@@ -42,7 +43,7 @@ from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
-from .money import Spending, still_running, wallet_json
+from .money import Spending, spending_of, wallet_json, warn_left_running
 from .options import ServiceOptions
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
@@ -50,6 +51,7 @@ from .state import SharedState
 from .tracker import RentalView, Tracker, durable
 from .upstream import Upstream
 from .watcher import Watcher
+from .work import WorkRequest, WorkUpdates
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +69,22 @@ class RentalService:
         options: ServiceOptions | None = None,
         activity: ActivitySource | None = None,
         owns_client: bool = False,
+        remotes: RemoteManager | None = None,
     ) -> None:
         self.options = options or ServiceOptions()
         self.ssh = ssh
         #: Before a stop and once a rental ended (see hooks.py); add to them before ``start``.
         self.hooks = RentalHooks()
+        #: The host's one RemoteManager (see build.py); a rental's connection ends with it.
+        self.remotes = remotes or RemoteManager()
+        self.hooks.ended.append(self.remotes.rental_ended)
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
         #: When the API last answered the watching, and since when it does not (health.py).
         self.health = ApiHealth()
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
+        self.work = WorkUpdates(self._tracker, self._access)
         self._keys = AccountKeys(self.upstream, ssh)
         self._watcher = Watcher(
             self._tracker,
@@ -155,10 +162,7 @@ class RentalService:
         no service watches them, nothing here will notice or stop them.
         """
         if warn_running:
-            idle_here = self._idle.activity is not None
-            warning = still_running(self._tracker.watched(), idle_here=idle_here)
-            if warning is not None:
-                log.warning(warning)
+            warn_left_running(self._tracker.watched(), idle_here=self._idle.activity is not None)
         await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
@@ -167,6 +171,7 @@ class RentalService:
             # Its idle stops may now be taken over by another server on this state dir.
             await self._state.release()
         await self.upstream.aclose()
+        await self.remotes.close()
         self._started = False
 
     # Reading.
@@ -221,12 +226,10 @@ class RentalService:
     def spending(self) -> Spending:
         """The hourly burn of the rentals that may be billed (and of the creates not settled
         yet: their rental may exist), and what they have cost so far."""
-        active = [r.rental for r in self._tracker.watched()]
-        return Spending(
-            burn_cents_per_hour=sum(rental.price_per_hour_cents for rental in active)
-            + self._creator.pending.burn_cents_per_hour(),
-            cost_cents=sum(r.cost_cents() for r in self._tracker.all()),
-            active=len(active),
+        return spending_of(
+            self._tracker.watched(),
+            self._tracker.all(),
+            pending_burn_cents_per_hour=self._creator.pending.burn_cents_per_hour(),
         )
 
     @property
@@ -265,13 +268,17 @@ class RentalService:
         *,
         idle_stop_minutes: float | None = None,
         notebook: str | None = None,
+        work: WorkRequest | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
         ``idle_stop_minutes``: None for the service's default, 0 for none; ``notebook``: where
-        it was asked from, for its automatic name. The view's ``note`` tells of a lost answer."""
+        it was asked from, for its automatic name; ``work``: see work.py. The view's ``note``
+        tells of a lost answer."""
         idle = self._idle.setting(idle_stop_minutes)
         records, note = await self._creator.create(request, idle, notebook)
         record = records[0]
+        record.work.start(work, request.auto_stop_after_hours)
+        await self._tracker.bump(record)
         rental = record.rental
         what = f"{request.describe()}, {rental.price_per_hour_cents} cents/h, {rental.name}"
         log.info("created rental %s (%s)", record.id, what)
@@ -321,14 +328,14 @@ class RentalService:
         log.info("rental %s: kept (idle timer restarted)", rental_id)
         return record.view()
 
-    async def stop(self, rental_id: str) -> RentalView:
+    async def stop(self, rental_id: str, *, save: bool = True) -> RentalView:
         """Stop the rental for good (gpuoutlet destroys the pod and its disk).
 
         The reply's settled cost and refund are kept; a rental the API says is stopped
         already (409 ``already_stopped``) is a stop done, not an error: the view then says
-        ``alreadyStopped``. Its watcher sees it through to ``stopped``.
+        ``alreadyStopped``. Its watcher sees it through to ``stopped``; ``save``: save it first.
         """
-        return await self._stop(rental_id, StopRequest("user"))
+        return await self._stop(rental_id, StopRequest("user", save=save))
 
     async def _stop(self, rental_id: str, request: StopRequest) -> RentalView:
         """Every stop the service makes: the before-stop hooks, then the API's stop, once."""

@@ -52,6 +52,7 @@ class Tracker:
         """A record for a rental seen for the first time (not announced until its first bump)."""
         record = RentalRecord(rental=rental, version=0, phase="", created_here=created_here)
         record.idle_warn_minutes = self._options.idle_warning_minutes
+        record.work.default_path = self._options.remote_workdir
         record.decided_here = False  # no owner yet (a create makes this process its owner)
         self._records[rental.id] = record
         return record
@@ -66,6 +67,7 @@ class Tracker:
     def restore(self, record: RentalRecord) -> None:
         """A record as it was saved: consistent, so viewers may see it at once."""
         record.idle_warn_minutes = self._options.idle_warning_minutes
+        record.work.default_path = self._options.remote_workdir
         if self._floor and record.version <= self._floor:
             record.version = self._floor + 1
         record.publish()

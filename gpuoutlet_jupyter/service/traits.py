@@ -7,10 +7,14 @@ notebook layer loads it at ``%load_ext``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+#: ``remote.controlpath.MAX_CONTROL_DIR`` on Linux, here so that this module stays light.
+_MAX_CONTROL_DIR = 49
 
 
 class ServiceTraits(Configurable):
@@ -65,6 +69,12 @@ class ServiceTraits(Configurable):
         help="""Upstream requests this host sends in any hour, at most (gpuoutlet allows 1,000
         an hour per session, shared like the minute's).""",
     ).tag(config=True)
+    remote_workdir = Unicode(
+        "~/work",
+        help="""The working folder on the rented machines: where remote kernels start (so a
+        notebook's relative paths work there), where `%gpu_sync` and the sidebar's "Upload
+        folder" put files, and the folder saved before a stop unless a rental names others.""",
+    ).tag(config=True)
     max_hourly_spend_cents = Integer(
         0,
         help="""Spending cap, in cents per hour: a new rental is refused, before anything is
@@ -85,6 +95,33 @@ class ServiceTraits(Configurable):
         value = proposal["value"]
         if value <= 0:
             raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
+        return value
+
+    control_dir = Unicode(
+        "",
+        help="""The folder of the shared SSH connections' control sockets (one connection per
+        rental carries its telemetry, port forwards and syncs). It must be short: at most 49
+        bytes (Unix sockets hold about 108). Empty: /tmp/gpuoutlet-ssh-<uid>.""",
+    ).tag(config=True)
+
+    @validate("control_dir")
+    def _validate_control_dir(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip()
+        if value:
+            full = os.path.abspath(os.path.expanduser(value))
+            if len(os.fsencode(full)) > _MAX_CONTROL_DIR:
+                raise TraitError(
+                    f"control_dir {full!r} is {len(os.fsencode(full))} bytes long: ssh's "
+                    f"control sockets need a folder of at most {_MAX_CONTROL_DIR} bytes, such "
+                    f"as /tmp/gpuoutlet-ssh-{os.getuid()}"
+                )
+        return value
+
+    @validate("remote_workdir")
+    def _validate_remote_workdir(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip()
+        if not value or any(c in value for c in "\0\n\r"):
+            raise TraitError("remote_workdir must be a folder such as ~/work or /data")
         return value
 
     @validate("reconcile_interval", "max_hourly_spend_cents")

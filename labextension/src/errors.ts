@@ -25,6 +25,8 @@ export type Endpoint =
   | 'stop'
   | 'keep'
   | 'settle'
+  | 'saveSize'
+  | 'transfer'
   | 'auth'
   | 'requestCode'
   | 'verifyCode'

@@ -32,11 +32,13 @@ import {
   IRentalsView,
   IRentalView,
   ISettleReply,
+  ISaveSizeView,
   ISignedOutReply,
   IStatusView,
   IStopReply,
   ITemplatesView,
   ITemplateView,
+  ITransferReply,
   IWalletView
 } from './types';
 import { SignInModel } from './signin';
@@ -1059,8 +1061,9 @@ export class GpuOutletModel implements IDisposable {
    * Ask the server to stop a rental for good (the view has asked the user first). A rental
    * gpuoutlet says is stopped already is a stop done, not an error.
    */
-  async stop(id: string): Promise<IStopReply | null> {
-    const reply = (await this._act('stop', id)) as IStopReply | null;
+  async stop(id: string, save = true): Promise<IStopReply | null> {
+    // The server saves the rental's work first (bounded by its save_timeout) unless told not to.
+    const reply = (await this._act('stop', id, { save })) as IStopReply | null;
     if (reply) {
       // Said of this very call: gpuoutlet answered 409 `already_stopped`.
       this._stopOutcomes.set(id, reply.alreadyStopped ? 'already_stopped' : 'stopped');
@@ -1082,7 +1085,11 @@ export class GpuOutletModel implements IDisposable {
    * and action at a time. Null when one is in flight already, or on failure (the error is then
    * kept for that rental and action until the next try).
    */
-  private async _act(action: RentalAction, id: string): Promise<IRentalView | null> {
+  private async _act(
+    action: RentalAction,
+    id: string,
+    body: Record<string, unknown> = {}
+  ): Promise<IRentalView | null> {
     const { pending, errors } = this._actions[action];
     if (pending.has(id)) {
       return null;
@@ -1093,7 +1100,7 @@ export class GpuOutletModel implements IDisposable {
     try {
       const view = await this._request<IRentalView>(
         `rentals/${encodeURIComponent(id)}/${action}`,
-        { method: 'POST', body: '{}' },
+        { method: 'POST', body: JSON.stringify(body) },
         action
       );
       this.applyRental(view);
@@ -1137,6 +1144,52 @@ export class GpuOutletModel implements IDisposable {
       this._settling.delete(createId);
       this._changed.emit();
     }
+  }
+
+  /** What a save of the rental would copy now (one quick `du` on its pod): the stop dialog's. */
+  saveSize(id: string): Promise<ISaveSizeView> {
+    return this._request<ISaveSizeView>(
+      `rentals/${encodeURIComponent(id)}/save-size`,
+      {},
+      'saveSize'
+    );
+  }
+
+  /**
+   * Start an upload (`up`: a folder under the Jupyter root to the pod's work folder) or a
+   * download (`down`: the pod's work folder into a folder here). Its progress comes with the
+   * rental's view; false when it could not start (the error is in `transferError(id)`).
+   */
+  async transfer(id: string, direction: 'up' | 'down', localDir: string): Promise<boolean> {
+    if (this._transfers.pending.has(id)) {
+      return false;
+    }
+    this._transfers.pending.add(id);
+    this._transfers.errors.delete(id);
+    this._changed.emit();
+    try {
+      await this._request<ITransferReply>(
+        `rentals/${encodeURIComponent(id)}/transfer`,
+        { method: 'POST', body: JSON.stringify({ direction, localDir }) },
+        'transfer'
+      );
+      return true;
+    } catch (error) {
+      this._transfers.errors.set(id, describeError(error));
+      return false;
+    } finally {
+      this._transfers.pending.delete(id);
+      this._changed.emit();
+    }
+  }
+
+  transferError(id: string): IErrorInfo | null {
+    return this._transfers.errors.get(id) ?? null;
+  }
+
+  /** The pods' work folder (`~/work`), as the server says. */
+  get remoteWorkdir(): string {
+    return this._status?.remoteWorkdir || '~/work';
   }
 
   dismissLaunchError(): void {
@@ -1209,6 +1262,7 @@ export class GpuOutletModel implements IDisposable {
     stop: { pending: new Set(), errors: new Map() },
     keep: { pending: new Set(), errors: new Map() }
   };
+  private _transfers: IActionState = { pending: new Set(), errors: new Map() };
   private _stopOutcomes = new Map<string, StopOutcome>();
   private _polling: boolean;
   private _signingOut = false;

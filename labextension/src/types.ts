@@ -30,6 +30,8 @@ export type {
   IReattachReply,
   IRentalsView,
   IRentalView,
+  ISaveSizeView,
+  ISaveView,
   ISessionView,
   ISettleReply,
   ISignedInReply,
@@ -40,6 +42,8 @@ export type {
   IStopView,
   ITemplatesView,
   ITemplateView,
+  ITransferReply,
+  ITransferView,
   IWalletView
 } from './generated/rest';
 

@@ -81,6 +81,8 @@ c.GpuOutletApp.reconcile_interval = 5.0
 # (off unless a rental asks for it: the default idle_stop_minutes stays 0).
 c.GpuOutletApp.idle_warning_minutes = 0.2
 c.GpuOutletApp.idle_check_interval = 0.5
+# Saves before a stop land in the run's folder, never in the home of whoever runs the tests.
+c.GpuOutletApp.saves_dir = {saves_dir!r}
 """
 
 
@@ -110,6 +112,7 @@ class Servers:
                 ssh_dir=str(self.dirs["ssh"]),
                 state_dir=str(self.dirs["state"]),
                 identity=str(self.keys.private_key),
+                saves_dir=str(tmp / "saves"),
             ),
             encoding="utf-8",
         )
@@ -194,6 +197,7 @@ class Servers:
             # Where a sign-in from the sidebar keeps the session (to check it, never to show it).
             "credentialsFile": str(self.credentials),
             "publicKeyFile": str(self.keys.public_key_path),
+            "savesDir": str(self.tmp / "saves"),
         }
         RUN_INFO.parent.mkdir(exist_ok=True)
         RUN_INFO.touch(mode=0o600)

@@ -55,6 +55,12 @@ def rental_json(**fields: Any) -> dict[str, Any]:
         "idleStop": None,
         "stopReason": None,
         "endedAt": None,
+        "savePaths": ["~/work"],
+        "savePathsDefault": True,
+        "saves": [],
+        "transfer": None,
+        "workdir": None,
+        "autoStopAt": None,
     }
     base.update(fields)
     if base["status"] != "provisioning" and "provisioning" not in fields:
@@ -131,6 +137,8 @@ class FakeBackend:
         self.created: list[dict[str, Any]] = []
         self.stopped: list[str] = []
         self.settled: list[tuple[str, list[str] | None]] = []
+        #: The ``save`` of each stop (False: ``%gpu_stop --no-save``).
+        self.stop_saves: list[bool] = []
         self.listed: list[dict[str, Any]] = []
         self.wallet_reply: dict[str, Any] = dict(WALLET)
         self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
@@ -222,8 +230,9 @@ class FakeBackend:
             version=1, polls=0, name=body.get("name"), templateId=body.get("templateId")
         )
 
-    def stop(self, rental_id: str) -> dict[str, Any]:
+    def stop(self, rental_id: str, *, save: bool = True) -> dict[str, Any]:
         self.stopped.append(rental_id)
+        self.stop_saves.append(save)
         stop = {
             "finalChargedCents": 47,
             "refundedCents": 0,
@@ -242,6 +251,14 @@ class FakeBackend:
         self.settled.append((create_id, keep))
         kept = [rental_json(id=rental_id) for rental_id in keep or [ID]]
         return models.SettleReply.model_validate({"kept": kept, "stopped": []}).to_json()
+
+    def transfer(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        # No transfer: nothing of the rental's work is on this fake's pods.
+        return models.TransferReply.model_validate(
+            {"rentalId": rental_id, "transfer": None, "version": 1}
+        ).to_json()
 
     def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> dict[str, Any]:
         """The rental as the server answers a keep: with ``idle_reply`` as its idle stop."""

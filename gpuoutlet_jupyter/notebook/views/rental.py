@@ -215,6 +215,11 @@ class RentalInfo:
         return self.data.get("kernel") or None
 
     @property
+    def saves(self) -> list[dict[str, Any]]:
+        """Its saves, newest first (what each copied, where, when)."""
+        return list(self.data.get("saves") or [])
+
+    @property
     def idle_stop(self) -> IdleStop | None:
         """Its idle auto-stop; None when it has none."""
         return IdleStop.from_json(self.data.get("idleStop"))
@@ -383,6 +388,11 @@ class RentalInfo:
         idle = self.idle_sentence()
         if idle:
             rows.append(("idle stop", idle))
+        if self.is_active and self.data.get("savePaths"):
+            rows.append(("saved at stop", ", ".join(self.data["savePaths"])))
+        if self.saves:
+            last = self.saves[0]
+            rows.append(("last save", f"{last.get('finishedAt') or ''}: {last.get('summary')}"))
         if self.error:
             rows.append(("error", self.error))
         # The phase of a running rental only repeats its ssh command.

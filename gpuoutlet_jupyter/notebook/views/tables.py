@@ -53,13 +53,20 @@ class RentalsTable:
         # Most rentals have no idle stop: no column of empty cells for them.
         return any(r.idle_stop is not None or r.stopped_idle for r in self.rentals)
 
+    def _saved_column(self) -> bool:
+        return any(r.saves or r.data.get("transfer") for r in self.rentals)
+
     def headers(self) -> tuple[str, ...]:
+        headers: tuple[str, ...] = self.HEADERS
         if self._idle_column():
-            return (*self.HEADERS[:-1], self.IDLE_HEADER, self.HEADERS[-1])
-        return self.HEADERS
+            headers = (*headers[:-1], self.IDLE_HEADER, headers[-1])
+        if self._saved_column():
+            headers = (*headers[:-1], "saved / synced", headers[-1])
+        return headers
 
     def rows(self) -> list[tuple[str, ...]]:
         idle = self._idle_column()
+        saved = self._saved_column()
         rows = []
         for r in self.rentals:
             row = [
@@ -75,6 +82,8 @@ class RentalsTable:
             ]
             if idle:
                 row.append(r.idle_summary())
+            if saved:
+                row.append(_saved_cell(r))
             row.append(r.ssh_command if r.is_running and r.ssh_command else r.phase)
             rows.append(tuple(row))
         return rows
@@ -342,3 +351,16 @@ class KeysTable(_Table):
 
     def describe(self) -> str:
         return f"KeysTable({len(self.keys)} keys, local on account: {self.local_on_account})"
+
+
+def _saved_cell(rental: RentalInfo) -> str:
+    """The transfer running now, else the newest save: what, where, when."""
+    transfer = rental.data.get("transfer") or {}
+    if transfer.get("state") == "running":
+        return f"{transfer.get('kind')} running ({transfer.get('bytesDone', 0)} bytes so far)"
+    if not rental.saves:
+        when = str(transfer.get("finishedAt") or "")[:16].replace("T", " ")
+        return f"{when}: {transfer.get('kind')} {transfer.get('state')}" if transfer else ""
+    last = rental.saves[0]
+    when = str(last.get("finishedAt") or "")[:16].replace("T", " ")
+    return f"{when}: {last.get('summary') or ''}"

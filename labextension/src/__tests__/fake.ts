@@ -292,6 +292,12 @@ export function view(id: string, change: Partial<IRentalView> = {}): IRentalView
     idleStop: null,
     stopReason: null,
     endedAt: null,
+    savePaths: ['~/work'],
+    savePathsDefault: true,
+    saves: [],
+    transfer: null,
+    workdir: null,
+    autoStopAt: null,
     ...change
   };
 }

@@ -653,6 +653,8 @@ describe('GpuOutletModel stop', () => {
     expect(model.rentals[0].stop?.finalChargedCents).toBe(47);
     expect(model.stopOutcome('rent_1')).toBe('stopped');
     expect(model.stoppable).toHaveLength(0);
+    // Its work is saved first unless the person said not to ("Stop without saving").
+    expect(server.callsTo('rentals/rent_1/stop', 'POST')[0].body).toEqual({ save: true });
     model.dispose();
   });
 

@@ -19,6 +19,7 @@ import { IdleText } from './IdleText';
 import { Notice } from './Notice';
 import { RentalKernels } from './RentalKernels';
 import { SshCommand } from './SshCommand';
+import { WorkBox } from './WorkBox';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
 export type OpenNotebook = (kernel: string) => Promise<void>;
@@ -185,6 +186,7 @@ export function RentalCard({
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}
+      <WorkBox rental={rental} model={model} />
       {!ended && (
         <div className="jp-GpuOutlet-actions">
           {running && rental.kernel && (

@@ -22,12 +22,14 @@ export interface IGpuOutletRest {
   ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
+  SaveSizeView: ISaveSizeView;
   SettleReply: ISettleReply;
   SignedInReply: ISignedInReply;
   SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
   StopReply: IStopReply;
   TemplatesView: ITemplatesView;
+  TransferReply: ITransferReply;
   WalletView: IWalletView;
 }
 /**
@@ -122,6 +124,10 @@ export interface ICodeSentReply {
  */
 export interface ICreateReply {
   /**
+   * When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt).
+   */
+  autoStopAt: string | null;
+  /**
    * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
    */
   checkedAt?: string | null;
@@ -176,6 +182,18 @@ export interface ICreateReply {
   provisioning: IProvisioningView | null;
   quote: IQuoteView | null;
   region: string | null;
+  /**
+   * The pod's folders saved before a stop.
+   */
+  savePaths: string[];
+  /**
+   * They are the default (the remote workdir).
+   */
+  savePathsDefault: boolean;
+  /**
+   * Its saves, newest first.
+   */
+  saves: ISaveView[];
   ssh: ISSHView | null;
   startedAt: string;
   /**
@@ -200,6 +218,10 @@ export interface ICreateReply {
    */
   totalChargedCents: number | null;
   /**
+   * The transfer running, or the last one.
+   */
+  transfer: ITransferView | null;
+  /**
    * The last failed poll's error.
    */
   upstreamError: string | null;
@@ -207,6 +229,10 @@ export interface ICreateReply {
    * Grows with every change a viewer could see.
    */
   version: number;
+  /**
+   * Its working folder's push and setup.
+   */
+  workdir: IWorkdirView | null;
 }
 /**
  * A rental's idle auto-stop; the timer members are null until it runs.
@@ -262,6 +288,58 @@ export interface IQuoteView {
   region?: string | null;
 }
 /**
+ * One save of a rental's work: what, to where, when, and what it did not copy.
+ */
+export interface ISaveView {
+  /**
+   * Bytes copied by this save.
+   */
+  bytes: number;
+  /**
+   * Everything in the save paths is saved.
+   */
+  complete: boolean;
+  /**
+   * Why it failed (the stop went ahead).
+   */
+  error: string | null;
+  /**
+   * Files copied by this save.
+   */
+  files: number;
+  finishedAt: string | null;
+  leftOutBytes: number;
+  /**
+   * Left out over `maxSaveBytes`.
+   */
+  leftOutFiles: number;
+  /**
+   * Where they went on this machine (one subfolder each).
+   */
+  localDir: string;
+  /**
+   * Save paths the pod does not have.
+   */
+  missing: string[];
+  /**
+   * The pod's folders saved.
+   */
+  paths: string[];
+  /**
+   * `user` (a stop you asked for), `idle`, `cap`, `manual` (Save now), `auto_stop` (ahead of autoStopAfterHours), `wallet` (ahead of the wallet at $0).
+   */
+  reason: string;
+  startedAt: string | null;
+  /**
+   * What it did, in words.
+   */
+  summary: string;
+  /**
+   * It ran out of `saveTimeoutSeconds`.
+   */
+  timedOut: boolean;
+}
+/**
  * The SSH step's outcome.
  */
 export interface ISSHView {
@@ -306,6 +384,71 @@ export interface IStopView {
    * When the stop was asked for (ISO 8601).
    */
   requestedAt: string | null;
+}
+/**
+ * A transfer between this machine and a rental's pod: running, or the last one.
+ */
+export interface ITransferView {
+  bytesDone: number;
+  /**
+   * Of the folder(s) planned so far.
+   */
+  bytesTotal: number;
+  /**
+   * The file or folder moving now.
+   */
+  current: string | null;
+  elapsedSeconds: number;
+  error: string | null;
+  filesDone: number;
+  filesTotal: number;
+  finishedAt: string | null;
+  id: string;
+  /**
+   * `upload`, `download`, `save` or `workdir`.
+   */
+  kind: string;
+  localDir: string;
+  /**
+   * `rsync` or `tar` (the pod has no rsync).
+   */
+  method: string | null;
+  /**
+   * Bytes per second over the last few seconds.
+   */
+  rate: number;
+  remoteDirs: string[];
+  startedAt: string | null;
+  /**
+   * `running`, `done`, `failed` or `cancelled`.
+   */
+  state: string;
+  summary: string | null;
+  /**
+   * Bytes sent over ssh: fewer than the files' when a cut transfer resumed.
+   */
+  wireBytes: number | null;
+}
+/**
+ * The working folder pushed and set up before the rental's kernel is offered.
+ */
+export interface IWorkdirView {
+  error: string | null;
+  exitStatus: number | null;
+  localDir: string | null;
+  /**
+   * The setup command's last lines of output.
+   */
+  output: string[];
+  remoteDir: string;
+  /**
+   * The setup command, run once.
+   */
+  setup: string | null;
+  /**
+   * `pending`, `syncing`, `setup`, `done` or `failed`.
+   */
+  state: string;
 }
 /**
  * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
@@ -652,6 +795,10 @@ export interface IReattachReply {
  */
 export interface IRentalView {
   /**
+   * When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt).
+   */
+  autoStopAt: string | null;
+  /**
    * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
    */
   checkedAt?: string | null;
@@ -702,6 +849,18 @@ export interface IRentalView {
   provisioning: IProvisioningView | null;
   quote: IQuoteView | null;
   region: string | null;
+  /**
+   * The pod's folders saved before a stop.
+   */
+  savePaths: string[];
+  /**
+   * They are the default (the remote workdir).
+   */
+  savePathsDefault: boolean;
+  /**
+   * Its saves, newest first.
+   */
+  saves: ISaveView[];
   ssh: ISSHView | null;
   startedAt: string;
   /**
@@ -726,6 +885,10 @@ export interface IRentalView {
    */
   totalChargedCents: number | null;
   /**
+   * The transfer running, or the last one.
+   */
+  transfer: ITransferView | null;
+  /**
    * The last failed poll's error.
    */
   upstreamError: string | null;
@@ -733,6 +896,10 @@ export interface IRentalView {
    * Grows with every change a viewer could see.
    */
   version: number;
+  /**
+   * Its working folder's push and setup.
+   */
+  workdir: IWorkdirView | null;
 }
 /**
  * Every tracked rental, newest first, the creates not settled yet, and the list's version
@@ -805,6 +972,42 @@ export interface IPendingCreateView {
   state: string;
 }
 /**
+ * ``GET rentals/{id}/save-size``: what a save would copy, from one quick `du`.
+ */
+export interface ISaveSizeView {
+  /**
+   * The whole fits under the cap (null: unknown).
+   */
+  fits: boolean | null;
+  /**
+   * Where a save goes.
+   */
+  localDir: string;
+  /**
+   * The byte cap of a save (null: none).
+   */
+  maxSaveBytes: number | null;
+  paths: IPathSizeView[];
+  rentalId: string;
+  saveTimeoutSeconds: number | null;
+  /**
+   * `~/work (412 MB)`, for the stop dialog.
+   */
+  text: string;
+  totalBytes: number | null;
+}
+/**
+ * One save path on the pod.
+ */
+export interface IPathSizeView {
+  /**
+   * Its apparent size (null: unknown).
+   */
+  bytes: number | null;
+  exists: boolean;
+  path: string;
+}
+/**
  * ``POST creates/{id}``: the rentals kept, and the stops of the others.
  */
 export interface ISettleReply {
@@ -819,6 +1022,10 @@ export interface IStopReply {
    * gpuoutlet said it was stopped already (409 `already_stopped`): the stop is done, nothing was charged by this call.
    */
   alreadyStopped: boolean;
+  /**
+   * When gpuoutlet stops it (its autoStopAfterHours, counted from startedAt).
+   */
+  autoStopAt: string | null;
   /**
    * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
    */
@@ -874,6 +1081,18 @@ export interface IStopReply {
   provisioning: IProvisioningView | null;
   quote: IQuoteView | null;
   region: string | null;
+  /**
+   * The pod's folders saved before a stop.
+   */
+  savePaths: string[];
+  /**
+   * They are the default (the remote workdir).
+   */
+  savePathsDefault: boolean;
+  /**
+   * Its saves, newest first.
+   */
+  saves: ISaveView[];
   ssh: ISSHView | null;
   startedAt: string;
   /**
@@ -898,6 +1117,10 @@ export interface IStopReply {
    */
   totalChargedCents: number | null;
   /**
+   * The transfer running, or the last one.
+   */
+  transfer: ITransferView | null;
+  /**
    * The last failed poll's error.
    */
   upstreamError: string | null;
@@ -905,6 +1128,10 @@ export interface IStopReply {
    * Grows with every change a viewer could see.
    */
   version: number;
+  /**
+   * Its working folder's push and setup.
+   */
+  workdir: IWorkdirView | null;
 }
 /**
  * ``POST auth/verify-code``: signed in; the server uses the session at once.
@@ -987,14 +1214,30 @@ export interface IStatusView {
   lastEmail: string | null;
   maxHourlySpendCents: number | null;
   maxPolls: number;
+  /**
+   * A save's byte cap (null: none).
+   */
+  maxSaveBytes?: number | null;
   maxWait: number | null;
   note?: string | null;
   pollInterval: number;
   problem: string | null;
   /**
+   * The working folder on the pods.
+   */
+  remoteWorkdir?: string | null;
+  /**
    * The request budget's use (null: no service running).
    */
   requestBudget?: IBudgetView | null;
+  /**
+   * How long a save before a stop may take (null: no limit).
+   */
+  saveTimeoutSeconds?: number | null;
+  /**
+   * Where saves go on this machine.
+   */
+  savesDir?: string | null;
   /**
    * Null when it could not be read.
    */
@@ -1095,6 +1338,17 @@ export interface ITemplateView {
   ports: number[];
   portsNote: string | null;
   title: string;
+}
+/**
+ * A rental's transfer (``rentals/{id}/transfer``, ``…/save``) and the rental's version.
+ */
+export interface ITransferReply {
+  rentalId: string;
+  transfer: ITransferView | null;
+  /**
+   * The rental's version (the long-poll cursor).
+   */
+  version: number;
 }
 /**
  * The balance (``GET /v1/billing/balance``) plus what the tracked rentals burn.

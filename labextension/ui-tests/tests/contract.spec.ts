@@ -22,7 +22,7 @@ import {
   resetServers,
   sandboxControl,
   serversInfo,
-  STOP_BUTTON,
+  confirmStop,
   stopFromCard
 } from './helpers';
 
@@ -159,8 +159,7 @@ test.describe("gpuoutlet's API in the sidebar", () => {
       `ssh -N -L 7860:localhost:7860 gpuoutlet-${id}`
     );
 
-    // Stop says first, in a dialog, that the pod and its disk are destroyed; "Keep it running"
-    // keeps it.
+    // Stop says first, in a dialog, that the pod and its disk are destroyed; "Cancel" keeps it.
     await card.getByRole('button', { name: 'Stop' }).click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('Stop this GPU rental for good?');
@@ -168,7 +167,7 @@ test.describe("gpuoutlet's API in the sidebar", () => {
     await expect(dialog.locator('.jp-GpuOutlet-stopNotice')).toHaveText(
       /^Stopping is permanent: gpuoutlet destroys the pod and wipes its disk/
     );
-    await dialog.getByRole('button', { name: 'Keep it running' }).click();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expect(dialog).toHaveCount(0);
     await expect(card).toHaveAttribute('data-status', 'running');
     const pod = await sandboxControl<{ homeExists: boolean }>('GET', `rentals/${id}/pod`);
@@ -205,7 +204,7 @@ test.describe("gpuoutlet's API in the sidebar", () => {
     await expect(dialog).toContainText('Stop this GPU rental for good?');
     const first = await asTheWebsite<{ status: string }>('POST', `rentals/${id}/stop`);
     expect(first.status).toBe('stopping');
-    await dialog.getByRole('button', { name: STOP_BUTTON }).click();
+    await confirmStop(dialog, { save: false });
 
     const shown = panel.locator(`[data-rental-id="${id}"]`);
     await expect(shown.locator('[data-notice="already_stopped"]')).toContainText(

@@ -73,8 +73,30 @@ export async function rent(panel: Locator): Promise<Locator> {
   return newCard(panel, before);
 }
 
-/** The stop dialog's button that stops for good. */
+/** The stop dialog's button that stops for good (a rental not running yet: nothing to save). */
 export const STOP_BUTTON = 'Stop and destroy the pod';
+/** A running rental's stop dialog: its work saved first, or not. */
+export const SAVE_AND_STOP = 'Save and stop';
+export const STOP_WITHOUT_SAVING = 'Stop without saving';
+
+/**
+ * Confirm the open stop dialog: a running pod's [Save and stop] (or, with `save: false`,
+ * [Stop without saving]); a pod not running yet has only [Stop and destroy the pod].
+ */
+export async function confirmStop(
+  dialog: Locator,
+  options: { save?: boolean } = {}
+): Promise<void> {
+  const offered = dialog.getByRole('button', { name: SAVE_AND_STOP });
+  const plain = dialog.getByRole('button', { name: STOP_BUTTON });
+  await expect(offered.or(plain)).toBeVisible();
+  if (await offered.count()) {
+    const name = options.save === false ? STOP_WITHOUT_SAVING : SAVE_AND_STOP;
+    await dialog.getByRole('button', { name }).click();
+  } else {
+    await plain.click();
+  }
+}
 
 /**
  * Stop a rental from its card, through the confirmation dialog, which must say before the stop
@@ -87,7 +109,7 @@ export async function stopFromCard(page: IJupyterLabPageFixture, card: Locator):
   await expect(dialog.locator('.jp-GpuOutlet-stopNotice')).toContainText(
     'gpuoutlet destroys the pod and wipes its disk'
   );
-  await dialog.getByRole('button', { name: STOP_BUTTON }).click();
+  await confirmStop(dialog);
   await expect(dialog).toHaveCount(0);
 }
 
@@ -113,6 +135,8 @@ export interface IServersInfo {
   /** Where a sign-in from the sidebar keeps the session. */
   credentialsFile: string;
   publicKeyFile: string;
+  /** c.GpuOutletApp.saves_dir: where saves before a stop land. */
+  savesDir: string;
 }
 
 const RUN = path.join(__dirname, '..', '.run');
@@ -301,7 +325,9 @@ export async function serveSidebarState(page: Page, state: ISidebarState): Promi
     const key = endpoint === 'remote-kernels' ? 'kernels' : endpoint;
     const reply =
       method === 'GET'
-        ? replies[key]
+        ? endpoint.endsWith('/save-size')
+          ? replies.saveSize
+          : replies[key]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
           : method === 'POST' && endpoint === 'auth/request-code'

@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { newCard, openPanel, rentalIds, STOP_BUTTON } from './helpers';
+import { confirmStop, newCard, openPanel, rentalIds } from './helpers';
 
 test('a rental made with %gpu_rent in a notebook appears in the panel', async ({ page }) => {
   // "Rent a GPU…" from the palette opens the sidebar.
@@ -54,7 +54,7 @@ test('a rental made with %gpu_rent in a notebook appears in the panel', async ({
   await expect(page.locator('.jp-Dialog')).toContainText('Stop this GPU rental for good?');
   await expect(page.locator('.jp-Dialog')).toContainText(id);
   await expect(page.locator('.jp-Dialog')).toContainText('destroys the pod and wipes its disk');
-  await page.locator('.jp-Dialog').getByRole('button', { name: STOP_BUTTON }).click();
+  await confirmStop(page.locator('.jp-Dialog'));
   await expect(panel.locator(`[data-rental-id="${id}"]`)).toHaveAttribute(
     'data-status',
     'stopped',

@@ -152,7 +152,7 @@ test.describe('sidebar screenshots', () => {
         await card.getByRole('button', { name: 'Stop' }).click();
         await expect(dialog).toContainText('destroys the pod and wipes its disk');
         await expect(dialog).toHaveScreenshot(`stop-dialog-${theme}.png`);
-        await dialog.getByRole('button', { name: 'Keep it running' }).click();
+        await dialog.getByRole('button', { name: 'Cancel' }).click();
         await expect(dialog).toHaveCount(0);
       }
     } finally {

@@ -21,6 +21,7 @@ import type {
   IPreviewView,
   IRentalsView,
   IRentalView,
+  ISaveSizeView,
   IStatusView,
   ITemplatesView,
   IWalletView
@@ -44,6 +45,8 @@ export interface ISidebarState {
   keys: IKeysView | IErrorReply;
   rentals: IRentalsView | IErrorReply;
   preview: IPreviewView | IErrorReply;
+  /** `GET rentals/{id}/save-size` of any rental (the stop dialog's "Save ~/work (…) first?"). */
+  saveSize?: ISaveSizeView;
   /** The rentals' remote kernels (none when a state does not say). */
   kernels?: IKernelsView | IErrorReply;
   /** `POST auth/request-code` (the sign-in's code step). */
@@ -237,8 +240,41 @@ const RUNNING = rental(RUNNING_ID, {
     configFile: '/home/alice/.ssh/config'
   },
   kernel: `gpuoutlet-${RUNNING_ID.toLowerCase()}`,
-  idleStop: IDLE_WARNING
+  idleStop: IDLE_WARNING,
+  // "Download results" under way: its bar, bytes and rate.
+  transfer: {
+    id: 'tr_1',
+    kind: 'download',
+    state: 'running',
+    localDir: '/home/alice/gpuoutlet-results/alice-exp-42',
+    remoteDirs: ['~/work'],
+    startedAt: before(0.1),
+    finishedAt: null,
+    elapsedSeconds: 6.2,
+    bytesDone: 187_400_000,
+    bytesTotal: 412_000_000,
+    filesDone: 31,
+    filesTotal: 64,
+    rate: 30_200_000,
+    current: 'checkpoints/epoch-3.pt',
+    method: 'rsync',
+    wireBytes: null,
+    summary: null,
+    error: null
+  }
 });
+
+/** What the stop dialog offers to save first (`GET rentals/{id}/save-size`). */
+const SAVE_SIZE: ISaveSizeView = {
+  rentalId: RUNNING_ID,
+  paths: [{ path: '~/work', exists: true, bytes: 412_000_000 }],
+  totalBytes: 412_000_000,
+  maxSaveBytes: 20_000_000_000,
+  fits: true,
+  saveTimeoutSeconds: 600,
+  localDir: '~/gpuoutlet-saves/alice-exp-42',
+  text: '~/work (412.0 MB)'
+};
 
 const STOPPED = rental('rent_01JX7Z3A5C7E9G1J3L5N7Q9S1U', {
   status: 'stopped',
@@ -445,7 +481,8 @@ export const STATES = {
     wallet: wallet([RUNNING, STOPPED]),
     keys: KEYS,
     rentals: { rentals: [RUNNING, STOPPED], pendingCreates: [], version: 12 },
-    preview: QUOTE
+    preview: QUOTE,
+    saveSize: SAVE_SIZE
   },
   /**
    * The SSH key is not on the account ("Add this key", and no rent until it is), the session
