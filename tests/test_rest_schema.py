@@ -33,7 +33,9 @@ def test_the_documented_routes_are_the_served_ones() -> None:
     served = {pattern for pattern, _handler, _kwargs in routes(None, KernelToken())}  # type: ignore[arg-type]
     rental = f"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
     documented = {
-        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental)
+        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental).replace(
+            "/PORT", "/(?P<port>[^/]+)"
+        )
         for _m, path, *_ in schema.ROUTES
     }
     assert served == documented

@@ -142,6 +142,7 @@ class InProcessBackend:
                 "maxWait": None,
                 "idleStopMinutes": None,
                 "idleWarnMinutes": options.idle_warning_minutes,
+                "telemetryInterval": options.telemetry_interval,
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 "stateProblems": list(self._service.state_problems),
                 "note": self._note,

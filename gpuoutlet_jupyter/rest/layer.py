@@ -16,9 +16,10 @@ from ..api import GpuOutletError, RentalRequest, RequestValidationError
 from ..api.models import STOP_NOTICE
 from ..api.templates import TEMPLATES
 from ..service import RentalService
-from ..service.idle import IDLE_FIELD, parse_idle_minutes
+from ..service.idle import GPU_FIELD, IDLE_FIELD, parse_gpu_util, parse_idle_minutes
 from . import models
 from .errors import InvalidBodyError, InvalidQueryError
+from .pods import PodsAPI
 
 JSON = dict[str, Any]
 ServiceGetter = Callable[[], Awaitable[RentalService]]
@@ -89,17 +90,29 @@ def parse_json_object(
     return data
 
 
-def parse_create(body: JSON) -> tuple[RentalRequest, float | None]:
-    """A create body (camelCase): the API's request and our idle stop (None: the default),
-    every problem of both at once."""
+def parse_idle(body: JSON) -> tuple[float | None, float | None, list[tuple[str, str]]]:
+    """The idle stop's members of a body: minutes and GPU threshold (None: not given), and
+    the problems with them."""
     problems: list[tuple[str, str]] = []
-    minutes = None
+    minutes = gpu = None
     try:
         minutes = parse_idle_minutes(body.get(IDLE_FIELD))
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     try:
-        request = RentalRequest.build(**{k: v for k, v in body.items() if k != IDLE_FIELD})
+        gpu = parse_gpu_util(body.get(GPU_FIELD))
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    return minutes, gpu, problems
+
+
+def parse_create(body: JSON) -> tuple[RentalRequest, float | None]:
+    """A create body (camelCase): the API's request and our idle stop (None: the default),
+    every problem of all at once (our GPU threshold's too: ``parse_gpu_util`` reads it)."""
+    minutes, _gpu, problems = parse_idle(body)
+    ours = (IDLE_FIELD, GPU_FIELD)
+    try:
+        request = RentalRequest.build(**{k: v for k, v in body.items() if k not in ours})
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -149,6 +162,8 @@ class JsonAPI:
 
     def __init__(self, service: ServiceGetter) -> None:
         self._service = service
+        #: A rental's pod: telemetry, ports, forwards (pods.py).
+        self.pods = PodsAPI(service)
 
     async def families(self) -> JSON:
         families = await (await self._service()).families()
@@ -231,23 +246,27 @@ class JsonAPI:
         """Validate the camelCase body (the API's fields and our ``idleStopMinutes``), create
         once (never retried: the API has no idempotency key)."""
         request, idle = parse_create(body)
+        gpu = parse_gpu_util(body.get(GPU_FIELD))
         service = await self._service()
-        return reply(models.RentalView, await service.create(request, idle_stop_minutes=idle))
+        view = await service.create(request, idle_stop_minutes=idle, idle_gpu_util=gpu)
+        return reply(models.RentalView, view)
 
     async def stop(self, rental_id: str) -> JSON:
         view = await (await self._service()).stop(rental_id)
         return reply(models.StopReply, {**view, "notice": STOP_NOTICE})
 
     async def keep(self, rental_id: str, body: JSON) -> JSON:
-        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N}`` also changes it."""
-        unknown = sorted(set(body) - {IDLE_FIELD})
-        if unknown:
-            raise RequestValidationError(
-                [(name, f"is not accepted here: only {IDLE_FIELD} is") for name in unknown]
-            )
-        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N, "idleGpuUtil": P}``
+        also change it."""
+        unknown = sorted(set(body) - {IDLE_FIELD, GPU_FIELD})
+        minutes, gpu, problems = parse_idle(body)
+        only = f"only {IDLE_FIELD} and {GPU_FIELD} are"
+        problems += [(name, f"is not accepted here: {only}") for name in unknown]
+        if problems:
+            raise RequestValidationError(problems)
         service = await self._service()
-        return reply(models.RentalView, await service.keep(rental_id, idle_stop_minutes=minutes))
+        view = await service.keep(rental_id, idle_stop_minutes=minutes, idle_gpu_util=gpu)
+        return reply(models.RentalView, view)
 
     async def session(self) -> tuple[JSON | None, str | None]:
         """The ``session`` member of the status and, when it cannot be read, why."""

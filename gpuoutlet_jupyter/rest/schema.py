@@ -36,7 +36,12 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("POST", "rentals", "create body", "RentalView", "check, quote and create once (never retried)"),
     ("GET", "rentals/ID", "", "RentalView", "one rental; `?wait=&since=` long-polls it"),
     ("POST", "rentals/ID/stop", "", "StopReply", "stop for good (the pod and its disk are destroyed)"),
-    ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?}`", "RentalView", "“Keep it”: restart the idle timer"),
+    ("POST", "rentals/ID/keep", "`{\"idleStopMinutes\"?, \"idleGpuUtil\"?}`", "RentalView", "“Keep it”: restart the idle timer (and change the idle stop)"),
+    ("GET", "rentals/ID/telemetry", "", "TelemetryView", "GPU telemetry, sampled every 5 s while anyone looks (each call is a look); `?wait=&since=` long-polls the next sample"),
+    ("GET", "rentals/ID/ports", "", "PortsView", "the template's known ports, the pod's listening ports (`ss -ltn`), the open forwards"),
+    ("GET", "rentals/ID/forwards", "", "ForwardsView", "the open forwards"),
+    ("POST", "rentals/ID/forwards", "`{\"port\"}`", "ForwardView", "forward the pod's port to a free local port over the shared SSH connection (ends with the rental)"),
+    ("DELETE", "rentals/ID/forwards/PORT", "", "ForwardsView", "end the forward of the pod's port"),
 )  # fmt: skip
 
 

@@ -112,6 +112,8 @@ class RentalsManager:
         self._ready = asyncio.Event()
         #: The JSON layer the handlers call (shared with the in-process host).
         self.api = JsonAPI(self.service)
+        #: ``{base_url}proxy/`` when jupyter-server-proxy serves this server (set at start).
+        self.proxy_base: str | None = None
 
     # Lifecycle.
 
@@ -233,6 +235,9 @@ class RentalsManager:
                 "maxWait": self.config.max_wait,
                 "idleStopMinutes": self._idle_default(),
                 "idleWarnMinutes": options.idle_warning_minutes,
+                "idleGpuUtil": (options.idle_gpu_util or None) if self.activity else None,
+                "telemetryInterval": options.telemetry_interval,
+                "proxyBase": self.proxy_base,
                 "maxHourlySpendCents": options.max_hourly_spend_cents or None,
                 # What was wrong with the rentals state file at start (see service/store.py).
                 "stateProblems": list(self._service.state_problems) if self._service else [],

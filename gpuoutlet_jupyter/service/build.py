@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api import AsyncRentalsClient, ConfigurationError, Settings
+from ..remote import RemoteManager
 from ..ssh import SSHConfigError, SSHConfigWriter
 from .access import KernelSpecs
 from .idle import ActivitySource
@@ -21,6 +22,8 @@ def build_service(
     """A RentalService owning its client; `fix_hint` says where a person fixes bad SSH settings.
 
     `activity` tells what the rentals' kernels do; without it there is no idle auto-stop.
+    The host's one RemoteManager (the rentals' shared SSH connections) is made here and closed
+    with the service: ``service.pods.remotes``.
     """
     try:
         ssh = SSHConfigWriter(
@@ -42,4 +45,7 @@ def build_service(
         options=config.options,
         activity=activity,
         owns_client=True,
+        remotes=RemoteManager(
+            config.control_dir, telemetry_interval=config.options.telemetry_interval
+        ),
     )

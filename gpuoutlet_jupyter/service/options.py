@@ -48,6 +48,10 @@ class ServiceOptions:
     idle_warning_minutes: float = trait_default("idle_warning_minutes")
     #: Seconds between two looks at the kernels' activity.
     idle_check_interval: float = trait_default("idle_check_interval")
+    #: GPU utilisation (percent) that counts as activity for the idle stop; 0: GPUs do not count.
+    idle_gpu_util: float = trait_default("idle_gpu_util")
+    #: Seconds between two telemetry samples of a rental someone looks at.
+    telemetry_interval: float = trait_default("telemetry_interval")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class ServiceConfig:
     remote_python: str = trait_default("remote_python")
     #: Seconds to wait for one answer of the rentals API.
     request_timeout: float = trait_default("request_timeout")
+    #: The shared SSH connections' control sockets (None: /tmp/gpuoutlet-ssh-<uid>).
+    control_dir: Path | None = None
     options: ServiceOptions = field(default_factory=ServiceOptions)
 
 
@@ -90,6 +96,7 @@ def service_config(source: ServiceTraits, state_dir: Path) -> ServiceConfig:
         state_dir=state_dir,
         ssh_dir=optional_path(source.ssh_dir),
         identity_file=optional_path(source.identity_file),
+        control_dir=optional_path(source.control_dir),
         options=from_traits(ServiceOptions, source),
     )
 

@@ -150,6 +150,8 @@ class RentalRecord:
     stop: StopInfo | None = None
     # Idle auto-stop, in minutes (None: off). Set at create, or changed with "keep it".
     idle_stop_minutes: float | None = None
+    # GPU utilisation (percent) that counts as activity for the idle stop (None: GPUs do not).
+    idle_gpu_util: float | None = None
     # The process that decides its idle stop (see service/owners.py): the one that created the
     # rental or last set its idle stop, or that took it over from one that ended. None: nobody
     # yet (made elsewhere, or saved by a version without owners).
@@ -161,6 +163,8 @@ class RentalRecord:
     idle_stop_at: float | None = field(default=None, compare=False)
     idle_kernels: int = field(default=0, compare=False)
     idle_busy: int = field(default=0, compare=False)
+    # What the idle stop last saw of its GPUs: the peak utilisation, or why it could not see.
+    idle_gpu: tuple[float | None, str | None] = field(default=(None, None), compare=False)
     # The service's warning time (a setting, so not persisted with the rental).
     idle_warn_minutes: float = field(default=5.0, compare=False)
     # Why the service stopped it ("idle"), when it was the service.
@@ -266,6 +270,9 @@ class RentalRecord:
             "warning": timing and self.idle_warned_at is not None,
             "kernels": self.idle_kernels if timing else 0,
             "busyKernels": self.idle_busy if timing else 0,
+            "gpuUtil": self.idle_gpu_util,
+            "gpuPeak": self.idle_gpu[0] if timing and self.idle_gpu_util else None,
+            "gpuProblem": self.idle_gpu[1] if timing and self.idle_gpu_util else None,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -285,6 +292,7 @@ class RentalRecord:
             "provisionStartedAt": self.provision_started_at,
             "stop": self.stop.to_json() if self.stop else None,
             "idleStopMinutes": self.idle_stop_minutes,
+            "idleGpuUtil": self.idle_gpu_util,
             "owner": self.owner,
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
@@ -339,6 +347,7 @@ class RentalRecord:
                 provision_started_at=take("provisionStartedAt", _epoch),
                 stop=take("stop", _stop),
                 idle_stop_minutes=take("idleStopMinutes", _minutes),
+                idle_gpu_util=take("idleGpuUtil", _minutes),
                 owner=take("owner", _text),
                 last_active_at=take("lastActiveAt", _epoch),
                 stop_reason=take("stopReason", _text),

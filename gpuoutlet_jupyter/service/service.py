@@ -28,10 +28,10 @@ from ..api import (
     Balance,
     CreatedRental,
     Rental,
-    RentalNotActiveError,
     RentalRequest,
     SSHKey,
 )
+from ..remote import RemoteManager
 from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
@@ -42,6 +42,7 @@ from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
 from .money import Spending, left_running, wallet_json
 from .options import ServiceOptions
+from .pods import Pods
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
 from .state import SharedState
@@ -65,6 +66,7 @@ class RentalService:
         options: ServiceOptions | None = None,
         activity: ActivitySource | None = None,
         owns_client: bool = False,
+        remotes: RemoteManager | None = None,
     ) -> None:
         self.options = options or ServiceOptions()
         self.ssh = ssh
@@ -74,6 +76,8 @@ class RentalService:
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
+        #: The rentals' pods over the host's one RemoteManager: telemetry, ports (pods.py).
+        self.pods = Pods(remotes or RemoteManager(), self._tracker.get)
         self._keys = AccountKeys(self.upstream, ssh)
         self._watcher = Watcher(
             self._tracker,
@@ -89,6 +93,7 @@ class RentalService:
             self.options,
             stop=lambda rental_id: self._stop(rental_id, StopRequest("idle")),
             sync=self._sync,
+            gpus=self.pods.gpu_look,
         )
         self._creator = Creator(
             self.upstream,
@@ -106,6 +111,8 @@ class RentalService:
         if self._started:
             return
         self._started = True
+        # Last of the ended hooks: the others (a save's transfer) may still use the connection.
+        self.hooks.ended.append(self.pods.ended)
         self._watcher.open()
         loaded = await self._state.open()
         for record in loaded.records:
@@ -144,6 +151,7 @@ class RentalService:
             self._warn_still_running()
         await self._watcher.close()
         await self._idle.close()
+        await self.pods.close()
         if self._started:
             await self._save()
             # Its idle stops may now be taken over by another server on this state dir.
@@ -250,12 +258,20 @@ class RentalService:
         return await self._creator.quote(request)
 
     async def create(
-        self, request: RentalRequest, *, idle_stop_minutes: float | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idle_stop_minutes: float | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
-        ``idle_stop_minutes``: None for the service's default, 0 for none."""
+        ``idle_stop_minutes``: None for the service's default, 0 for none; ``idle_gpu_util``
+        the same for its GPU threshold."""
         idle = self._idle.setting(idle_stop_minutes)
+        gpu = self._idle.gpu_setting(idle_gpu_util, idle)
         record = await self._creator.create(request, idle)
+        if gpu is not None:
+            await self._idle.set_gpu_util(record, gpu)
         self._watcher.ensure(record.id)
         log.info(
             "created rental %s (%s x%s, %s cents/h)",
@@ -286,21 +302,17 @@ class RentalService:
         await self._apply(record, rental)
         return record
 
-    async def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalView:
-        """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop."""
+    async def keep(
+        self,
+        rental_id: str,
+        *,
+        idle_stop_minutes: float | None = None,
+        idle_gpu_util: float | None = None,
+    ) -> RentalView:
+        """ "Keep it": restart the rental's idle timer; with minutes (or a GPU threshold), also
+        change its idle stop."""
         record = await self._track(rental_id)
-        if not record.watched:
-            raise RentalNotActiveError(rental_id, "gone" if record.gone else record.rental.status)
-        async with self._tracker.lock(rental_id):
-            if idle_stop_minutes is not None:
-                record.idle_stop_minutes = self._idle.setting(idle_stop_minutes)
-                # Whoever sets the idle stop decides it: this server sees its kernels.
-                self._state.claim(record)
-            if record.rental.status == "running":
-                record.last_active_at = time.time()
-            record.idle_warned_at = record.idle_stop_at = None
-            self._idle.judge(record, time.time())
-            await self._tracker.bump(record)
+        await self._idle.keep(record, idle_stop_minutes, idle_gpu_util)
         log.info("rental %s: kept (idle timer restarted)", rental_id)
         return record.view()
 

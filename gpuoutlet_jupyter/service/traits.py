@@ -7,10 +7,14 @@ notebook layer loads it at ``%load_ext``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+#: ``remote.controlpath.MAX_CONTROL_DIR`` on Linux, here so that this module stays light.
+_MAX_CONTROL_DIR = 49
 
 
 class ServiceTraits(Configurable):
@@ -61,7 +65,33 @@ class ServiceTraits(Configurable):
         running or stopping would exceed it. 0: no cap.""",
     ).tag(config=True)
 
+    control_dir = Unicode(
+        "",
+        help="""The folder of the shared SSH connections' control sockets (one connection per
+        rental carries its telemetry, port forwards and syncs). It must be short: at most 49
+        bytes (Unix sockets hold about 108). Empty: /tmp/gpuoutlet-ssh-<uid>.""",
+    ).tag(config=True)
+    telemetry_interval = Float(
+        5.0,
+        help="""Seconds between two GPU telemetry samples (nvidia-smi on the pod, over its shared
+        SSH connection), taken only while someone looks: an open sidebar card, %gpu_top.""",
+    ).tag(config=True)
+
+    @validate("control_dir")
+    def _validate_control_dir(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip()
+        if value:
+            full = os.path.abspath(os.path.expanduser(value))
+            if len(os.fsencode(full)) > _MAX_CONTROL_DIR:
+                raise TraitError(
+                    f"control_dir {full!r} is {len(os.fsencode(full))} bytes long: ssh's "
+                    f"control sockets need a folder of at most {_MAX_CONTROL_DIR} bytes, such "
+                    f"as /tmp/gpuoutlet-ssh-{os.getuid()}"
+                )
+        return value
+
     @validate(
+        "telemetry_interval",
         "poll_interval",
         "slow_poll_interval",
         "running_poll_interval",
@@ -96,6 +126,14 @@ class IdleTraits(Configurable):
         help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
         with a "Keep it" button (at most the idle time itself).""",
     ).tag(config=True)
+    idle_gpu_util = Float(
+        0.0,
+        help="""GPU-aware idle auto-stop, in percent of GPU utilisation: a rental with an idle stop
+        counts as idle only if, besides its kernels, its GPUs stayed under this utilisation for
+        the idle time (nvidia-smi on the pod, looked at with the kernels), so a job started over
+        plain ssh keeps it alive. Used by the creates that do not say (`%gpu_rent
+        --idle-gpu-util PERCENT`, the sidebar's field). 0: the GPUs do not count.""",
+    ).tag(config=True)
     idle_check_interval = Float(
         15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
     ).tag(config=True)
@@ -104,6 +142,12 @@ class IdleTraits(Configurable):
     def _validate_idle_minutes(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return proposal["value"]
+
+    @validate("idle_gpu_util")
+    def _validate_idle_gpu_util(self, proposal: Any) -> Any:
+        if not 0 <= proposal["value"] <= 100:
+            raise TraitError("idle_gpu_util must be a percentage from 0 (off) to 100")
         return proposal["value"]
 
     @validate("idle_check_interval")

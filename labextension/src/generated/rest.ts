@@ -12,12 +12,16 @@ export interface IGpuOutletRest {
   AddKeyReply: IAddKeyReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
+  ForwardView: IForwardView;
+  ForwardsView: IForwardsView;
   KeysView: IKeysView;
+  PortsView: IPortsView;
   PreviewView: IPreviewView;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
   StatusView: IStatusView;
   StopReply: IStopReply;
+  TelemetryView: ITelemetryView;
   TemplatesView: ITemplatesView;
   WalletView: IWalletView;
 }
@@ -108,7 +112,7 @@ export interface IErrorBody {
    */
   problems?: IFieldProblem[] | null;
   /**
-   * `not_active`: the rental.
+   * `not_active`, `pod_not_reachable`: the rental.
    */
   rentalId?: string | null;
   /**
@@ -192,6 +196,32 @@ export interface IOfferView {
   regions: string[];
 }
 /**
+ * A port of the pod forwarded to this Jupyter server's machine over the shared SSH
+ * connection; it ends with the rental.
+ */
+export interface IForwardView {
+  localPort: number;
+  /**
+   * `http://127.0.0.1:<local port>/` on the server's machine.
+   */
+  localUrl: string;
+  openedAt: string | null;
+  /**
+   * `{base_url}proxy/<local port>/` through jupyter-server-proxy (works when JupyterLab runs on another machine); null without it.
+   */
+  proxyPath: string | null;
+  remoteHost: string;
+  remotePort: number;
+  rentalId: string;
+}
+/**
+ * The rental's open forwards.
+ */
+export interface IForwardsView {
+  forwards: IForwardView[];
+  rentalId: string;
+}
+/**
  * The account's keys, and the local one (pods get the account's keys at launch only).
  */
 export interface IKeysView {
@@ -215,6 +245,42 @@ export interface ILocalKeyView {
    */
   onAccount: boolean;
   publicKeyFile: string;
+}
+/**
+ * The pod's ports: the template's known ones, the listening ones, the open forwards.
+ */
+export interface IPortsView {
+  forwards: IForwardView[];
+  known: IKnownPortView[];
+  listening: IListeningPortView[];
+  rentalId: string;
+  templateId: string | null;
+}
+/**
+ * A port the rental's template is known to serve.
+ */
+export interface IKnownPortView {
+  /**
+   * False: the software's default, not in gpuoutlet's docs.
+   */
+  documented: boolean;
+  label: string;
+  /**
+   * Something listens on it on the pod now.
+   */
+  listening: boolean;
+  port: number;
+}
+/**
+ * A TCP port something listens on, on the pod.
+ */
+export interface IListeningPortView {
+  address: string;
+  port: number;
+  /**
+   * The program, when `ss -p` could tell.
+   */
+  process: string | null;
 }
 /**
  * What a create would do, without doing it (``POST rentals/preview``).
@@ -371,6 +437,18 @@ export interface IIdleStopView {
    * This server decides the idle stop (another server owns it otherwise).
    */
   decidedHere: boolean;
+  /**
+   * The highest GPU utilisation the idle stop saw at its last look.
+   */
+  gpuPeak?: number | null;
+  /**
+   * Why the idle stop could not see the GPUs (only the kernels count).
+   */
+  gpuProblem?: string | null;
+  /**
+   * GPU-aware idle stop: utilisation (percent) that counts as activity (null: the GPUs do not count).
+   */
+  gpuUtil?: number | null;
   kernels: number;
   lastActiveAt: string | null;
   minutes: number;
@@ -462,6 +540,10 @@ export interface IStatusView {
   backend: string;
   configured: boolean;
   /**
+   * The default GPU threshold of an idle stop (null: GPUs do not count).
+   */
+  idleGpuUtil?: number | null;
+  /**
    * The default idle stop (null: off).
    */
   idleStopMinutes: number | null;
@@ -472,6 +554,10 @@ export interface IStatusView {
   note?: string | null;
   pollInterval: number;
   problem: string | null;
+  /**
+   * `{base_url}proxy/` when jupyter-server-proxy serves this Jupyter server (a forwarded port opens at `<proxyBase><local port>/`); null otherwise.
+   */
+  proxyBase?: string | null;
   /**
    * Null when it could not be read.
    */
@@ -498,6 +584,10 @@ export interface IStatusView {
    * Say it before every stop.
    */
   stopNotice: string;
+  /**
+   * Seconds between two GPU telemetry samples while someone looks.
+   */
+  telemetryInterval?: number | null;
   version: string;
 }
 /**
@@ -603,6 +693,82 @@ export interface IStopReply {
    * Grows with every change a viewer could see.
    */
   version: number;
+}
+/**
+ * A rental's GPU telemetry: sampled every interval while anyone looks (this reply is a
+ * look), the last ten minutes kept.
+ */
+export interface ITelemetryView {
+  /**
+   * 0 until the first sample.
+   */
+  gpuCount: number;
+  gpuModel: string | null;
+  gpus: IGpuInfo[];
+  historySeconds: number;
+  intervalSeconds: number;
+  message: string | null;
+  rentalId: string;
+  /**
+   * Oldest first.
+   */
+  samples: ITelemetrySample[];
+  /**
+   * The sampler runs now (someone looks).
+   */
+  sampling: boolean;
+  /**
+   * `waiting` (no sample yet), `sampling`, `unavailable` (no nvidia-smi on the pod: `message` says so, and it is not asked again) or `error` (the last sample failed: `message`).
+   */
+  state: string;
+  /**
+   * Grows with every sample or error: `?since=` long-polls.
+   */
+  version: number;
+}
+/**
+ * One GPU of a pod.
+ */
+export interface IGpuInfo {
+  index: number;
+  /**
+   * MiB.
+   */
+  memoryTotal: number | null;
+  name: string;
+}
+/**
+ * Every GPU of a pod at one moment.
+ */
+export interface ITelemetrySample {
+  at: string;
+  gpus: IGpuReading[];
+}
+/**
+ * One GPU at one moment; a value the GPU does not report is null.
+ */
+export interface IGpuReading {
+  index: number;
+  /**
+   * MiB.
+   */
+  memoryTotal: number | null;
+  /**
+   * MiB.
+   */
+  memoryUsed: number | null;
+  /**
+   * Watts.
+   */
+  power: number | null;
+  /**
+   * Degrees Celsius.
+   */
+  temperature: number | null;
+  /**
+   * Percent, 0-100.
+   */
+  utilization: number | null;
 }
 export interface ITemplatesView {
   templates: ITemplateView[];
