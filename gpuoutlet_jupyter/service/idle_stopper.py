@@ -167,16 +167,18 @@ class IdleStopper:
             }
         for record in timed:
             seen = activity.get(record.id)
+            gpus = None
             if record.idle_gpu_util and record.rental.status == "running" and self._gpus:
                 # The GPUs count too: a job started over plain ssh keeps the rental alive.
                 gpus = await self._gpus(record, record.idle_gpu_util)
-                record.idle_gpu = (gpus.peak, gpus.problem)
                 if gpus.busy_at is not None:
                     seen = seen or NO_KERNELS
                     last = max(seen.last_activity or gpus.busy_at, gpus.busy_at)
                     seen = replace(seen, last_activity=last)
             async with self._tracker.lock(record.id):
                 before = shown(record)
+                if gpus is not None:
+                    record.idle_gpu = (gpus.peak, gpus.problem)
                 decision = self.judge(record, now, seen)
                 after = shown(record)
                 if after != before:

@@ -61,7 +61,7 @@ class Pods:
         self._find = find
         # A look outlasts its request by three samples: a viewer polling every interval keeps it.
         self.looks = TelemetryLooks(grace=3 * remotes.telemetry_interval)
-        #: Loop time of the idle stop's last look at each rental's GPUs.
+        #: Loop time of the newest sample the idle stop has seen, for each rental.
         self._gpu_looked: dict[str, float] = {}
 
     # Reaching a pod.
@@ -193,8 +193,12 @@ class Pods:
                     "rental %s: could not read its GPUs for the idle stop: %s", record.id, exc
                 )
                 return GpuLook(None, None, f"could not read its GPUs: {exc}")
-        self._gpu_looked[record.id] = loop.time()
-        seen = [s for s in monitor.history.snapshots() if s.monotonic > since]
+        history = monitor.history.snapshots()
+        # The samples since the last look (a viewer's sampler may have taken several); none
+        # new when looks come faster than samples: the latest still says what the GPUs do.
+        seen = [s for s in history if s.monotonic > since] or history[-1:]
+        if seen:
+            self._gpu_looked[record.id] = seen[-1].monotonic
         peaks = [u for s in seen if (u := s.max_utilization) is not None]
         busy = [s for s in seen if (s.max_utilization or 0.0) >= threshold]
         return GpuLook(
