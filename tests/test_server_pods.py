@@ -9,17 +9,13 @@ pod over plain ssh makes its GPU busy. Nothing is timed: waits are bounded polls
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers.pod_commands import BUSY, free_port, on_pod, web_server
 from helpers.server import Rest, gpuoutlet_app, server_config, start_extension, until
 from helpers.sshd import process_alive
 
@@ -30,8 +26,6 @@ pytestmark = pytest.mark.usefixtures("no_gpuoutlet_env")
 
 #: Telemetry every 0.3 s here (5 s for real): a look outlasts its request by 0.9 s.
 INTERVAL = 0.3
-#: The busy loop: one CPU core flat out on the pod (GPU 0 of the simulation follows it).
-BUSY = "exec python3 -c 'while True: pass'"
 
 
 @pytest.fixture(scope="module")
@@ -92,47 +86,6 @@ def _remote(server: Any, rental_id: str) -> RentalRemote | None:
     return service.pods.remotes.get(rental_id)
 
 
-@contextlib.asynccontextmanager
-async def on_pod(rental: dict[str, Any], command: str) -> AsyncIterator[None]:
-    """Run ``command`` on the rental's pod over a plain ssh of its own (as a user would), and
-    end it (by our ssh's pid, then the pod's process) when the block is done."""
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        pytest.skip("the OpenSSH client is not installed")
-    proc = await asyncio.create_subprocess_exec(
-        ssh,
-        "-F",
-        rental["ssh"]["configFile"],
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        rental["ssh"]["alias"],
-        f"echo $$; {command}",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    remote_pid = int((await asyncio.wait_for(proc.stdout.readline(), 30)).strip())
-    try:
-        yield
-    finally:
-        # The pod runs on this machine: its process is ours to end, by the pid it printed.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(remote_pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_telemetry_is_sampled_while_looked_at_and_follows_a_busy_loop_on_the_pod(
     server: Any, sandbox: Any
 ) -> None:
@@ -146,7 +99,7 @@ async def test_telemetry_is_sampled_while_looked_at_and_follows_a_busy_loop_on_t
     reading = first["samples"][-1]["gpus"][0]
     assert reading["memoryTotal"] > 0 and reading["utilization"] is not None
 
-    async with on_pod(rental, BUSY):
+    async with on_pod(rental["ssh"], BUSY):
         state = {"since": first["version"]}
 
         async def busy() -> Any:
@@ -201,10 +154,10 @@ async def test_a_pod_web_server_opens_through_a_forward_and_the_proxy_and_all_en
     assert status["proxyBase"] == "/a%40b/proxy/", status  # pytest-jupyter's base_url
     rental = await _running(rest, name="ports", templateId="a1111")
     rid = rental["id"]
-    port = _free_port()
+    port = free_port()
     async with on_pod(
         rental,
-        f"cd ~ && echo hello-from-pod > hello.txt && exec python3 -m http.server {port} --bind 127.0.0.1",
+        web_server(port),
     ):
 
         async def listening() -> Any:
@@ -276,7 +229,7 @@ async def test_idle_gpu_util_keeps_a_rental_with_a_busy_gpu_and_no_kernel_alive(
     assert bad.status_code == 400 and "idleGpuUtil" in bad.text
     watched = await _running(rest, name="gpu-busy", idleGpuUtil=20)
     assert watched["idleStop"]["gpuUtil"] == 20
-    async with on_pod(watched, BUSY):
+    async with on_pod(watched["ssh"], BUSY):
         # A rental without a GPU threshold, alike otherwise, is stopped for being idle...
         control = await _running(rest, name="kernels-only", idleGpuUtil=0)
         assert control["idleStop"]["gpuUtil"] is None

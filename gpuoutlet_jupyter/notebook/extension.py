@@ -15,6 +15,7 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     from .completion import register
     from .magics import GpuMagics
+    from .pod_magics import PodMagics
     from .session import NotebookSession
 
     if NotebookSession.initialized():
@@ -26,28 +27,31 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(session)  # for %config NotebookSession
     magics = GpuMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
+    pods = PodMagics(shell=ipython, session=session)
+    ipython.register_magics(pods)
     register(ipython)
-    _LOADED[id(ipython)] = magics
+    _LOADED[id(ipython)] = (magics, pods)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics and close the session's backend (rentals go on; they are not stopped)."""
-    magics = _LOADED.pop(id(ipython), None)
-    if magics is None:
+    loaded = _LOADED.pop(id(ipython), None)
+    if loaded is None:
         return
     from .completion import unregister
     from .session import NotebookSession
 
-    session = magics.session
+    session = loaded[0].session
     session.close()
     if NotebookSession.initialized() and NotebookSession.instance() is session:
         NotebookSession.clear_instance()  # a %reload_ext starts a fresh session
     unregister(ipython)
     table = ipython.magics_manager.magics
-    for kind, names in magics.magics.items():
-        for name in names:
-            table[kind].pop(name, None)
-    ipython.magics_manager.registry.pop(type(magics).__name__, None)
-    for configurable in (magics, session):
+    for magics in loaded:
+        for kind, names in magics.magics.items():
+            for name in names:
+                table[kind].pop(name, None)
+        ipython.magics_manager.registry.pop(type(magics).__name__, None)
+    for configurable in (*loaded, session):
         if configurable in ipython.configurables:
             ipython.configurables.remove(configurable)

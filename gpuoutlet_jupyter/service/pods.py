@@ -35,6 +35,9 @@ FindRecord = Callable[[str], "RentalRecord | None"]
 class PodNotReachableError(GpuOutletError):
     """Asked of a rental's pod when there is no pod to reach (not running, no SSH entry)."""
 
+    #: The REST error's code (the same attribute as the client's API errors).
+    code = "pod_not_reachable"
+
     def __init__(self, message: str, *, rental_id: str, state: str) -> None:
         super().__init__(message)
         self.rental_id = rental_id
