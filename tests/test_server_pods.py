@@ -19,6 +19,9 @@ from helpers.pod_commands import BUSY, free_port, on_pod, web_server
 from helpers.server import Rest, gpuoutlet_app, server_config, start_extension, until
 from helpers.sshd import process_alive
 
+from gpuoutlet_jupyter.notebook.discovery import ServerLocation
+from gpuoutlet_jupyter.notebook.rest import ServerBackend
+from gpuoutlet_jupyter.notebook.top import GpuTopWidget
 from gpuoutlet_jupyter.remote import RentalRemote
 from gpuoutlet_jupyter.sandbox.testing import SandboxProcess
 
@@ -252,3 +255,39 @@ async def test_idle_gpu_util_keeps_a_rental_with_a_busy_gpu_and_no_kernel_alive(
 
     final = await until(stopped, timeout=60, interval=0.2)
     assert final["stopReason"] == "idle"
+
+
+async def test_the_gpu_top_widget_follows_samples_until_stopped_or_the_rental_ends(
+    server: Any, sandbox: Any
+) -> None:
+    rest = await start_extension(server)
+    rental = await _running(rest, name="widget")
+    rid = rental["id"]
+    backend = ServerBackend(ServerLocation(rest.url, rest.kernel_token, "the test"))
+    first = GpuTopWidget(backend, rid, wait=5).start()
+    assert first.running
+
+    async def two_samples() -> bool:
+        table = first.table
+        return table is not None and table.view["version"] >= 2
+
+    await until(two_samples, timeout=30)
+    assert "RTX 4090" in first.html.value and "<table>" in first.html.value
+
+    # A second %gpu_top on the same rental replaces the first; its Stop button ends it.
+    second = GpuTopWidget(backend, rid, wait=5).start()
+    await asyncio.sleep(0)
+    assert not first.running and first.stop_button.disabled
+    second.stop_button.click()
+    await asyncio.sleep(0)
+    assert not second.running and "Stopped watching" in second.status.value
+
+    # The rental ends while a third one watches: it says so and stops.
+    third = GpuTopWidget(backend, rid, wait=5).start()
+    await _json(rest, "POST", f"rentals/{rid}/stop")
+
+    async def ended() -> bool:
+        return not third.running
+
+    await until(ended, timeout=30)
+    assert "only a running rental's pod" in third.status.value
