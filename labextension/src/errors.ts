@@ -23,7 +23,10 @@ export type Endpoint =
   | 'launch'
   | 'rental'
   | 'stop'
-  | 'keep';
+  | 'keep'
+  | 'telemetry'
+  | 'ports'
+  | 'forward';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {
@@ -97,6 +100,7 @@ export type ErrorKind =
   | 'not_found'
   | 'network'
   | 'auth'
+  | 'pod'
   | 'other';
 
 export interface IErrorInfo {
@@ -238,6 +242,13 @@ export function describeError(error: unknown): IErrorInfo {
       return info('not_active', 'This rental is not running any more');
     case 'starting':
       return info('starting', 'The gpuoutlet extension is starting');
+    case 'pod_not_reachable':
+      return info('pod', 'The pod cannot be reached');
+    case 'pod_unreachable':
+    case 'pod_error':
+      return info('pod', 'The pod did not answer over SSH');
+    case 'forward_failed':
+      return info('pod', 'The port could not be opened');
     case 'rental_not_found':
       return info('not_found', 'No such rental on your account');
     case 'unauthenticated':

@@ -17,6 +17,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { createMayHaveHappened, describeError, Endpoint, IErrorInfo } from './errors';
+import { PodWatcher } from './pods';
 import { formatCents } from './format';
 import {
   IAddKeyReply,
@@ -278,6 +279,16 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /** The server's default idle stop for a new rental, in minutes; null when it is off. */
+  /** The server's default GPU threshold of an idle stop (null: the GPUs do not count). */
+  get idleGpuUtilDefault(): number | null {
+    return this._status?.idleGpuUtil ?? null;
+  }
+
+  /** A watcher of one rental's pod (telemetry, ports) for an expanded card; dispose it after. */
+  watchPod(rentalId: string): PodWatcher {
+    return new PodWatcher({ rentalId, request: this._request });
+  }
+
   get idleStopDefault(): number | null {
     const minutes = this._status?.idleStopMinutes;
     return typeof minutes === 'number' && minutes > 0 ? minutes : null;

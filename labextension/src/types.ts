@@ -10,12 +10,17 @@ export type {
   IFamiliesView,
   IFamilyView,
   IFieldProblem,
+  IForwardsView,
+  IForwardView,
+  IGpuInfo,
+  IGpuReading,
   IIdleStopView,
   IKeysView,
   IKeyView,
   ILocalKeyView,
   INotice,
   IOfferView,
+  IPortsView,
   IPreviewView,
   IProvisioningView,
   IQuoteView,
@@ -26,6 +31,8 @@ export type {
   IStatusView,
   IStopReply,
   IStopView,
+  ITelemetrySample,
+  ITelemetryView,
   ITemplatesView,
   ITemplateView,
   IWalletView
@@ -47,6 +54,8 @@ export interface ILaunchRequest {
   autoStopAfterHours?: number;
   /** Minutes without activity before the server stops it; 0 = off; absent = server default. */
   idleStopMinutes?: number;
+  /** GPU utilisation (percent) that counts as activity too; 0 = GPUs do not count. */
+  idleGpuUtil?: number;
 }
 
 /** What the launch form holds; numbers stay strings until they are validated. */
@@ -59,4 +68,6 @@ export interface ILaunchForm {
   autoStopAfterHours: string;
   /** Empty: the server's default. */
   idleStopMinutes: string;
+  /** Empty: the server's default. */
+  idleGpuUtil: string;
 }

@@ -9,6 +9,7 @@ import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
 import { Notice } from './Notice';
+import { PodPanel } from './PodPanel';
 import { SshCommand } from './SshCommand';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
@@ -47,6 +48,7 @@ export function RentalCard({
   const keeping = model.isKeeping(rental.id);
   const template = model.templates?.find(t => t.id === rental.templateId) ?? null;
   const stop = rental.stop;
+  const [expanded, setExpanded] = React.useState(false);
   return (
     <li
       className={`jp-GpuOutlet-rental jp-mod-${status}`}
@@ -165,6 +167,17 @@ export function RentalCard({
           , then http://localhost:{template.ports[0]}
         </div>
       )}
+      {running && rental.ssh?.alias && (
+        <button
+          className="jp-GpuOutlet-linkButton jp-GpuOutlet-expand"
+          aria-expanded={expanded}
+          title="Its GPUs over the last 10 minutes (sampled while shown) and its ports"
+          onClick={() => setExpanded(!expanded)}
+        >
+          {expanded ? '▾ GPUs and ports' : '▸ GPUs and ports'}
+        </button>
+      )}
+      {running && rental.ssh?.alias && expanded && <PodPanel rental={rental} model={model} />}
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}
