@@ -161,3 +161,19 @@ def test_gpu_forward_prints_the_url_of_a_pod_web_server(
     value, printed = run(f"%gpu_forward {rid} 0")
     assert isinstance(value, GpuMagicError) and "port" in printed
     run(f"%gpu_stop {rid}")
+
+
+def test_gpu_rent_checks_the_gpu_threshold_and_in_process_needs_the_server(
+    in_process: Any, sandbox: Any, run: Run
+) -> None:
+    value, printed = run("%gpu_rent rtx-4090 --idle-stop 30 --idle-gpu-util 150")
+    assert isinstance(value, GpuMagicError)
+    assert "--idle-gpu-util must be a GPU utilisation from 0 (off) to 100 percent" in printed
+    assert "Nothing was sent" in printed
+    # This kernel rents by itself: nothing here sees its kernels, so no idle stop of any kind.
+    value, printed = run("%gpu_rent rtx-4090 --idle-stop 30 --idle-gpu-util 20")
+    assert isinstance(value, GpuMagicError) and "needs the Jupyter server" in printed
+    value, printed = run("%gpu_rent rtx-4090 --idle-gpu-util 20")
+    assert isinstance(value, GpuMagicError) and "--idle-gpu-util" in printed
+    listed, _ = run("%gpu_rentals")
+    assert len(listed) == 0  # nothing was rented

@@ -17,7 +17,7 @@ from ..api import (
     format_cents,
 )
 from ..api.models import STOP_NOTICE
-from ..service.idle import parse_idle_minutes
+from ..service.idle import GPU_FIELD, parse_gpu_util, parse_idle_minutes
 from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
 from .follow import WAIT_SECONDS, RentalFollow
@@ -172,13 +172,17 @@ class GpuCore:
         *,
         wait: bool = True,
         idle_stop_minutes: float | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalInfo:
         """Create the rental, then (unless ``wait`` is False) follow it until it runs.
 
         ``idle_stop_minutes``: stop it after that long with nothing running on it (0: never;
-        None: the Jupyter server's default).
+        None: the Jupyter server's default); ``idle_gpu_util``: its GPUs busier than that
+        (percent) count as something running.
         """
-        rental = self.create(request, idle_stop_minutes=idle_stop_minutes)
+        rental = self.create(
+            request, idle_stop_minutes=idle_stop_minutes, idle_gpu_util=idle_gpu_util
+        )
         if not wait:
             self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
             return rental
@@ -188,7 +192,11 @@ class GpuCore:
         return self._outcome(rental)
 
     def create(
-        self, request: RentalRequest, *, idle_stop_minutes: float | str | None = None
+        self,
+        request: RentalRequest,
+        *,
+        idle_stop_minutes: float | str | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalInfo:
         """Check the idle stop, then create the rental once (nothing followed). The service
         checks the family, the SSH key, the quote, the balance and the cap first."""
@@ -197,6 +205,9 @@ class GpuCore:
         if minutes is not None:
             # Beside the request's fields: the idle stop is the server's, not the rentals API's.
             body["idleStopMinutes"] = minutes
+        gpu = parse_gpu_util(idle_gpu_util)
+        if gpu is not None:
+            body[GPU_FIELD] = gpu
         backend = self.backend
         try:
             created = self._info(backend.create(body))

@@ -47,6 +47,7 @@ FLAG_NAMES = {
     "name": "--name",
     "autoStopAfterHours": "--auto-stop",
     "idleStopMinutes": "--idle-stop",
+    "idleGpuUtil": "--idle-gpu-util",
     "id": "the rental ID",
 }
 
@@ -161,6 +162,14 @@ class GpuMagics(Magics):
         help="Stop it after MINUTES with nothing running on its kernels (0: never; default: "
         "the Jupyter server's c.GpuOutletApp.idle_stop_minutes). Needs the Jupyter server.",
     )
+    @argument(
+        "--idle-gpu-util",
+        dest="idle_gpu_util",
+        type=float,
+        metavar="PERCENT",
+        help="With an idle stop: idle only if its GPUs also stayed under PERCENT utilisation "
+        "(a job started over plain ssh keeps it). 0: GPUs do not count.",
+    )
     @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it is created.")
     def gpu_rent(self, line: str) -> RentalInfo | None:
         """Rent GPUs: create the rental, show its progress until it runs, and return it.
@@ -182,7 +191,12 @@ class GpuMagics(Magics):
                 name=args.name,
                 auto_stop_after_hours=args.auto_stop,
             )
-            return core.rent(request, wait=not args.no_wait, idle_stop_minutes=args.idle_stop)
+            return core.rent(
+                request,
+                wait=not args.no_wait,
+                idle_stop_minutes=args.idle_stop,
+                idle_gpu_util=args.idle_gpu_util,
+            )
 
         return self._run("gpu_rent", rent)
 

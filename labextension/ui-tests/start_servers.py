@@ -76,6 +76,10 @@ c.GpuOutletApp.reconcile_interval = 5.0
 # (off unless a rental asks for it: the default idle_stop_minutes stays 0).
 c.GpuOutletApp.idle_warning_minutes = 0.2
 c.GpuOutletApp.idle_check_interval = 0.5
+# GPU telemetry every second while a card is expanded (5 s for real).
+c.GpuOutletApp.telemetry_interval = 1.0
+# Forwarded pod ports open through jupyter-server-proxy at {{base_url}}proxy/<port>/.
+c.ServerApp.jpserver_extensions.update({{"jupyter_server_proxy": True}})
 """
 
 
