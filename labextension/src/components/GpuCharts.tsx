@@ -10,8 +10,9 @@ interface IMetric {
   value: (gpu: ITelemetryView['samples'][number]['gpus'][number]) => number | null;
   /** The top of the scale: fixed, or the largest value seen. */
   max: (values: number[]) => number;
-  /** The latest value for people. */
+  /** The latest value for people, without its unit (one per GPU, the unit once after). */
   text: (gpu: ITelemetryView['samples'][number]['gpus'][number]) => string;
+  unit: string;
 }
 
 const METRICS: readonly IMetric[] = [
@@ -20,7 +21,8 @@ const METRICS: readonly IMetric[] = [
     label: 'Utilisation',
     value: g => g.utilization,
     max: () => 100,
-    text: g => (g.utilization === null ? 'n/a' : `${Math.round(g.utilization)} %`)
+    text: g => (g.utilization === null ? 'n/a' : `${Math.round(g.utilization)}`),
+    unit: ' %'
   },
   {
     key: 'memory',
@@ -28,24 +30,24 @@ const METRICS: readonly IMetric[] = [
     value: g =>
       g.memoryUsed === null || !g.memoryTotal ? null : (100 * g.memoryUsed) / g.memoryTotal,
     max: () => 100,
-    text: g =>
-      g.memoryUsed === null
-        ? 'n/a'
-        : `${(g.memoryUsed / 1024).toFixed(1)} / ${g.memoryTotal === null ? '?' : (g.memoryTotal / 1024).toFixed(1)} GiB`
+    text: g => (g.memoryUsed === null ? 'n/a' : (g.memoryUsed / 1024).toFixed(1)),
+    unit: ' GiB'
   },
   {
     key: 'temperature',
     label: 'Temperature',
     value: g => g.temperature,
     max: values => Math.max(100, ...values),
-    text: g => (g.temperature === null ? 'n/a' : `${Math.round(g.temperature)} °C`)
+    text: g => (g.temperature === null ? 'n/a' : `${Math.round(g.temperature)}`),
+    unit: ' °C'
   },
   {
     key: 'power',
     label: 'Power',
     value: g => g.power,
     max: values => Math.max(1, ...values) * 1.1,
-    text: g => (g.power === null ? 'n/a' : `${Math.round(g.power)} W`)
+    text: g => (g.power === null ? 'n/a' : `${Math.round(g.power)}`),
+    unit: ' W'
   }
 ];
 
@@ -73,6 +75,19 @@ function points(
     out.push(`${Math.max(0, x).toFixed(1)},${y.toFixed(1)}`);
   }
   return out.join(' ');
+}
+
+/** The latest value of each GPU in words (memory with its total), for the tooltip. */
+function title(metric: IMetric, gpus: ITelemetryView['samples'][number]['gpus']): string {
+  return gpus
+    .map(g => {
+      const total =
+        metric.key === 'memory' && g.memoryTotal !== null
+          ? ` of ${(g.memoryTotal / 1024).toFixed(1)}`
+          : '';
+      return `GPU ${g.index}: ${metric.text(g)}${total}${metric.unit}`;
+    })
+    .join(', ');
 }
 
 export interface IGpuChartsProps {
@@ -107,8 +122,9 @@ export function GpuCharts({ telemetry }: IGpuChartsProps): React.ReactElement | 
           >
             <div className="jp-GpuOutlet-chartHead">
               <span className="jp-GpuOutlet-chartLabel">{metric.label}</span>
-              <span className="jp-GpuOutlet-chartValue">
+              <span className="jp-GpuOutlet-chartValue" title={title(metric, latest.gpus)}>
                 {latest.gpus.map(g => metric.text(g)).join(' · ')}
+                {metric.unit}
               </span>
             </div>
             <svg
