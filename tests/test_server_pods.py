@@ -291,3 +291,31 @@ async def test_the_gpu_top_widget_follows_samples_until_stopped_or_the_rental_en
 
     await until(ended, timeout=30)
     assert "only a running rental's pod" in third.status.value
+
+
+@pytest.mark.parametrize(
+    "extra_traits",
+    [{"idle_stop_minutes": 0.05, "idle_warning_minutes": 0.02, "idle_check_interval": 0.05}],
+)
+async def test_a_pod_without_nvidia_smi_is_idle_stopped_on_its_kernels_and_says_why(
+    server: Any, sandbox: Any
+) -> None:
+    rest = await start_extension(server)
+    sandbox.set_faults({"podHiddenCommands": ["nvidia-smi"]})
+    try:
+        rental = await _running(rest, name="no-smi", idleGpuUtil=20)
+    finally:
+        sandbox.set_faults({})
+    rid = rental["id"]
+    seen: list[dict[str, Any]] = []
+
+    async def stopped() -> Any:
+        view = await _json(rest, "GET", f"rentals/{rid}")
+        seen.append(view)
+        return view["status"] in ("stopping", "stopped")
+
+    await until(stopped, timeout=60, interval=0.1)
+    problems = {v["idleStop"]["gpuProblem"] for v in seen if v["status"] == "running"}
+    assert any(p and "no nvidia-smi" in p for p in problems), problems
+    telemetry = await rest.api("GET", f"rentals/{rid}/telemetry")
+    assert telemetry.status_code == 409  # it has ended

@@ -165,16 +165,14 @@ class IdleStopper:
                 r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS))
                 for r in timed
             }
+        gpu_looks = await self._look_at_gpus(timed)
         for record in timed:
             seen = activity.get(record.id)
-            gpus = None
-            if record.idle_gpu_util and record.rental.status == "running" and self._gpus:
-                # The GPUs count too: a job started over plain ssh keeps the rental alive.
-                gpus = await self._gpus(record, record.idle_gpu_util)
-                if gpus.busy_at is not None:
-                    seen = seen or NO_KERNELS
-                    last = max(seen.last_activity or gpus.busy_at, gpus.busy_at)
-                    seen = replace(seen, last_activity=last)
+            gpus = gpu_looks.get(record.id)
+            if gpus is not None and gpus.busy_at is not None:
+                seen = seen or NO_KERNELS
+                last = max(seen.last_activity or gpus.busy_at, gpus.busy_at)
+                seen = replace(seen, last_activity=last)
             async with self._tracker.lock(record.id):
                 before = shown(record)
                 if gpus is not None:
@@ -186,6 +184,16 @@ class IdleStopper:
                     await self._tracker.bump(record, persist=after[0] != before[0])
             if decision is not None and decision.stop_now:
                 await self._stop_idle(record)
+
+    async def _look_at_gpus(self, timed: list[RentalRecord]) -> dict[str, GpuLook]:
+        """The GPUs count too (a job started over plain ssh keeps the rental alive): every
+        rental's looked at together, so that a slow pod does not hold the others back."""
+        gpus = self._gpus
+        looked = [r for r in timed if r.idle_gpu_util and r.rental.status == "running"]
+        if gpus is None or not looked:
+            return {}
+        found = await asyncio.gather(*(gpus(r, r.idle_gpu_util or 0.0) for r in looked))
+        return {r.id: look for r, look in zip(looked, found, strict=True)}
 
     def judge(
         self, record: RentalRecord, now: float, activity: KernelActivity | None = None
