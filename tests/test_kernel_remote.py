@@ -28,14 +28,20 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets.config import Config
 
 from gpuoutlet_jupyter.api import Rental
-from gpuoutlet_jupyter.kernel.link import end_detached_kernel, shut_down_detached
-from gpuoutlet_jupyter.kernel.provisioner import RemoteKernelError, detach_all
+from gpuoutlet_jupyter.kernel.link import RemoteLink, end_detached_kernel, shut_down_detached
+from gpuoutlet_jupyter.kernel.provisioner import (
+    PORT_TRIES,
+    GpuOutletSSHProvisioner,
+    RemoteKernelError,
+    detach_all,
+)
 from gpuoutlet_jupyter.kernel.records import (
     KernelRecord,
     KernelRecords,
     detached_kernels,
     kernel_states,
 )
+from gpuoutlet_jupyter.kernel.session import SSHProcess
 from gpuoutlet_jupyter.kernel.specs import KERNEL_FILE, KernelSpecWriter
 from gpuoutlet_jupyter.sandbox.testing import SSHKeypair
 from gpuoutlet_jupyter.ssh import SSHConfigWriter, SSHEntry
@@ -463,41 +469,120 @@ async def test_the_restarter_sees_a_kernel_that_exited(remote: Remote) -> None:
         assert result == "'back'"
 
 
-# 9. a taken local port: a fast, clear error; the retry succeeds.
+# 9. a chosen local port taken before the launch binds it: new ports, and the launch succeeds.
+
+
+def squat(port: int) -> socket.socket:
+    """Take ``port`` on 127.0.0.1 as another program would (listening)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+CHANNEL_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def connection_file_ports(km: AsyncKernelManager) -> dict[str, int]:
+    info = json.loads(Path(km.connection_file).read_text())
+    return {name: info[name] for name in CHANNEL_PORTS}
+
+
+async def started_on_other_ports(
+    remote: Remote, km: AsyncKernelManager, taken: list[socket.socket]
+) -> None:
+    """The kernel runs, on ports without the one taken, and everyone knows the same ports."""
+    await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
+    prov = km.provisioner
+    assert len(taken) == 1, "the port was never taken"
+    assert taken[0].getsockname()[1] not in prov._ports.values()
+    channels = {name: prov.local_ports[name] for name in CHANNEL_PORTS}
+    assert connection_file_ports(km) == channels
+    assert {name: prov.connection_info[name] for name in CHANNEL_PORTS} == channels
+    assert {name: km.get_connection_info()[name] for name in CHANNEL_PORTS} == channels
+    record = KernelRecords(remote.state_dir).read(prov.wrapper_id)
+    assert record is not None and record.ssh_pid == prov.ssh_pid
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=REPLY_TIMEOUT)
+        _, _, result = await run_cell(kc, "'on new ports'")
+        assert result == "'on new ports'"
+    finally:
+        kc.stop_channels()
 
 
 @pytest.mark.asyncio
-async def test_a_taken_local_port_fails_fast_and_a_retry_works(
-    remote: Remote, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["iopub_port", "shell_port", "hb_port", "shell_up"])
+async def test_a_port_taken_after_it_was_chosen_means_new_ports(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    squatter = socket.socket()
-    squatter.bind(("127.0.0.1", 0))
-    squatter.listen()
-    taken = squatter.getsockname()[1]
-    cache = LocalPortCache.instance()
-    real = cache.find_available_port
-    calls = iter([taken])
+    """The race of the flaky three-kernels test: pre_launch chose the ports, another program
+    took one before the relays (iopub, shell) or ssh (hb, the forwards) bound it."""
+    taken: list[socket.socket] = []
+    real = GpuOutletSSHProvisioner.launch_kernel
 
-    def first_taken(ip: str) -> int:
-        port = next(calls, None)
-        return port if port is not None else real(ip)
+    async def take_one_first(self: GpuOutletSSHProvisioner, cmd: list[str], **kw: Any) -> Any:
+        if not taken:
+            taken.append(squat(self._ports[name]))
+        return await real(self, cmd, **kw)
 
-    monkeypatch.setattr(cache, "find_available_port", first_taken)
+    monkeypatch.setattr(GpuOutletSSHProvisioner, "launch_kernel", take_one_first)
     km = AsyncKernelManager(kernel_name=remote.name, kernel_spec_manager=remote.ksm)
     try:
-        with pytest.raises(RemoteKernelError, match=rf"local port {taken} .* already in use"):
-            await asyncio.wait_for(km.start_kernel(), 10)
-        assert km.provisioner.ssh_pid is None
-        await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
-        assert taken not in km.provisioner.local_ports.values()
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=REPLY_TIMEOUT)
-        finally:
-            kc.stop_channels()
+        await started_on_other_ports(remote, km, taken)
     finally:
-        squatter.close()
+        for sock in taken:
+            sock.close()
+        await km.shutdown_kernel(now=True)
+    assert kernel_states(remote.state_dir) == []  # the failed try left no record
+
+
+@pytest.mark.asyncio
+async def test_a_port_taken_between_the_check_and_ssh_means_new_ports(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh itself cannot listen (ExitOnForwardFailure): that too is a port race, not a failure."""
+    taken: list[socket.socket] = []
+    real = SSHProcess.start
+
+    async def take_a_forward_first(self: SSHProcess, first_input: bytes) -> None:
+        if not taken and "-L" in self.argv:
+            spec = self.argv[self.argv.index("-L") + 1]  # 127.0.0.1:PORT:...
+            taken.append(squat(int(spec.split(":")[1])))
+        await real(self, first_input)
+
+    monkeypatch.setattr(SSHProcess, "start", take_a_forward_first)
+    km = AsyncKernelManager(kernel_name=remote.name, kernel_spec_manager=remote.ksm)
+    try:
+        await started_on_other_ports(remote, km, taken)
+    finally:
+        for sock in taken:
+            sock.close()
+        await km.shutdown_kernel(now=True)
+
+
+@pytest.mark.asyncio
+async def test_ports_taken_on_every_try_fail_clearly(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[socket.socket] = []
+    real = RemoteLink._check_local_ports
+
+    def always_taken(self: RemoteLink) -> None:
+        taken.append(squat(self.ports["control_up"]))
+        real(self)
+
+    monkeypatch.setattr(RemoteLink, "_check_local_ports", always_taken)
+    km = AsyncKernelManager(kernel_name=remote.name, kernel_spec_manager=remote.ksm)
+    try:
+        with pytest.raises(RemoteKernelError, match=r"local port \d+ \(control .*already in use"):
+            await asyncio.wait_for(km.start_kernel(), START_TIMEOUT)
+        assert len(taken) == PORT_TRIES and km.provisioner.ssh_pid is None
+        assert kernel_states(remote.state_dir) == []
+    finally:
+        for sock in taken:
+            sock.close()
         await km.shutdown_kernel(now=True)
 
 

@@ -355,10 +355,19 @@ def no_api_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_no_server_and_no_session(tmp_path: Path) -> None:
     with pytest.raises(NoServerError, match="backend = 'auto'"):
         open_backend(_config(tmp_path, backend="server"), KernelSettings())
-    with pytest.raises(api.ConfigurationError) as info:
-        open_backend(_config(tmp_path), KernelSettings())
-    assert "not started by a Jupyter server with the gpuoutlet extension" in str(info.value)
-    assert "GPUOUTLET_SID" in str(info.value)
+    # In-process, not signed in: the backend exists (to sign in), and says how.
+    backend = open_backend(_config(tmp_path), KernelSettings())
+    try:
+        assert backend.kind == "in-process"
+        with pytest.raises(api.ConfigurationError) as info:
+            backend.wallet()
+        status = backend.status()
+    finally:
+        backend.close()
+    message = str(info.value)
+    assert "not started by a Jupyter server with the gpuoutlet extension" in message
+    assert "%gpu_login you@example.com" in message and "GPUOUTLET_SID" in message
+    assert status["configured"] is False and status["sessionState"] == "signed_out"
 
 
 class _NotFound(BaseHTTPRequestHandler):
@@ -393,8 +402,13 @@ def test_a_server_without_the_extension_falls_back_to_in_process(
 ) -> None:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(plain_jupyter))
     # Auto: in-process, which here has no session: its message says so.
-    with pytest.raises(api.ConfigurationError, match="GPUOUTLET_SID"):
-        open_backend(_config(tmp_path), KernelSettings(parent_pid=7))
+    backend = open_backend(_config(tmp_path), KernelSettings(parent_pid=7))
+    try:
+        assert backend.kind == "in-process"
+        with pytest.raises(api.ConfigurationError, match="%gpu_login"):
+            backend.families()
+    finally:
+        backend.close()
     with pytest.raises(ExtensionMissingError):
         open_backend(_config(tmp_path, backend="server"), KernelSettings(parent_pid=7))
 

@@ -28,14 +28,17 @@ def test_the_schema_holds_every_reply_in_camel_case() -> None:
 
 def test_the_documented_routes_are_the_served_ones() -> None:
     from gpuoutlet_jupyter.server.handlers import routes
+    from gpuoutlet_jupyter.server.kernel_handlers import kernel_routes
 
     # routes() only hands the manager to the handlers; none is called here.
     served = {pattern for pattern, _handler, _kwargs in routes(None, KernelToken())}  # type: ignore[arg-type]
+    served |= {p for p, _h, _k in kernel_routes(None, KernelToken(), None)}  # type: ignore[arg-type]
     rental = f"{API_PATH}/rentals/(?P<rental_id>[^/]+)"
+    kernel = f"{API_PATH}/remote-kernels/(?P<wrapper>[^/]+)"
     documented = {
-        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental).replace(
-            "/PORT", "/(?P<port>[^/]+)"
-        )
+        f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental)
+        .replace(f"{API_PATH}/remote-kernels/ID", kernel)
+        .replace("/PORT", "/(?P<port>[^/]+)")
         for _m, path, *_ in schema.ROUTES
     }
     assert served == documented

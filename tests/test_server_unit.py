@@ -303,11 +303,19 @@ def test_settings_from_the_credentials_file(
     assert settings.sid is None
 
 
-def test_no_sid_is_a_how_to(tmp_path: Path) -> None:
+async def test_no_sid_is_no_problem_but_a_how_to_sign_in(tmp_path: Path) -> None:
     settings, problem = resolve_settings(_config(tmp_path))
     assert settings.sid is None
-    assert problem is not None
-    assert "GPUOUTLET_SID" in problem and "restart the Jupyter server" in problem
+    assert problem is None  # signed out: the server waits for a sign-in
+    manager = RentalsManager(_config(tmp_path))
+    await manager.start()
+    status = await manager.status()
+    assert status["configured"] is False and status["sessionState"] == "signed_out"
+    for how in ("Sign in to gpuoutlet", "%gpu_login you@example.com", "GPUOUTLET_SID"):
+        assert how in status["problem"]
+    with pytest.raises(ConfigurationError, match="%gpu_login"):
+        await manager.api.wallet()
+    await manager.stop()
 
 
 @pytest.mark.parametrize("bad", ["abc\ndef-0123456789", "\u201cabc-0123456789\u201d"])

@@ -158,13 +158,11 @@ def _unauthorized(api_url: str, api_message: str) -> str:
 
 
 def _sign_in_again(api_url: str) -> str:
-    from .settings import ENV_SID, default_credentials_file
+    from .settings import ENV_SID, SIGN_IN_HOW
 
     return (
-        f"Sign in again: on {_site(api_url)} sign in, copy the new `sid` cookie (the browser's "
-        f"developer tools › Application › Cookies), and either set {ENV_SID}=<sid> in the "
-        f"environment Jupyter starts from, or write `sid=<sid>` to {default_credentials_file()} "
-        "(chmod 600); then restart Jupyter (or the kernel)."
+        f"Sign in again, to {_site(api_url)}. {SIGN_IN_HOW}: the new session is used at once, "
+        f"with no restart. (Scripts that set {ENV_SID} need a new value.)"
     )
 
 
@@ -267,12 +265,23 @@ def api_error(
             **common,
         )
     if code == "code_invalid":
-        return errors.CodeInvalidError(
-            "That sign-in code is not right. Check the latest email from gpuoutlet and type "
-            "the 6 digits again; after 5 wrong tries a code stops working and you need a new "
-            f"one{quote}.",
-            **common,
-        )
+        left = details.get("attemptsLeft")
+        if not isinstance(left, int) or isinstance(left, bool):
+            text = (
+                "That sign-in code is not right. Check the latest email from gpuoutlet and type "
+                "its 6 digits again; after 5 wrong tries a code stops working"
+            )
+        elif left > 0:
+            text = (
+                "That sign-in code is not right. Check the latest email from gpuoutlet and type "
+                f"its 6 digits again: {left} {'try' if left == 1 else 'tries'} left for this code"
+            )
+        else:
+            text = (
+                "That sign-in code no longer works (5 wrong tries end a code, and a code works "
+                "once). Ask for a new one"
+            )
+        return errors.CodeInvalidError(f"{text}{quote}.", **common)
     if code == "code_expired":
         return errors.CodeExpiredError(
             f"That sign-in code has expired (a code lasts 10 minutes). Ask for a new one{quote}.",

@@ -16,6 +16,14 @@ DEFAULT_API_URL = "https://gpuoutlet.ai"
 ENV_API_URL = "GPUOUTLET_API_URL"
 ENV_SID = "GPUOUTLET_SID"
 ENV_CREDENTIALS = "GPUOUTLET_CREDENTIALS_FILE"
+#: Where a sid taken from the environment came from, for messages (never the value).
+ENV_SID_SOURCE = f"the {ENV_SID} environment variable"
+#: How a person signs in from Jupyter, for the messages that ask for a session.
+SIGN_IN_HOW = (
+    "Sign in from Jupyter: “Sign in to gpuoutlet” in the JupyterLab sidebar, or "
+    "`%gpu_login you@example.com` in a notebook (gpuoutlet emails a 6-digit code; no cookie "
+    "to copy)"
+)
 
 
 def default_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -82,19 +90,27 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         *,
         credentials_file: Path | None = None,
+        api_url: str | None = None,
     ) -> Settings:
-        """Settings from GPUOUTLET_API_URL / GPUOUTLET_SID, falling back to the credentials file."""
+        """Settings from GPUOUTLET_API_URL / GPUOUTLET_SID, falling back to the credentials file.
+
+        ``api_url`` (a host's own setting) comes before both. The file's sid is used only for
+        the API the file names (a sign-in writes both): a session is never sent to another.
+        """
         env = os.environ if environ is None else environ
         path = credentials_file or default_credentials_file(env)
         from_file = read_credentials(path) if path.exists() else {}
-        api_url = env.get(ENV_API_URL) or from_file.get("api_url") or DEFAULT_API_URL
+        url = normalize_url(
+            api_url or env.get(ENV_API_URL) or from_file.get("api_url") or DEFAULT_API_URL
+        )
+        file_url = from_file.get("api_url")
         if env.get(ENV_SID):
-            sid, source = env[ENV_SID], f"the {ENV_SID} environment variable"
-        elif from_file.get("sid"):
+            sid, source = env[ENV_SID], ENV_SID_SOURCE
+        elif from_file.get("sid") and (not file_url or normalize_url(file_url) == url):
             sid, source = from_file["sid"], str(path)
         else:
-            return cls(api_url=normalize_url(api_url))
-        return cls(api_url=normalize_url(api_url), sid=SecretStr(sid.strip()), sid_source=source)
+            return cls(api_url=url)
+        return cls(api_url=url, sid=SecretStr(sid.strip()), sid_source=source)
 
     def with_sid(self, sid: str, source: str = "explicit argument") -> Settings:
         """A copy carrying another sid."""
@@ -104,12 +120,17 @@ class Settings:
         """The sid's value, for the Cookie header only; raises a how-to-fix error when there is none."""
         if self.sid is None or not self.sid.get_secret_value():
             raise ConfigurationError(
-                f"No gpuoutlet session is configured for {self.api_url}. Sign in on the "
-                f"website, copy the `sid` cookie, and either set {ENV_SID}=<sid> in the "
-                f"environment Jupyter starts from, or write `sid=<sid>` to "
-                f"{default_credentials_file()} and run `chmod 600` on it."
+                f"Not signed in to gpuoutlet at {self.api_url}. {SIGN_IN_HOW}. Scripts may "
+                f"set {ENV_SID}=<sid> instead, or keep `sid=<sid>` in "
+                f"{default_credentials_file()} (chmod 600)."
             )
         return self.sid.get_secret_value()
+
+
+def api_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """GPUOUTLET_API_URL when it is set (for a host whose other settings could not be read)."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_API_URL) or None
 
 
 def normalize_url(url: str) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 import logging
+import re
 import secrets
 import signal
 import socket
@@ -68,6 +69,26 @@ class RemoteKernelError(RuntimeError):
 
 class KernelGone(RemoteKernelError):
     """The kernel no longer exists on the machine (its detach timeout ran out, or it ended)."""
+
+
+class LocalPortTaken(RemoteKernelError):
+    """A local port chosen for the kernel was taken by another program before it was bound.
+
+    Ports are chosen (bound to port 0, then let go) before the relays and ssh bind them, and
+    another program may take one in between: nothing has reached the machine yet when this is
+    raised, so the launch may choose new ports and try again.
+    """
+
+    def __init__(self, port: int, channel: str) -> None:
+        super().__init__(messages.local_port_taken(port, channel, LOCALHOST))
+        self.port = port
+        self.channel = channel
+
+
+#: What ssh says when it cannot listen on a forward's local port (then ExitOnForwardFailure).
+_FORWARD_BIND_FAILED = re.compile(
+    r"bind \[?[^\]\s]*\]?:(\d+): Address already in use|cannot listen to port: (\d+)"
+)
 
 
 @cache
@@ -222,6 +243,10 @@ class RemoteLink:
             return
         if proc is not None or self.keeper_pid is not None:
             await self._abandon()  # what is left of the last kernel's connection
+        # Every local port first (a port another program took means new ports, see
+        # LocalPortTaken): no record is written and nothing is started before they are ours.
+        self._hold_channel_ports()
+        self._check_local_ports()
         self.record = new_record()
         self.wrapper = self.record.wrapper
         self.keeper_pid = None
@@ -250,8 +275,13 @@ class RemoteLink:
         self.wrapper, self.folder = record.wrapper, record.folder
         self.transport, self.remote_ports = record.transport, dict(record.remote_ports)
         try:
+            self._hold_channel_ports()
             await self._attach()
         except KernelGone:
+            raise
+        except LocalPortTaken:
+            # Nothing reached the machine: the kernel stays as it was, for a try on new ports.
+            self.wrapper, self.keeper_pid = "", None
             raise
         except BaseException:
             # Not reached this time (the machine is out of reach, ...): it stays detached and
@@ -417,6 +447,9 @@ class RemoteLink:
             return event
         except SSHEnded:
             await proc.wait(1.0)  # ssh's last words, and its status
+            taken = self._port_taken_by_ssh(proc)
+            if taken is not None:
+                raise taken from None
             raise RemoteKernelError(
                 messages.ssh_failure(self.settings.where, proc.returncode, proc.stderr_tail())
             ) from None
@@ -491,6 +524,37 @@ class RemoteLink:
         except SSHCommandError as exc:
             raise RemoteKernelError(str(exc)) from None
 
+    def _hold_channel_ports(self) -> None:
+        """Bind the kernel manager's iopub, shell, control and stdin ports, and hold them.
+
+        The relays bind them once and keep them across reconnects; binding them before ssh
+        starts leaves another program no time to take them (hb and the forwards are ssh's).
+        """
+        assert self._context is not None
+        try:
+            if self.relay is None:
+                self.relay = IopubRelay(
+                    self._context,
+                    self.ports["iopub_port"],
+                    key=self.key,
+                    signature_scheme=self.signature_scheme,
+                    buffer_mb=self.settings.replay_buffer_mb,
+                    log=self.log,
+                )
+            if self.requests is None:
+                self.requests = RequestRelay(self._context, self.ports, log=self.log)
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            held = ("iopub_port",) if self.relay is not None else ()
+            found = re.search(r":(\d+)'?\)?\s*$", str(exc))
+            port = int(found.group(1)) if found else 0
+            name = next(
+                (n for n in CHANNEL_PORTS if n not in held and self.ports[n] == port),
+                "shell_port" if held else "iopub_port",
+            )
+            raise LocalPortTaken(self.ports[name], _channel(name)) from None
+
     def _check_local_ports(self) -> None:
         """Fail at once, and clearly, when a local port was taken meanwhile."""
         names = list(FORWARD_PORTS.values())
@@ -506,10 +570,27 @@ class RemoteLink:
                 except OSError as exc:
                     if exc.errno != errno.EADDRINUSE:
                         raise
-                    channel = name.replace("_port", "")
-                    raise RemoteKernelError(
-                        messages.local_port_taken(port, channel, LOCALHOST)
-                    ) from None
+                    raise LocalPortTaken(port, _channel(name)) from None
+
+    def _port_taken_by_ssh(self, proc: SSHProcess) -> LocalPortTaken | None:
+        """ssh ended because it could not listen on a forward's port (taken after the check)."""
+        found = _FORWARD_BIND_FAILED.search(proc.stderr_tail())
+        if found is None:
+            return None
+        port = int(found.group(1) or found.group(2))
+        name = next((n for n, p in self.ports.items() if p == port), "")
+        return LocalPortTaken(port, _channel(name) if name else "forwarded")
+
+    def _replace_forward_port(self, port: int) -> bool:
+        """Move one of the link's own forwards (not a port of the kernel manager's clients)
+        off a port another program took while the connection was down; whether it was one."""
+        for name in ("shell_up", "replay_port", "stdin_up", "control_up"):
+            if self.ports.get(name) == port:
+                with socket.socket() as sock:
+                    sock.bind((LOCALHOST, 0))
+                    self.ports[name] = sock.getsockname()[1]
+                return True
+        return False
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -640,6 +721,13 @@ class RemoteLink:
             except KernelGone as exc:
                 self._give_up(str(exc))
                 return
+            except LocalPortTaken as exc:
+                # Taken while ssh was down: the link's own forwards move to a new port (the
+                # kernel manager's hb port cannot: its clients know it, so it is tried again).
+                self.error = str(exc)
+                self._replace_forward_port(exc.port)
+                await self._end_connection(grace=0.0)
+                continue
             except (RemoteKernelError, OSError) as exc:
                 self.error = str(exc)
                 await self._end_connection(grace=0.0)
@@ -729,8 +817,10 @@ class RemoteLink:
         self.state = state
         if self.records is None or not self.wrapper:
             return
+        proc = self.proc
         changes = {
             "state": state,
+            "ssh_pid": (proc.pid or 0) if proc is not None and proc.alive else 0,
             "attempt": self.attempt,
             "error": self.error,
             "since": time.time(),
@@ -745,6 +835,13 @@ class RemoteLink:
             return
         if record is not None:
             self.record = record
+
+
+def _channel(name: str) -> str:
+    """How a port's name reads in messages: ``iopub``, ``shell (to the machine)``."""
+    if name.endswith("_up"):
+        return f"{name[: -len('_up')]} (to the machine)"
+    return name.removesuffix("_port")
 
 
 def _int(value: object) -> int | None:

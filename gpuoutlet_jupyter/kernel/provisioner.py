@@ -15,7 +15,15 @@ from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Bool, CaselessStrEnum, Float, Integer, TraitError, Unicode, validate
 
-from .link import LOCAL_PORTS, LOCALHOST, KernelGone, LinkSettings, RemoteKernelError, RemoteLink
+from .link import (
+    LOCAL_PORTS,
+    LOCALHOST,
+    KernelGone,
+    LinkSettings,
+    LocalPortTaken,
+    RemoteKernelError,
+    RemoteLink,
+)
 from .records import KernelRecord, KernelRecords, State, default_state_dir, process_start
 
 __all__ = ["GpuOutletSSHProvisioner", "RemoteKernelError", "detach_all"]
@@ -24,6 +32,8 @@ __all__ = ["GpuOutletSSHProvisioner", "RemoteKernelError", "detach_all"]
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 # Set by the kernel manager for a notebook's kernel: the path a reopened notebook has again.
 SESSION_ENV = "JPY_SESSION_NAME"
+#: Launches on new ports after another program took a chosen one (LocalPortTaken).
+PORT_TRIES = 5
 
 
 class GpuOutletSSHProvisioner(KernelProvisionerBase):
@@ -248,38 +258,56 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
                 km.session.key = self._adopting.key.encode()
         if not self._ports:
             km.cleanup_connection_file()  # ports from a failed launch: start from fresh ones
-            cache = LocalPortCache.instance()
-            self._ports = {name: cache.find_available_port(LOCALHOST) for name in LOCAL_PORTS}
-        for name in PORT_NAMES:
-            setattr(km, name, self._ports[name])
-        km.write_connection_file()
-        self.connection_info = km.get_connection_info()
+            self._choose_ports()
+        else:
+            self._use_ports()
         extra = list(kwargs.pop("extra_arguments", None) or [])
         cmd = [*self.kernel_spec.argv, *extra]
         return await super().pre_launch(cmd=cmd, **kwargs)
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        """Start (or adopt) the kernel; the connection info it returns is the kernel manager's.
+
+        Ports are chosen in ``pre_launch`` and bound here, and another program may take one in
+        between: then new ones are chosen (the kernel manager, its connection file and
+        ``connection_info`` follow) and the launch tries again, up to PORT_TRIES times.
+        """
         env = kwargs.get("env") or {}
-        link = self._link or self._new_link()
-        try:
-            adopting, self._adopting = self._adopting, None
-            if adopting is not None and await self._adopt(link, adopting):
-                self._launched = True
-                return self.connection_info
-            launch = self._launch_config(cmd, env)
-            await link.call(link.launch(launch, self._transport(), lambda: self._new_record(env)))
-            if link.streamlocal_refused:
-                self._streamlocal_refused.add(self._refusal_key())
-        except BaseException:
-            self._link = None
+        adopting, self._adopting = self._adopting, None
+        for attempt in range(1, PORT_TRIES + 1):
+            link = self._link or self._new_link()
             try:
-                await link.call(link.end())  # a keeper started for this launch goes too
-            finally:
-                await link.close()
-                self._return_ports()  # a retry picks new ones (one may have been taken)
-            raise
-        self._launched = True
-        return self.connection_info
+                if adopting is not None:
+                    if await self._adopt(link, adopting):
+                        self._launched = True
+                        return self.connection_info
+                    adopting = None  # it was gone: a new kernel instead
+                launch = self._launch_config(cmd, env)
+                await link.call(
+                    link.launch(launch, self._transport(), lambda: self._new_record(env))
+                )
+                if link.streamlocal_refused:
+                    self._streamlocal_refused.add(self._refusal_key())
+            except LocalPortTaken as exc:
+                await self._drop_link(link)
+                if attempt == PORT_TRIES:
+                    if adopting is not None:  # still there, for a later start or a shut down
+                        await asyncio.to_thread(
+                            self.records.update,
+                            adopting.wrapper,
+                            state=State.DETACHED,
+                            since=time.time(),
+                        )
+                    raise
+                self.log.warning("%s; trying again on new ports", exc)
+                self._choose_ports()
+                continue
+            except BaseException:
+                await self._drop_link(link)
+                raise
+            self._launched = True
+            return self.connection_info
+        raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
     async def get_provisioner_info(self) -> dict[str, Any]:
         info: dict[str, Any] = await super().get_provisioner_info()
@@ -345,7 +373,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
         return KernelRecord(
             wrapper=secrets.token_hex(8),
             rental_id=self.rental_id or self.ssh_alias,
-            kernel_name=str(self.connection_info.get("kernel_name", "")),
+            kernel_name=self._kernel_name(),
             ssh_alias=self.ssh_alias,
             ssh_config_file=self.ssh_config_file,
             known_hosts_file=self.known_hosts_file,
@@ -381,9 +409,14 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
             "python": self.python,
             "key": key.decode() if isinstance(key, bytes) else str(key),
             "signature_scheme": self.connection_info.get("signature_scheme", "hmac-sha256"),
-            "kernel_name": self.connection_info.get("kernel_name", ""),
+            "kernel_name": self._kernel_name(),
             "install_ipykernel": bool(self.install_ipykernel),
         }
+
+    def _kernel_name(self) -> str:
+        """The kernelspec's name (the connection info has none: the kernel manager knows it)."""
+        name = self.connection_info.get("kernel_name") or getattr(self.parent, "kernel_name", "")
+        return str(name or "")
 
     def _refusal_key(self) -> tuple[str, str]:
         return (self.ssh_config_file, self.ssh_alias)
@@ -393,6 +426,33 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
         if transport == "auto" and self._refusal_key() in self._streamlocal_refused:
             return "tcp"
         return transport
+
+    def _choose_ports(self) -> None:
+        """Free local ports for a new link (any held before are let go first)."""
+        self._return_ports()
+        cache = LocalPortCache.instance()
+        self._ports = {name: cache.find_available_port(LOCALHOST) for name in LOCAL_PORTS}
+        self._use_ports()
+
+    def _use_ports(self) -> None:
+        """The kernel manager, its connection file and ``connection_info`` get our ports."""
+        km = self.parent
+        assert km is not None
+        if any(getattr(km, name, 0) != self._ports[name] for name in PORT_NAMES):
+            km.cleanup_connection_file()  # it names other ports: written again below
+        for name in PORT_NAMES:
+            setattr(km, name, self._ports[name])
+        km.write_connection_file()
+        self.connection_info = km.get_connection_info()
+
+    async def _drop_link(self, link: RemoteLink) -> None:
+        """A launch failed: end what it started (not an adopted kernel) and let its ports go."""
+        self._link = None
+        try:
+            await link.call(link.end())  # a keeper started for this launch goes too
+        finally:
+            await link.close()
+            self._return_ports()  # a retry picks new ones (one may have been taken)
 
     def _return_ports(self) -> None:
         if not self._ports:

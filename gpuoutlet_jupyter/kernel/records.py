@@ -68,6 +68,7 @@ class KernelRecord:
     owner_pid: int = 0  #: the process (a Jupyter server) whose provisioner drives the kernel
     owner_start: str = ""  #: that process's start time, against pid reuse
     adopt_next: bool = False  #: the next start of its kernelspec adopts this one
+    ssh_pid: int = 0  #: the owner's ssh process carrying the connection now (0: none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -49,7 +49,11 @@ class IopubRelay:
         self.pub = context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, PUB_HWM)
-        self.pub.bind(f"tcp://127.0.0.1:{iopub_port}")
+        try:
+            self.pub.bind(f"tcp://127.0.0.1:{iopub_port}")
+        except zmq.ZMQError:
+            self.pub.close(linger=0)  # taken by another program: the caller chooses anew
+            raise
         self.last_seq = 0
         self.last_cum = 0
         self.published = 0
@@ -194,8 +198,13 @@ class RequestRelay:
             # A client's sockets may share an identity (a kernel manager and its client do):
             # the newest connection gets the replies, as with the kernel's own sockets.
             front.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            front.bind(f"tcp://127.0.0.1:{ports[name]}")
             self.fronts[name] = front
+            try:
+                front.bind(f"tcp://127.0.0.1:{ports[name]}")
+            except zmq.ZMQError:
+                for bound in self.fronts.values():  # taken: let go of every port bound so far
+                    bound.close(linger=0)
+                raise
         self.ups: dict[str, zmq.asyncio.Socket] = {}
         self.unanswered: dict[str, dict[str, list[bytes]]] = {n: {} for n in REQUEST_CHANNELS}
         self.resent = 0

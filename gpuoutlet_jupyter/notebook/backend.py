@@ -90,6 +90,28 @@ class Backend(Protocol):
     async def atelemetry(self, rental_id: str, *, since: int, wait: float) -> dict[str, Any]:
         """``telemetry(id, since=, wait=)`` without blocking the caller's event loop."""
 
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        """The rentals' remote kernels and their connection state, or one rental's
+        (``KernelsView``)."""
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        """Adopt a detached remote kernel (``ReattachReply``)."""
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        """End a detached remote kernel on its machine (``KernelShutDownReply``)."""
+
+    def auth(self) -> dict[str, Any]:
+        """Who is signed in and until when (``AuthView``)."""
+
+    def request_code(self, email: str) -> dict[str, Any]:
+        """Have gpuoutlet email a sign-in code (``CodeSentReply``)."""
+
+    def verify_code(self, email: str, code: str) -> dict[str, Any]:
+        """Sign in with the code: the host keeps the session and uses it (``SignedInReply``)."""
+
+    def sign_out(self) -> dict[str, Any]:
+        """Sign out: gpuoutlet told, the credentials file deleted (``SignedOutReply``)."""
+
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
         """``rental(id, since=, wait=)`` without blocking the caller's event loop."""
 

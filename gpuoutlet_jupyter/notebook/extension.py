@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 #: The magics of each shell this extension is loaded into (by the shell's id).
-_LOADED: dict[int, Any] = {}
+_LOADED: dict[int, list[Any]] = {}
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -14,6 +14,8 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _LOADED:
         return
     from .completion import register
+    from .kernel_magics import KernelMagics
+    from .login_magics import LoginMagics
     from .magics import GpuMagics
     from .pod_magics import PodMagics
     from .session import NotebookSession
@@ -25,12 +27,16 @@ def load_ipython_extension(ipython: Any) -> None:
         session = NotebookSession.instance(shell=ipython)
     if session not in ipython.configurables:
         ipython.configurables.append(session)  # for %config NotebookSession
-    magics = GpuMagics(shell=ipython, session=session)
-    ipython.register_magics(magics)
-    pods = PodMagics(shell=ipython, session=session)
-    ipython.register_magics(pods)
+    loaded = [
+        GpuMagics(shell=ipython, session=session),
+        KernelMagics(shell=ipython, session=session),
+        LoginMagics(shell=ipython, session=session),
+        PodMagics(shell=ipython, session=session),
+    ]
+    for magics in loaded:
+        ipython.register_magics(magics)
     register(ipython)
-    _LOADED[id(ipython)] = (magics, pods)
+    _LOADED[id(ipython)] = loaded
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -11,17 +11,27 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .._version import __version__
 from ..api import ConfigurationError, Settings
-from ..rest.layer import JsonAPI, LongPoll, status_reply
-from ..service import RentalService
-from ..service.build import build_service
+from ..api.settings import (
+    DEFAULT_API_URL,
+    ENV_SID,
+    ENV_SID_SOURCE,
+    api_url_from_env,
+    default_credentials_file,
+    normalize_url,
+)
+from ..rest.host import ServiceHost
+from ..rest.kernels import KernelBoard, KernelsJson
+from ..rest.layer import LongPoll, status_reply
 from ..service.options import ServiceConfig
 from .backend import RentalJSON
 
@@ -31,12 +41,26 @@ _CONTEXT = (
     "This kernel was not started by a Jupyter server with the gpuoutlet extension, so it "
     "talks to the rentals API itself"
 )
+
+
+def _not_signed_in(api_url: str) -> str:
+    return (
+        f"{_CONTEXT}, and it is not signed in to gpuoutlet at {api_url}. Sign in with "
+        "`%gpu_login you@example.com` (gpuoutlet emails a 6-digit code; the session is kept in "
+        f"{default_credentials_file()}, 0600), or set {ENV_SID}=<sid> in its environment."
+    )
+
+
 #: Seconds ``close()`` gives the service to stop its watchers and save its state.
 _CLOSE_TIMEOUT = 10.0
 
 
 class InProcessBackend:
-    """The same RentalService the server hosts, on a private event loop in this process."""
+    """The same RentalService the server hosts, on a private event loop in this process.
+
+    It exists without a session too: the calls then say how to sign in (``%gpu_login``), and a
+    sign-in starts the service at once, as the server's does (one ``ServiceHost``).
+    """
 
     kind = "in-process"
 
@@ -47,12 +71,13 @@ class InProcessBackend:
         note: str | None = None,
         settings: Settings | None = None,
     ) -> None:
+        problem = None
         try:
             settings = settings or Settings.from_env()
-            settings.require_sid()
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{_CONTEXT}. {exc}") from None
-        self.settings = replace(settings, timeout_seconds=config.request_timeout)
+            problem = f"{_CONTEXT}. {exc}"
+            settings = Settings(api_url=normalize_url(api_url_from_env() or DEFAULT_API_URL))
+        settings = replace(settings, timeout_seconds=config.request_timeout)
         self.config = config
         self._note = note
         self._closed = False
@@ -62,32 +87,40 @@ class InProcessBackend:
         )
         self._thread.start()
         try:
-            self._service = self._run(self._start())
+            self._host = self._run(self._open(settings, problem))
         except BaseException:
             self._stop_loop()
             raise
-        self._api = JsonAPI(self._get_service)
+        self._api = self._host.api
+        # The remote kernels' records (no Jupyter server here: Reattach only marks one).
+        self._kernels = KernelsJson(KernelBoard(config.state_dir))
         # Save the state and stop the watchers when the kernel exits (the rentals go on).
         atexit.register(self._close_at_exit)
 
     def __repr__(self) -> str:
         return f"InProcessBackend(api_url={self.settings.api_url!r})"
 
-    async def _start(self) -> RentalService:
-        service = build_service(
-            self.settings,
+    async def _open(self, settings: Settings, problem: str | None) -> ServiceHost:
+        # Made on the service's loop, so its locks and events belong to it.
+        host = ServiceHost(
+            settings,
             self.config,
+            name="this kernel",
             fix_hint="Fix NotebookSession.ssh_dir, ssh_user or identity_file with %config.",
+            not_signed_in=_not_signed_in,
+            problem=problem,
+            pinned=ENV_SID_SOURCE if settings.sid_source == ENV_SID_SOURCE else None,
         )
-        try:
-            await service.start()
-        except BaseException:
-            await service.close(warn_running=False)
-            raise
-        return service
+        await host.start()
+        if host.problem is not None and settings.sid is not None:
+            # A session that cannot be used (bad SSH settings, say): say so now, as before.
+            raise ConfigurationError(host.problem)
+        return host
 
-    async def _get_service(self) -> RentalService:
-        return self._service
+    @property
+    def settings(self) -> Settings:
+        """The settings of the current session (the sid only as a SecretStr)."""
+        return self._host.settings
 
     # Calling into the loop.
 
@@ -108,6 +141,9 @@ class InProcessBackend:
             if cancel_on_interrupt:
                 future.cancel()
             raise
+        except BaseException as exc:
+            self._host.saw(exc)  # gpuoutlet's 401: the session has ended
+            raise
 
     # The interface.
 
@@ -121,35 +157,38 @@ class InProcessBackend:
         return self.settings.api_url
 
     def status(self) -> dict[str, Any]:
-        return self._run(self._status())
+        ssh_dir = self.config.ssh_dir or Path(os.path.expanduser("~/.ssh"))
+        return self._run(self._status(ssh_dir))
 
-    async def _status(self) -> dict[str, Any]:
-        options = self._service.options
-        session, problem = await self._api.session()
+    async def _status(self, ssh_dir: Path) -> dict[str, Any]:
         return status_reply(
-            {
-                "configured": True,
-                "state": "stopped" if self._closed else "running",
-                "backend": self.kind,
-                "apiUrl": self.settings.api_url,
-                "sidConfigured": True,
-                "sidSource": self.settings.sid_source,
-                "problem": None,
-                "version": __version__,
-                "sshDir": str(self._service.ssh.ssh_dir) if self._service.ssh else None,
-                "pollInterval": options.poll_interval,
-                "maxPolls": options.max_polls,
-                "maxWait": None,
-                "idleStopMinutes": None,
-                "idleWarnMinutes": options.idle_warning_minutes,
-                "telemetryInterval": options.telemetry_interval,
-                "maxHourlySpendCents": options.max_hourly_spend_cents or None,
-                "stateProblems": list(self._service.state_problems),
-                "note": self._note,
-            },
-            session,
-            problem,
+            await self._host.status(
+                {
+                    "state": "stopped" if self._closed else self._host.state,
+                    "backend": self.kind,
+                    "version": __version__,
+                    "sshDir": str(ssh_dir),
+                    "maxWait": None,
+                    "idleStopMinutes": None,
+                    "note": self._note,
+                }
+            )
         )
+
+    # Signing in and out (the same flow as the server's).
+
+    def auth(self) -> dict[str, Any]:
+        return self._run(self._host.signin.auth())
+
+    def request_code(self, email: str) -> dict[str, Any]:
+        return self._run(self._host.signin.request_code({"email": email}))
+
+    def verify_code(self, email: str, code: str) -> dict[str, Any]:
+        body = {"email": email, "code": code}
+        return self._run(self._host.signin.verify_code(body), cancel_on_interrupt=False)
+
+    def sign_out(self) -> dict[str, Any]:
+        return self._run(self._host.signin.sign_out(), cancel_on_interrupt=False)
 
     def templates(self) -> dict[str, Any]:
         return self._run(self._api.templates())
@@ -212,6 +251,15 @@ class InProcessBackend:
         future = self._submit(self._api.pods.telemetry(rental_id, since, max(0.0, wait)))
         return await asyncio.wrap_future(future)
 
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        return self._run(self._kernels.kernels(rental_id=rental_id))
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        return self._run(self._kernels.reattach(wrapper), cancel_on_interrupt=False)
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        return self._run(self._kernels.shut_down(wrapper), cancel_on_interrupt=False)
+
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:
         future = self._submit(self._api.rental(rental_id, _poll(since, wait)))
         return await asyncio.wrap_future(future)
@@ -227,7 +275,7 @@ class InProcessBackend:
         return self._run(self._watching())
 
     async def _watching(self) -> list[str]:
-        return self._service.watching()
+        return (await self._host.service()).watching()
 
     def _close_at_exit(self) -> None:
         # The kernel is exiting: nothing will watch the rentals still running, so say so.
@@ -242,7 +290,7 @@ class InProcessBackend:
         if self._closed:
             return
         atexit.unregister(self._close_at_exit)
-        future = self._submit(self._service.close(warn_running=warn_running))
+        future = self._submit(self._host.stop(warn_running=warn_running))
         self._closed = True
         # Closing must not raise: the state was saved on every change anyway.
         with contextlib.suppress(Exception):

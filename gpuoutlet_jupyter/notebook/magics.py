@@ -68,7 +68,8 @@ class GpuMagicError(Exception):
 class GpuMagics(Magics):
     """Rent GPUs from a notebook: %gpu_rent, %gpu_status, %gpu_rentals, %gpu_wait, %gpu_stop,
     %gpu_keep, %gpu_families, %gpu_templates, %gpu_wallet, %gpu_keys, %gpu_panel, over one
-    NotebookSession (its settings: ``%config NotebookSession``)."""
+    NotebookSession (its settings: ``%config NotebookSession``); %gpu_login and %gpu_logout
+    are LoginMagics'."""
 
     def __init__(self, shell: Any = None, *, session: NotebookSession | None = None) -> None:
         super().__init__(shell=shell)
@@ -117,6 +118,8 @@ class GpuMagics(Magics):
                 f"nothing was charged; fix it and run again (`%{name}?` lists the options)."
             ) from None
         except GpuOutletError as exc:
+            # Not signed in, or the session ended under it: the sign-in form, in a notebook.
+            self.session.offer_sign_in(exc)
             message = str(exc)
             on_server = core.connected and core.backend.kind == "server"
             if (
@@ -211,7 +214,10 @@ class GpuMagics(Magics):
             return None
         if args.rental_id:
             return self._run("gpu_status", lambda core: core.rental(args.rental_id))
-        return self._run("gpu_status", lambda core: core.status())
+        status = self._run("gpu_status", lambda core: core.status())
+        # Not signed in (or the session ended): the sign-in form, in a notebook.
+        self.session.login.offer_status(status.status)
+        return status
 
     @line_magic
     @magic_arguments()

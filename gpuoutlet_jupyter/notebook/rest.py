@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -18,6 +19,8 @@ from .errors import ExtensionMissingError, ServerRefusedError, ServerUnreachable
 
 #: Extra seconds a long-poll's read may take beyond its ``wait``.
 _MARGIN = 15.0
+#: Extra seconds a kernel action may take (a reattach starts a kernel over ssh).
+_KERNEL_ACTION_SECONDS = 90.0
 
 
 class ServerBackend:
@@ -142,6 +145,40 @@ class ServerBackend:
     async def atelemetry(self, rental_id: str, *, since: int, wait: float) -> dict[str, Any]:
         path = _rental_path(rental_id) + "/telemetry"
         data: dict[str, Any] = await self._arequest("GET", path, **_poll(since, wait))
+        return data
+
+    def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
+        path = "remote-kernels" if rental_id is None else _rental_path(rental_id) + "/kernels"
+        data: dict[str, Any] = self._request("GET", path)
+        return data
+
+    def reattach_kernel(self, wrapper: str) -> dict[str, Any]:
+        path = f"remote-kernels/{quote(wrapper, safe='')}/reattach"
+        data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
+        return data
+
+    def shut_down_kernel(self, wrapper: str) -> dict[str, Any]:
+        path = f"remote-kernels/{quote(wrapper, safe='')}/shutdown"
+        data: dict[str, Any] = self._request("POST", path, wait=_KERNEL_ACTION_SECONDS)
+        return data
+
+    # Signing the server in and out: the code goes to the server, which keeps the session.
+
+    def auth(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "auth")
+        return data
+
+    def request_code(self, email: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "auth/request-code", json={"email": email})
+        return data
+
+    def verify_code(self, email: str, code: str) -> dict[str, Any]:
+        body = {"email": email, "code": code}
+        data: dict[str, Any] = self._request("POST", "auth/verify-code", json=body)
+        return data
+
+    def sign_out(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "auth/logout")
         return data
 
     async def arental(self, rental_id: str, *, since: int, wait: float) -> RentalJSON:

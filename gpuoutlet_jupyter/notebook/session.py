@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from .connect import BackendChoice, BackendConfig
     from .core import GpuCore
     from .follow import RentalFollow
+    from .login import LoginCore
     from .progress import ProgressView
+    from .views.session import CodeSent
 
 #: The settings' section before this class held them (the magics class did): what users wrote
 #: in ``ipython_config.py`` (``c.GpuOutletMagics.…``) and ``%config GpuOutletMagics.… = …``.
@@ -100,6 +102,22 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         self._core.options = from_traits(FollowOptions, self)
         return self._core
 
+    @property
+    def login(self) -> LoginCore:
+        """Signing in and out over the core's backend: the form in a notebook, a hidden prompt
+        in a terminal."""
+        from .login import LoginCore
+
+        form = self._show_form if self._widgets_shown() else None
+        return LoginCore(self.core, ask=self._ask_secret, form=form, say=print)
+
+    def offer_sign_in(self, error: Exception) -> None:
+        """After a magic failed with ``error``: the sign-in form, when it says "not signed in"."""
+        from ..api import GpuOutletError
+
+        if isinstance(error, GpuOutletError) and self.core.connected:
+            self.login.offer(error)
+
     def backend_config(self) -> BackendConfig:
         """The traits, as the backend's configuration."""
         from ..service.options import optional_path, service_config
@@ -153,6 +171,34 @@ class NotebookSession(ServiceTraits, SingletonConfigurable):
         from .progress import DisplayProgress, StreamProgress
 
         return DisplayProgress() if in_kernel else StreamProgress()
+
+    def _widgets_shown(self) -> bool:
+        """Whether widgets can be shown here: a Jupyter kernel with ipywidgets."""
+        return getattr(self.shell, "kernel", None) is not None and _have_widgets()
+
+    def _show_form(self, login: LoginCore, email: str, sent: CodeSent | None) -> bool:
+        """The sign-in form (only called where ``_widgets_shown``)."""
+        from IPython.display import display
+
+        from .login_form import LoginForm
+
+        display(LoginForm(login, email, sent))  # type: ignore[no-untyped-call]
+        return True
+
+    def _ask_secret(self, prompt: str) -> str | None:
+        """The code, typed without echo and kept out of the history (None: cannot ask here)."""
+        import getpass
+        import sys
+
+        from IPython.core.error import StdinNotImplementedError
+
+        if self.shell is None and not sys.stdin.isatty():
+            return None
+        try:
+            # In a kernel, ipykernel answers getpass with a password prompt in the frontend.
+            return getpass.getpass(prompt)
+        except (StdinNotImplementedError, EOFError, OSError):
+            return None
 
     def _confirm(self, question: str) -> bool:
         from IPython.core.error import StdinNotImplementedError

@@ -28,6 +28,7 @@ from ..api import (
 )
 from ..remote import ConnectFailed, ConnectionLost, ControlPathError, ForwardError, RemoteError
 from ..service.pods import PodNotReachableError
+from .kernels import KernelActionError
 from .models import ErrorReply
 
 
@@ -50,6 +51,16 @@ class ExtensionUnavailableError(GpuOutletError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OtherAccountError(GpuOutletError):
+    """A sign-in as another account while this host watches rentals of the one before, which
+    may still cost money: refused before any code is sent or used."""
+
+    def __init__(self, message: str, *, email: str, rentals: list[str]) -> None:
+        super().__init__(message)
+        self.email = email
+        self.rentals = rentals
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,12 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         return _answer(409, "spending_cap", str(exc), amounts)
     if isinstance(exc, KeyNotOnAccountError):
         return _answer(409, "key_not_on_account", str(exc), {"fingerprint": exc.fingerprint})
+    if isinstance(exc, OtherAccountError):
+        return _answer(409, "other_account_active", str(exc), {"rentals": exc.rentals})
     if isinstance(exc, RentalNotActiveError):
         return _answer(409, "not_active", str(exc), {"rentalId": exc.rental_id, "state": exc.state})
+    if isinstance(exc, KernelActionError):
+        return _answer(exc.status, exc.code, str(exc), {"rentalId": exc.rental_id})
     if isinstance(exc, ConfigurationError):
         return _answer(503, "not_configured", str(exc))
     remote = _remote_error_reply(exc)

@@ -223,20 +223,22 @@ class JsonAPI:
 
     async def rentals(self, poll: LongPoll | None = None) -> JSON:
         service = await self._service()
-        if poll is None:
-            rentals = service.rentals()
-        else:
-            rentals = await service.wait_for_any_change(poll.since, poll.wait)
+        if poll is not None:
+            await service.wait_for_any_change(poll.since, poll.wait)
+            # A sign-in may have replaced the service while this waited: answer from the new one.
+            service = await self._service()
         # No await since the list was read: this version is the one of that list.
-        return reply(models.RentalsView, {"rentals": rentals, "version": service.version})
+        return reply(models.RentalsView, {"rentals": service.rentals(), "version": service.version})
 
     async def rental(self, rental_id: str, poll: LongPoll | None = None) -> JSON:
         service = await self._service()
         if poll is None:
             return reply(models.RentalView, await service.rental(rental_id))
-        return reply(
-            models.RentalView, await service.wait_for_change(rental_id, poll.since, poll.wait)
-        )
+        view = await service.wait_for_change(rental_id, poll.since, poll.wait)
+        current = await self._service()
+        if current is not service:
+            view = await current.rental(rental_id)
+        return reply(models.RentalView, view)
 
     async def preview(self, body: JSON) -> JSON:
         request, _idle = parse_create(body)
@@ -268,23 +270,15 @@ class JsonAPI:
         view = await service.keep(rental_id, idle_stop_minutes=minutes, idle_gpu_util=gpu)
         return reply(models.RentalView, view)
 
-    async def session(self) -> tuple[JSON | None, str | None]:
-        """The ``session`` member of the status and, when it cannot be read, why."""
+    async def session(self) -> tuple[JSON | None, GpuOutletError | None]:
+        """The ``session`` member of the status and, when it cannot be read, the error."""
         try:
             info = await (await self._service()).session()
         except GpuOutletError as exc:
-            return None, str(exc)
+            return None, exc
         return info.to_json(), None
 
 
-def status_reply(fields: JSON, session: JSON | None, session_problem: str | None) -> JSON:
-    """The status of a host (server or in-process), with the session and the stop notice."""
-    return reply(
-        models.StatusView,
-        {
-            **fields,
-            "session": session,
-            "sessionProblem": session_problem,
-            "stopNotice": STOP_NOTICE,
-        },
-    )
+def status_reply(fields: JSON) -> JSON:
+    """The status of a host (server or in-process), with the stop notice."""
+    return reply(models.StatusView, {**fields, "stopNotice": STOP_NOTICE})

@@ -8,7 +8,7 @@ TypeScript types are generated from it) and the tables of ``docs/rest-api.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -79,6 +79,9 @@ class ErrorBody(RestModel):
     )
     rental_id: str | None = Field(
         None, description="`not_active`, `pod_not_reachable`: the rental."
+    )
+    rentals: list[str] | None = Field(
+        None, description="`other_account_active`: the rentals that may still be billed."
     )
     state: str | None = Field(None, description="`not_active`: its state.")
     fingerprint: str | None = Field(None, description="`key_not_on_account`: the local key's.")
@@ -358,6 +361,67 @@ class SessionView(RestModel):
     warning: str | None = Field(description="Set when fewer than 3 days are left.")
 
 
+SessionState = Literal["signed_in", "signed_out", "expired", "unknown"]
+
+
+class CodeSentReply(RestModel):
+    """``POST auth/request-code``: gpuoutlet emailed a sign-in code."""
+
+    email: str
+    created: bool = Field(description="gpuoutlet made a new account for this address.")
+    message: str = Field(description="Where the code went and how it works, in words.")
+    resend_after_seconds: int = Field(description="One code per email every 30 s.")
+    code_lifetime_seconds: int = Field(description="A code works for 10 minutes, once.")
+    attempts_per_code: int = Field(description="5 wrong tries end a code.")
+    hint: str | None = Field(
+        description="Where the code appears when the API sends no mail (a local sandbox)."
+    )
+
+
+class SignedInReply(RestModel):
+    """``POST auth/verify-code``: signed in; the server uses the session at once."""
+
+    session: SessionView
+    message: str = Field(description="Who, until when, and where the session is kept.")
+    sid_source: str = Field(description="Where the server's session comes from now.")
+    credentials_file: str | None = Field(
+        description="Where the session was saved (0600); null when it could not be."
+    )
+    note: str | None = Field(
+        description="What else to know: GPUOUTLET_SID or a setting comes first after a "
+        "restart, or the session could not be saved."
+    )
+    problem: str | None = Field(
+        description="Signed in, but the rental service could not start: why."
+    )
+
+
+class SignedOutReply(RestModel):
+    """``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet."""
+
+    message: str = Field(description="What was done, in words.")
+    vendor_told: bool = Field(description="gpuoutlet ended the session (`POST /v1/auth/logout`).")
+    credentials_removed: bool = Field(description="The credentials file was deleted.")
+    credentials_file: str
+    still_running: list[str] = Field(
+        description="Rentals that may still be billed, no longer watched until a sign-in."
+    )
+    note: str | None = Field(description="GPUOUTLET_SID or a setting still holds a session.")
+
+
+class AuthView(RestModel):
+    """``GET auth``: who is signed in, and how to sign in."""
+
+    session_state: SessionState
+    session: SessionView | None
+    problem: str | None = Field(description="Why there is no usable session, in words.")
+    api_url: str
+    sid_source: str | None = Field(description="Where the session comes from (never the sid).")
+    credentials_file: str
+    last_email: str | None
+    hint: str | None = Field(description="Where sign-in codes appear (a local sandbox).")
+
+
 class StatusView(RestModel):
     """Where the API is, whether the server can rent, who is signed in."""
 
@@ -378,6 +442,14 @@ class StatusView(RestModel):
     max_hourly_spend_cents: int | None
     session: SessionView | None = Field(description="Null when it could not be read.")
     session_problem: str | None = Field(description="Why the session could not be read.")
+    session_state: SessionState = Field(
+        description="`signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet "
+        "answered 401: sign in again) or `unknown` (it could not be asked)."
+    )
+    last_email: str | None = Field(
+        description="The email of the account last signed in here (to sign in again)."
+    )
+    credentials_file: str = Field(description="Where a sign-in keeps the session (0600).")
     stop_notice: str = Field(description="Say it before every stop.")
     state_problems: list[str] = Field(
         description="What was wrong with the rentals state file at start (records set aside)."
@@ -496,6 +568,83 @@ class ForwardsView(RestModel):
     forwards: list[ForwardView]
 
 
+# Remote kernels (the kernel records of the state dir: docs/remote-kernels.md).
+
+
+class KernelView(RestModel):
+    """One remote kernel of a rental and how its connection is (never its key)."""
+
+    wrapper: str = Field(
+        description="The kernel's id on its machine (its keeper's): what Reattach and Shut "
+        "down take."
+    )
+    rental_id: str
+    kernel_name: str = Field(description="The rental's kernelspec.")
+    state: str = Field(
+        description="`connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` "
+        "(no Jupyter drives it: it may be reattached or shut down)."
+    )
+    attempt: int = Field(description="While reconnecting: the try under way (else 0).")
+    error: str | None = Field(description="Why the last reconnect attempt failed.")
+    since: str | None = Field(
+        description="When `state` last changed (ISO 8601); for a kernel whose Jupyter went away "
+        "without a word, when that Jupyter last changed it."
+    )
+    started_at: str | None = Field(description="When the kernel was started (ISO 8601).")
+    detached: bool = Field(description="No Jupyter drives it: Reattach and Shut down apply.")
+    driven_here: bool = Field(description="This Jupyter server drives it (`kernelId` is its).")
+    kernel_id: str | None = Field(description="Its Jupyter kernel id, while this server drives it.")
+    notebook: str | None = Field(description="The notebook it was started for, when known.")
+    detach_timeout_seconds: float | None = Field(
+        description="How long it runs on once detached (null: until the rental stops)."
+    )
+    ends_at: str | None = Field(
+        description="Detached with a detach timeout: when it ends by itself (ISO 8601)."
+    )
+    reattach_requested: bool = Field(description="The next start of its kernelspec adopts it.")
+    notice: str = Field(
+        description="Its state in words: `kernel on rent_… lost its connection, reconnecting, "
+        "attempt 3`."
+    )
+
+
+class KernelsView(RestModel):
+    """The remote kernels of every rental (or one), by rental, newest first; the version is the
+    long-poll's cursor (it moves with any change of any kernel's state)."""
+
+    kernels: list[KernelView]
+    version: int
+
+
+class ReattachReply(RestModel):
+    """``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+    (``kernel``: as it was when Reattach was asked for)."""
+
+    kernel: KernelView
+    kernel_name: str = Field(description="The kernelspec that adopts it.")
+    kernel_id: str | None = Field(
+        description="The Jupyter kernel this server started, which adopted it (null: nothing was "
+        "started here; the next start of `kernelName` adopts it)."
+    )
+    path: str | None = Field(
+        description="Its notebook, relative to Jupyter's root, now with a session on that "
+        "kernel: open it (null: none known, or it is not there any more)."
+    )
+    adopted: bool | None = Field(
+        description="The kernel started is the detached one, variables and all (false: that one "
+        "had ended, a new one was started; null: nothing was started here)."
+    )
+    message: str = Field(description="What happened and what to do next, in words.")
+
+
+class KernelShutDownReply(RestModel):
+    """``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine."""
+
+    wrapper: str
+    rental_id: str
+    message: str
+
+
 #: Every reply model, by the name the schema and the docs use.
 REPLIES: dict[str, type[RestModel]] = {
     "StatusView": StatusView,
@@ -512,5 +661,12 @@ REPLIES: dict[str, type[RestModel]] = {
     "PortsView": PortsView,
     "ForwardView": ForwardView,
     "ForwardsView": ForwardsView,
+    "AuthView": AuthView,
+    "CodeSentReply": CodeSentReply,
+    "SignedInReply": SignedInReply,
+    "SignedOutReply": SignedOutReply,
     "ErrorReply": ErrorReply,
+    "KernelsView": KernelsView,
+    "ReattachReply": ReattachReply,
+    "KernelShutDownReply": KernelShutDownReply,
 }

@@ -42,6 +42,14 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("GET", "rentals/ID/forwards", "", "ForwardsView", "the open forwards"),
     ("POST", "rentals/ID/forwards", "`{\"port\"}`", "ForwardView", "forward the pod's port to a free local port over the shared SSH connection (ends with the rental)"),
     ("DELETE", "rentals/ID/forwards/PORT", "", "ForwardsView", "end the forward of the pod's port"),
+    ("GET", "remote-kernels", "", "KernelsView", "every rental's remote kernels and their connection state, from their records (no upstream request); `?wait=&since=` long-polls"),
+    ("GET", "rentals/ID/kernels", "", "KernelsView", "one rental's remote kernels; `?wait=&since=` long-polls"),
+    ("POST", "remote-kernels/ID/reattach", "", "ReattachReply", "adopt a detached kernel: its notebook gets a session on it"),
+    ("POST", "remote-kernels/ID/shutdown", "", "KernelShutDownReply", "end a detached kernel and its folder on its machine"),
+    ("GET", "auth", "", "AuthView", "who is signed in, until when, and where the session comes from"),
+    ("POST", "auth/request-code", "`{\"email\"}`", "CodeSentReply", "have gpuoutlet email a 6-digit sign-in code (one per email every 30 s)"),
+    ("POST", "auth/verify-code", "`{\"email\", \"code\"}`", "SignedInReply", "sign in: keep the session (credentials file, 0600) and use it at once"),
+    ("POST", "auth/logout", "", "SignedOutReply", "sign out: tell gpuoutlet, delete the credentials file, stop watching"),
 )  # fmt: skip
 
 

@@ -5,8 +5,9 @@ Configure it like any Jupyter app, e.g. in ``jupyter_server_config.py``::
     c.GpuOutletApp.api_url = "http://127.0.0.1:8765"   # a local sandbox
     c.GpuOutletApp.poll_interval = 2.0
 
-The sid is best left to ``GPUOUTLET_SID`` or the credentials file (mode 0600) so it is not
-in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
+Sign in from Jupyter (the sidebar, or ``%gpu_login`` in a notebook): the session goes to the
+credentials file (mode 0600) and is used at once. A sid set by hand is best left to
+``GPUOUTLET_SID`` or that file, so it is not in a config file. Lifecycle: settings and handlers at initialisation; the service starts in
 ``_start_jupyter_server_extension`` (the loop runs, the port is bound) and closes in
 ``stop_extension``.
 """
@@ -33,6 +34,8 @@ from .activity import KernelManagerActivity
 from .auth import KernelToken
 from .env import API_PATH, ENV_SERVER_TOKEN, ENV_SERVER_URL, EXTENSION_NAME
 from .handlers import routes
+from .kernel_handlers import kernel_routes
+from .kernels import ServerKernels
 from .manager import ManagerConfig, RentalsManager
 
 #: The logger every module of the package logs to; routed to the server's log while it runs.
@@ -58,10 +61,12 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         "",
         help="""The gpuoutlet session (the website's `sid` cookie). Empty: the GPUOUTLET_SID
         environment variable, then `sid=` in the credentials file (~/.config/gpuoutlet/credentials,
-        mode 0600). Prefer those: a config file is easily shared, and Jupyter prints its whole
-        configuration, this value included, at the DEBUG log level. Never shown by the REST
-        API nor logged by this extension. Without any, the server still starts and the
-        endpoints answer 503 `not_configured`.""",
+        mode 0600), which a sign-in from Jupyter (the sidebar, %gpu_login) writes. Prefer those:
+        a config file is easily shared, and Jupyter prints its whole configuration, this value
+        included, at the DEBUG log level. A sign-in from Jupyter replaces this value until the
+        server restarts. Never shown by the REST API nor logged by this extension. Without
+        any, the server still starts, the endpoints answer 503 `not_configured`, and the
+        sidebar offers to sign in.""",
     ).tag(config=True)
 
     state_dir = Unicode(
@@ -87,6 +92,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
     # Set by initialize_settings.
     manager: RentalsManager
     kernel_token: KernelToken
+    kernels: ServerKernels
 
     def manager_config(self) -> ManagerConfig:
         """The traitlets, as the manager's configuration (in one step: see ``from_traits``)."""
@@ -106,6 +112,8 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         if self.serverapp is not None:
             activity = KernelManagerActivity(self.serverapp.kernel_manager)
         self.manager = RentalsManager(self.manager_config(), activity=activity)
+        # The rentals' remote kernels, read from their records (no upstream request).
+        self.kernels = ServerKernels(Path(self.state_dir).expanduser(), self.serverapp)
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.
@@ -121,6 +129,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.manager, self.kernel_token))
+        self.handlers.extend(kernel_routes(self.manager, self.kernel_token, self.kernels))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """On the live loop, port bound: tell future kernels where we are, then start watching."""
@@ -132,6 +141,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         # Jupyter is going away and shuts its kernels down next: the rentals' remote kernels
         # stay on their machines, detached, for the next Jupyter to adopt (issue 17).
         await detach_all()
+        await self.kernels.close()
         await self.manager.stop()
         self._unpublish()
         self._unroute_library_logs()

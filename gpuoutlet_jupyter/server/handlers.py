@@ -22,6 +22,10 @@ from .auth import KernelToken
 from .env import API_PATH, AUTH_RESOURCE
 from .manager import RentalsManager
 
+#: What a sign-in body looks like, for the "not JSON" messages.
+EMAIL_EXAMPLE = '{"email": "you@example.com"}'
+CODE_EXAMPLE = '{"email": "you@example.com", "code": "123456"}'
+
 #: Who a request carrying the kernel token is.
 KERNEL_USER = User(
     username="gpuoutlet-kernel",
@@ -77,6 +81,8 @@ class GpuOutletHandler(APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
+        if exc_info:
+            self.manager.saw(exc_info[1])  # gpuoutlet's 401: the session has ended
         reply = self._error_reply(status_code, exc_info[1] if exc_info else None)
         self.set_status(reply.status)
         for name, value in reply.headers.items():
@@ -250,6 +256,44 @@ class ForwardHandler(GpuOutletHandler):
         self.reply(await pods.cancel_forward(rental_id, port, self.manager.proxy_base))
 
 
+class AuthHandler(GpuOutletHandler):
+    """GET: who is signed in, until when, where the session comes from (never the sid)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.manager.signin.auth())
+
+
+class RequestCodeHandler(GpuOutletHandler):
+    """POST ``{"email"}``: have gpuoutlet email a 6-digit sign-in code."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = parse_json_object(self.request.body, example=EMAIL_EXAMPLE)
+        self.reply(await self.manager.signin.request_code(body))
+
+
+class VerifyCodeHandler(GpuOutletHandler):
+    """POST ``{"email", "code"}``: sign in; the session is kept and used at once."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = parse_json_object(self.request.body, example=CODE_EXAMPLE)
+        self.reply(await self.manager.signin.verify_code(body))
+
+
+class LogoutHandler(GpuOutletHandler):
+    """POST: sign out (gpuoutlet is told; the credentials file goes)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.manager.signin.sign_out())
+
+
 def routes(
     manager: RentalsManager, kernel_token: KernelToken
 ) -> list[tuple[str, type[GpuOutletHandler], dict[str, Any]]]:
@@ -272,4 +316,8 @@ def routes(
         (rf"{rental}/ports", PortsHandler, kwargs),
         (rf"{rental}/forwards", ForwardsHandler, kwargs),
         (rf"{rental}/forwards/(?P<port>[^/]+)", ForwardHandler, kwargs),
+        (f"{API_PATH}/auth", AuthHandler, kwargs),
+        (f"{API_PATH}/auth/request-code", RequestCodeHandler, kwargs),
+        (f"{API_PATH}/auth/verify-code", VerifyCodeHandler, kwargs),
+        (f"{API_PATH}/auth/logout", LogoutHandler, kwargs),
     ]

@@ -37,7 +37,7 @@ def build_service(
         from ..kernel.specs import KernelSpecWriter
 
         kernelspecs = KernelSpecWriter(python=config.remote_python, state_dir=config.state_dir)
-    return RentalService(
+    service = RentalService(
         client or AsyncRentalsClient(settings),
         state_dir=config.state_dir,
         ssh=ssh,
@@ -49,3 +49,8 @@ def build_service(
             config.control_dir, telemetry_interval=config.options.telemetry_interval
         ),
     )
+    from ..kernel.rental_end import EndedRentalKernels  # stdlib and filelock only
+
+    # A rental that ended (any path) leaves no remote kernel record behind (issue 17).
+    service.hooks.ended.append(EndedRentalKernels(config.state_dir).ended)
+    return service

@@ -106,6 +106,11 @@ class RentalService:
 
     # Lifecycle.
 
+    def continue_after(self, version: int) -> None:
+        """Before ``start``: number this service's rentals above ``version``, the last version
+        of the service it replaces (another session), so viewers' long-poll cursors hold."""
+        self._tracker.continue_after(version)
+
     async def start(self) -> None:
         """Load persisted rentals, reconcile with the API's list, and resume watching."""
         if self._started:
@@ -149,6 +154,7 @@ class RentalService:
         """
         if warn_running:
             self._warn_still_running()
+        await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
         await self.pods.close()

@@ -26,7 +26,11 @@ class Tracker:
         self._records: dict[str, RentalRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._version = 0
+        # The last version of the service this one replaced (see `continue_after`).
+        self._floor = 0
         self._changed = asyncio.Condition()
+        # Closed: every long-poll answers at once (the service that held them is going away).
+        self._closed = False
 
     # The records.
 
@@ -51,9 +55,18 @@ class Tracker:
         self._records[rental.id] = record
         return record
 
+    def continue_after(self, version: int) -> None:
+        """Number every record restored from now on, and every change, above ``version``: the
+        last version of a service this one replaces (a sign-in), so the cursors its viewers hold
+        stay valid and each of them sees this service's records as news."""
+        self._version = max(self._version, version)
+        self._floor = max(self._floor, version)
+
     def restore(self, record: RentalRecord) -> None:
         """A record as it was saved: consistent, so viewers may see it at once."""
         record.idle_warn_minutes = self._options.idle_warning_minutes
+        if self._floor and record.version <= self._floor:
+            record.version = self._floor + 1
         record.publish()
         self._records[record.id] = record
         self._version = max(self._version, record.version)
@@ -89,7 +102,15 @@ class Tracker:
             self._changed.notify_all()
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> None:
-        """Until ``predicate()`` holds after a change, or ``timeout`` seconds."""
+        """Until ``predicate()`` holds after a change, ``timeout`` seconds, or ``close``."""
         async with self._changed:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self._closed or predicate()), timeout
+                )
+
+    async def close(self) -> None:
+        """Answer every long-poll now (the viewers then ask the service that replaces this)."""
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()

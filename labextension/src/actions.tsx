@@ -91,6 +91,41 @@ export async function pickAndStop(model: GpuOutletModel): Promise<boolean> {
   return confirmAndStop(model, rental);
 }
 
+/**
+ * "Sign out": when rentals may still be billed, say first that nothing here watches them
+ * afterwards (they keep running); then sign out. True when signed out.
+ */
+export async function confirmAndSignOut(model: GpuOutletModel): Promise<boolean> {
+  const active = model.active;
+  if (active.length > 0) {
+    const result = await showDialog({
+      title: 'Sign out of gpuoutlet?',
+      body: (
+        <div className="jp-GpuOutlet-signOutDialog">
+          <p>
+            {active.length === 1 ? 'One rental is' : `${active.length} rentals are`} still running
+            and billed: {active.map(r => r.name || r.id).join(', ')}. Signing out does not stop{' '}
+            {active.length === 1 ? 'it' : 'them'}, and this Jupyter server stops watching{' '}
+            {active.length === 1 ? 'it' : 'them'} until you sign in again.
+          </p>
+          <p className="jp-GpuOutlet-muted">
+            SSH entries stay. Stop a rental first if you no longer need it.
+          </p>
+        </div>
+      ),
+      buttons: [
+        Dialog.cancelButton({ label: 'Stay signed in' }),
+        Dialog.warnButton({ label: 'Sign out' })
+      ],
+      defaultButton: 0
+    });
+    if (!result.button.accept) {
+      return false;
+    }
+  }
+  return (await model.signOut()) !== null;
+}
+
 /** Copy to the system clipboard (the async Clipboard API, else JupyterLab's fallback). */
 export async function copyText(text: string): Promise<void> {
   try {

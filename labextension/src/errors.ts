@@ -26,7 +26,11 @@ export type Endpoint =
   | 'keep'
   | 'telemetry'
   | 'ports'
-  | 'forward';
+  | 'forward'
+  | 'auth'
+  | 'requestCode'
+  | 'verifyCode'
+  | 'logout';
 
 /** A failed request to the server extension: the HTTP status and the JSON `error` member. */
 export class ApiError extends Error {
@@ -101,6 +105,8 @@ export type ErrorKind =
   | 'network'
   | 'auth'
   | 'pod'
+  | 'sign_in'
+  | 'other_account'
   | 'other';
 
 export interface IErrorInfo {
@@ -123,6 +129,8 @@ export interface IErrorInfo {
   /** `unknown_family`: close ids; `model_unavailable`: what has capacity now. */
   suggestions?: string[];
   alternatives?: string[];
+  /** The rentals API's own `details` (`code_invalid`: `attemptsLeft`). */
+  details?: Record<string, unknown>;
 }
 
 /** The command that enables the server extension, for the "missing" message. */
@@ -163,6 +171,9 @@ export function describeError(error: unknown): IErrorInfo {
   const code = body.code;
   const info = (kind: ErrorKind, title: string, extra: Partial<IErrorInfo> = {}): IErrorInfo => {
     const result: IErrorInfo = { kind, code, title, message: body.message, ...extra };
+    if (body.details) {
+      result.details = body.details;
+    }
     const said = body.upstreamMessage;
     if (said && !result.message.includes(said)) {
       result.apiSaid = said;
@@ -238,6 +249,20 @@ export function describeError(error: unknown): IErrorInfo {
     }
     case 'spending_cap':
       return info('spending_cap', 'Over your spending cap');
+    case 'code_request_rate_limited':
+      return info('sign_in', 'A code was sent less than 30 s ago', {
+        retryAfterSeconds: numberOrUndefined(body.retryAfterSeconds)
+      });
+    case 'code_invalid':
+      return info('sign_in', 'That sign-in code is not right');
+    case 'code_expired':
+      return info('sign_in', 'That sign-in code has expired');
+    case 'invalid_email':
+      return info('sign_in', 'gpuoutlet does not accept that email address', {
+        fields: { email: body.message }
+      });
+    case 'other_account_active':
+      return info('other_account', 'Rentals of another account are still watched here');
     case 'not_active':
       return info('not_active', 'This rental is not running any more');
     case 'starting':

@@ -8,6 +8,8 @@ import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils
 
 import { pickAndStop } from './actions';
 import { gpuIcon } from './icon';
+import { confirmShutDown, openReattached } from './kernelActions';
+import { KernelsModel } from './kernels';
 import { DEFAULT_LONG_POLL_SECONDS, DEFAULT_REFRESH_INTERVAL, GpuOutletModel } from './model';
 import { requestAPI } from './request';
 import { ILaunchForm } from './types';
@@ -67,9 +69,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
       // The panel starts hidden in the sidebar; it tells the model when it is shown.
       visible: false
     });
+    // The rentals' remote kernels: one long-poll, shown under the cards.
+    const kernels = new KernelsModel({
+      request: (path, init, endpoint) => requestAPI(path, init, endpoint),
+      longPollSeconds: DEFAULT_LONG_POLL_SECONDS,
+      visible: false
+    });
     const panel = new GpuOutletPanel({
       model,
-      openNotebook: kernel => app.commands.execute(CommandIDs.openNotebook, { kernel })
+      openNotebook: kernel => app.commands.execute(CommandIDs.openNotebook, { kernel }),
+      kernels: {
+        model: kernels,
+        openReattached: reply => openReattached(app, reply),
+        confirmShutDown
+      }
     });
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, 'gpuoutlet-sidebar');
@@ -119,6 +132,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           refreshInterval: settings.get('refreshInterval').composite as number,
           longPollSeconds: settings.get('longPollSeconds').composite as number
         });
+        kernels.configure({ longPollSeconds: settings.get('longPollSeconds').composite as number });
       };
       settingRegistry
         .load(PLUGIN_ID)

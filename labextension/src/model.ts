@@ -29,12 +29,14 @@ import {
   IPreviewView,
   IRentalsView,
   IRentalView,
+  ISignedOutReply,
   IStatusView,
   IStopReply,
   ITemplatesView,
   ITemplateView,
   IWalletView
 } from './types';
+import { SignInModel } from './signin';
 import { catalogPriceCents, emptyForm, IValidation, quoteKey, validateForm } from './validation';
 
 /** One typed call to the server extension (see `requestAPI`); injected, so tests fake it. */
@@ -120,7 +122,14 @@ export class GpuOutletModel implements IDisposable {
     this._refreshInterval = positive(options.refreshInterval, DEFAULT_REFRESH_INTERVAL);
     this._longPollSeconds = positive(options.longPollSeconds, DEFAULT_LONG_POLL_SECONDS);
     this._quoteDelay = options.quoteDelay ?? DEFAULT_QUOTE_DELAY_MS;
+    this.signIn = new SignInModel({
+      request: this._request,
+      now: this._now,
+      onSignedIn: () => this._afterSessionChange()
+    });
+    this.signIn.changed.connect(() => this._changed.emit());
     const auto = options.auto ?? true;
+    this._polling = auto;
     this._visible = options.visible ?? true;
     const standby = () => (this._visible ? 'when-hidden' : true);
     this._refreshPoll = new Poll({
@@ -142,6 +151,9 @@ export class GpuOutletModel implements IDisposable {
       standby
     });
   }
+
+  /** The "Sign in to gpuoutlet" form's state (shown while `needsSignIn`). */
+  readonly signIn: SignInModel;
 
   /** Emitted on every change of anything the view shows. */
   get changed(): ISignal<this, void> {
@@ -262,6 +274,90 @@ export class GpuOutletModel implements IDisposable {
       this._launchError
     ];
     return errors.find(e => e?.kind === 'session_expired') ?? null;
+  }
+
+  /**
+   * Whether the panel asks to sign in: no session at all, or one gpuoutlet ended (a 401 from
+   * any request, or the status saying so). What the form holds is kept meanwhile.
+   */
+  get needsSignIn(): boolean {
+    const state = this._status?.sessionState;
+    return (
+      this._status !== null &&
+      (state === 'signed_out' || state === 'expired' || this.sessionExpired !== null)
+    );
+  }
+
+  /** Whether a sign-out is on its way. */
+  get signingOut(): boolean {
+    return this._signingOut;
+  }
+
+  /** What the last sign-out did, in words (what is no longer watched), until the next sign-in. */
+  get signedOut(): ISignedOutReply | null {
+    return this._signedOut;
+  }
+
+  get signOutError(): IErrorInfo | null {
+    return this._signOutError;
+  }
+
+  /** The rentals that may still cost money (a sign-out leaves them unwatched: it says so). */
+  get active(): IRentalView[] {
+    return this._rentals.filter(isActive);
+  }
+
+  /**
+   * Sign out: the server tells gpuoutlet, deletes the credentials file and stops watching (the
+   * view has asked first when rentals may still be billed). The form is kept.
+   */
+  async signOut(): Promise<ISignedOutReply | null> {
+    if (this._signingOut) {
+      return null;
+    }
+    this._signingOut = true;
+    this._signOutError = null;
+    this._changed.emit();
+    try {
+      const reply = await this._request<ISignedOutReply>(
+        'auth/logout',
+        { method: 'POST', body: '{}' },
+        'logout'
+      );
+      this._signedOut = reply;
+      this.signIn.reset(this._status?.session?.email ?? this._status?.lastEmail ?? null);
+      await this._afterSessionChange();
+      return reply;
+    } catch (error) {
+      this._signOutError = describeError(error);
+      return null;
+    } finally {
+      this._signingOut = false;
+      this._changed.emit();
+    }
+  }
+
+  /**
+   * The session changed (a sign-in here or elsewhere, a sign-out): what was said under the old
+   * one goes, the list is read afresh from the new service (its versions start over above the
+   * old ones, but a reply is taken whatever its version), everything else is read again.
+   */
+  private async _afterSessionChange(): Promise<void> {
+    for (const name of ['_walletError', '_familiesError', '_keysError', '_launchError'] as const) {
+      if (this[name]?.kind === 'session_expired' || this[name]?.kind === 'not_configured') {
+        this[name] = null;
+      }
+    }
+    this._quote = null;
+    this._rentalsVersion = null;
+    this._changed.emit();
+    await this.refresh().catch(() => undefined); // the error is in statusError
+    if (this._status?.configured) {
+      await this.loadRentals();
+      this._wakeRentalsPoll();
+      this._signedOut = null;
+      void this.requestQuote(true);
+    }
   }
 
   /**
@@ -500,6 +596,13 @@ export class GpuOutletModel implements IDisposable {
     this._changed.emit();
   }
 
+  /** The rentals poll may be backing off after failures (a 503 while signed out): go now. */
+  private _wakeRentalsPoll(): void {
+    if (this._polling && !this._isDisposed) {
+      void this._rentalsPoll.refresh();
+    }
+  }
+
   /** Refresh everything now (the view's refresh button). */
   async refreshNow(): Promise<void> {
     await Promise.all([this._refreshPoll.refresh(), this._rentalsPoll.refresh()]);
@@ -532,6 +635,7 @@ export class GpuOutletModel implements IDisposable {
    * the wallet. Rejects when the status cannot be read, so the poll backs off.
    */
   async refresh(): Promise<void> {
+    const before = this._status?.sessionState;
     try {
       this._status = await this._request<IStatusView>('status', {}, 'status');
       this._statusError = null;
@@ -544,6 +648,18 @@ export class GpuOutletModel implements IDisposable {
     if (!this._status.configured) {
       this._changed.emit();
       return;
+    }
+    if (
+      before !== undefined &&
+      before !== 'signed_in' &&
+      this._status.sessionState === 'signed_in'
+    ) {
+      // Signed in elsewhere (%gpu_login in a notebook, another tab): catch up at once.
+      this.signIn.reset(null);
+      this._signedOut = null;
+      this._rentalsVersion = null;
+      this._wakeRentalsPoll();
+      void this.requestQuote(true);
     }
     const loads = [this.loadFamilies(), this.loadWallet(), this.loadKeys()];
     if (this._templates === null) {
@@ -971,6 +1087,10 @@ export class GpuOutletModel implements IDisposable {
     keep: { pending: new Set(), errors: new Map() }
   };
   private _stopOutcomes = new Map<string, StopOutcome>();
+  private _polling: boolean;
+  private _signingOut = false;
+  private _signedOut: ISignedOutReply | null = null;
+  private _signOutError: IErrorInfo | null = null;
   private _receivedAt = new Map<string, number>();
 }
 

@@ -7,6 +7,7 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { OpenNotebook } from './components/RentalCard';
+import { IKernelsContext, KernelsContext } from './components/RentalKernels';
 import { Sidebar } from './components/Sidebar';
 import { gpuIcon } from './icon';
 import { GpuOutletModel } from './model';
@@ -16,6 +17,8 @@ export namespace GpuOutletPanel {
     model: GpuOutletModel;
     /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
     openNotebook: OpenNotebook;
+    /** The rentals' remote kernels, shown under their cards (Reattach, Shut down). */
+    kernels?: IKernelsContext;
   }
 }
 
@@ -25,6 +28,7 @@ export class GpuOutletPanel extends ReactWidget {
     super();
     this.model = options.model;
     this._openNotebook = options.openNotebook;
+    this._kernels = options.kernels ?? null;
     this.id = 'gpuoutlet-sidebar';
     this.addClass('jp-GpuOutlet');
     this.title.icon = gpuIcon;
@@ -42,16 +46,23 @@ export class GpuOutletPanel extends ReactWidget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this.model.setVisible(true);
+    this._kernels?.model.setVisible(true);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
     this.model.setVisible(false);
+    this._kernels?.model.setVisible(false);
   }
 
   protected render(): React.ReactElement {
-    return <Sidebar model={this.model} openNotebook={this._openNotebook} />;
+    return (
+      <KernelsContext.Provider value={this._kernels}>
+        <Sidebar model={this.model} openNotebook={this._openNotebook} />
+      </KernelsContext.Provider>
+    );
   }
 
   private _openNotebook: OpenNotebook;
+  private _kernels: IKernelsContext | null;
 }

@@ -14,10 +14,15 @@ one: bound to port 0 first, never a fixed port):
    and the labextension from this checkout's build (``jlpm build``), not an installed copy;
    the idle auto-stop warns 12 s before a stop and looks at the kernels every 0.5 s.
 
+A test may restart JupyterLab alone (``{"labOnly": true}`` in ``.run/reset.json``, then SIGUSR1):
+it stops as a Jupyter stops (its remote kernels stay on their pods, detached) and starts again on
+the same folders and sandbox, as after a restart of the Jupyter server.
+
 Some tests change what cannot be changed back (a session that expired, a wallet topped up for
-130 rentals) or need an account without the server's key. They ask for a fresh start: write
-``.run/reset.json`` (``{"keyOnAccount": false}`` for an account without the key) and send this
-process SIGUSR1. It stops JupyterLab and the sandbox, starts both again from empty folders (on
+130 rentals) or need an account without the server's key, or a server that starts signed out.
+They ask for a fresh start: write ``.run/reset.json`` (``{"keyOnAccount": false}`` for an
+account without the key, ``{"signedOut": true}`` for a JupyterLab with no session: it signs in
+from the sidebar, into ``<tmp>/credentials``) and send this process SIGUSR1. It stops JupyterLab and the sandbox, starts both again from empty folders (on
 the same port), and writes ``.run/servers.json`` with the next ``generation``; the test waits
 for that (tests/helpers.ts: ``resetServers``).
 
@@ -115,8 +120,15 @@ class Servers:
         self.generation = 0
         self.sandbox: SandboxProcess | None = None
         self.lab: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}
+        self.key_on_account = True
 
-    def start(self, *, key_on_account: bool = True) -> None:
+    @property
+    def credentials(self) -> Path:
+        """Where a sign-in from the sidebar keeps the session (emptied at each fresh start)."""
+        return self.tmp / "credentials"
+
+    def start(self, *, key_on_account: bool = True, signed_out: bool = False) -> None:
         """A sandbox (a new data folder each generation), then JupyterLab pointed at it."""
         self.generation += 1
         self.sandbox = start_sandbox(
@@ -127,32 +139,45 @@ class Servers:
             # None: the account gets a throwaway key, not the one the server's SSH entries use.
             authorized_key=self.keys.public_key_path if key_on_account else None,
         )
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != "GPUOUTLET_SID"}
+        if not signed_out:
+            env["GPUOUTLET_SID"] = self.sandbox.sid
+        self.credentials.unlink(missing_ok=True)
         env.update(
             GPUOUTLET_API_URL=self.sandbox.url,
-            GPUOUTLET_SID=self.sandbox.sid,
-            GPUOUTLET_CREDENTIALS_FILE=str(self.tmp / "no-credentials"),
+            GPUOUTLET_CREDENTIALS_FILE=str(self.credentials),
             JUPYTER_DATA_DIR=str(self.dirs["data"]),
             JUPYTER_RUNTIME_DIR=str(self.dirs["runtime"]),
             JUPYTER_CONFIG_DIR=str(self.dirs["config"]),
             JUPYTERLAB_SETTINGS_DIR=str(self.dirs["settings"]),
             JUPYTERLAB_WORKSPACES_DIR=str(self.dirs["workspaces"]),
         )
-        self._write_info(key_on_account)
+        self.env, self.key_on_account, self.signed_out = env, key_on_account, signed_out
+        self._write_info(key_on_account, signed_out)
         print(
             f"generation {self.generation}: sandbox {self.sandbox.url} (pid {self.sandbox.pid}), "
             f"temporary folder {self.tmp}",
             flush=True,
         )
+        self._start_lab()
+
+    def _start_lab(self) -> None:
         self.lab = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", f"--config={self.config}"],
             cwd=self.dirs["root"],
-            env=env,
+            env=self.env,
             stdin=subprocess.DEVNULL,
         )
         print(f"JupyterLab pid {self.lab.pid} on http://127.0.0.1:{self.port}/lab", flush=True)
 
-    def _write_info(self, key_on_account: bool) -> None:
+    def restart_lab(self) -> None:
+        """JupyterLab alone, stopped as a Jupyter stops and started again on the same folders."""
+        self._stop_lab()
+        self.generation += 1
+        self._write_info(self.key_on_account, self.signed_out)
+        self._start_lab()
+
+    def _write_info(self, key_on_account: bool, signed_out: bool) -> None:
         assert self.sandbox is not None
         info: dict[str, Any] = {
             "sandboxUrl": self.sandbox.url,
@@ -165,8 +190,13 @@ class Servers:
             "tmp": str(self.tmp),
             "port": self.port,
             "pid": os.getpid(),
+            # The pods' SSH servers live in the sandbox's process (SIGSTOP holds a reconnect).
+            "sandboxPid": self.sandbox.pid,
             "generation": self.generation,
             "keyOnAccount": key_on_account,
+            "signedOut": signed_out,
+            # Where a sign-in from the sidebar keeps the session (to check it, never to show it).
+            "credentialsFile": str(self.credentials),
             "publicKeyFile": str(self.keys.public_key_path),
         }
         RUN_INFO.parent.mkdir(exist_ok=True)
@@ -188,6 +218,12 @@ class Servers:
 
     def stop(self) -> None:
         """JupyterLab first (it shuts its kernels down), then the sandbox."""
+        self._stop_lab()
+        if self.sandbox is not None:
+            self.sandbox.terminate()
+        self.sandbox = None
+
+    def _stop_lab(self) -> None:
         if self.lab is not None and self.lab.poll() is None:
             self.lab.send_signal(signal.SIGTERM)
             try:
@@ -196,17 +232,14 @@ class Servers:
                 self.lab.kill()
                 self.lab.wait()
         self.lab = None
-        if self.sandbox is not None:
-            self.sandbox.terminate()
-        self.sandbox = None
 
-    def reset(self, *, key_on_account: bool) -> None:
+    def reset(self, *, key_on_account: bool, signed_out: bool = False) -> None:
         """Stop both, empty the server's folders, start both again."""
         self.stop()
         for name in STATE_DIRS:
             shutil.rmtree(self.dirs[name], ignore_errors=True)
             self.dirs[name].mkdir(mode=0o700)
-        self.start(key_on_account=key_on_account)
+        self.start(key_on_account=key_on_account, signed_out=signed_out)
 
 
 def read_reset_request() -> dict[str, Any]:
@@ -255,8 +288,15 @@ def main() -> int:
             if reset_asked:
                 reset_asked = False
                 request = read_reset_request()
-                print(f"fresh start asked for: {request}", flush=True)
-                servers.reset(key_on_account=bool(request.get("keyOnAccount", True)))
+                if request.get("labOnly"):
+                    print("a restart of JupyterLab alone asked for", flush=True)
+                    servers.restart_lab()
+                else:
+                    print(f"fresh start asked for: {request}", flush=True)
+                    servers.reset(
+                        key_on_account=bool(request.get("keyOnAccount", True)),
+                        signed_out=bool(request.get("signedOut", False)),
+                    )
             if not servers.running():
                 break
             time.sleep(0.2)

@@ -134,3 +134,27 @@ async def run_ok(kc: Any, code: str, **kwargs: Any) -> Run:
     run = await execute(kc, code, **kwargs)
     assert run.ok, f"{code!r} failed:\n{run.error}\n{run.text}"
     return run
+
+
+async def comm_send(kc: Any, comm_id: str, data: dict[str, Any], *, timeout: float = 30.0) -> Run:
+    """Send a widget's comm a message as the frontend does (a value typed, a button clicked:
+    ``{"method": "update", "state": {...}}`` or ``{"method": "custom", "content": {...}}``);
+    returns what the kernel published while handling it."""
+    msg = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"buffer_paths": [], **data}})
+    kc.shell_channel.send(msg)
+    msg_id = msg["header"]["msg_id"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    messages: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"no idle status within {timeout} s after {data!r}")
+        reply = await kc.get_iopub_msg(timeout=remaining)
+        if reply["parent_header"].get("msg_id") != msg_id:
+            continue
+        if reply["msg_type"] == "status":
+            if reply["content"]["execution_state"] == "idle":
+                return Run({"content": {"status": "ok"}}, messages)
+            continue
+        messages.append(reply)

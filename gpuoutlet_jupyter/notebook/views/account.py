@@ -132,11 +132,20 @@ class StatusInfo:
             rows.append(("session ends", f"{when} (each request extends it by 30 days)"))
             if session.get("warning"):
                 rows.append(("⚠ session", str(session["warning"])))
+        elif s.get("sessionState") in ("signed_out", "expired"):
+            email = s.get("lastEmail") or "you@example.com"
+            ended = " (the session has ended)" if s.get("sessionState") == "expired" else ""
+            rows.append(
+                (
+                    "signed in",
+                    f"no{ended}: %gpu_login {email} signs in (gpuoutlet emails a 6-digit code)",
+                )
+            )
         elif s.get("sessionProblem"):
             rows.append(("session", str(s["sessionProblem"])))
         if s.get("sidSource"):
             rows.append(("session from", str(s["sidSource"])))
-        if s.get("problem"):
+        if s.get("problem") and s.get("sessionState") != "signed_out":
             rows.append(("problem", str(s["problem"])))
         rows.append(("rentals", f"{len(active)} active, {len(self.rentals)} tracked"))
         rows.append(("version", str(s.get("version") or "")))

@@ -113,6 +113,9 @@ export const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
+  sessionState: 'signed_in',
+  lastEmail: 'alice@example.com',
+  credentialsFile: '/home/alice/.config/gpuoutlet/credentials',
   stopNotice: STOP_NOTICE_TEXT,
   stateProblems: []
 };

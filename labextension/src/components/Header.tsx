@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import { confirmAndSignOut } from '../actions';
 import { formatDateTime, formatTimeLeft } from '../format';
 import { GpuOutletModel } from '../model';
 import { ErrorBox } from './ErrorBox';
@@ -11,13 +12,16 @@ export interface IHeaderProps {
 
 /**
  * The sidebar's header: the title and the refresh button; who is signed in and until when
- * (a warning when fewer than 3 days are left, the way to sign in again once it has ended);
- * and, when the wallet lasts under an hour at the current burn, that every pod stops at $0.
+ * (a warning when fewer than 3 days are left), with "Sign out"; and, when the wallet lasts
+ * under an hour at the current burn, that every pod stops at $0. Once the session has ended,
+ * the sign-in below says so.
  */
 export function Header({ model }: IHeaderProps): React.ReactElement {
   const status = model.status;
   const session = status?.configured ? status.session : null;
-  const expired = model.sessionExpired;
+  // Said by the sign-in form when it is shown (the server's own sign-in).
+  const expired = model.needsSignIn ? null : model.sessionExpired;
+  const signedIn = !!session && !model.needsSignIn;
   const atZero = model.wallet?.warnings.find(w => w.code === 'wallet_under_an_hour');
   return (
     <>
@@ -32,7 +36,7 @@ export function Header({ model }: IHeaderProps): React.ReactElement {
           ⟳
         </button>
       </header>
-      {session && !expired && (
+      {session && signedIn && (
         <div
           className={`jp-GpuOutlet-session${session.warning ? ' jp-mod-warn' : ''}`}
           aria-label="gpuoutlet session"
@@ -46,9 +50,19 @@ export function Header({ model }: IHeaderProps): React.ReactElement {
           >
             session ends {formatTimeLeft(session.secondsLeft)}
           </span>
+          <button
+            type="button"
+            className="jp-GpuOutlet-linkButton jp-GpuOutlet-signOut"
+            disabled={model.signingOut}
+            title="Sign out of gpuoutlet: it ends the session, and this server forgets it"
+            onClick={() => void confirmAndSignOut(model)}
+          >
+            {model.signingOut ? 'Signing out…' : 'Sign out'}
+          </button>
         </div>
       )}
-      {session?.warning && !expired && (
+      {model.signOutError && <ErrorBox error={model.signOutError} />}
+      {session?.warning && signedIn && (
         <Notice level="warn" code="session_ending" title="Your gpuoutlet session ends soon">
           {session.warning}
         </Notice>

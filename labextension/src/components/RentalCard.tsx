@@ -10,6 +10,7 @@ import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
 import { Notice } from './Notice';
 import { PodPanel } from './PodPanel';
+import { RentalKernels } from './RentalKernels';
 import { SshCommand } from './SshCommand';
 
 /** Open a new notebook with this kernelspec (the "Open a notebook on this GPU" button). */
@@ -178,6 +179,7 @@ export function RentalCard({
         </button>
       )}
       {running && rental.ssh?.alias && expanded && <PodPanel rental={rental} model={model} />}
+      <RentalKernels rental={rental} now={now} />
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>
       )}

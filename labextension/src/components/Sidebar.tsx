@@ -6,6 +6,7 @@ import { Header } from './Header';
 import { LaunchForm } from './LaunchForm';
 import { OpenNotebook } from './RentalCard';
 import { Rentals } from './Rentals';
+import { SignIn } from './SignIn';
 import { StatusBanner } from './StatusBanner';
 import { Wallet } from './Wallet';
 
@@ -15,18 +16,20 @@ export interface ISidebarProps {
 }
 
 /**
- * The whole sidebar: the header (who is signed in, the session, the $0 warning), what the
- * extension says about itself, and once it is configured the wallet, the launch form and the
- * rentals.
+ * The whole sidebar: the header (who is signed in, the session, the $0 warning), then either
+ * "Sign in to gpuoutlet" (no session, or one that ended), or what the extension says about
+ * itself and, once it is configured, the wallet, the launch form and the rentals. The form's
+ * values live in the model: a sign-in in between keeps them.
  */
 export function Sidebar({ model, openNotebook }: ISidebarProps): React.ReactElement {
   useModel(model);
   const configured = model.status?.configured ?? false;
+  const signIn = model.needsSignIn && !model.statusError;
   return (
     <div className="jp-GpuOutlet-body">
       <Header model={model} />
-      <StatusBanner model={model} />
-      {configured && (
+      {signIn ? <SignIn model={model} /> : <StatusBanner model={model} />}
+      {configured && !signIn && (
         <>
           <Wallet model={model} />
           <LaunchForm model={model} />

@@ -10,15 +10,22 @@
  */
 export interface IGpuOutletRest {
   AddKeyReply: IAddKeyReply;
+  AuthView: IAuthView;
+  CodeSentReply: ICodeSentReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
   ForwardView: IForwardView;
   ForwardsView: IForwardsView;
+  KernelShutDownReply: IKernelShutDownReply;
+  KernelsView: IKernelsView;
   KeysView: IKeysView;
   PortsView: IPortsView;
   PreviewView: IPreviewView;
+  ReattachReply: IReattachReply;
   RentalView: IRentalView;
   RentalsView: IRentalsView;
+  SignedInReply: ISignedInReply;
+  SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
   StopReply: IStopReply;
   TelemetryView: ITelemetryView;
@@ -46,6 +53,71 @@ export interface IKeyView {
    */
   local: boolean;
   name: string;
+}
+/**
+ * ``GET auth``: who is signed in, and how to sign in.
+ */
+export interface IAuthView {
+  apiUrl: string;
+  credentialsFile: string;
+  /**
+   * Where sign-in codes appear (a local sandbox).
+   */
+  hint: string | null;
+  lastEmail: string | null;
+  /**
+   * Why there is no usable session, in words.
+   */
+  problem: string | null;
+  session: ISessionView | null;
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
+  /**
+   * Where the session comes from (never the sid).
+   */
+  sidSource: string | null;
+}
+/**
+ * Who is signed in (``GET /v1/auth/me``).
+ */
+export interface ISessionView {
+  email: string;
+  expiresAt: string;
+  secondsLeft: number;
+  userId: string;
+  /**
+   * Set when fewer than 3 days are left.
+   */
+  warning: string | null;
+}
+/**
+ * ``POST auth/request-code``: gpuoutlet emailed a sign-in code.
+ */
+export interface ICodeSentReply {
+  /**
+   * 5 wrong tries end a code.
+   */
+  attemptsPerCode: number;
+  /**
+   * A code works for 10 minutes, once.
+   */
+  codeLifetimeSeconds: number;
+  /**
+   * gpuoutlet made a new account for this address.
+   */
+  created: boolean;
+  email: string;
+  /**
+   * Where the code appears when the API sends no mail (a local sandbox).
+   */
+  hint: string | null;
+  /**
+   * Where the code went and how it works, in words.
+   */
+  message: string;
+  /**
+   * One code per email every 30 s.
+   */
+  resendAfterSeconds: number;
 }
 /**
  * Every error answer: ``{"error": {...}}`` with an HTTP status of 4xx or 5xx.
@@ -115,6 +187,10 @@ export interface IErrorBody {
    * `not_active`, `pod_not_reachable`: the rental.
    */
   rentalId?: string | null;
+  /**
+   * `other_account_active`: the rentals that may still be billed.
+   */
+  rentals?: string[] | null;
   /**
    * 429: when to try again.
    */
@@ -220,6 +296,88 @@ export interface IForwardView {
 export interface IForwardsView {
   forwards: IForwardView[];
   rentalId: string;
+}
+/**
+ * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
+ */
+export interface IKernelShutDownReply {
+  message: string;
+  rentalId: string;
+  wrapper: string;
+}
+/**
+ * The remote kernels of every rental (or one), by rental, newest first; the version is the
+ * long-poll's cursor (it moves with any change of any kernel's state).
+ */
+export interface IKernelsView {
+  kernels: IKernelView[];
+  version: number;
+}
+/**
+ * One remote kernel of a rental and how its connection is (never its key).
+ */
+export interface IKernelView {
+  /**
+   * While reconnecting: the try under way (else 0).
+   */
+  attempt: number;
+  /**
+   * How long it runs on once detached (null: until the rental stops).
+   */
+  detachTimeoutSeconds: number | null;
+  /**
+   * No Jupyter drives it: Reattach and Shut down apply.
+   */
+  detached: boolean;
+  /**
+   * This Jupyter server drives it (`kernelId` is its).
+   */
+  drivenHere: boolean;
+  /**
+   * Detached with a detach timeout: when it ends by itself (ISO 8601).
+   */
+  endsAt: string | null;
+  /**
+   * Why the last reconnect attempt failed.
+   */
+  error: string | null;
+  /**
+   * Its Jupyter kernel id, while this server drives it.
+   */
+  kernelId: string | null;
+  /**
+   * The rental's kernelspec.
+   */
+  kernelName: string;
+  /**
+   * The notebook it was started for, when known.
+   */
+  notebook: string | null;
+  /**
+   * Its state in words: `kernel on rent_… lost its connection, reconnecting, attempt 3`.
+   */
+  notice: string;
+  /**
+   * The next start of its kernelspec adopts it.
+   */
+  reattachRequested: boolean;
+  rentalId: string;
+  /**
+   * When `state` last changed (ISO 8601); for a kernel whose Jupyter went away without a word, when that Jupyter last changed it.
+   */
+  since: string | null;
+  /**
+   * When the kernel was started (ISO 8601).
+   */
+  startedAt: string | null;
+  /**
+   * `connecting`, `connected`, `reconnecting` (see `attempt`) or `detached` (no Jupyter drives it: it may be reattached or shut down).
+   */
+  state: string;
+  /**
+   * The kernel's id on its machine (its keeper's): what Reattach and Shut down take.
+   */
+  wrapper: string;
 }
 /**
  * The account's keys, and the local one (pods get the account's keys at launch only).
@@ -344,6 +502,33 @@ export interface IQuoteView {
   pricePerHourCents: number;
   providerCode?: string | null;
   region?: string | null;
+}
+/**
+ * ``POST remote-kernels/ID/reattach``: the detached kernel is adopted by a start of its kernelspec
+ * (``kernel``: as it was when Reattach was asked for).
+ */
+export interface IReattachReply {
+  /**
+   * The kernel started is the detached one, variables and all (false: that one had ended, a new one was started; null: nothing was started here).
+   */
+  adopted: boolean | null;
+  kernel: IKernelView;
+  /**
+   * The Jupyter kernel this server started, which adopted it (null: nothing was started here; the next start of `kernelName` adopts it).
+   */
+  kernelId: string | null;
+  /**
+   * The kernelspec that adopts it.
+   */
+  kernelName: string;
+  /**
+   * What happened and what to do next, in words.
+   */
+  message: string;
+  /**
+   * Its notebook, relative to Jupyter's root, now with a session on that kernel: open it (null: none known, or it is not there any more).
+   */
+  path: string | null;
 }
 /**
  * One rental: the rentals API's fields as it last sent them, and what this server knows.
@@ -530,6 +715,58 @@ export interface IRentalsView {
   version: number;
 }
 /**
+ * ``POST auth/verify-code``: signed in; the server uses the session at once.
+ */
+export interface ISignedInReply {
+  /**
+   * Where the session was saved (0600); null when it could not be.
+   */
+  credentialsFile: string | null;
+  /**
+   * Who, until when, and where the session is kept.
+   */
+  message: string;
+  /**
+   * What else to know: GPUOUTLET_SID or a setting comes first after a restart, or the session could not be saved.
+   */
+  note: string | null;
+  /**
+   * Signed in, but the rental service could not start: why.
+   */
+  problem: string | null;
+  session: ISessionView;
+  /**
+   * Where the server's session comes from now.
+   */
+  sidSource: string;
+}
+/**
+ * ``POST auth/logout``: signed out here, and (when it could be told) at gpuoutlet.
+ */
+export interface ISignedOutReply {
+  credentialsFile: string;
+  /**
+   * The credentials file was deleted.
+   */
+  credentialsRemoved: boolean;
+  /**
+   * What was done, in words.
+   */
+  message: string;
+  /**
+   * GPUOUTLET_SID or a setting still holds a session.
+   */
+  note: string | null;
+  /**
+   * Rentals that may still be billed, no longer watched until a sign-in.
+   */
+  stillRunning: string[];
+  /**
+   * gpuoutlet ended the session (`POST /v1/auth/logout`).
+   */
+  vendorTold: boolean;
+}
+/**
  * Where the API is, whether the server can rent, who is signed in.
  */
 export interface IStatusView {
@@ -540,6 +777,10 @@ export interface IStatusView {
   backend: string;
   configured: boolean;
   /**
+   * Where a sign-in keeps the session (0600).
+   */
+  credentialsFile: string;
+  /**
    * The default GPU threshold of an idle stop (null: GPUs do not count).
    */
   idleGpuUtil?: number | null;
@@ -548,6 +789,10 @@ export interface IStatusView {
    */
   idleStopMinutes: number | null;
   idleWarnMinutes: number;
+  /**
+   * The email of the account last signed in here (to sign in again).
+   */
+  lastEmail: string | null;
   maxHourlySpendCents: number | null;
   maxPolls: number;
   maxWait: number | null;
@@ -566,6 +811,10 @@ export interface IStatusView {
    * Why the session could not be read.
    */
   sessionProblem: string | null;
+  /**
+   * `signed_in`, `signed_out` (no session: sign in), `expired` (gpuoutlet answered 401: sign in again) or `unknown` (it could not be asked).
+   */
+  sessionState: 'signed_in' | 'signed_out' | 'expired' | 'unknown';
   sidConfigured: boolean;
   /**
    * Where the sid came from (never the sid).
@@ -589,19 +838,6 @@ export interface IStatusView {
    */
   telemetryInterval?: number | null;
   version: string;
-}
-/**
- * Who is signed in (``GET /v1/auth/me``).
- */
-export interface ISessionView {
-  email: string;
-  expiresAt: string;
-  secondsLeft: number;
-  userId: string;
-  /**
-   * Set when fewer than 3 days are left.
-   */
-  warning: string | null;
 }
 /**
  * The rental after a stop was asked for, with the notice that a stop is permanent.

@@ -1,12 +1,13 @@
 /**
  * The sidebar speaks gpuoutlet's published API (issue 12), against the real server extension and
  * the sandbox (start_servers.py), which does what the vendor sheet says: a short wallet, an
- * unknown family, a count that is not 1/2/4/8, an expired session, a second stop, the SSH key
+ * unknown family, a count that is not 1/2/4/8, a second stop, the SSH key
  * that is not on the account, the six templates, the stop that destroys the pod, an open
  * invoice, and an account with 130 rentals.
  *
- * The tests that change what cannot be changed back (an expired session, a wallet topped up for
- * 130 rentals, an account without the key) start the servers over (`resetServers`).
+ * The tests that change what cannot be changed back (a wallet topped up for 130 rentals, an
+ * account without the key) start the servers over (`resetServers`). An expired session and
+ * signing in again: signin.spec.ts.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
@@ -291,46 +292,6 @@ test.describe('fresh servers', () => {
     expect(pod.authorizedKeyFingerprints).toContain(fingerprint);
     await stopFromCard(page, card);
     await resetServers(page);
-  });
-
-  test('expired session: the header says so and how to sign in again', async ({ page }) => {
-    const panel = await openPanel(page);
-    const info = serversInfo();
-    await expect(panel.locator('.jp-GpuOutlet-email')).toHaveText(info.email);
-    await expect(panel.locator('.jp-GpuOutlet-expires')).toHaveText(
-      /^session ends in (29|30) days$/
-    );
-    try {
-      await sandboxControl('POST', 'sessions/expire', { sid: info.sid });
-      const expired = panel.locator('.jp-GpuOutlet-sessionExpired');
-      // The server shares the balance for 15 s: the next read of it meets the 401.
-      await refreshUntil(panel, async () => {
-        await expect(expired).toBeVisible({ timeout: 1_000 });
-      });
-      await expect(expired).toHaveAttribute('data-kind', 'session_expired');
-      await expect(expired).toContainText('Your gpuoutlet session has expired');
-      await expect(expired).toContainText('Not signed in'); // gpuoutlet's own words
-      await expect(expired).toContainText('Sign in again');
-      await expect(expired).toContainText('copy the new `sid` cookie');
-      await expect(expired).toContainText('GPUOUTLET_SID=<sid>');
-      // A new quote meets the 401 too; the form says so in a line, the header says how.
-      await panel.locator('.jp-GpuOutlet-segment', { hasText: '2' }).click();
-      await expect(panel.locator('.jp-GpuOutlet-quote')).toContainText(
-        'No price while the gpuoutlet session has expired'
-      );
-      await expect(panel.getByRole('button', { name: /^Rent GPU/ })).toBeDisabled();
-      // Said once, at the top: not by every part of the sidebar as well.
-      await expect(panel.locator('.jp-GpuOutlet-error[data-kind="session_expired"]')).toHaveCount(
-        1
-      );
-      await expect(panel.locator('.jp-GpuOutlet-email')).toHaveCount(0);
-    } finally {
-      // Signed in again: a new sid, and the Jupyter server restarted with it.
-      await resetServers(page);
-    }
-    const again = await openPanel(page);
-    await expect(again.locator('.jp-GpuOutlet-email')).toHaveText(serversInfo().email);
-    await expect(again.locator('.jp-GpuOutlet-sessionExpired')).toHaveCount(0);
   });
 
   test('the wallet lasts under an hour: the header says every pod stops at $0', async ({

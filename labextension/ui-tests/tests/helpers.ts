@@ -102,10 +102,16 @@ export interface IServersInfo {
   port: number;
   /** start_servers.py's own pid (it starts everything over on SIGUSR1). */
   pid: number;
+  /** The sandbox's pid: its process also serves the pods' SSH. */
+  sandboxPid: number;
   /** Grows with every fresh start. */
   generation: number;
   /** Whether the account has the key the server's SSH entries use. */
   keyOnAccount: boolean;
+  /** Whether JupyterLab started with no session (it signs in from the sidebar). */
+  signedOut: boolean;
+  /** Where a sign-in from the sidebar keeps the session. */
+  credentialsFile: string;
   publicKeyFile: string;
 }
 
@@ -123,7 +129,7 @@ export function serversInfo(): IServersInfo {
  */
 export async function resetServers(
   page: IJupyterLabPageFixture,
-  options: { keyOnAccount?: boolean } = {}
+  options: { keyOnAccount?: boolean; signedOut?: boolean; labOnly?: boolean } = {}
 ): Promise<IServersInfo> {
   const before = serversInfo();
   // Leave JupyterLab first: galata proxies the page's kernel requests, and one meeting the
@@ -132,7 +138,11 @@ export async function resetServers(
   await page.waitForURL('about:blank');
   fs.writeFileSync(
     path.join(RUN, 'reset.json'),
-    JSON.stringify({ keyOnAccount: options.keyOnAccount ?? true })
+    JSON.stringify({
+      keyOnAccount: options.keyOnAccount ?? true,
+      signedOut: options.signedOut ?? false,
+      labOnly: options.labOnly ?? false
+    })
   );
   process.kill(before.pid, 'SIGUSR1');
   await expect
@@ -160,9 +170,49 @@ export async function resetServers(
       },
       { timeout: 90_000, intervals: [500] }
     )
-    .toBe('running');
-  await page.goto();
+    .toBe(options.signedOut ? 'not_configured' : 'running');
+  // A fresh layout (`?reset`): the last layout saved may still name a notebook closed just
+  // before the restart (its save raced the navigation away), and a restored notebook would
+  // start its kernel on its own.
+  await page.goto('?reset');
   return serversInfo();
+}
+
+/**
+ * Restart JupyterLab alone, as a person restarts a Jupyter server: it stops as Jupyter stops
+ * (the rentals' remote kernels stay on their pods, detached), starts again on the same folders
+ * and sandbox, and the page is loaded anew.
+ */
+export function restartJupyter(page: IJupyterLabPageFixture): Promise<IServersInfo> {
+  return resetServers(page, { labOnly: true });
+}
+
+/** A remote kernel's record as the server keeps it (the fields a test needs; never shown). */
+export interface IKernelRecord {
+  wrapper: string;
+  rental_id: string;
+  state: string;
+  attempt: number;
+  ssh_pid: number;
+  session_name: string;
+}
+
+/** The server's kernel records (`<state dir>/kernels/*.json`), read as the test's user. */
+export function kernelRecords(): IKernelRecord[] {
+  const folder = path.join(serversInfo().tmp, 'state', 'kernels');
+  if (!fs.existsSync(folder)) {
+    return [];
+  }
+  return fs
+    .readdirSync(folder)
+    .filter(name => name.endsWith('.json') && !name.startsWith('.'))
+    .flatMap(name => {
+      try {
+        return [JSON.parse(fs.readFileSync(path.join(folder, name), 'utf-8')) as IKernelRecord];
+      } catch {
+        return []; // being replaced right now
+      }
+    });
 }
 
 /**
@@ -240,18 +290,23 @@ export async function refreshUntil(
  * (the list does not change). Anything else (a create, a stop) is refused with a 404.
  */
 export async function serveSidebarState(page: Page, state: ISidebarState): Promise<void> {
-  const replies: Record<string, unknown> = { ...state };
+  // A state that says nothing of kernels has none (one long-poll of them, answered at once).
+  const replies: Record<string, unknown> = { kernels: { kernels: [], version: 1 }, ...state };
   await page.route('**/gpuoutlet/api/**', async route => {
     const request = route.request();
     const url = new URL(request.url());
     const endpoint = url.pathname.split('/gpuoutlet/api/')[1] ?? '';
     const method = request.method();
+    // A state's `kernels` answers the sidebar's one read of them, `GET remote-kernels`.
+    const key = endpoint === 'remote-kernels' ? 'kernels' : endpoint;
     const reply =
       method === 'GET'
-        ? replies[endpoint]
+        ? replies[key]
         : method === 'POST' && endpoint === 'rentals/preview'
           ? replies.preview
-          : undefined;
+          : method === 'POST' && endpoint === 'auth/request-code'
+            ? replies.codeSent
+            : undefined;
     if (reply === undefined) {
       const message = `${request.method()} ${endpoint}: not part of this sidebar state.`;
       return answer(route, 404, { error: { code: 'not_found', message } });

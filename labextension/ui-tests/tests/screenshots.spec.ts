@@ -42,8 +42,15 @@ const READY: Record<StateName, string[]> = {
   running: [WALLET, FAMILY, QUOTE, '.jp-GpuOutlet-idleWarning', '.jp-GpuOutlet-ports'],
   key: [WALLET, QUOTE, '.jp-GpuOutlet-keyWarning', '[data-notice="session_ending"]'],
   money: [QUOTE, '[data-notice="wallet_under_an_hour"]', '[data-notice="open_invoices"]'],
+  kernels: [
+    WALLET,
+    QUOTE,
+    '.jp-GpuOutlet-kernelNotice',
+    '.jp-GpuOutlet-kernel[data-state="detached"]'
+  ],
   // The wallet's, the families' and the rentals' errors.
-  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2']
+  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2'],
+  signin: ['.jp-GpuOutlet-signIn input[name="email"][value="alice@example.com"]']
 };
 
 test.use({ viewport: { width: 1280, height: 1400 } });
@@ -94,6 +101,49 @@ test.describe('sidebar screenshots', () => {
       }
     });
   }
+
+  test('looks as before: the shut-down confirmation of a detached kernel, light and dark', async ({
+    page
+  }) => {
+    const panel = await showState(page, 'kernels');
+    const detached = panel.locator('.jp-GpuOutlet-kernel[data-state="detached"]');
+    const dialog = page.locator('.jp-Dialog-content');
+    try {
+      for (const theme of ['light', 'dark'] as const) {
+        if (theme === 'dark') {
+          await page.theme.setDarkTheme();
+        }
+        await detached.getByRole('button', { name: 'Shut down' }).click();
+        await expect(dialog).toContainText('with its variables');
+        await expect(dialog).toHaveScreenshot(`shutdown-dialog-${theme}.png`);
+        await dialog.getByRole('button', { name: 'Keep it' }).click();
+        await expect(dialog).toHaveCount(0);
+      }
+    } finally {
+      await page.theme.setLightTheme();
+    }
+  });
+
+  test('looks as before: the code step of signing in, light and dark', async ({ page }) => {
+    const panel = await showState(page, 'signin');
+    await panel.getByRole('button', { name: 'Send code' }).click();
+    const code = panel.locator('input[name="code"]');
+    await code.fill('12345');
+    // Unfocused: a theme switch may or may not take the focus away, so both pictures start so.
+    await code.blur();
+    const signIn = panel.locator('.jp-GpuOutlet-signIn');
+    await expect(signIn).toContainText('Send a new code (30 s)');
+    try {
+      for (const theme of ['light', 'dark'] as const) {
+        if (theme === 'dark') {
+          await page.theme.setDarkTheme();
+        }
+        await expect(signIn).toHaveScreenshot(`signin-code-${theme}.png`);
+      }
+    } finally {
+      await page.theme.setLightTheme();
+    }
+  });
 
   test('looks as before: a running card expanded (GPUs and ports), light and dark', async ({
     page

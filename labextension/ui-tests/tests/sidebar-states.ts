@@ -10,9 +10,12 @@
  */
 import { family as catalogFamily, preview, TEMPLATES, view } from '../../src/__tests__/fake';
 import type {
+  ICodeSentReply,
   IErrorBody,
   IFamilyView,
   IIdleStopView,
+  IKernelsView,
+  IKernelView,
   IKeysView,
   INotice,
   IPortsView,
@@ -43,6 +46,10 @@ export interface ISidebarState {
   keys: IKeysView | IErrorReply;
   rentals: IRentalsView | IErrorReply;
   preview: IPreviewView | IErrorReply;
+  /** The rentals' remote kernels (none when a state does not say). */
+  kernels?: IKernelsView | IErrorReply;
+  /** `POST auth/request-code` (the sign-in's code step). */
+  codeSent?: ICodeSentReply;
 }
 
 const API_URL = 'https://gpuoutlet.ai';
@@ -74,6 +81,9 @@ const STATUS: IStatusView = {
     warning: null
   },
   sessionProblem: null,
+  sessionState: 'signed_in',
+  lastEmail: 'alice@example.com',
+  credentialsFile: '/home/alice/.config/gpuoutlet/credentials',
   stopNotice: STOP_NOTICE,
   stateProblems: []
 };
@@ -343,6 +353,63 @@ const SMALL = rental('rent_01JX8N3R5T7V9X1Z3B5D7F9H1K', {
   }
 });
 
+/** A remote kernel of the `KERNELS` rental, as the server lists it. */
+function kernel(wrapper: string, notebook: string, change: Partial<IKernelView>): IKernelView {
+  return {
+    wrapper,
+    rentalId: KERNELS_RENTAL.id,
+    kernelName: `gpuoutlet-${KERNELS_RENTAL.id.toLowerCase()}-5f0c2a91`,
+    state: 'connected',
+    attempt: 0,
+    error: null,
+    since: before(20),
+    startedAt: before(25),
+    detached: false,
+    drivenHere: true,
+    kernelId: `7d1c9e0b-3a52-4f7e-9c1d-${wrapper.padStart(12, '0')}`,
+    notebook: `/home/alice/work/${notebook}`,
+    detachTimeoutSeconds: null,
+    endsAt: null,
+    reattachRequested: false,
+    notice: `kernel on ${KERNELS_RENTAL.id} is connected`,
+    ...change
+  };
+}
+
+const KERNELS_RENTAL = rental('rent_01JX8Q5T7V9X1Z3B5D7F9H1K3M', {
+  ...SMALL,
+  id: 'rent_01JX8Q5T7V9X1Z3B5D7F9H1K3M',
+  name: 'alice/sweep',
+  templateId: 'pytorch',
+  ssh: {
+    alias: 'gpuoutlet-rent_01JX8Q5T7V9X1Z3B5D7F9H1K3M',
+    command: 'ssh gpuoutlet-rent_01JX8Q5T7V9X1Z3B5D7F9H1K3M',
+    configFile: '/home/alice/.ssh/config'
+  },
+  kernel: 'gpuoutlet-rent_01jx8q5t7v9x1z3b5d7f9h1k3m-5f0c2a91'
+});
+
+/** One kernel connected, one reconnecting (its third try), one left detached by a restart. */
+const KERNELS: IKernelView[] = [
+  kernel('a41c07d2e9b3f816', 'train.ipynb', {}),
+  kernel('5be2d8c1f04a9e37', 'eval.ipynb', {
+    state: 'reconnecting',
+    attempt: 3,
+    since: before(0.4),
+    error: 'ssh: connect to host gpu-fi-02.sandbox.gpuoutlet.ai port 22014: Connection timed out',
+    notice: `kernel on ${KERNELS_RENTAL.id} lost its connection, reconnecting, attempt 3`
+  }),
+  kernel('c93f1a6e27d04b58', 'sweep.ipynb', {
+    state: 'detached',
+    since: before(41.5),
+    startedAt: before(95),
+    detached: true,
+    drivenHere: false,
+    kernelId: null,
+    notice: `kernel on ${KERNELS_RENTAL.id} is detached`
+  })
+];
+
 /** The states pictured, by name (the name is the screenshot's file name). */
 export const STATES = {
   /** Configured, nothing rented yet: the wallet untouched, the form with its quote. */
@@ -428,6 +495,48 @@ export const STATES = {
     keys: KEYS,
     rentals: { rentals: [BIG, SMALL], version: 8 },
     preview: QUOTE
+  },
+  /** A running rental's kernels: one reconnecting (the card says so), one left detached. */
+  kernels: {
+    status: STATUS,
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    wallet: wallet([KERNELS_RENTAL]),
+    keys: KEYS,
+    rentals: { rentals: [KERNELS_RENTAL], version: 7 },
+    preview: QUOTE,
+    kernels: { kernels: KERNELS, version: 30 }
+  },
+  /**
+   * Not signed in (a fresh install): "Sign in to gpuoutlet", the email of the account last
+   * signed in here filled in; "Send code" leads to the code step.
+   */
+  signin: {
+    status: {
+      ...STATUS,
+      configured: false,
+      state: 'not_configured',
+      sidConfigured: false,
+      sidSource: null,
+      problem: 'Not signed in to gpuoutlet at https://gpuoutlet.ai.',
+      session: null,
+      sessionState: 'signed_out'
+    },
+    templates: ALL_TEMPLATES,
+    families: { families: FAMILIES },
+    wallet: wallet([]),
+    keys: KEYS,
+    rentals: { rentals: [], version: 1 },
+    preview: QUOTE,
+    codeSent: {
+      email: 'alice@example.com',
+      created: false,
+      message: 'gpuoutlet emailed a 6-digit sign-in code to alice@example.com.',
+      resendAfterSeconds: 30,
+      codeLifetimeSeconds: 600,
+      attemptsPerCode: 5,
+      hint: null
+    }
   },
   /** The rentals API cannot be reached: every part that needs it says so. */
   error: {
