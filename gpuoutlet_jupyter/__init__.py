@@ -8,8 +8,16 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .notebook.panel import Panel
+    from .notebook.rent import Rental, rent
 
-__all__ = ["Panel", "__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "Panel",
+    "Rental",
+    "__version__",
+    "load_ipython_extension",
+    "rent",
+    "unload_ipython_extension",
+]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -44,4 +52,9 @@ def __getattr__(name: str) -> Any:
         from .notebook.panel import Panel
 
         return Panel
+    # `with gpuoutlet_jupyter.rent("rtx-4090") as rental:` (notebook/rent.py), loaded on use.
+    if name in ("rent", "Rental"):
+        from .notebook import rent as module
+
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

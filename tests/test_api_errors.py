@@ -129,7 +129,12 @@ def test_each_documented_code_has_its_error(
     assert (error.status_code, error.code) == (status, code)
     assert error.api_message == f"vendor words for {code}"
     text = str(error)
-    assert f"vendor words for {code}" in text  # the API's own message is kept
+    if code == "rental_not_found":
+        # Its words name the API's route ("GET /v1/rentals lists yours") where the user's way
+        # to list rentals is meant; they add nothing else, so only api_message keeps them.
+        assert f"vendor words for {code}" not in text
+    else:
+        assert f"vendor words for {code}" in text  # the API's own message is kept
     for word in words:
         assert word in text
 

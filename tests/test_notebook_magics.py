@@ -7,6 +7,7 @@ uses the in-process service against the sandbox for the insufficient-balance mes
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -607,3 +608,139 @@ def test_a_garbled_families_list_does_not_block_renting(
     assert [r["id"] for r in listed] == [value.id]
     value, printed = run(f"%gpu_stop {value.id} --no-wait")
     assert not isinstance(value, Exception), printed
+
+
+# -- arguments as a shell splits them; what %gpu_keep says (issue 15) --------------------------
+
+
+def test_arguments_are_split_as_a_shell_splits_them(fake: FakeBackend, run: Run) -> None:
+    value, printed = run('%gpu_rent rtx-4090 --name "my exp 1" --no-wait')
+    assert not isinstance(value, Exception), printed
+    assert fake.created[-1]["name"] == "my exp 1"  # no quotes kept in the name
+    value, printed = run("%gpu_rent rtx-4090 --name 'it'\"'\"'s' --no-wait")
+    assert fake.created[-1]["name"] == "it's", printed
+    # Family and template ids in any case: sent as gpuoutlet spells them.
+    value, printed = run("%gpu_rent RTX-4090 --template PyTorch --no-wait")
+    assert not isinstance(value, Exception), printed
+    assert (fake.created[-1]["familyId"], fake.created[-1]["templateId"]) == (
+        "rtx-4090",
+        "pytorch",
+    )
+    # An unbalanced quote: said, nothing sent.
+    count = len(fake.created)
+    value, printed = run('%gpu_rent rtx-4090 --name "my exp 1')
+    assert isinstance(value, GpuMagicError)
+    assert "unbalanced quote" in printed and len(fake.created) == count
+
+
+def test_keep_says_what_it_did(fake: FakeBackend, run: Run) -> None:
+    value, printed = run(f"%gpu_keep {ID}")
+    assert isinstance(value, RentalInfo) and fake.kept == [(ID, None)]
+    assert f"{ID} has no idle stop" in printed and f"%gpu_keep {ID} --idle-stop" in printed
+    fake.idle_reply = {
+        "minutes": 30.0,
+        "warnMinutes": 5.0,
+        "lastActiveAt": "2026-06-07T08:14:22Z",
+        "stopAt": "2026-06-07T08:44:22Z",
+        "secondsLeft": 1800.0,
+        "warning": False,
+        "decidedHere": True,
+        "kernels": 1,
+        "busyKernels": 0,
+    }
+    value, printed = run(f"%gpu_keep {ID}")
+    assert f"Kept {ID}: the idle timer starts again" in printed
+    assert re.search(r"after 30 min with nothing running on it; (30:00|29:5\d) left", printed)
+    fake.idle_reply = None
+    value, printed = run(f"%gpu_keep {ID} --idle-stop 0")
+    assert fake.kept[-1] == (ID, 0.0) and "no longer stopped for being idle" in printed
+
+
+def test_a_name_with_spaces_reaches_the_api_and_the_kernel_name(
+    funded_in_process: Any, sandbox: Any, run: Run, tmp_path: Path
+) -> None:
+    value, printed = run('r = %gpu_rent RTX-4090 --name "my exp 1"\nr')
+    assert isinstance(value, RentalInfo), printed
+    try:
+        with sandbox.client(funded_in_process.sid) as http:
+            listed = http.get(f"/v1/rentals/{value.id}").json()
+        assert (listed["name"], listed["familyId"]) == ("my exp 1", "rtx-4090")
+        assert value.kernel_display_name == "Python 3 · rtx-4090 ×1 · my exp 1"
+        spec = tmp_path / "data" / "kernels" / str(value.kernel) / "kernel.json"
+        assert '"display_name": "Python 3 · rtx-4090 ×1 · my exp 1"' in spec.read_text("utf-8")
+    finally:
+        run(f"%gpu_stop {value.id} --no-wait")
+
+
+# -- saying when what is shown is old (issue 15) -----------------------------------------------
+
+
+def test_with_the_api_unreachable_the_list_says_how_old_it_is_and_why(
+    ip: Any, run: Run, ssh_keypair: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox of this test's own, stopped under a running rental: the API is unreachable."""
+    from gpuoutlet_jupyter.sandbox.testing import start_sandbox
+
+    sandbox = start_sandbox(
+        tmp_path / "sandbox",
+        provision_seconds=(0.3, 0.6),
+        worker_interval=0.2,
+        authorized_key=ssh_keypair.public_key_path,
+    )
+    for name in ("GPUOUTLET_SERVER_URL", "GPUOUTLET_SERVER_TOKEN", "JPY_PARENT_PID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
+    monkeypatch.setenv("GPUOUTLET_SID", sandbox.sid)
+    monkeypatch.setenv("GPUOUTLET_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    for setting in (
+        f"NotebookSession.ssh_dir = {str(tmp_path / 'ssh')!r}",
+        f"NotebookSession.identity_file = {str(ssh_keypair.private_key)!r}",
+        "NotebookSession.reconcile_interval = 0",
+        "NotebookSession.running_poll_interval = 0.2",
+        "NotebookSession.progress = 'text'",
+    ):
+        ip.run_line_magic("config", setting)
+    try:
+        value, printed = run("r = %gpu_rent rtx-4090 --name stale\nr")
+        assert isinstance(value, RentalInfo) and value.status == "running", printed
+        value, printed = run("%gpu_status")
+        assert re.search(r"configured\s+yes", printed) and "⚠" not in printed, printed
+        value, printed = run("%gpu_rentals")
+        assert "Not up to date" not in printed, printed
+    finally:
+        sandbox.terminate()  # the API is gone (and its pods with it)
+
+    def answer(cell: str) -> str:
+        # The watcher's next poll fails (it polls a running rental every 0.2 s here).
+        deadline = time.monotonic() + 30
+        while True:
+            _value, printed = run(cell)
+            if "⚠" in printed or time.monotonic() > deadline:
+                return printed
+            time.sleep(0.2)
+
+    printed = answer("%gpu_rentals")
+    # The old row is still there (it may still cost money), said to be old, with why.
+    assert "stale" in printed and "running" in printed
+    assert "⚠ Not up to date: the rentals API has not answered since" in printed, printed
+    assert f"Could not reach the rentals API at {sandbox.url}" in printed
+    assert "What is listed is what it said last (the oldest" in printed
+    printed = answer("%gpu_status")
+    assert not re.search(r"configured\s+yes\n", printed), printed
+    assert re.search(
+        r"configured\s+(yes, but the rentals API is not answering now|a session is set, but it does not work now)",
+        printed,
+    )
+    assert re.search(r"⚠ rentals API\s+not answering since", printed)
+    assert sandbox.sid not in printed
+
+
+def test_a_wrong_sid_is_not_configured_yes(in_process: Any, run: Run, monkeypatch: Any) -> None:
+    monkeypatch.setenv("GPUOUTLET_SID", "a-session-that-does-not-exist-0123456789")
+    value, printed = run("%gpu_status")
+    assert not isinstance(value, Exception), printed
+    assert not re.search(r"configured\s+yes", printed), printed
+    assert "a session is set, but it does not work now" in printed
+    assert re.search(r"signed in\s+no \(the session has ended\): %gpu_login", printed), printed
+    assert "a-session-that-does-not-exist" not in printed

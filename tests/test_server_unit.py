@@ -550,7 +550,7 @@ async def test_manager_long_poll_returns_at_the_cap_without_a_change(
     await manager.start()
     try:
         listed = await manager.api.rentals(LongPoll(wait=0.05, since=0))
-        assert listed == {"rentals": [], "version": 0}
+        assert listed == {"rentals": [], "version": 0, "apiProblem": None}
     finally:
         await manager.stop()
 

@@ -36,7 +36,7 @@ class RequestValidationError(GpuOutletError, ValueError):
 
     def __init__(self, problems: list[tuple[str, str]], *, what: str = "rental request") -> None:
         self.problems = problems
-        listed = "; ".join(f"{field}: {problem}" for field, problem in problems)
+        listed = "; ".join(f"{field}: {clause(problem)}" for field, problem in problems)
         super().__init__(
             f"Invalid {what}: {listed}. Nothing was sent to the API and nothing was "
             "charged; fix the value and try again."
@@ -62,6 +62,15 @@ class RequestValidationError(GpuOutletError, ValueError):
                 text = str(err["msg"]).removeprefix("Value error, ")
             problems.append((field, text))
         return cls(problems, what=what)
+
+
+def clause(text: str) -> str:
+    """``text`` as a clause of a longer message: without its final full stop, so that the
+    message's own ". Nothing was sent" does not make two (an ellipsis is kept)."""
+    text = text.rstrip()
+    if text.endswith(".") and not text.endswith(".."):
+        return text[:-1]
+    return text
 
 
 def _to_camel(name: str) -> str:

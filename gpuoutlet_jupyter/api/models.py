@@ -76,6 +76,13 @@ class RentalRequest(BaseModel):
     name: Annotated[str, Field(max_length=MAX_NAME_LENGTH)] | None = None
     auto_stop_after_hours: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
+    @field_validator("family_id", "template_id", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        # gpuoutlet's family and template ids are lower-case (rtx-4090, h100-80gb, pytorch):
+        # RTX-4090 can only mean rtx-4090, so it is sent as that (never refused for its case).
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("family_id", "template_id", "region")
     @classmethod
     def _no_surrounding_space(cls, value: str | None) -> str | None:

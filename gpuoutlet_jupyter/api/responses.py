@@ -215,9 +215,11 @@ def api_error(
             **common,
         )
     if code == "rental_not_found":
+        # Its own words (kept in api_message) say no more than this, and they point at its
+        # routes ("GET /v1/rentals lists yours"): the user's way to list them is named instead.
         return errors.RentalNotFoundError(
-            f"gpuoutlet has no {what} on this account{quote}. Check the id: %gpu_rentals (or "
-            "the sidebar) lists the rentals that exist.",
+            f"gpuoutlet has no {what} on this account. Check the id: %gpu_rentals (or the "
+            "sidebar) lists the rentals that exist.",
             **common,
         )
     if code == "invalid_count":
@@ -235,9 +237,9 @@ def api_error(
         )
     if code == "validation_failed":
         fields = validation_fields(details)
-        listed = "; ".join(f"{name}: {problem}" for name, problem in fields)
+        listed = "; ".join(f"{name}: {errors.clause(problem)}" for name, problem in fields)
         return errors.ValidationFailedError(
-            f"gpuoutlet refused the request: {listed or said}. Nothing was charged; fix "
+            f"gpuoutlet refused the request: {listed or errors.clause(said)}. Nothing was charged; fix "
             f"{'those values' if len(fields) > 1 else 'the value'} and try again{quote}.",
             fields=fields,
             **common,

@@ -117,10 +117,13 @@ class LinkSettings:
     replay_buffer_mb: float
     reconnect_delay_max: float
     runtime_dir: str
+    rental_id: str = ""
 
     @property
     def where(self) -> messages.Where:
-        return messages.Where(self.alias, self.python, self.config_file, self.known_hosts_file)
+        return messages.Where(
+            self.alias, self.python, self.config_file, self.known_hosts_file, self.rental_id
+        )
 
     @property
     def silence_limit(self) -> float:
@@ -166,6 +169,9 @@ class RemoteLink:
         self.closing = False
         self.reconnects = 0
         self.streamlocal_refused = False
+        #: The kernel is gone because its rental ended (its machine with it): nothing to
+        #: reconnect to, end or restart.
+        self.rental_over = False
         self._supervisor: asyncio.Task[None] | None = None
         self._kernel_done: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -711,6 +717,9 @@ class RemoteLink:
                 )
                 return
             if not await self._record_exists():
+                # Its record goes when its rental stops (the kernelspec writer forgets it).
+                self.rental_over = True
+                self.keeper_pid = None  # nothing left to end on a machine that is gone
                 self._give_up("its rental stopped")
                 return
             self.attempt += 1
@@ -743,7 +752,9 @@ class RemoteLink:
             self.requests.detach()
 
     def _give_up(self, why: str) -> None:
-        self.log.error(messages.gave_up(self.settings.alias, why))
+        # A rental that ended takes its kernel with it: expected, not an error of the kernel.
+        report = self.log.info if self.rental_over else self.log.error
+        report(messages.gave_up(self.settings.alias, why))
         self.error = why
         self._mark_gone(1)
         if self.records is not None and self.wrapper:

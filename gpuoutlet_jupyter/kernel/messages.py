@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..ssh.writer import ENTRY_SUFFIX, KNOWN_HOSTS_SUFFIX
 from .ssh_command import OLD_PYTHON_MESSAGE
 from .wrapper import ErrorKind
 
@@ -18,6 +20,7 @@ class Where:
     python: str
     config_file: str = ""
     known_hosts_file: str = ""
+    rental_id: str = ""
 
     @property
     def ssh(self) -> str:
@@ -25,6 +28,33 @@ class Where:
         if self.config_file:
             return f"ssh -F {shlex.quote(self.config_file)} {self.alias}"
         return f"ssh {self.alias}"
+
+    @property
+    def rental(self) -> str:
+        return self.rental_id or self.alias
+
+    def entry_gone(self) -> bool:
+        """Whether the rental's SSH entry was removed: its entry and known_hosts, written side by
+        side while it runs, are deleted together when it stops (or fails, or is gone)."""
+        return entry_gone(self.known_hosts_file)
+
+
+def entry_gone(known_hosts_file: str) -> bool:
+    """Whether the SSH entry beside ``known_hosts_file`` (``<id>.known_hosts``, as gpuoutlet's
+    SSH writer names it) is gone with it; False for a kernelspec not written that way."""
+    known = Path(known_hosts_file) if known_hosts_file else None
+    if known is None or not known.name.endswith(KNOWN_HOSTS_SUFFIX):
+        return False
+    entry = known.with_name(known.name[: -len(KNOWN_HOSTS_SUFFIX)] + ENTRY_SUFFIX)
+    return not entry.exists() and not known.exists()
+
+
+def rental_over(rental: str) -> str:
+    """What the notebook of a kernel whose rental ended is told (nothing to restart on)."""
+    return (
+        f"rental {rental} was stopped: pick another kernel (Kernel › Change Kernel…). Its "
+        "machine and the kernel that ran on it are gone with it."
+    )
 
 
 def indent(text: str) -> str:
@@ -118,9 +148,19 @@ def ssh_failure(where: Where, code: int | None, tail: str) -> str:
             f"public key and that the IdentityFile in the ssh config is right.{said}"
         )
     if "Could not resolve hostname" in tail:
+        if where.entry_gone():
+            # Not a configuration problem: the rental ended and its alias went with it.
+            return rental_over(where.rental)
+        if not where.config_file:
+            return (
+                f"ssh cannot resolve the alias {alias}: pass the ssh config that defines it "
+                f"(ssh_config_file in the kernelspec's provisioner config).{said}"
+            )
         return (
-            f"ssh cannot resolve the alias {alias}: pass the ssh config that defines it "
-            f"(ssh_config_file in the kernelspec's provisioner config).{said}"
+            f"ssh cannot resolve the alias {alias}: {where.config_file} does not define it. "
+            f"gpuoutlet-jupyter writes it in its own folder and includes that folder from "
+            f"{where.config_file}: check that the Include line is still there (the rental's "
+            f"card in the sidebar says where to add it), then start the kernel again.{said}"
         )
     if "Address already in use" in tail or "local forwarding" in tail:
         return (

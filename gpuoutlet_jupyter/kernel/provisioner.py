@@ -15,6 +15,7 @@ from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Bool, CaselessStrEnum, Float, Integer, TraitError, Unicode, validate
 
+from . import messages
 from .link import (
     LOCAL_PORTS,
     LOCALHOST,
@@ -138,6 +139,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
         self._ports: dict[str, int] = {}
         self._launched = False
         self._adopting: KernelRecord | None = None
+        self._rental_over = False
 
     # What tests, the server and the curious may look at.
 
@@ -197,9 +199,39 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
         return self._launched
 
     async def poll(self) -> int | None:
-        if not self._launched or self._link is None:
+        link = self._link
+        if not self._launched or link is None:
             return 0
-        return self._link.kernel_status()
+        if link.rental_over and not self._rental_over:
+            # Its rental ended, and its machine with it: a restart could only fail (and say
+            # "Kernel Restarting" first). The restarter is stopped before anyone learns the
+            # kernel is dead; this poll may be the restarter's own, which would restart at once
+            # on a dead answer, so this one answer is "alive", every later one "dead".
+            self.end_with_rental()
+            return None
+        return link.kernel_status()
+
+    @property
+    def rental_over(self) -> bool:
+        """The kernel's rental ended (stopped, failed or gone): it cannot run or start again."""
+        return self._rental_over or (self._link is not None and self._link.rental_over)
+
+    def end_with_rental(self) -> None:
+        """The rental ended: no restart is tried (the Jupyter server's restarter is stopped),
+        and the kernel's manager says why it died (``reason``, which JupyterLab shows)."""
+        if self._rental_over:
+            return
+        self._rental_over = True
+        km = self.parent
+        if km is not None:
+            if getattr(km, "autorestart", False):
+                km.stop_restarter()
+                km.autorestart = False
+            if km.has_trait("reason"):  # jupyter_server's kernel managers have one
+                km.reason = messages.rental_over(self.rental_id or self.ssh_alias)
+        self.log.info(
+            "the rental of kernel %s ended: it is not restarted", self.rental_id or self.ssh_alias
+        )
 
     async def wait(self) -> int | None:
         link = self._link
@@ -244,6 +276,11 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
                 f"the kernelspec {getattr(km, 'kernel_name', '')!r} names no ssh_alias in its "
                 "kernel_provisioner config; remove it and let gpuoutlet-jupyter write it again"
             )
+        if self.rental_over or messages.entry_gone(self.known_hosts_file):
+            # A (re)start of the kernel of a rental that ended: its alias is gone with it, and
+            # ssh would only say it cannot resolve it.
+            self.end_with_rental()
+            raise RemoteKernelError(messages.rental_over(self.rental_id or self.ssh_alias))
         # Locally the kernel is plain TCP on loopback: the ports are ssh's forwards (and ours).
         km.transport = "tcp"
         km.ip = LOCALHOST
@@ -342,6 +379,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
                 replay_buffer_mb=self.replay_buffer_mb,
                 reconnect_delay_max=self.reconnect_delay_max,
                 runtime_dir=self.remote_runtime_dir,
+                rental_id=self.rental_id,
             ),
             self._ports,
             key=key if isinstance(key, bytes) else str(key).encode(),
@@ -465,7 +503,7 @@ class GpuOutletSSHProvisioner(KernelProvisionerBase):
     async def _detach(self) -> bool:
         """Leave the kernel running, detached (Jupyter goes away); whether it was."""
         link = self._link
-        if link is None or self.detach_timeout == 0 or not self._launched:
+        if link is None or self.detach_timeout == 0 or not self._launched or self.rental_over:
             return False
         await link.call(link.detach())
         return True

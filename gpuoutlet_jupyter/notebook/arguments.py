@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shlex
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -29,9 +30,19 @@ def line_magic(func: F) -> F:
     return cast("F", _magic.line_magic(func))
 
 
+def split_line(line: str) -> list[str]:
+    """The words of a magic's line as a POSIX shell splits them: ``--name "my exp 1"`` gives
+    ``my exp 1``, quotes and all taken off, as ``'it'"'"'s'`` gives ``it's``.
+
+    IPython's own ``arg_split`` (what ``magic_arguments`` uses) keeps the quotes in the word;
+    ``shlex`` does what every CLI user expects. Raises ValueError on an unbalanced quote.
+    """
+    return shlex.split(line, comments=False, posix=True)
+
+
 def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
-    """``IPython.core.magic_arguments.parse_argstring``, typed."""
-    return _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
+    """The magic's arguments from its line, split as a shell does (``split_line``)."""
+    return magic.parser.parse_args(split_line(line))  # type: ignore[attr-defined]
 
 
 class HelpRequested(Exception):

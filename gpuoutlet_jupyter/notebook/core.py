@@ -31,6 +31,7 @@ from .views import (
     TemplatesTable,
     WalletInfo,
 )
+from .views.freshness import problem_of
 
 #: Failures of one follow-up request that are worth retrying: the rental is unaffected by them.
 _TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
@@ -134,13 +135,19 @@ class GpuCore:
         return self.keys()
 
     def rentals(self) -> RentalsTable:
-        """Every rental, with how long the wallet lasts at their burn and its warnings."""
-        listed = [self._info(r) for r in self.backend.rentals()["rentals"]]
+        """Every rental, with how long the wallet lasts at their burn and its warnings; when the
+        rentals API does not answer, how old the list is and why (``apiProblem``)."""
+        reply = self.backend.rentals()
+        listed = [self._info(r) for r in reply["rentals"]]
+        wallet: dict[str, Any] | None = None
+        wallet_problem = None
         try:
             wallet = self.backend.wallet()
-        except (TransportError, ServerError, RateLimitedError, MalformedResponseError):
-            wallet = None  # a blip: the table without the hours left
-        return RentalsTable(listed, wallet=wallet)
+        except GpuOutletError as exc:
+            wallet_problem = str(exc)  # the table, without the hours left, and why
+        return RentalsTable(
+            listed, wallet=wallet, problem=problem_of(reply), wallet_problem=wallet_problem
+        )
 
     def rental(self, rental_id: str) -> RentalInfo:
         return self._info(self.backend.rental(rental_id))
@@ -189,7 +196,7 @@ class GpuCore:
         rental, interrupted = self.follow(rental, ready_or_final)
         if interrupted:
             return rental
-        return self._outcome(rental)
+        return self.outcome(rental)
 
     def create(
         self,
@@ -233,9 +240,10 @@ class GpuCore:
         rental, interrupted = self.follow(rental, ready_or_final)
         if interrupted or rental.status in ("stopping", "stopped"):
             return rental
-        return self._outcome(rental)
+        return self.outcome(rental)
 
-    def _outcome(self, rental: RentalInfo) -> RentalInfo:
+    def outcome(self, rental: RentalInfo) -> RentalInfo:
+        """The rental once followed: returned when it runs, else why there is nothing to use."""
         if rental.status == "failed":
             raise NotReadyError(
                 f"Rental {rental.id} failed to provision: {rental.error or 'no reason given'}. "
@@ -260,18 +268,21 @@ class GpuCore:
         return self._progress(self.following(rental_id)) if self._progress is not None else None
 
     def follow(
-        self, rental: RentalInfo, done: Callable[[RentalInfo], bool]
+        self, rental: RentalInfo, done: Callable[[RentalInfo], bool], *, keep: bool = True
     ) -> tuple[RentalInfo, bool]:
         """Long-poll the rental, updating a progress view, until ``done``.
 
         Returns the last state and whether Ctrl-C ended the following. Ctrl-C stops the
-        following only: the rental goes on, watched by the service.
+        following only: the rental goes on, watched by the service. With ``keep=False`` Ctrl-C
+        is raised instead (the caller stops the rental: ``rent()`` hands over ready rentals only).
         """
         view = self._view(rental.id)
         seen = [rental]
         try:
             latest = self._follow(rental, done, view, seen)
         except KeyboardInterrupt:
+            if not keep:
+                raise
             latest = seen[0]
             where = (
                 "the Jupyter server"
@@ -336,6 +347,12 @@ class GpuCore:
         stop (0 turns it off)."""
         minutes = self.check_idle_stop(idle_stop_minutes)
         return self._info(self.backend.keep(rental_id, idle_stop_minutes=minutes))
+
+    def keep_and_say(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalInfo:
+        """``keep``, then say what it did (a rental without idle stop has nothing to keep)."""
+        kept = self.keep(rental_id, idle_stop_minutes=idle_stop_minutes)
+        self.say(kept.kept_line(self.check_idle_stop(idle_stop_minutes)))
+        return kept
 
     # Stopping.
 

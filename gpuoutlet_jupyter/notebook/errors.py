@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api import GpuOutletError, TransportError
+from ..api.errors import clause
 
 
 class ServerUnreachableError(TransportError):
@@ -41,5 +42,5 @@ def explain_problems(problems: list[tuple[str, str]], names: dict[str, str]) -> 
             # pydantic's "Input should be greater than 0" reads as "--auto-stop should be ...".
             for prefix in ("Input ", "String ", "Value "):
                 problem = problem.removeprefix(prefix)
-        parts.append(f"{name} {problem}")
+        parts.append(f"{name} {clause(problem)}")
     return "; ".join(parts)

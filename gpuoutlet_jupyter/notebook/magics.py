@@ -292,7 +292,8 @@ class GpuMagics(Magics):
         if args is None:
             return None
         return self._run(
-            "gpu_keep", lambda core: core.keep(args.rental_id, idle_stop_minutes=args.idle_stop)
+            "gpu_keep",
+            lambda core: core.keep_and_say(args.rental_id, idle_stop_minutes=args.idle_stop),
         )
 
     @line_magic

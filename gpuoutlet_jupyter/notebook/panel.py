@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from .errors import explain_problems
 from .live import LIVE_WAIT_SECONDS, start_live
 from .session import NotebookSession
 from .views import ELSEWHERE, RentalInfo, WalletInfo
-from .widgets import copy_button, idle_warning_html, stopped_idle_text
+from .widgets import copy_button, idle_warning_html, no_math, stopped_idle_text
 
 if TYPE_CHECKING:
     from .core import GpuCore
@@ -51,6 +52,20 @@ def _family_label(family: dict[str, Any]) -> str:
     return f"{family.get('id')} — from {price}/h per GPU{gb}"
 
 
+def _per_gpu_price(family: dict[str, Any]) -> int:
+    return int(family.get("minPricePerGpuHourCents") or 0)
+
+
+def next_name(name: str) -> str:
+    """The name to suggest after renting ``name``: ``alice/exp-42`` → ``alice/exp-43``
+    (``exp-009`` → ``exp-010``); a name without a number at its end gets ``-2``."""
+    match = re.search(r"(\d+)$", name)
+    if match is None:
+        return f"{name}-2" if name else ""
+    digits = match.group(1)
+    return name[: match.start()] + str(int(digits) + 1).zfill(len(digits))
+
+
 def _template_label(template: Any) -> str:
     ports = ", ".join(str(p) for p in template.ports)
     return f"{template.id} — {template.contents}" + (f" (port {ports})" if ports else "")
@@ -73,6 +88,8 @@ class _Row:
         )
         # Two clicks: the first says a stop is permanent, the second stops.
         self.armed_at: float | None = None
+        #: Not stopped, failed or gone: it may cost money, and has a Stop button.
+        self.active = True
         self.stop.on_click(lambda _button: panel.stop_clicked(self))
         self.keep = w.Button(
             description="Keep it",
@@ -114,7 +131,13 @@ class _Row:
             phase += f"<br>{html.escape(summary)}"
         self.phase.value = phase
         self.keep.layout.display = None if rental.idle_warning else "none"
-        self.stop.disabled = not rental.is_active or rental.status == "stopping"
+        # Nothing to stop once it is over: no button. While it stops: said, not clickable.
+        self.active = rental.is_active
+        self.stop.layout.display = None if rental.is_active else "none"
+        self.stop.disabled = rental.status == "stopping"
+        if rental.status == "stopping":
+            self.stop.description = "Stopping…"
+            self.armed_at = None
 
     def close(self) -> None:
         widgets = (self.label, self.state, self.money, self.phase, self.keep, self.stop, self.box)
@@ -182,9 +205,11 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 self.launch,
             ]
         )
+        # The rentals first: what runs (and costs) matters more than the form to rent more.
         super().__init__(
-            [form, self.message, self.wallet, w.HTML("<b>Rentals</b>"), self.rentals], **kwargs
+            [self.message, self.wallet, w.HTML("<b>Rentals</b>"), self.rentals, form], **kwargs
         )
+        no_math(self)
         self._load()
         if live:
             self.start()
@@ -195,7 +220,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def __repr__(self) -> str:
         # The text/plain of the panel's output, for viewers without widgets.
-        active = sum(1 for r in self._rows.values() if not r.stop.disabled)
+        active = sum(1 for r in self._rows.values() if r.active)
         return f"gpuoutlet panel: {len(self._rows)} rentals ({active} active); use %gpu_rentals for text"
 
     # Loading and rendering (kernel thread only).
@@ -205,6 +230,9 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         families: list[dict[str, Any]] = backend.families()["families"]
         self._families = {str(f["id"]): f for f in families}
         self.family.options = [(_family_label(f), str(f["id"])) for f in families]
+        if self.family.value is None and families:
+            # Never an empty choice: the cheapest GPU hour first, as the sidebar does.
+            self.family.value = str(min(families, key=_per_gpu_price)["id"])
         self._show_wallet(backend.wallet())
         listed = backend.rentals()
         self._render(listed)
@@ -264,7 +292,9 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             # The balance message (what the hour costs, where to top up) comes from the core.
             self.say(f"Not launched: {exc}", error=True)
             return None
-        self.say(f"Launched {rental.quote_line()} It shows below as it comes up.")
+        self.say(f"Launched {rental.quote_line()} It shows above as it comes up.")
+        # The next rental gets the next name (alice/exp-42, then alice/exp-43), not this one's.
+        self.name.value = next_name(self.name.value.strip())
         self.refresh()
         return rental
 
@@ -297,7 +327,7 @@ class Panel(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         except GpuOutletError as exc:
             self.say(f"Could not keep {rental_id}: {exc}", error=True)
             return
-        self.say(f"Kept {rental_id}: {kept.idle_sentence() or 'it has no idle stop'}.")
+        self.say(kept.kept_line())
         self.refresh()
 
     def refresh(self) -> None:

@@ -15,6 +15,7 @@ from ..api.cents import format_cents
 from .live import LIVE_WAIT_SECONDS, start_live
 from .progress import progress_line
 from .views import RentalInfo, duration, minutes_text
+from .views.text import NO_MATH_CLASSES
 
 if TYPE_CHECKING:
     from .follow import RentalFollow
@@ -53,6 +54,13 @@ def idle_warning_html(rental: RentalInfo) -> str:
     """The warning, bold in the theme's warning colour (the panel's and the widget's)."""
     text = html.escape(idle_warning_text(rental))
     return f"<b style='color:var(--jp-warn-color0, #b00020)'>{text}</b>"
+
+
+def no_math(widget: w.DOMWidget) -> None:
+    """Keep MathJax off the widget and all it holds (its prices carry ``$``): its outer element
+    gets the classes MathJax skips, as every HTML output of the notebook layer does."""
+    for name in NO_MATH_CLASSES.split():
+        widget.add_class(name)
 
 
 def stopped_idle_text(rental: RentalInfo) -> str:
@@ -96,6 +104,10 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             layout=w.Layout(width="320px"),
         )
         self.bar_label = w.Label("")
+        # Time against the estimate means something only while it comes up (and once it ran,
+        # full): a stop, or a rental followed once it was past that, shows no bar at all.
+        self.bar_row = w.HBox([self.bar, self.bar_label], layout=w.Layout(display="none"))
+        self._came_up_here = False
         self.money = w.HTML("")
         self.phase = w.HTML("")
         self.upstream = w.HTML("", layout=w.Layout(display="none"))
@@ -121,7 +133,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             [
                 self.heading,
                 self.status_line,
-                w.HBox([self.bar, self.bar_label]),
+                self.bar_row,
                 self.money,
                 self.phase,
                 self.upstream,
@@ -132,6 +144,7 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             ],
             **kwargs,
         )
+        no_math(self)
 
     def __repr__(self) -> str:
         # The text/plain of the widget's output: what a viewer without widgets sees.
@@ -201,6 +214,12 @@ class ProgressWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _render_bar(self, rental: RentalInfo) -> None:
         """Time spent provisioning against gpuoutlet's estimate; full once it runs."""
+        if rental.status == "provisioning":
+            self._came_up_here = True
+        visible = rental.status == "provisioning" or (
+            self._came_up_here and rental.status in ("running", "failed")
+        )
+        self.bar_row.layout.display = None if visible else "none"
         expected = rental.expected_seconds or DEFAULT_EXPECTED_SECONDS
         elapsed = rental.provisioning_seconds()
         self.bar.max = max(1, round(expected))

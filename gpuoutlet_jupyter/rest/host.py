@@ -72,6 +72,9 @@ class ServiceHost:
         self.account_note = AccountNote(config.state_dir)
         self._problem = problem
         self._service: RentalService | None = None
+        #: Called with every service built here, before it starts (each session gets a new
+        #: one): where the Jupyter server adds its hooks.
+        self.on_build: list[Callable[[RentalService], None]] = []
         self._state = "new"
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -206,6 +209,8 @@ class ServiceHost:
             log.error("gpuoutlet: %s", self._problem)
             return
         service.continue_after(self._version)
+        for add in self.on_build:
+            add(service)
         try:
             await service.start()
         except Exception as exc:
@@ -317,6 +322,8 @@ class ServiceHost:
             "maxHourlySpendCents": options.max_hourly_spend_cents or None,
             # What was wrong with the rentals state file at start (see service/store.py).
             "stateProblems": list(service.state_problems) if service else [],
+            # The rentals API not answering the service's watching: since when, and why.
+            "apiProblem": service.health.problem() if service else None,
             "session": session,
             "sessionProblem": problem if state != "signed_in" else None,
             "sessionState": state,

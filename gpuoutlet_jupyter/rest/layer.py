@@ -228,7 +228,14 @@ class JsonAPI:
             # A sign-in may have replaced the service while this waited: answer from the new one.
             service = await self._service()
         # No await since the list was read: this version is the one of that list.
-        return reply(models.RentalsView, {"rentals": service.rentals(), "version": service.version})
+        return reply(
+            models.RentalsView,
+            {
+                "rentals": service.rentals(),
+                "version": service.version,
+                "apiProblem": service.health.problem(),
+            },
+        )
 
     async def rental(self, rental_id: str, poll: LongPoll | None = None) -> JSON:
         service = await self._service()

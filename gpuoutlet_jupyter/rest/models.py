@@ -210,6 +210,19 @@ class RentalView(RestModel):
     idle_stop: IdleStopView | None
     stop_reason: str | None = Field(description="`idle` when this server stopped it for that.")
     ended_at: str | None = Field(description="When it stopped, failed or vanished.")
+    checked_at: str | None = Field(
+        None,
+        description="When the rentals API last confirmed this state (null: not since this "
+        "server started): how old what is shown is.",
+    )
+
+
+class ApiProblemView(RestModel):
+    """The rentals API does not answer the watching: what is shown is as it last said."""
+
+    message: str = Field(description="The last failure, in words, with what to do.")
+    since: str = Field(description="When the failures began (ISO 8601).")
+    last_ok_at: str | None = Field(description="When the API last answered (null: never).")
 
 
 class RentalsView(RestModel):
@@ -217,6 +230,9 @@ class RentalsView(RestModel):
 
     rentals: list[RentalView]
     version: int
+    api_problem: ApiProblemView | None = Field(
+        None, description="Set while the rentals API does not answer: the list may be old."
+    )
 
 
 class StopReply(RentalView):
@@ -455,6 +471,9 @@ class StatusView(RestModel):
         description="What was wrong with the rentals state file at start (records set aside)."
     )
     note: str | None = None
+    api_problem: ApiProblemView | None = Field(
+        None, description="Set while the rentals API does not answer the watching."
+    )
     idle_gpu_util: float | None = Field(
         None, description="The default GPU threshold of an idle stop (null: GPUs do not count)."
     )

@@ -37,6 +37,7 @@ from .handlers import routes
 from .kernel_handlers import kernel_routes
 from .kernels import ServerKernels
 from .manager import ManagerConfig, RentalsManager
+from .rental_kernels import RentalKernels
 
 #: The logger every module of the package logs to; routed to the server's log while it runs.
 _LIBRARY_LOGGER = "gpuoutlet_jupyter"
@@ -114,6 +115,14 @@ class GpuOutletApp(ServiceTraits, IdleTraits, ExtensionApp):
         self.manager = RentalsManager(self.manager_config(), activity=activity)
         # The rentals' remote kernels, read from their records (no upstream request).
         self.kernels = ServerKernels(Path(self.state_dir).expanduser(), self.serverapp)
+        if self.serverapp is not None:
+            # A rental that ended takes its kernels (and their sessions) with it.
+            kernels = RentalKernels(
+                self.serverapp.kernel_manager, getattr(self.serverapp, "session_manager", None)
+            )
+            self.manager.host.on_build.append(
+                lambda service: service.hooks.ended.append(kernels.ended)
+            )
         self._saved_environ: dict[str, str | None] = {}
         # The sid lives in this process only: kernels (user code) started later must not
         # inherit it. They reach the API through this server with their own token instead.

@@ -26,6 +26,7 @@ from .idle import (
     decide,
     default_idle_minutes,
 )
+from .money import left_running
 from .options import ServiceOptions
 from .owners import combine
 from .pods import GpuLook
@@ -194,6 +195,17 @@ class IdleStopper:
             return {}
         found = await asyncio.gather(*(gpus(r, r.idle_gpu_util or 0.0) for r in looked))
         return {r.id: look for r, look in zip(looked, found, strict=True)}
+
+    def warn_still_running(self) -> None:
+        """Log the rentals that may still be billed once this host stops watching them."""
+        watched = self._tracker.watched()
+        # Idle auto-stop is this process's doing: nobody stops those while it is down.
+        idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
+        warning = left_running(
+            [r.rental for r in watched], sorted(idle) if self.activity is not None else []
+        )
+        if warning is not None:
+            log.warning(warning)
 
     def judge(
         self, record: RentalRecord, now: float, activity: KernelActivity | None = None

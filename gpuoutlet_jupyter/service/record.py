@@ -172,6 +172,9 @@ class RentalRecord:
     # Epoch seconds it ended (stopped, failed or gone): the API's stoppedAt, else when the
     # service saw it end.
     ended_at: float | None = None
+    # Epoch seconds the rentals API last gave its word on it (a poll, the list, a create or a
+    # stop): how old what is shown is. Not a change viewers are woken for (see ``view``).
+    checked_at: float | None = None
     # What viewers see: a snapshot taken when a change is announced, so that nobody reads a
     # record half-way through an update (status already running, phase not yet rewritten).
     published: dict[str, Any] | None = field(default=None, compare=False, repr=False)
@@ -202,8 +205,11 @@ class RentalRecord:
         self.published = self._snapshot()
 
     def view(self) -> dict[str, Any]:
-        """The last announced state, with its clocks (idle, provisioning) brought up to now."""
-        return _brought_up_to_now(self.published or self._snapshot())
+        """The last announced state, with its clocks (idle, provisioning) brought up to now,
+        and when the API last confirmed it (a poll that changed nothing announces nothing)."""
+        data = _brought_up_to_now(self.published or self._snapshot())
+        data["checkedAt"] = iso(self.checked_at)
+        return data
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape of the current state (see ``rest.models.RentalView``)."""
@@ -250,6 +256,7 @@ class RentalRecord:
                 "idleStop": self._idle_json(),
                 "stopReason": self.stop_reason,
                 "endedAt": iso(self.ended_at),
+                "checkedAt": iso(self.checked_at),
             }
         )
         return data
@@ -297,6 +304,7 @@ class RentalRecord:
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
             "endedAt": self.ended_at,
+            "checkedAt": self.checked_at,
         }
 
     @classmethod
@@ -352,6 +360,7 @@ class RentalRecord:
                 last_active_at=take("lastActiveAt", _epoch),
                 stop_reason=take("stopReason", _text),
                 ended_at=take("endedAt", _epoch),
+                checked_at=take("checkedAt", _epoch),
             ),
             ignored,
         )

@@ -36,17 +36,18 @@ from ..ssh import SSHConfigWriter
 from .access import AccessWriter, KernelSpecs
 from .catalog import Family
 from .creator import Creator
+from .health import ApiHealth
 from .hooks import RentalHooks, StopRequest
 from .idle import ActivitySource
 from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
-from .money import Spending, left_running, wallet_json
+from .money import Spending, wallet_json
 from .options import ServiceOptions
 from .pods import Pods
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
 from .state import SharedState
-from .tracker import RentalView, Tracker
+from .tracker import RentalView, Tracker, durable
 from .upstream import Upstream
 from .watcher import Watcher
 
@@ -73,6 +74,8 @@ class RentalService:
         #: Before a stop and once a rental ended (see hooks.py); add to them before ``start``.
         self.hooks = RentalHooks()
         self.upstream = Upstream(client, self.options, owns_client=owns_client)
+        #: When the API last answered the watching, and since when it does not (health.py).
+        self.health = ApiHealth()
         self._state = SharedState(state_dir, idle_check_interval=self.options.idle_check_interval)
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
@@ -85,6 +88,7 @@ class RentalService:
             self.options,
             apply=self._apply,
             mark_gone=self._mark_gone,
+            health=self.health,
         )
         self._idle = IdleStopper(
             self._tracker,
@@ -153,7 +157,7 @@ class RentalService:
         no service watches them, nothing here will notice or stop them.
         """
         if warn_running:
-            self._warn_still_running()
+            self._idle.warn_still_running()
         await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
@@ -164,16 +168,6 @@ class RentalService:
             await self._state.release()
         await self.upstream.aclose()
         self._started = False
-
-    def _warn_still_running(self) -> None:
-        watched = self._tracker.watched()
-        # Idle auto-stop is this process's doing: nobody stops those while it is down.
-        idle = [r.id for r in watched if r.idle_stop_minutes and r.decided_here]
-        warning = left_running(
-            [r.rental for r in watched], sorted(idle) if self._idle.activity is not None else []
-        )
-        if warning is not None:
-            log.warning(warning)
 
     # Reading.
 
@@ -386,10 +380,12 @@ class RentalService:
                 rental = rental.model_copy(update=kept)
         async with self._tracker.lock(record.id):
             was_watched = record.watched
-            before = _durable(record)
+            before = durable(record)
             idle_before = shown(record)
             had_error = record.upstream_error is not None
             record.rental = rental
+            record.checked_at = time.time()  # the API's own word: a poll, list, create or stop
+            self.health.ok(record.checked_at)
             if polled:
                 record.polls += 1
                 record.upstream_error = None
@@ -398,7 +394,7 @@ class RentalService:
             record.mark_ended(time.time())
             self._idle.judge(record, time.time())
             await self._access.act(record)
-            if record.version == 0 or _durable(record) != before:
+            if record.version == 0 or durable(record) != before:
                 await self._tracker.bump(record)
             elif shown(record) != idle_before:
                 await self._tracker.bump(record, persist=False)
@@ -412,6 +408,7 @@ class RentalService:
         async with self._tracker.lock(record.id):
             was_watched = record.watched
             record.gone = True
+            record.checked_at = time.time()  # the API said so: a 404, or a list without it
             record.mark_ended(time.time())
             await self._access.act(record)
             await self._tracker.bump(record)
@@ -445,11 +442,3 @@ class RentalService:
         """Save (and so read the others' settings) when another process may have changed some."""
         if self._state.needs_sync(self._tracker.all()):
             await self._save()
-
-
-def _durable(record: RentalRecord) -> dict[str, Any]:
-    """The part of a record worth persisting and announcing: all but poll progress."""
-    state = record.to_state()
-    for key in ("polls", "version", "phase"):
-        state.pop(key)
-    return state

@@ -114,3 +114,11 @@ class Tracker:
         self._closed = True
         async with self._changed:
             self._changed.notify_all()
+
+
+def durable(record: RentalRecord) -> dict[str, Any]:
+    """The part of a record worth persisting and announcing: all but poll progress."""
+    state = record.to_state()
+    for key in ("polls", "version", "phase", "checkedAt"):
+        state.pop(key)
+    return state

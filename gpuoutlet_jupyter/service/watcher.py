@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..api import GpuOutletError, NotFoundError, Rental
+from .health import ApiHealth
 from .options import ServiceOptions
 from .record import RentalRecord
 from .tracker import Tracker
@@ -37,12 +38,15 @@ class Watcher:
         *,
         apply: Apply,
         mark_gone: MarkGone,
+        health: ApiHealth | None = None,
     ) -> None:
         self._tracker = tracker
         self._upstream = upstream
         self._options = options
         self._apply = apply
         self._mark_gone = mark_gone
+        #: Told of every failed poll and list, so viewers can say why what they show is old.
+        self._health = health or ApiHealth()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._reconciler: asyncio.Task[None] | None = None
@@ -160,6 +164,7 @@ class Watcher:
                 log.exception("rental %s: the watcher hit an unexpected error; going on", rental_id)
 
     async def _poll_failed(self, record: RentalRecord, exc: GpuOutletError) -> None:
+        self._health.failed(str(exc))
         async with self._tracker.lock(record.id):
             record.polls += 1
             record.upstream_error = str(exc)
@@ -177,7 +182,9 @@ class Watcher:
             listed = await self._upstream.rentals()
         except GpuOutletError as exc:
             log.warning("could not list rentals to reconcile: %s", exc)
+            self._health.failed(str(exc))
             return None
+        self._health.ok()
         seen = set()
         for rental in listed:
             seen.add(rental.id)

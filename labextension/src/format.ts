@@ -1,6 +1,7 @@
 /**
  * Money, time and cost for people. Pure functions: the model and the view share them.
  */
+import type { IFamilyView } from './types';
 
 /** 65 → "$0.65", 28000 → "$280.00" (gpuoutlet bills in US cents; another code is kept). */
 export function formatCents(cents: number, currency = 'USD'): string {
@@ -150,4 +151,32 @@ export function formatDateTime(iso: string): string {
     `${date.getUTCDate()} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()}, ` +
     `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`
   );
+}
+
+/** An instant in ms as "7 Jul 2026, 08:14 UTC". */
+export function formatInstant(ms: number): string {
+  return formatDateTime(new Date(ms).toISOString());
+}
+
+/** How long ago, for people: 12 → "12 s", 200 → "3 min", 7200 → "2 h", 259200 → "3.0 days". */
+export function formatAgo(totalSeconds: number): string {
+  const s = Math.max(0, totalSeconds);
+  if (s < 90) {
+    return `${Math.round(s)} s`;
+  }
+  if (s < 90 * 60) {
+    return `${Math.round(s / 60)} min`;
+  }
+  if (s < 48 * 3600) {
+    return `${Math.round(s / 3600)} h`;
+  }
+  return `${(s / 86400).toFixed(1)} days`;
+}
+
+/**
+ * A family as the select shows it: "rtx-4090 · $0.65/h · 24 GB". The price right after the id,
+ * so that a narrow sidebar cuts off the memory, never the price (the hint below has it all).
+ */
+export function familyLabel(family: IFamilyView): string {
+  return `${family.id} · ${formatRate(family.minPricePerGpuHourCents)} · ${family.vramGb} GB`;
 }

@@ -1,18 +1,32 @@
 /**
  * gpuoutlet-jupyter: a JupyterLab sidebar to rent GPUs through the gpuoutlet server extension.
  */
-import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  ISessionContextDialogs,
+  Notification,
+  SessionContextDialogs
+} from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import { ReadonlyJSONObject } from '@lumino/coreutils';
 
 import { pickAndStop } from './actions';
 import { gpuIcon } from './icon';
 import { confirmShutDown, openReattached } from './kernelActions';
 import { KernelsModel } from './kernels';
+import { RentalKernelWatch } from './endedKernels';
 import { DEFAULT_LONG_POLL_SECONDS, DEFAULT_REFRESH_INTERVAL, GpuOutletModel } from './model';
 import { requestAPI } from './request';
-import { ILaunchForm } from './types';
+import { IRentalsView } from './types';
+import { formFromArgs } from './validation';
+
+export { formFromArgs };
 import { GpuOutletPanel } from './widget';
 
 export const PLUGIN_ID = 'gpuoutlet-jupyter:plugin';
@@ -37,30 +51,18 @@ const RENT_ARGS: ReadonlyJSONObject = {
   }
 };
 
-/** The form fields the command's arguments set (they are validated like typed values). */
-export function formFromArgs(args: ReadonlyPartialJSONObject): Partial<ILaunchForm> | null {
-  const form: Partial<ILaunchForm> = {};
-  for (const key of ['familyId', 'templateId', 'region', 'name'] as const) {
-    if (typeof args[key] === 'string') {
-      form[key] = args[key] as string;
-    }
-  }
-  if (typeof args.gpuCount === 'number') {
-    form.gpuCount = args.gpuCount;
-  }
-  return Object.keys(form).length ? form : null;
-}
-
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Rent a GPU from JupyterLab: launch form, wallet, live rentals, SSH and kernels.',
   autoStart: true,
-  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  optional: [ICommandPalette, ISettingRegistry, ILayoutRestorer, ILabShell, ISessionContextDialogs],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    labShell: ILabShell | null,
+    sessionDialogs: ISessionContextDialogs | null
   ) => {
     const model = new GpuOutletModel({
       request: (path, init, endpoint) => requestAPI(path, init, endpoint),
@@ -125,6 +127,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.rent, category: CATEGORY });
       palette.addItem({ command: CommandIDs.stop, category: CATEGORY });
     }
+
+    // A notebook whose kernel ran on a rental that ended is told so (src/endedKernels.ts).
+    const dialogs = sessionDialogs ?? new SessionContextDialogs();
+    const endedWatch = new RentalKernelWatch({
+      listRentals: () => requestAPI<IRentalsView>('rentals', {}, 'rentals'),
+      selectKernel: context => dialogs.selectKernel(context),
+      notify: (message, select) => {
+        Notification.warning(message, {
+          autoClose: false,
+          actions: [{ label: 'Pick another kernel…', callback: select, displayType: 'accent' }]
+        });
+      }
+    });
+    const watchMain = () => endedWatch.watchAll(app.shell.widgets('main'));
+    labShell?.layoutModified.connect(watchMain);
+    void app.restored.then(watchMain);
 
     if (settingRegistry) {
       const apply = (settings: ISettingRegistry.ISettings) => {

@@ -16,11 +16,12 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { createMayHaveHappened, describeError, Endpoint, IErrorInfo } from './errors';
+import { createMayHaveHappened, describeError, Endpoint, ErrorKind, IErrorInfo } from './errors';
+import { formatCents, parseTime } from './format';
 import { PodWatcher } from './pods';
-import { formatCents } from './format';
 import {
   IAddKeyReply,
+  IApiProblemView,
   IFamiliesView,
   IFamilyView,
   IKeysView,
@@ -37,7 +38,14 @@ import {
   IWalletView
 } from './types';
 import { SignInModel } from './signin';
-import { catalogPriceCents, emptyForm, IValidation, quoteKey, validateForm } from './validation';
+import {
+  catalogPriceCents,
+  emptyForm,
+  IValidation,
+  nextName,
+  quoteKey,
+  validateForm
+} from './validation';
 
 /** One typed call to the server extension (see `requestAPI`); injected, so tests fake it. */
 export type Requester = <T>(path: string, init?: RequestInit, endpoint?: Endpoint) => Promise<T>;
@@ -52,6 +60,18 @@ export const STOP_NOTICE =
 
 export function isActive(rental: IRentalView): boolean {
   return !rental.gone && ACTIVE_STATUSES.includes(rental.status);
+}
+
+/** The failures that say the rentals API itself does not answer (not this server, not you). */
+export const UPSTREAM_KINDS: readonly ErrorKind[] = [
+  'upstream_unreachable',
+  'upstream_failed',
+  'upstream_malformed'
+];
+
+/** Whether `error` is the rentals API not answering: the sidebar's one banner says it. */
+export function isUpstream(error: IErrorInfo | null | undefined): boolean {
+  return !!error && UPSTREAM_KINDS.includes(error.kind);
 }
 
 export function canStop(rental: IRentalView): boolean {
@@ -226,6 +246,11 @@ export class GpuOutletModel implements IDisposable {
     return this._wallet;
   }
 
+  /** When the wallet shown arrived (ms, the model's clock). */
+  get walletAt(): number {
+    return this._walletAt;
+  }
+
   get walletError(): IErrorInfo | null {
     return this._walletError;
   }
@@ -388,6 +413,42 @@ export class GpuOutletModel implements IDisposable {
   get idleStopDefault(): number | null {
     const minutes = this._status?.idleStopMinutes;
     return typeof minutes === 'number' && minutes > 0 ? minutes : null;
+  }
+
+  /**
+   * Why what the sidebar shows may be old: the rentals API does not answer. One error for the
+   * whole sidebar (its banner), whichever request learnt it: the server's own watching (the
+   * list's and the status's `apiProblem`) or a failed read of the wallet, families or keys.
+   */
+  get apiProblem(): IErrorInfo | null {
+    const failed = [
+      this._walletError,
+      this._familiesError,
+      this._keysError,
+      this._templatesError,
+      this._rentalsError,
+      this._quote?.error ?? null
+    ].find(isUpstream);
+    const watching = this._rentalsProblem ?? this._status?.apiProblem ?? null;
+    if (failed) {
+      return watching ? { ...failed, message: watching.message } : failed;
+    }
+    if (!watching) {
+      return null;
+    }
+    const url = this._status?.apiUrl;
+    return {
+      kind: 'upstream_unreachable',
+      code: 'api_problem',
+      title: `The rentals API${url ? ` at ${url}` : ''} is not answering`,
+      message: watching.message
+    };
+  }
+
+  /** When the rentals API stopped answering (ms), as the server's watching saw it; or null. */
+  get apiProblemSince(): number | null {
+    const watching = this._rentalsProblem ?? this._status?.apiProblem ?? null;
+    return watching ? parseTime(watching.since) : null;
   }
 
   /** Every rental the server tracks, active ones first, then newest first. */
@@ -858,6 +919,7 @@ export class GpuOutletModel implements IDisposable {
     });
     this._setRentals([...newer, ...merged]);
     this._rentalsVersion = reply.version;
+    this._rentalsProblem = reply.apiProblem ?? null;
     this._changed.emit();
   }
 
@@ -945,6 +1007,8 @@ export class GpuOutletModel implements IDisposable {
         'launch'
       );
       this.applyRental(view); // a new rental: the wallet (and burn) is read again
+      // The next rental gets the next name (alice/exp-42, then alice/exp-43), not this one's.
+      this._form = { ...this._form, name: nextName(this._form.name) };
       return view;
     } catch (error) {
       const info = describeError(error);
@@ -1077,6 +1141,7 @@ export class GpuOutletModel implements IDisposable {
   private _rentals: IRentalView[] = [];
   private _rentalsVersion: number | null = null;
   private _rentalsError: IErrorInfo | null = null;
+  private _rentalsProblem: IApiProblemView | null = null;
   private _form: ILaunchForm = emptyForm();
   private _quote: IQuoteState | null = null;
   private _quoteTimer: ReturnType<typeof setTimeout> | null = null;

@@ -5,6 +5,7 @@
  */
 export type {
   IAddKeyReply,
+  IApiProblemView,
   IAuthView,
   ICodeSentReply,
   IErrorBody,

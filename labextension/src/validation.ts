@@ -5,6 +5,8 @@
  * (the server's default); idleGpuUtil 0 to 100 percent, or empty (the server's default). Whether the family is in gpuoutlet's catalog is the quote's to say
  * (the server answers `unknown_family` with the close ids). Pure functions.
  */
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
 import { IFamilyView, ILaunchForm, ILaunchRequest, ITemplateView } from './types';
 
 export const GPU_COUNTS: readonly number[] = [1, 2, 4, 8];
@@ -143,4 +145,39 @@ export function catalogPriceCents(
   }
   const offer = family.offers.find(o => o.gpuCount === form.gpuCount);
   return offer ? offer.pricePerHourCents : null;
+}
+
+/**
+ * The name to suggest after renting `name`: "alice/exp-42" → "alice/exp-43" ("exp-009" →
+ * "exp-010"); a name without a number at its end gets "-2"; an empty one stays empty.
+ */
+export function nextName(name: string): string {
+  const trimmed = name.trim();
+  const match = /(\d+)$/.exec(trimmed);
+  if (!match) {
+    return trimmed ? `${trimmed}-2` : '';
+  }
+  const digits = match[1];
+  const next = String(Number(digits) + 1).padStart(digits.length, '0');
+  return trimmed.slice(0, trimmed.length - digits.length) + next;
+}
+
+/** The form fields the command's arguments set (they are validated like typed values). */
+export function formFromArgs(args: ReadonlyPartialJSONObject): Partial<ILaunchForm> | null {
+  const form: Partial<ILaunchForm> = {};
+  for (const key of ['familyId', 'templateId', 'region', 'name'] as const) {
+    if (typeof args[key] === 'string') {
+      form[key] = args[key] as string;
+    }
+  }
+  // gpuoutlet's family and template ids are lower-case: RTX-4090 means rtx-4090.
+  for (const key of ['familyId', 'templateId'] as const) {
+    if (form[key] !== undefined) {
+      form[key] = (form[key] as string).toLowerCase();
+    }
+  }
+  if (typeof args.gpuCount === 'number') {
+    form.gpuCount = args.gpuCount;
+  }
+  return Object.keys(form).length ? form : null;
 }

@@ -135,6 +135,9 @@ class FakeBackend:
         self.keys_reply: dict[str, Any] = {"keys": [], "local": None, "localProblem": None}
         self.added: list[str | None] = []
         self.already_stopped = False
+        self.kept: list[tuple[str, float | None]] = []
+        #: The ``idleStop`` of a kept rental (None: it has no idle stop).
+        self.idle_reply: dict[str, Any] | None = None
         self.closed = False
 
     def status(self) -> dict[str, Any]:
@@ -234,6 +237,11 @@ class FakeBackend:
             {**reply, "notice": STOP_NOTICE, "alreadyStopped": self.already_stopped}
         ).to_json()
 
+    def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> dict[str, Any]:
+        """The rental as the server answers a keep: with ``idle_reply`` as its idle stop."""
+        self.kept.append((rental_id, idle_stop_minutes))
+        return rental_json(**{**RUNNING_FIELDS, "id": rental_id, "idleStop": self.idle_reply})
+
     async def arentals(self, *, since: int, wait: float) -> dict[str, Any]:
         return self.rentals()
 
@@ -244,16 +252,17 @@ class FakeBackend:
         self.closed = True
 
 
-RUNNING = rental_json(
-    status="running",
-    host="10.1.2.3",
-    port=2222,
-    version=6,
-    polls=3,
-    phase="Running: connect with `ssh gpuoutlet-x`.",
-    ssh={"alias": f"gpuoutlet-{ID}", "command": f"ssh gpuoutlet-{ID}"},
-    kernel=f"gpuoutlet-{ID.lower()}",
-)
+RUNNING_FIELDS: dict[str, Any] = {
+    "status": "running",
+    "host": "10.1.2.3",
+    "port": 2222,
+    "version": 6,
+    "polls": 3,
+    "phase": "Running: connect with `ssh gpuoutlet-x`.",
+    "ssh": {"alias": f"gpuoutlet-{ID}", "command": f"ssh gpuoutlet-{ID}"},
+    "kernel": f"gpuoutlet-{ID.lower()}",
+}
+RUNNING = rental_json(**RUNNING_FIELDS)
 
 
 class ScriptedSession(NotebookSession):

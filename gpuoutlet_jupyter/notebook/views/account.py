@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...api.cents import format_cents
+from ...api.errors import clause
+from .freshness import problem_of
 from .rental import RentalInfo
 from .tables import warnings_of
-from .text import cell, hours_text, parse_time
+from .text import cell, hours_text, no_math, parse_time, since_text
 
 
 class WalletInfo:
@@ -95,11 +97,13 @@ class WalletInfo:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return "".join(
-            f"<p style='color:var(--jp-warn-color0, #b00020)'>{cell(line)}</p>"
-            if line.startswith("⚠")
-            else f"<p>{cell(line)}</p>"
-            for line in self.lines()
+        return no_math(
+            "".join(
+                f"<p style='color:var(--jp-warn-color0, #b00020)'>{cell(line)}</p>"
+                if line.startswith("⚠")
+                else f"<p>{cell(line)}</p>"
+                for line in self.lines()
+            )
         )
 
 
@@ -119,12 +123,32 @@ class StatusInfo:
     def rows(self) -> list[tuple[str, str]]:
         s = self.status
         active = [r for r in self.rentals if r.is_active]
+        session = self.session
+        api = problem_of(s)
+        if not s.get("configured"):
+            configured = "no"
+        elif not session:
+            # A sid is set but does not work (signed out, expired) or cannot be checked (the
+            # API does not answer): never "yes" until gpuoutlet has said who it is.
+            configured = "a session is set, but it does not work now (see below)"
+        elif api is not None:
+            configured = "yes, but the rentals API is not answering now (see below)"
+        else:
+            configured = "yes"
         rows = [
             ("rentals handled by", self.where),
             ("rentals API", str(s.get("apiUrl") or "unknown")),
-            ("configured", "yes" if s.get("configured") else "no"),
+            ("configured", configured),
         ]
-        session = self.session
+        if api is not None:
+            rows.append(
+                (
+                    "⚠ rentals API",
+                    f"not answering since {since_text(api.get('since')) or 'the start'}: "
+                    f"{clause(str(api['message']))}. %gpu_rentals shows what it said last, "
+                    "and how long ago.",
+                )
+            )
         if session:
             rows.append(("signed in as", str(session.get("email"))))
             ends = parse_time(session.get("expiresAt"))
@@ -141,8 +165,9 @@ class StatusInfo:
                     f"no{ended}: %gpu_login {email} signs in (gpuoutlet emails a 6-digit code)",
                 )
             )
-        elif s.get("sessionProblem"):
-            rows.append(("session", str(s["sessionProblem"])))
+        elif s.get("sessionProblem") and s["sessionProblem"] != (api or {}).get("message"):
+            # Said once: when the API does not answer, the row above says it.
+            rows.append(("⚠ session", str(s["sessionProblem"])))
         if s.get("sidSource"):
             rows.append(("session from", str(s["sidSource"])))
         if s.get("problem") and s.get("sessionState") != "signed_out":
@@ -166,4 +191,4 @@ class StatusInfo:
             f"<tr><th style='text-align:left'>{cell(a)}</th><td style='text-align:left'>{cell(b)}</td></tr>"
             for a, b in self.rows()
         )
-        return f"<table>{rows}</table>"
+        return no_math(f"<table>{rows}</table>")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...api.cents import format_cents
 from .idle import IdleStop
-from .text import cell, duration, minutes_text, number, parse_time
+from .text import cell, duration, minutes_text, no_math, number, parse_time
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -85,6 +85,11 @@ class RentalInfo:
     def ended_at(self) -> datetime | None:
         """When it ended: the API's stoppedAt, else when the service saw it stop, fail or go."""
         return self.stopped_at or parse_time(self.data.get("endedAt"))
+
+    @property
+    def checked_at(self) -> datetime | None:
+        """When the rentals API last confirmed this state (see views/freshness.py)."""
+        return parse_time(self.data.get("checkedAt"))
 
     @property
     def template_id(self) -> str | None:
@@ -274,6 +279,19 @@ class RentalInfo:
             return f"stopping in {duration(left)} unless something runs on it ({keep})"
         return f"{after}; {duration(left)} left ({keep})"
 
+    def kept_line(self, idle_stop_minutes: float | None = None) -> str:
+        """What "keep it" did (``idle_stop_minutes``: what the idle stop was changed to)."""
+        if idle_stop_minutes == 0:
+            return f"{self.id} is no longer stopped for being idle: it runs until it is stopped."
+        idle = self.idle_stop
+        if idle is None:
+            return (
+                f"{self.id} has no idle stop: nothing stops it for being idle, so there is no "
+                f"timer to restart. `%gpu_keep {self.id} --idle-stop MINUTES` gives it one (it "
+                "needs the Jupyter server); %gpu_stop stops it."
+            )
+        return f"Kept {self.id}: the idle timer starts again. Idle stop: {self.idle_sentence()}."
+
     @property
     def is_running(self) -> bool:
         return self.status == "running" and bool(self.host)
@@ -402,7 +420,7 @@ class RentalInfo:
             f"<td style='text-align:left'>{_ssh_code(label, value)}</td></tr>"
             for label, value in self.summary_rows()
         )
-        return f"<div><b>{cell(self.title())}</b><table>{rows}</table></div>"
+        return no_math(f"<b>{cell(self.title())}</b><table>{rows}</table>")
 
 
 def _ssh_code(label: str, value: str) -> str:

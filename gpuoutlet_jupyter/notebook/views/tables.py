@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...api.cents import format_cents
+from ...api.errors import clause
+from .freshness import not_fresh_lines, status_as_of
 from .rental import ELSEWHERE, RentalInfo
-from .text import cell, hours_text, html_table, text_table
+from .text import cell, hours_text, html_table, no_math, text_table
 
 
 class RentalsTable:
@@ -24,6 +26,8 @@ class RentalsTable:
         title: str | None = None,
         totals: bool = True,
         wallet: dict[str, Any] | None = None,
+        problem: dict[str, Any] | None = None,
+        wallet_problem: str | None = None,
     ) -> None:
         self.rentals = list(rentals)
         self.title = title
@@ -31,6 +35,10 @@ class RentalsTable:
         self.totals = totals
         #: The wallet's JSON (``availableCents``, ``hoursLeft``), for how long the balance lasts.
         self.wallet = wallet
+        #: The list's ``apiProblem``: the rentals API does not answer, what is listed is old.
+        self.problem = problem
+        #: Why the wallet could not be read (None: it was, or it was not asked for).
+        self.wallet_problem = wallet_problem
 
     def __len__(self) -> int:
         return len(self.rentals)
@@ -58,7 +66,10 @@ class RentalsTable:
                 r.id,
                 r.name or "",
                 r.gpus,
-                r.status + (" (gone)" if r.gone else "") + ("" if r.created_here else " *"),
+                r.status
+                + (" (gone)" if r.gone else "")
+                + ("" if r.created_here else " *")
+                + status_as_of(r, self.problem),
                 format_cents(r.price_per_hour_cents),
                 format_cents(r.cost_cents()),
             ]
@@ -101,9 +112,13 @@ class RentalsTable:
 
     def _footer(self) -> list[str]:
         """The lines under the table: the totals, and what the ``*`` of a status means."""
-        lines = []
+        lines = not_fresh_lines(self.problem, self.rentals)
         if self.totals and self.rentals:
             lines.append(self.summary())
+        if self.totals and self.wallet_problem:
+            same = self.problem is not None and self.problem.get("message") == self.wallet_problem
+            reason = " either, for the same reason" if same else f": {clause(self.wallet_problem)}"
+            lines.append(f"⚠ The wallet could not be read{reason}.")
         if self.totals:
             # The wallet's warnings: every pod stops at $0, money owed.
             lines += [f"⚠ {w}" for w in warnings_of(self.wallet)]
@@ -130,8 +145,9 @@ class RentalsTable:
             else f"<p>{cell(self._empty())}</p>"
         )
         for line in self._footer():
-            body += f"<p>{cell(line)}</p>"
-        return f"<div><b>{cell(self.title)}</b>{body}</div>" if self.title else body
+            warn = " style='color:var(--jp-warn-color0, #b00020)'" if line.startswith("⚠") else ""
+            body += f"<p{warn}>{cell(line)}</p>"
+        return no_math(f"<b>{cell(self.title)}</b>{body}" if self.title else body)
 
 
 def warnings_of(wallet: dict[str, Any] | None) -> list[str]:
@@ -167,8 +183,9 @@ class _Table:
         printer.text(self.to_text())
 
     def _repr_html_(self) -> str:
-        return html_table(self.HEADERS, self.rows()) + "".join(
-            f"<p>{cell(line)}</p>" for line in self.footer()
+        return no_math(
+            html_table(self.HEADERS, self.rows())
+            + "".join(f"<p>{cell(line)}</p>" for line in self.footer())
         )
 
 

@@ -36,6 +36,35 @@ def hours_text(hours: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
+def ago_text(seconds: float) -> str:
+    """How long ago, for people: ``12 s``, ``3 min``, ``5 h``, ``2.5 days``."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def clock_text(when: datetime) -> str:
+    """``08:14:22 UTC`` (today), else ``2026-06-07 08:14 UTC``."""
+    now = datetime.now(timezone.utc)
+    if when.date() == now.date():
+        return when.strftime("%H:%M:%S UTC")
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def since_text(value: Any) -> str:
+    """An ISO time from the service as ``08:14:22 UTC (3 min ago)``; "" when there is none."""
+    when = parse_time(value)
+    if when is None:
+        return ""
+    age = (datetime.now(timezone.utc) - when).total_seconds()
+    return f"{clock_text(when)} ({ago_text(age)} ago)"
+
+
 def minutes_text(minutes: float) -> str:
     """``30 min``, ``0.2 min``."""
     return f"{minutes:g} min"
@@ -43,6 +72,19 @@ def minutes_text(minutes: float) -> str:
 
 def number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+#: JupyterLab typesets ``$…$`` in HTML outputs with MathJax, which turns the text between two
+#: amounts ("$99.99 available, $0.00 reserved") into italic math. MathJax leaves alone whatever is
+#: inside an element of these classes (``mathjax_ignore`` for MathJax 3, ``tex2jax_ignore`` for
+#: MathJax 2 and the classic notebook); an HTML entity for the sign would not help, MathJax reads
+#: the rendered text.
+NO_MATH_CLASSES = "mathjax_ignore tex2jax_ignore"
+
+
+def no_math(body: str) -> str:
+    """An HTML output that MathJax does not typeset: every ``_repr_html_`` returns through this."""
+    return f'<div class="{NO_MATH_CLASSES}">{body}</div>'
 
 
 def cell(text: Any) -> str:

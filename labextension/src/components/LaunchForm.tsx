@@ -1,7 +1,7 @@
 import * as React from 'react';
 
-import { formatMinutes, formatRate } from '../format';
-import { GpuOutletModel } from '../model';
+import { familyLabel, formatMinutes, formatRate } from '../format';
+import { GpuOutletModel, isUpstream } from '../model';
 import { IFamilyView, ILaunchForm } from '../types';
 import { GPU_COUNTS, MAX_NAME_LENGTH } from '../validation';
 import { ErrorBox } from './ErrorBox';
@@ -64,7 +64,20 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
           void model.launch();
         }}
       >
-        <Field label="GPU family" errorId="gpuoutlet-family-error" error={problem('familyId')}>
+        <Field
+          label="GPU family"
+          errorId="gpuoutlet-family-error"
+          error={problem('familyId')}
+          hint={
+            family && (
+              <div className="jp-GpuOutlet-hint jp-GpuOutlet-familyHint">
+                {family.models.join(', ')} · {family.vramGb} GB · from{' '}
+                {formatRate(family.minPricePerGpuHourCents)} a GPU
+                {family.regionCodes.length ? ` · ${family.regionCodes.join(', ')}` : ''}
+              </div>
+            )
+          }
+        >
           <select
             className="jp-mod-styled jp-GpuOutlet-familySelect"
             aria-describedby="gpuoutlet-family-error"
@@ -90,9 +103,9 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
             ))}
           </select>
         </Field>
-        {model.familiesError && model.familiesError.kind !== 'session_expired' && (
-          <ErrorBox error={model.familiesError} />
-        )}
+        {model.familiesError &&
+          model.familiesError.kind !== 'session_expired' &&
+          !isUpstream(model.familiesError) && <ErrorBox error={model.familiesError} />}
 
         <div className="jp-GpuOutlet-field">
           <span className="jp-GpuOutlet-label" id="gpuoutlet-count-label">
@@ -260,11 +273,6 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
       </form>
     </section>
   );
-}
-
-/** A family as the select shows it: "rtx-4090 · 24 GB · from $0.65/h a GPU". */
-function familyLabel(family: IFamilyView): string {
-  return `${family.id} · ${family.vramGb} GB · from ${formatRate(family.minPricePerGpuHourCents)} a GPU`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { formatCents, formatElapsed, formatRate } from '../format';
-import { GpuOutletModel } from '../model';
+import { GpuOutletModel, isUpstream } from '../model';
 import { Amounts, ErrorBox } from './ErrorBox';
 
 export interface IQuoteBoxProps {
@@ -24,6 +24,14 @@ export function QuoteBox({ model }: IQuoteBoxProps): React.ReactElement {
     return (
       <div className="jp-GpuOutlet-quote jp-mod-pending" data-code={error.code}>
         No price while the gpuoutlet session has expired: sign in again (see above).
+      </div>
+    );
+  }
+  if (isUpstream(error)) {
+    // The banner above says the rentals API does not answer: once is enough.
+    return (
+      <div className="jp-GpuOutlet-quote jp-mod-pending" data-code={error?.code}>
+        No price while the rentals API does not answer (see above).
       </div>
     );
   }

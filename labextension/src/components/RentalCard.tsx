@@ -1,7 +1,15 @@
 import * as React from 'react';
 
 import { confirmAndStop } from '../actions';
-import { elapsedSeconds, formatCents, formatElapsed, formatMinutes, formatRate } from '../format';
+import {
+  elapsedSeconds,
+  formatAgo,
+  formatCents,
+  formatElapsed,
+  formatMinutes,
+  formatRate,
+  parseTime
+} from '../format';
 import { idleLine } from '../idle';
 import { canStop, GpuOutletModel, isActive, rentalTitle } from '../model';
 import { provisioningProgress } from '../progress';
@@ -50,6 +58,7 @@ export function RentalCard({
   const template = model.templates?.find(t => t.id === rental.templateId) ?? null;
   const stop = rental.stop;
   const [expanded, setExpanded] = React.useState(false);
+  const stale = staleAge(rental, model, now);
   return (
     <li
       className={`jp-GpuOutlet-rental jp-mod-${status}`}
@@ -100,9 +109,10 @@ export function RentalCard({
           <div className="jp-GpuOutlet-progressText jp-GpuOutlet-muted">{progress.text}</div>
         </div>
       )}
-      {/* Running with its SSH command below: the phase would only repeat the command; stopped
-          for being idle: the idle line says it. */}
-      {!(command && !rental.upstreamError) && idle?.kind !== 'stopped' && (
+      {/* Running with its SSH command below: the phase would only repeat the command (and a
+          failed poll, when the API does not answer: the banner says it, the stale line below
+          says how old this is); stopped for being idle: the idle line says it. */}
+      {!(command && (!rental.upstreamError || model.apiProblem)) && idle?.kind !== 'stopped' && (
         <div className="jp-GpuOutlet-phase">{rental.phase}</div>
       )}
       <div className="jp-GpuOutlet-meta">
@@ -123,6 +133,11 @@ export function RentalCard({
           </span>
         )}
       </div>
+      {stale && (
+        <div className="jp-GpuOutlet-muted jp-GpuOutlet-stale" data-stale="true">
+          As gpuoutlet last reported it, {stale} ago: it has not answered since.
+        </div>
+      )}
       {outcome === 'already_stopped' && (
         <Notice level="info" code="already_stopped" className="jp-GpuOutlet-stopOutcome">
           It was stopped already (from another window, the gpuoutlet website, or by gpuoutlet
@@ -209,3 +224,16 @@ export function RentalCard({
     </li>
   );
 }
+
+/** How old an active rental's view is ("3 min") while the rentals API fails; else null. */
+export function staleAge(rental: IRentalView, model: GpuOutletModel, now: number): string | null {
+  const checked = parseTime(rental.checkedAt);
+  if (!isActive(rental) || checked === null || !(model.apiProblem || rental.upstreamError)) {
+    return null;
+  }
+  const seconds = (now - checked) / 1000;
+  return seconds >= STALE_SECONDS ? formatAgo(seconds) : null;
+}
+
+/** A view confirmed longer ago than this is said to be old, while the API fails. */
+const STALE_SECONDS = 30;

@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { useNow } from '../hooks';
-import { GpuOutletModel, isActive } from '../model';
+import { GpuOutletModel, isActive, isUpstream } from '../model';
 import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
 import { OpenNotebook, RentalCard } from './RentalCard';
@@ -29,7 +29,9 @@ export function Rentals({ model, openNotebook }: IRentalsProps): React.ReactElem
         Your rentals
         {active.length > 0 && <span className="jp-GpuOutlet-count"> · {active.length} active</span>}
       </h3>
-      {model.rentalsError && <ErrorBox error={model.rentalsError} />}
+      {model.rentalsError && !isUpstream(model.rentalsError) && (
+        <ErrorBox error={model.rentalsError} />
+      )}
       {!model.rentalsLoaded && !model.rentalsError && (
         <div className="jp-GpuOutlet-muted">Loading…</div>
       )}

@@ -18,8 +18,9 @@ export interface ISidebarProps {
 /**
  * The whole sidebar: the header (who is signed in, the session, the $0 warning), then either
  * "Sign in to gpuoutlet" (no session, or one that ended), or what the extension says about
- * itself and, once it is configured, the wallet, the launch form and the rentals. The form's
- * values live in the model: a sign-in in between keeps them.
+ * itself (one banner when the rentals API does not answer) and, once it is configured, the
+ * wallet, the rentals and the launch form. The form's values live in the model: a sign-in in
+ * between keeps them.
  */
 export function Sidebar({ model, openNotebook }: ISidebarProps): React.ReactElement {
   useModel(model);
@@ -32,8 +33,9 @@ export function Sidebar({ model, openNotebook }: ISidebarProps): React.ReactElem
       {configured && !signIn && (
         <>
           <Wallet model={model} />
-          <LaunchForm model={model} />
+          {/* What runs (and costs) first, the form to rent more after it. */}
           <Rentals model={model} openNotebook={openNotebook} />
+          <LaunchForm model={model} />
         </>
       )}
     </div>

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { IErrorInfo } from '../errors';
+import { formatInstant } from '../format';
 import { GpuOutletModel } from '../model';
 import { ErrorBox } from './ErrorBox';
 import { Notice } from './Notice';
@@ -34,11 +35,22 @@ export function StatusBanner({ model }: IStatusBannerProps): React.ReactElement 
     };
     return <ErrorBox error={error} />;
   }
+  const apiProblem = model.apiProblem;
+  const since = model.apiProblemSince;
   return (
     <>
       <div className="jp-GpuOutlet-muted jp-GpuOutlet-api" title={`Session: ${status.sidSource}`}>
         {status.apiUrl}
       </div>
+      {apiProblem && (
+        // The one place that says it: the wallet, the form and the list below stay quiet.
+        <ErrorBox error={apiProblem} className="jp-GpuOutlet-apiProblem">
+          <div className="jp-GpuOutlet-muted jp-GpuOutlet-stale">
+            {since !== null ? `Not answering since ${formatInstant(since)}. ` : ''}
+            What is shown below is what it said last; running rentals go on costing money.
+          </div>
+        </ErrorBox>
+      )}
       {status.stateProblems.length > 0 && (
         <Notice
           level="warn"

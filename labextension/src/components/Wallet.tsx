@@ -1,7 +1,7 @@
 import * as React from 'react';
 
-import { formatCents } from '../format';
-import { GpuOutletModel } from '../model';
+import { formatCents, formatInstant } from '../format';
+import { GpuOutletModel, isUpstream } from '../model';
 import { ErrorBox } from './ErrorBox';
 import { Notice } from './Notice';
 import { Spend } from './Spend';
@@ -17,7 +17,9 @@ export interface IWalletProps {
 export function Wallet({ model }: IWalletProps): React.ReactElement | null {
   const wallet = model.wallet;
   const error = model.walletError;
-  if (error && error.kind !== 'session_expired') {
+  // The session's end and the API not answering are said once, above.
+  const saidAbove = error?.kind === 'session_expired' || isUpstream(error);
+  if (error && !saidAbove) {
     return <ErrorBox error={error} />;
   }
   if (wallet === null) {
@@ -50,6 +52,11 @@ export function Wallet({ model }: IWalletProps): React.ReactElement | null {
           </span>
         </div>
       </div>
+      {error && (
+        <div className="jp-GpuOutlet-muted jp-GpuOutlet-stale">
+          As gpuoutlet said it at {formatInstant(model.walletAt)}; it could not be read since.
+        </div>
+      )}
       <Spend model={model} />
       {owed && (
         <Notice level="warn" code="open_invoices" title="You have an open invoice">

@@ -535,6 +535,10 @@ export interface IReattachReply {
  */
 export interface IRentalView {
   /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
+  /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */
   costCents: number;
@@ -711,8 +715,29 @@ export interface IStopView {
  * Every tracked rental, newest first, and the list's version (the long-poll's cursor).
  */
 export interface IRentalsView {
+  /**
+   * Set while the rentals API does not answer: the list may be old.
+   */
+  apiProblem?: IApiProblemView | null;
   rentals: IRentalView[];
   version: number;
+}
+/**
+ * The rentals API does not answer the watching: what is shown is as it last said.
+ */
+export interface IApiProblemView {
+  /**
+   * When the API last answered (null: never).
+   */
+  lastOkAt: string | null;
+  /**
+   * The last failure, in words, with what to do.
+   */
+  message: string;
+  /**
+   * When the failures began (ISO 8601).
+   */
+  since: string;
 }
 /**
  * ``POST auth/verify-code``: signed in; the server uses the session at once.
@@ -770,6 +795,10 @@ export interface ISignedOutReply {
  * Where the API is, whether the server can rent, who is signed in.
  */
 export interface IStatusView {
+  /**
+   * Set while the rentals API does not answer the watching.
+   */
+  apiProblem?: IApiProblemView | null;
   apiUrl: string;
   /**
    * `server` or `in-process`.
@@ -847,6 +876,10 @@ export interface IStopReply {
    * gpuoutlet said it was stopped already (409 `already_stopped`): the stop is done, nothing was charged by this call.
    */
   alreadyStopped: boolean;
+  /**
+   * When the rentals API last confirmed this state (null: not since this server started): how old what is shown is.
+   */
+  checkedAt?: string | null;
   /**
    * What it has cost: the API's `totalChargedCents` (a stop's settled total).
    */

@@ -75,6 +75,9 @@ test('says what is wrong: extension missing, no sid, API unreachable', async ({ 
     'The rentals API at http://127.0.0.1:9 cannot be reached'
   );
   await expect(errors.first()).toContainText('connection refused');
+  // Said once, at the top: the wallet, the families, the keys and the list do not repeat it.
+  await expect(errors).toHaveCount(1);
+  await expect(panel.locator('.jp-GpuOutlet-error')).toHaveCount(1);
 
   // The real server again: everything comes back.
   mode = 'real';

@@ -48,8 +48,8 @@ const READY: Record<StateName, string[]> = {
     '.jp-GpuOutlet-kernelNotice',
     '.jp-GpuOutlet-kernel[data-state="detached"]'
   ],
-  // The wallet's, the families' and the rentals' errors.
-  error: ['.jp-GpuOutlet-error[data-kind="upstream_unreachable"] >> nth=2'],
+  // One banner for the whole sidebar, and the running rental said to be old.
+  error: ['.jp-GpuOutlet-apiProblem', '[data-stale="true"]'],
   signin: ['.jp-GpuOutlet-signIn input[name="email"][value="alice@example.com"]']
 };
 

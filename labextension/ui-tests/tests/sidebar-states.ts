@@ -301,6 +301,13 @@ const UNREACHABLE: IErrorReply = {
   }
 };
 
+/** The server's watching has not reached the API for 4 minutes (its `apiProblem`). */
+const API_DOWN = {
+  message: UNREACHABLE.error.message,
+  since: before(4),
+  lastOkAt: before(4.2)
+};
+
 /** The wallet's warnings as the server words them (gpuoutlet_jupyter/service/money.py). */
 const AT_ZERO: INotice = {
   code: 'wallet_under_an_hour',
@@ -538,14 +545,28 @@ export const STATES = {
       hint: null
     }
   },
-  /** The rentals API cannot be reached: every part that needs it says so. */
+  /**
+   * The rentals API cannot be reached: one banner says so, since when and why; the running
+   * rental is shown as gpuoutlet last reported it, and how long ago (its polls fail).
+   */
   error: {
-    status: STATUS,
+    status: { ...STATUS, apiProblem: API_DOWN },
     templates: ALL_TEMPLATES,
     families: UNREACHABLE,
     wallet: UNREACHABLE,
     keys: UNREACHABLE,
-    rentals: UNREACHABLE,
+    rentals: {
+      rentals: [
+        {
+          ...SMALL,
+          checkedAt: before(4.2),
+          upstreamError: UNREACHABLE.error.message,
+          phase: `${SMALL.phase} The last poll failed, retrying: ${UNREACHABLE.error.message}`
+        }
+      ],
+      version: 9,
+      apiProblem: API_DOWN
+    },
     preview: UNREACHABLE
   }
 } satisfies Record<string, ISidebarState>;
