@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Preview, Rental, StopResult
+from .clocks import brought_up_to_now
 from .idle import iso
 
 
@@ -207,13 +207,13 @@ class RentalRecord:
     def view(self) -> dict[str, Any]:
         """The last announced state, with its clocks (idle, provisioning) brought up to now,
         and when the API last confirmed it (a poll that changed nothing announces nothing)."""
-        data = _brought_up_to_now(self.published or self._snapshot())
+        data = brought_up_to_now(self.published or self._snapshot())
         data["checkedAt"] = iso(self.checked_at)
         return data
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape of the current state (see ``rest.models.RentalView``)."""
-        return _brought_up_to_now(self._snapshot())
+        return brought_up_to_now(self._snapshot())
 
     def cost_cents(self) -> int:
         """What it has cost, in the API's own numbers: ``totalChargedCents`` as last reported
@@ -430,28 +430,3 @@ def _stop(value: Any) -> StopInfo | None:
         return StopInfo.from_json(value) if isinstance(value, dict) else None
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _brought_up_to_now(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot with its clocks computed now (the epochs are ours): idle seconds left, time
-    spent provisioning, the stop's ISO time."""
-    now = time.time()
-    data = dict(snapshot)
-    idle = data.get("idleStop")
-    if idle is not None:
-        idle = dict(idle)
-        stop_at = idle.pop("stopAtEpoch", None)
-        idle["secondsLeft"] = None if stop_at is None else round(max(0.0, stop_at - now), 1)
-        data["idleStop"] = idle
-    provisioning = data.get("provisioning")
-    if provisioning is not None:
-        provisioning = dict(provisioning)
-        started = provisioning.pop("startedAtEpoch")
-        provisioning["elapsedSeconds"] = round(max(0.0, now - started), 1)
-        data["provisioning"] = provisioning
-    stop = data.get("stop")
-    if stop is not None:
-        stop = dict(stop)
-        stop.pop("requestedAtEpoch", None)
-        data["stop"] = stop
-    return data
