@@ -40,6 +40,7 @@ def test_the_documented_routes_are_the_served_ones() -> None:
         f"{API_PATH}/{path}".replace(f"{API_PATH}/rentals/ID", rental)
         .replace(f"{API_PATH}/creates/ID", create)
         .replace(f"{API_PATH}/remote-kernels/ID", kernel)
+        .replace("/PORT", "/(?P<port>[^/]+)")
         for _m, path, *_ in schema.ROUTES
     }
     assert served == documented

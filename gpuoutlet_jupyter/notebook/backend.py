@@ -92,6 +92,28 @@ class Backend(Protocol):
         """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop
         (0 turns it off)."""
 
+    def telemetry(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        """The rental's GPU telemetry (``TelemetryView``); a look: sampled while looks last.
+        With ``since``, once a sample newer than that version came (or ``wait`` s passed)."""
+
+    def ports(self, rental_id: str) -> dict[str, Any]:
+        """The template's known ports, the pod's listening ones, the forwards (``PortsView``)."""
+
+    def forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        """Forward the pod's ``port`` to a free local port (``ForwardView``)."""
+
+    def cancel_forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        """End the forward of the pod's ``port`` (``ForwardsView``: those left)."""
+
+    @property
+    def server_url(self) -> str | None:
+        """The Jupyter server's URL (its proxy opens forwarded ports); None in-process."""
+
+    async def atelemetry(self, rental_id: str, *, since: int, wait: float) -> dict[str, Any]:
+        """``telemetry(id, since=, wait=)`` without blocking the caller's event loop."""
+
     def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
         """The rentals' remote kernels and their connection state, or one rental's
         (``KernelsView``)."""

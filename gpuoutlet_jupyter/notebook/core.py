@@ -18,7 +18,7 @@ from ..api import (
     format_cents,
 )
 from ..api.models import STOP_NOTICE
-from ..service.idle import parse_idle_minutes
+from ..service.idle import GPU_FIELD, parse_gpu_util, parse_idle_minutes
 from .backend import Backend, RentalJSON
 from .errors import NotebookError, NotReadyError
 from .follow import WAIT_SECONDS, RentalFollow
@@ -196,13 +196,18 @@ class GpuCore:
         wait: bool = True,
         idle_stop_minutes: float | None = None,
         work: dict[str, Any] | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalInfo:
         """Create the rental, then (unless ``wait`` is False) follow it until it runs.
 
         ``idle_stop_minutes``: stop it after that long with nothing running on it (0: never;
-        None: the Jupyter server's default). ``work``: ``savePaths``, ``syncWorkdir``, ``setup``.
+        None: the Jupyter server's default); ``idle_gpu_util``: its GPUs busier than that
+        (percent) count as something running. ``work``: ``savePaths``, ``syncWorkdir``,
+        ``setup``.
         """
-        rental = self.create(request, idle_stop_minutes=idle_stop_minutes, work=work)
+        rental = self.create(
+            request, idle_stop_minutes=idle_stop_minutes, idle_gpu_util=idle_gpu_util, work=work
+        )
         if not wait:
             self.say(f"{rental.id} is {rental.status}; %gpu_wait {rental.id} follows it.")
             return rental
@@ -217,6 +222,7 @@ class GpuCore:
         *,
         idle_stop_minutes: float | str | None = None,
         work: dict[str, Any] | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalInfo:
         """Check the idle stop, then create the rental once (nothing followed). The service
         checks the family, the SSH key, the quote, the balance and the cap first."""
@@ -228,6 +234,9 @@ class GpuCore:
             body["idleStopMinutes"] = minutes
         if self.notebook:
             body["notebook"] = self.notebook  # ours too: for the rental's automatic name
+        gpu = parse_gpu_util(idle_gpu_util)
+        if gpu is not None:
+            body[GPU_FIELD] = gpu
         backend = self.backend
         try:
             created = self._info(backend.create(body))

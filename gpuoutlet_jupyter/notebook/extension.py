@@ -17,6 +17,7 @@ def load_ipython_extension(ipython: Any) -> None:
     from .kernel_magics import KernelMagics
     from .login_magics import LoginMagics
     from .magics import GpuMagics
+    from .pod_magics import PodMagics
     from .session import NotebookSession
 
     if NotebookSession.initialized():
@@ -30,6 +31,7 @@ def load_ipython_extension(ipython: Any) -> None:
         GpuMagics(shell=ipython, session=session),
         KernelMagics(shell=ipython, session=session),
         LoginMagics(shell=ipython, session=session),
+        PodMagics(shell=ipython, session=session),
     ]
     for magics in loaded:
         ipython.register_magics(magics)

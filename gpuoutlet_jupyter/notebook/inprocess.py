@@ -260,6 +260,28 @@ class InProcessBackend:
         body = {} if idle_stop_minutes is None else {"idleStopMinutes": idle_stop_minutes}
         return self._run(self._api.keep(rental_id, body))
 
+    def telemetry(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        return self._run(self._api.pods.telemetry(rental_id, since, max(0.0, wait or 0.0)))
+
+    def ports(self, rental_id: str) -> dict[str, Any]:
+        return self._run(self._api.pods.ports(rental_id))
+
+    def forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        return self._run(self._api.pods.forward(rental_id, {"port": port}))
+
+    def cancel_forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        return self._run(self._api.pods.cancel_forward(rental_id, port))
+
+    @property
+    def server_url(self) -> str | None:
+        return None  # no Jupyter server, no proxy: forwards open on this machine
+
+    async def atelemetry(self, rental_id: str, *, since: int, wait: float) -> dict[str, Any]:
+        future = self._submit(self._api.pods.telemetry(rental_id, since, max(0.0, wait)))
+        return await asyncio.wrap_future(future)
+
     def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
         return self._run(self._kernels.kernels(rental_id=rental_id))
 

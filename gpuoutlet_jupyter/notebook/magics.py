@@ -54,6 +54,7 @@ FLAG_NAMES = {
     "localDir": "LOCAL",
     "remoteDir": "REMOTE",
     "bwlimit": "--bwlimit",
+    "idleGpuUtil": "--idle-gpu-util",
     "id": "the rental ID",
 }
 
@@ -201,6 +202,14 @@ class GpuMagics(Magics):
         help="A command run once on the pod after the push, before the kernel is offered "
         "(e.g. 'pip install -r requirements.txt').",
     )
+    @argument(
+        "--idle-gpu-util",
+        dest="idle_gpu_util",
+        type=float,
+        metavar="PERCENT",
+        help="With an idle stop: idle only if its GPUs also stayed under PERCENT utilisation "
+        "(a job started over plain ssh keeps it). 0: GPUs do not count.",
+    )
     @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it is created.")
     def gpu_rent(self, line: str) -> RentalInfo | None:
         """Rent GPUs: create the rental, show its progress until it runs, and return it.
@@ -229,7 +238,11 @@ class GpuMagics(Magics):
 
                 work["syncWorkdir"] = os.path.abspath(os.path.expanduser(args.sync_workdir))
             return core.rent(
-                request, wait=not args.no_wait, idle_stop_minutes=args.idle_stop, work=work
+                request,
+                wait=not args.no_wait,
+                idle_stop_minutes=args.idle_stop,
+                idle_gpu_util=args.idle_gpu_util,
+                work=work,
             )
 
         return self._run("gpu_rent", rent)

@@ -165,6 +165,36 @@ class ServerBackend:
         data: RentalJSON = self._request("POST", path, json=body)
         return data
 
+    def telemetry(
+        self, rental_id: str, *, since: int | None = None, wait: float | None = None
+    ) -> dict[str, Any]:
+        path = _rental_path(rental_id) + "/telemetry"
+        data: dict[str, Any] = self._request("GET", path, **_poll(since, wait))
+        return data
+
+    def ports(self, rental_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", _rental_path(rental_id) + "/ports")
+        return data
+
+    def forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        path = _rental_path(rental_id) + "/forwards"
+        data: dict[str, Any] = self._request("POST", path, json={"port": port})
+        return data
+
+    def cancel_forward(self, rental_id: str, port: int) -> dict[str, Any]:
+        path = f"{_rental_path(rental_id)}/forwards/{int(port)}"
+        data: dict[str, Any] = self._request("DELETE", path)
+        return data
+
+    @property
+    def server_url(self) -> str | None:
+        return self.location.url
+
+    async def atelemetry(self, rental_id: str, *, since: int, wait: float) -> dict[str, Any]:
+        path = _rental_path(rental_id) + "/telemetry"
+        data: dict[str, Any] = await self._arequest("GET", path, **_poll(since, wait))
+        return data
+
     def kernels(self, rental_id: str | None = None) -> dict[str, Any]:
         path = "remote-kernels" if rental_id is None else _rental_path(rental_id) + "/kernels"
         data: dict[str, Any] = self._request("GET", path)

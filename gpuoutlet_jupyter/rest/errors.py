@@ -30,7 +30,9 @@ from ..api import (
     UnknownFamilyError,
     ValidationFailedError,
 )
+from ..remote import ConnectFailed, ConnectionLost, ControlPathError, ForwardError, RemoteError
 from ..saves.errors import WorkError
+from ..service.pods import PodNotReachableError
 from .kernels import KernelActionError
 from .models import ErrorReply
 
@@ -126,6 +128,9 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         return _answer(exc.status, exc.code, str(exc), {"rentalId": exc.rental_id})
     if isinstance(exc, ConfigurationError):
         return _answer(503, "not_configured", str(exc))
+    remote = _remote_error_reply(exc)
+    if remote is not None:
+        return remote
     if isinstance(exc, ExtensionUnavailableError):
         return _answer(503, exc.code, str(exc))
     if isinstance(exc, TransportError):
@@ -164,6 +169,22 @@ def error_reply(exc: BaseException) -> ErrorAnswer | None:
         )
     if isinstance(exc, APIError):
         return _api_error_reply(exc)
+    return None
+
+
+def _remote_error_reply(exc: BaseException) -> ErrorAnswer | None:
+    """A rental's pod could not be reached or used (telemetry, ports, forwards)."""
+    if isinstance(exc, PodNotReachableError):
+        extra = {"rentalId": exc.rental_id, "state": exc.state}
+        return _answer(409, "pod_not_reachable", str(exc), extra)
+    if isinstance(exc, ControlPathError):
+        return _answer(503, "not_configured", str(exc))
+    if isinstance(exc, ForwardError):
+        return _answer(409, "forward_failed", str(exc))
+    if isinstance(exc, (ConnectFailed, ConnectionLost)):
+        return _answer(502, "pod_unreachable", str(exc))
+    if isinstance(exc, RemoteError):
+        return _answer(502, "pod_error", str(exc))
     return None
 
 

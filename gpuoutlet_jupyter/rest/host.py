@@ -351,6 +351,7 @@ class ServiceHost:
             "pollInterval": options.poll_interval,
             "maxPolls": options.max_polls,
             "idleWarnMinutes": options.idle_warning_minutes,
+            "telemetryInterval": options.telemetry_interval,
             "maxHourlySpendCents": options.max_hourly_spend_cents or None,
             # What was wrong with the rentals state file at start (see service/store.py).
             "stateProblems": list(service.state_problems) if service else [],

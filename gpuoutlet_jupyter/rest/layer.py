@@ -16,9 +16,10 @@ from ..api import GpuOutletError, RentalRequest, RequestValidationError
 from ..api.models import STOP_NOTICE
 from ..api.templates import TEMPLATES
 from ..service import RentalService
-from ..service.idle import IDLE_FIELD, parse_idle_minutes
+from ..service.idle import GPU_FIELD, IDLE_FIELD, parse_gpu_util, parse_idle_minutes
 from . import models
 from .errors import InvalidBodyError, InvalidQueryError
+from .pods import PodsAPI
 from .work import WORK_FIELDS, SaverGetter, WorkAPI, parse_save_flag, parse_work
 
 JSON = dict[str, Any]
@@ -92,6 +93,22 @@ def parse_json_object(
     return data
 
 
+def parse_idle(body: JSON) -> tuple[float | None, float | None, list[tuple[str, str]]]:
+    """The idle stop's members of a body: minutes and GPU threshold (None: not given), and
+    the problems with them."""
+    problems: list[tuple[str, str]] = []
+    minutes = gpu = None
+    try:
+        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    try:
+        gpu = parse_gpu_util(body.get(GPU_FIELD))
+    except RequestValidationError as exc:
+        problems.extend(exc.problems)
+    return minutes, gpu, problems
+
+
 @dataclass(frozen=True)
 class CreateBody:
     """A create body: the API's request, and ours besides it."""
@@ -99,31 +116,28 @@ class CreateBody:
     request: RentalRequest
     #: The idle stop (None: the default; 0: none).
     idle_stop_minutes: float | None = None
+    #: GPUs busier than this (percent) keep the rental from idling (None: the default).
+    idle_gpu_util: float | None = None
     #: The notebook it was asked from (its path or name), for the rental's automatic name.
     notebook: str | None = None
 
 
 def parse_create(body: JSON) -> CreateBody:
-    """A create body (camelCase): the API's fields, our idle stop and notebook, every problem
-    of all of them at once."""
-    problems: list[tuple[str, str]] = []
-    minutes = None
-    try:
-        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
-    except RequestValidationError as exc:
-        problems.extend(exc.problems)
+    """A create body (camelCase): the API's fields, our idle stop, GPU threshold and notebook,
+    every problem of all of them at once (the work fields are ``parse_work``'s)."""
+    minutes, gpu, problems = parse_idle(body)
     notebook = body.get(NOTEBOOK_FIELD)
     if notebook is not None and (not isinstance(notebook, str) or len(notebook) > 1024):
         problems.append((NOTEBOOK_FIELD, "must be a notebook's path or name (text)"))
         notebook = None
-    ours = (IDLE_FIELD, NOTEBOOK_FIELD, *WORK_FIELDS)
+    ours = (IDLE_FIELD, GPU_FIELD, NOTEBOOK_FIELD, *WORK_FIELDS)
     try:
         request = RentalRequest.build(**{k: v for k, v in body.items() if k not in ours})
     except RequestValidationError as exc:
         problems.extend(exc.problems)
     if problems:
         raise RequestValidationError(problems)
-    return CreateBody(request, minutes, notebook)
+    return CreateBody(request, idle_stop_minutes=minutes, idle_gpu_util=gpu, notebook=notebook)
 
 
 def parse_keep(body: JSON) -> list[str] | None:
@@ -184,6 +198,8 @@ class JsonAPI:
         self._service = service
         #: A rental's work: save paths and sizes, saves, uploads and downloads (work.py).
         self.work = WorkAPI(service, saver or _no_saver)
+        #: A rental's pod: telemetry, ports, forwards (pods.py).
+        self.pods = PodsAPI(service)
 
     async def families(self) -> JSON:
         families = await (await self._service()).families()
@@ -274,8 +290,8 @@ class JsonAPI:
 
     async def create(self, body: JSON) -> JSON:
         """Validate the camelCase body (the API's fields, our ``idleStopMinutes``,
-        ``notebook`` and the work fields), create once (never retried: the API has no
-        idempotency key)."""
+        ``idleGpuUtil``, ``notebook`` and the work fields), create once (never retried: the API
+        has no idempotency key)."""
         problems: list[tuple[str, str]] = []
         work = None
         try:
@@ -293,6 +309,7 @@ class JsonAPI:
         view = await service.create(
             create.request,
             idle_stop_minutes=create.idle_stop_minutes,
+            idle_gpu_util=create.idle_gpu_util,
             notebook=create.notebook,
             work=work,
         )
@@ -313,15 +330,17 @@ class JsonAPI:
         return reply(models.StopReply, {**view, "notice": STOP_NOTICE})
 
     async def keep(self, rental_id: str, body: JSON) -> JSON:
-        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N}`` also changes it."""
-        unknown = sorted(set(body) - {IDLE_FIELD})
-        if unknown:
-            raise RequestValidationError(
-                [(name, f"is not accepted here: only {IDLE_FIELD} is") for name in unknown]
-            )
-        minutes = parse_idle_minutes(body.get(IDLE_FIELD))
+        """ "Keep it": restart the idle timer; ``{"idleStopMinutes": N, "idleGpuUtil": P}``
+        also change it."""
+        unknown = sorted(set(body) - {IDLE_FIELD, GPU_FIELD})
+        minutes, gpu, problems = parse_idle(body)
+        only = f"only {IDLE_FIELD} and {GPU_FIELD} are"
+        problems += [(name, f"is not accepted here: {only}") for name in unknown]
+        if problems:
+            raise RequestValidationError(problems)
         service = await self._service()
-        return reply(models.RentalView, await service.keep(rental_id, idle_stop_minutes=minutes))
+        view = await service.keep(rental_id, idle_stop_minutes=minutes, idle_gpu_util=gpu)
+        return reply(models.RentalView, view)
 
     async def session(self) -> tuple[JSON | None, GpuOutletError | None]:
         """The ``session`` member of the status and, when it cannot be read, the error."""

@@ -77,7 +77,9 @@ class ErrorBody(RestModel):
     price_cents_per_hour: int | None = Field(
         None, description="`spending_cap`: the quote (null: no quote, the cap failed closed)."
     )
-    rental_id: str | None = Field(None, description="`not_active`: the rental.")
+    rental_id: str | None = Field(
+        None, description="`not_active`, `pod_not_reachable`: the rental."
+    )
     rentals: list[str] | None = Field(
         None, description="`other_account_active`: the rentals that may still be billed."
     )
@@ -168,6 +170,17 @@ class IdleStopView(RestModel):
     )
     kernels: int
     busy_kernels: int
+    gpu_util: float | None = Field(
+        None,
+        description="GPU-aware idle stop: utilisation (percent) that counts as activity "
+        "(null: the GPUs do not count).",
+    )
+    gpu_peak: float | None = Field(
+        None, description="The highest GPU utilisation the idle stop saw at its last look."
+    )
+    gpu_problem: str | None = Field(
+        None, description="Why the idle stop could not see the GPUs (only the kernels count)."
+    )
 
 
 class SaveView(RestModel):
@@ -640,6 +653,117 @@ class StatusView(RestModel):
     api_problem: ApiProblemView | None = Field(
         None, description="Set while the rentals API does not answer the watching."
     )
+    idle_gpu_util: float | None = Field(
+        None, description="The default GPU threshold of an idle stop (null: GPUs do not count)."
+    )
+    telemetry_interval: float | None = Field(
+        None, description="Seconds between two GPU telemetry samples while someone looks."
+    )
+    proxy_base: str | None = Field(
+        None,
+        description="`{base_url}proxy/` when jupyter-server-proxy serves this Jupyter server "
+        "(a forwarded port opens at `<proxyBase><local port>/`); null otherwise.",
+    )
+
+
+# A rental's pod: telemetry and ports.
+
+
+class GpuInfo(RestModel):
+    """One GPU of a pod."""
+
+    index: int
+    name: str
+    memory_total: float | None = Field(description="MiB.")
+
+
+class GpuReading(RestModel):
+    """One GPU at one moment; a value the GPU does not report is null."""
+
+    index: int
+    utilization: float | None = Field(description="Percent, 0-100.")
+    memory_used: float | None = Field(description="MiB.")
+    memory_total: float | None = Field(description="MiB.")
+    temperature: float | None = Field(description="Degrees Celsius.")
+    power: float | None = Field(description="Watts.")
+
+
+class TelemetrySample(RestModel):
+    """Every GPU of a pod at one moment."""
+
+    at: str
+    gpus: list[GpuReading]
+
+
+class TelemetryView(RestModel):
+    """A rental's GPU telemetry: sampled every interval while anyone looks (this reply is a
+    look), the last ten minutes kept."""
+
+    rental_id: str
+    state: str = Field(
+        description="`waiting` (no sample yet), `sampling`, `unavailable` (no nvidia-smi on "
+        "the pod: `message` says so, and it is not asked again) or `error` (the last sample "
+        "failed: `message`)."
+    )
+    message: str | None
+    version: int = Field(description="Grows with every sample or error: `?since=` long-polls.")
+    sampling: bool = Field(description="The sampler runs now (someone looks).")
+    interval_seconds: float
+    history_seconds: float
+    gpu_count: int = Field(description="0 until the first sample.")
+    gpu_model: str | None
+    gpus: list[GpuInfo]
+    samples: list[TelemetrySample] = Field(description="Oldest first.")
+
+
+class KnownPortView(RestModel):
+    """A port the rental's template is known to serve."""
+
+    port: int
+    label: str
+    documented: bool = Field(description="False: the software's default, not in gpuoutlet's docs.")
+    listening: bool = Field(description="Something listens on it on the pod now.")
+
+
+class ListeningPortView(RestModel):
+    """A TCP port something listens on, on the pod."""
+
+    port: int
+    address: str
+    process: str | None = Field(description="The program, when `ss -p` could tell.")
+
+
+class ForwardView(RestModel):
+    """A port of the pod forwarded to this Jupyter server's machine over the shared SSH
+    connection; it ends with the rental."""
+
+    rental_id: str
+    remote_port: int
+    remote_host: str
+    local_port: int
+    local_url: str = Field(description="`http://127.0.0.1:<local port>/` on the server's machine.")
+    proxy_path: str | None = Field(
+        description="`{base_url}proxy/<local port>/` through jupyter-server-proxy (works when "
+        "JupyterLab runs on another machine); null without it."
+    )
+    opened_at: str | None
+
+
+class PortsView(RestModel):
+    """The pod's ports: the template's known ones, the listening ones, the open forwards."""
+
+    rental_id: str
+    template_id: str | None
+    known: list[KnownPortView]
+    listening: list[ListeningPortView]
+    forwards: list[ForwardView]
+
+
+class ForwardsView(RestModel):
+    """The rental's open forwards."""
+
+    rental_id: str
+    forwards: list[ForwardView]
 
 
 # Remote kernels (the kernel records of the state dir: docs/remote-kernels.md).
@@ -735,6 +859,10 @@ REPLIES: dict[str, type[RestModel]] = {
     "SettleReply": SettleReply,
     "SaveSizeView": SaveSizeView,
     "TransferReply": TransferReply,
+    "TelemetryView": TelemetryView,
+    "PortsView": PortsView,
+    "ForwardView": ForwardView,
+    "ForwardsView": ForwardsView,
     "AuthView": AuthView,
     "CodeSentReply": CodeSentReply,
     "SignedInReply": SignedInReply,

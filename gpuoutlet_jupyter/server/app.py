@@ -21,6 +21,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from pydantic import SecretStr
 from traitlets import Float, TraitError, Unicode, default, validate
 
@@ -150,6 +151,7 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """On the live loop, port bound: tell future kernels where we are, then start watching."""
         self._publish_to_kernels(serverapp.connection_url)
+        self.manager.proxy_base = proxy_base(serverapp)
         await self.manager.start()
 
     async def stop_extension(self) -> None:
@@ -192,3 +194,13 @@ class GpuOutletApp(ServiceTraits, IdleTraits, SaveTraits, ExtensionApp):
         if getattr(self, "_routed_logger", False):
             logging.getLogger(_LIBRARY_LOGGER).parent = logging.getLogger()
             self._routed_logger = False
+
+
+def proxy_base(serverapp: Any) -> str | None:
+    """``{base_url}proxy/`` when jupyter-server-proxy is enabled on this server, else None: a
+    forwarded pod port is then opened through it (and so works when JupyterLab is remote)."""
+    extensions = getattr(getattr(serverapp, "extension_manager", None), "extensions", {})
+    package = extensions.get("jupyter_server_proxy")
+    if package is None or not package.enabled:
+        return None
+    return url_path_join(serverapp.base_url, "proxy/")

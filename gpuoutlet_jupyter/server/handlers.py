@@ -271,6 +271,52 @@ class SettleCreateHandler(GpuOutletHandler):
         self.reply(await self.manager.api.settle_create(create_id, self.body()))
 
 
+class TelemetryHandler(GpuOutletHandler):
+    """GET: the rental's GPU telemetry; a look (sampled while looks last). ``?wait=&since=``
+    long-polls the next sample."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        poll = self.long_poll_args()
+        since, wait = (poll.since, poll.wait) if poll is not None else (None, 0.0)
+        self.reply(await self.manager.api.pods.telemetry(rental_id, since, wait))
+
+
+class PortsHandler(GpuOutletHandler):
+    """GET: the template's known ports, the ports listening on the pod, the open forwards."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.pods.ports(rental_id, self.manager.proxy_base))
+
+
+class ForwardsHandler(GpuOutletHandler):
+    """GET: the open forwards. POST ``{"port": N}``: forward the pod's port to a free local one."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rental_id: str) -> None:
+        self.reply(await self.manager.api.pods.forwards(rental_id, self.manager.proxy_base))
+
+    @web.authenticated
+    @authorized
+    async def post(self, rental_id: str) -> None:
+        body = parse_json_object(self.request.body, example='{"port": 7860}')
+        self.reply(await self.manager.api.pods.forward(rental_id, body, self.manager.proxy_base))
+
+
+class ForwardHandler(GpuOutletHandler):
+    """DELETE: end the forward of the pod's port."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self, rental_id: str, port: str) -> None:
+        pods = self.manager.api.pods
+        self.reply(await pods.cancel_forward(rental_id, port, self.manager.proxy_base))
+
+
 class AuthHandler(GpuOutletHandler):
     """GET: who is signed in, until when, where the session comes from (never the sid)."""
 
@@ -332,6 +378,10 @@ def routes(
         (rf"{rental}/save-paths", SavePathsHandler, kwargs),
         (rf"{rental}/save", SaveHandler, kwargs),
         (rf"{rental}/transfer", TransferHandler, kwargs),
+        (rf"{rental}/telemetry", TelemetryHandler, kwargs),
+        (rf"{rental}/ports", PortsHandler, kwargs),
+        (rf"{rental}/forwards", ForwardsHandler, kwargs),
+        (rf"{rental}/forwards/(?P<port>[^/]+)", ForwardHandler, kwargs),
         (f"{API_PATH}/auth", AuthHandler, kwargs),
         (f"{API_PATH}/auth/request-code", RequestCodeHandler, kwargs),
         (f"{API_PATH}/auth/verify-code", VerifyCodeHandler, kwargs),

@@ -132,6 +132,8 @@ class RentalsManager:
         self.api = self.host.api
         #: Signing in and out (the ``auth/*`` handlers).
         self.signin = self.host.signin
+        #: ``{base_url}proxy/`` when jupyter-server-proxy serves this server (set at start).
+        self.proxy_base: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -178,12 +180,19 @@ class RentalsManager:
                     "sshDir": self._ssh_dir(),
                     "maxWait": self.config.max_wait,
                     "idleStopMinutes": self._idle_default(),
+                    "idleGpuUtil": self._idle_gpu_default(),
+                    "proxyBase": self.proxy_base,
                 }
             )
         )
 
     def _ssh_dir(self) -> str:
         return str(self.config.service.ssh_dir or Path(os.path.expanduser("~/.ssh")))
+
+    def _idle_gpu_default(self) -> float | None:
+        """The GPU threshold an idle stop gets when a create says nothing (None: off)."""
+        percent = self.config.service.options.idle_gpu_util
+        return percent if percent > 0 and self.activity is not None else None
 
     def _idle_default(self) -> float | None:
         """The idle stop a create gets when it says nothing (None: off, or no kernels to judge)."""

@@ -50,7 +50,9 @@ def build_service(
         options=config.options,
         activity=activity,
         owns_client=True,
-        remotes=RemoteManager(config.control_dir),
+        remotes=RemoteManager(
+            config.control_dir, telemetry_interval=config.options.telemetry_interval
+        ),
     )
     from ..kernel.rental_end import EndedRentalKernels  # stdlib and filelock only
 

@@ -12,6 +12,13 @@ from ..api import RequestValidationError
 
 #: The create body's member (ours, never sent upstream).
 IDLE_FIELD = "idleStopMinutes"
+#: The create (and keep) body's member for the GPU-aware idle stop (ours too).
+GPU_FIELD = "idleGpuUtil"
+#: What a GPU threshold without an idle stop is told.
+NEEDS_IDLE_STOP = (
+    "needs an idle stop: the GPUs' utilisation only decides when an idle rental is stopped. "
+    "Give idleStopMinutes (--idle-stop MINUTES) too"
+)
 #: Longest idle stop accepted: a week. Longer is a typo, and `autoStopAfterHours` exists.
 MAX_IDLE_MINUTES = 7 * 24 * 60.0
 #: What the in-process host says when asked for an idle stop it cannot honour (a predicate of
@@ -74,6 +81,23 @@ def parse_idle_minutes(value: Any, *, field: str = IDLE_FIELD) -> float | None:
             ]
         )
     return minutes
+
+
+def parse_gpu_util(value: Any, *, field: str = GPU_FIELD) -> float | None:
+    """A requested GPU threshold: None (not given), 0 (GPUs do not count) or a percentage."""
+    if value is None:
+        return None
+    number: float | None = None
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or not 0 <= number <= 100:
+        raise RequestValidationError(
+            [(field, f"must be a GPU utilisation from 0 (off) to 100 percent (got {value!r})")]
+        )
+    return number
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
-from ..api import GpuOutletError, RequestValidationError
+from ..api import GpuOutletError, RentalNotActiveError, RequestValidationError
 from .idle import (
+    GPU_FIELD,
+    NEEDS_IDLE_STOP,
     NEEDS_SERVER,
     NO_KERNELS,
     ActivitySource,
@@ -24,6 +28,7 @@ from .idle import (
 )
 from .options import ServiceOptions
 from .owners import combine
+from .pods import GpuLook
 from .record import RentalRecord
 from .state import SharedState
 from .tracker import Tracker
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Stops a rental for being idle (the service's stop, with its before-stop hooks).
 StopIdle = Callable[[str], Awaitable[object]]
+#: What a rental's GPUs did since the last look, against a utilisation threshold (pods.py).
+LookAtGpus = Callable[[RentalRecord, float], Awaitable[GpuLook]]
 
 
 class IdleStopper:
@@ -50,8 +57,10 @@ class IdleStopper:
         *,
         stop: StopIdle,
         sync: Callable[[], Awaitable[None]],
+        gpus: LookAtGpus | None = None,
     ) -> None:
         self._tracker = tracker
+        self._gpus = gpus
         self._state = state
         self.activity = activity
         self._options = options
@@ -80,6 +89,47 @@ class IdleStopper:
         if minutes > 0 and self.activity is None:
             raise RequestValidationError([("idleStopMinutes", NEEDS_SERVER)])
         return minutes or None
+
+    def gpu_setting(self, percent: float | None, minutes: float | None) -> float | None:
+        """The GPU threshold a create or a keep asks for (None: the default) with the idle stop
+        it gets (``minutes``, None: off): percent or None (GPUs do not count)."""
+        if percent is None:
+            default = self._options.idle_gpu_util
+            return default if default > 0 and minutes and self.activity is not None else None
+        if percent > 0 and self.activity is None:
+            raise RequestValidationError([(GPU_FIELD, NEEDS_SERVER)])
+        if percent > 0 and not minutes:
+            raise RequestValidationError([(GPU_FIELD, NEEDS_IDLE_STOP)])
+        return percent or None
+
+    async def keep(
+        self, record: RentalRecord, minutes: float | None, gpu_util: float | None
+    ) -> None:
+        """ "Keep it": restart the idle timer; with minutes or a GPU threshold, change them."""
+        if not record.watched:
+            raise RentalNotActiveError(record.id, "gone" if record.gone else record.rental.status)
+        async with self._tracker.lock(record.id):
+            if minutes is not None:
+                record.idle_stop_minutes = self.setting(minutes)
+                if not record.idle_stop_minutes:
+                    record.idle_gpu_util = None  # no idle stop: nothing for the GPUs to decide
+            if gpu_util is not None:
+                record.idle_gpu_util = self.gpu_setting(gpu_util, record.idle_stop_minutes)
+            if minutes is not None or gpu_util is not None:
+                # Whoever sets the idle stop decides it: this server sees its kernels.
+                self._state.claim(record)
+            if record.rental.status == "running":
+                record.last_active_at = time.time()
+            record.idle_warned_at = record.idle_stop_at = None
+            self.judge(record, time.time())
+            await self._tracker.bump(record)
+
+    async def set_gpu_util(self, record: RentalRecord, percent: float) -> None:
+        """A rental just created gets its GPU threshold (saved with its idle stop)."""
+        async with self._tracker.lock(record.id):
+            record.idle_gpu_util = percent
+            self._state.claim(record)
+            await self._tracker.bump(record)
 
     async def check(self) -> None:
         """One look at every running rental with an idle stop: warn, then stop the idle ones.
@@ -115,16 +165,35 @@ class IdleStopper:
                 r.id: combine(own.get(r.id, NO_KERNELS), others.get(r.id, NO_KERNELS))
                 for r in timed
             }
+        gpu_looks = await self._look_at_gpus(timed)
         for record in timed:
+            seen = activity.get(record.id)
+            gpus = gpu_looks.get(record.id)
+            if gpus is not None and gpus.busy_at is not None:
+                seen = seen or NO_KERNELS
+                last = max(seen.last_activity or gpus.busy_at, gpus.busy_at)
+                seen = replace(seen, last_activity=last)
             async with self._tracker.lock(record.id):
                 before = shown(record)
-                decision = self.judge(record, now, activity.get(record.id))
+                if gpus is not None:
+                    record.idle_gpu = (gpus.peak, gpus.problem)
+                decision = self.judge(record, now, seen)
                 after = shown(record)
                 if after != before:
                     # A warning shown or withdrawn is worth keeping; a moved deadline is not.
                     await self._tracker.bump(record, persist=after[0] != before[0])
             if decision is not None and decision.stop_now:
                 await self._stop_idle(record)
+
+    async def _look_at_gpus(self, timed: list[RentalRecord]) -> dict[str, GpuLook]:
+        """The GPUs count too (a job started over plain ssh keeps the rental alive): every
+        rental's looked at together, so that a slow pod does not hold the others back."""
+        gpus = self._gpus
+        looked = [r for r in timed if r.idle_gpu_util and r.rental.status == "running"]
+        if gpus is None or not looked:
+            return {}
+        found = await asyncio.gather(*(gpus(r, r.idle_gpu_util or 0.0) for r in looked))
+        return {r.id: look for r, look in zip(looked, found, strict=True)}
 
     def judge(
         self, record: RentalRecord, now: float, activity: KernelActivity | None = None
@@ -186,7 +255,14 @@ class IdleStopper:
                 log.exception("gpuoutlet: the idle check failed; trying again")
 
 
-def shown(record: RentalRecord) -> tuple[bool, int | None, int, int]:
-    """What viewers see of the idle timer: the warning, the deadline (to the second), kernels."""
+def shown(record: RentalRecord) -> tuple[Any, ...]:
+    """What viewers see of the idle timer: the warning, the deadline (to the second), kernels,
+    what its GPUs did."""
     stop_at = None if record.idle_stop_at is None else round(record.idle_stop_at)
-    return (record.idle_warned_at is not None, stop_at, record.idle_kernels, record.idle_busy)
+    return (
+        record.idle_warned_at is not None,
+        stop_at,
+        record.idle_kernels,
+        record.idle_busy,
+        record.idle_gpu,
+    )

@@ -62,6 +62,10 @@ class ServiceOptions:
     idle_check_interval: float = trait_default("idle_check_interval")
     #: The working folder on the pods: kernels start there; saved before a stop by default.
     remote_workdir: str = trait_default("remote_workdir")
+    #: GPU utilisation (percent) that counts as activity for the idle stop; 0: GPUs do not count.
+    idle_gpu_util: float = trait_default("idle_gpu_util")
+    #: Seconds between two telemetry samples of a rental someone looks at.
+    telemetry_interval: float = trait_default("telemetry_interval")
 
 
 @dataclass(frozen=True)

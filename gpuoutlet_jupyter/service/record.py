@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Preview, Rental, StopResult
+from .clocks import brought_up_to_now
 from .idle import iso
 from .values import count as _count
 from .values import epoch as _epoch
@@ -155,6 +155,8 @@ class RentalRecord:
     stop: StopInfo | None = None
     # Idle auto-stop, in minutes (None: off). Set at create, or changed with "keep it".
     idle_stop_minutes: float | None = None
+    # GPU utilisation (percent) that counts as activity for the idle stop (None: GPUs do not).
+    idle_gpu_util: float | None = None
     # The process that decides its idle stop (see service/owners.py): the one that created the
     # rental or last set its idle stop, or that took it over from one that ended. None: nobody
     # yet (made elsewhere, or saved by a version without owners).
@@ -166,6 +168,8 @@ class RentalRecord:
     idle_stop_at: float | None = field(default=None, compare=False)
     idle_kernels: int = field(default=0, compare=False)
     idle_busy: int = field(default=0, compare=False)
+    # What the idle stop last saw of its GPUs: the peak utilisation, or why it could not see.
+    idle_gpu: tuple[float | None, str | None] = field(default=(None, None), compare=False)
     # The service's warning time (a setting, so not persisted with the rental).
     idle_warn_minutes: float = field(default=5.0, compare=False)
     # Why the service stopped it ("idle"), when it was the service.
@@ -210,13 +214,13 @@ class RentalRecord:
     def view(self) -> dict[str, Any]:
         """The last announced state, with its clocks (idle, provisioning) brought up to now,
         and when the API last confirmed it (a poll that changed nothing announces nothing)."""
-        data = _brought_up_to_now(self.published or self._snapshot())
+        data = brought_up_to_now(self.published or self._snapshot())
         data["checkedAt"] = iso(self.checked_at)
         return data
 
     def to_json(self) -> dict[str, Any]:
         """The REST shape of the current state (see ``rest.models.RentalView``)."""
-        return _brought_up_to_now(self._snapshot())
+        return brought_up_to_now(self._snapshot())
 
     def cost_cents(self) -> int:
         """What it has cost, in the API's own numbers: ``totalChargedCents`` as last reported
@@ -281,6 +285,9 @@ class RentalRecord:
             "warning": timing and self.idle_warned_at is not None,
             "kernels": self.idle_kernels if timing else 0,
             "busyKernels": self.idle_busy if timing else 0,
+            "gpuUtil": self.idle_gpu_util,
+            "gpuPeak": self.idle_gpu[0] if timing and self.idle_gpu_util else None,
+            "gpuProblem": self.idle_gpu[1] if timing and self.idle_gpu_util else None,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -300,6 +307,7 @@ class RentalRecord:
             "provisionStartedAt": self.provision_started_at,
             "stop": self.stop.to_json() if self.stop else None,
             "idleStopMinutes": self.idle_stop_minutes,
+            "idleGpuUtil": self.idle_gpu_util,
             "owner": self.owner,
             "lastActiveAt": self.last_active_at,
             "stopReason": self.stop_reason,
@@ -356,6 +364,7 @@ class RentalRecord:
                 provision_started_at=take("provisionStartedAt", _epoch),
                 stop=take("stop", _stop),
                 idle_stop_minutes=take("idleStopMinutes", _minutes),
+                idle_gpu_util=take("idleGpuUtil", _minutes),
                 owner=take("owner", _text),
                 last_active_at=take("lastActiveAt", _epoch),
                 stop_reason=take("stopReason", _text),
@@ -397,28 +406,3 @@ def _stop(value: Any) -> StopInfo | None:
         return StopInfo.from_json(value) if isinstance(value, dict) else None
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _brought_up_to_now(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot with its clocks computed now (the epochs are ours): idle seconds left, time
-    spent provisioning, the stop's ISO time."""
-    now = time.time()
-    data = dict(snapshot)
-    idle = data.get("idleStop")
-    if idle is not None:
-        idle = dict(idle)
-        stop_at = idle.pop("stopAtEpoch", None)
-        idle["secondsLeft"] = None if stop_at is None else round(max(0.0, stop_at - now), 1)
-        data["idleStop"] = idle
-    provisioning = data.get("provisioning")
-    if provisioning is not None:
-        provisioning = dict(provisioning)
-        started = provisioning.pop("startedAtEpoch")
-        provisioning["elapsedSeconds"] = round(max(0.0, now - started), 1)
-        data["provisioning"] = provisioning
-    stop = data.get("stop")
-    if stop is not None:
-        stop = dict(stop)
-        stop.pop("requestedAtEpoch", None)
-        data["stop"] = stop
-    return data

@@ -29,7 +29,6 @@ from ..api import (
     AsyncRentalsClient,
     Balance,
     Rental,
-    RentalNotActiveError,
     RentalRequest,
     SSHKey,
 )
@@ -45,6 +44,7 @@ from .idle_stopper import IdleStopper, shown
 from .keys import AccountKeys, KeyCheck
 from .money import Spending, spending_of, wallet_json, warn_left_running
 from .options import ServiceOptions
+from .pods import Pods
 from .record import QuoteInfo, RentalRecord, StopInfo
 from .session import SessionInfo
 from .state import SharedState
@@ -85,6 +85,8 @@ class RentalService:
         self._tracker = Tracker(self.options, persist=self._save)
         self._access = AccessWriter(ssh, kernelspecs)
         self.work = WorkUpdates(self._tracker, self._access)
+        #: The rentals' pods over the host's one RemoteManager: telemetry, ports (pods.py).
+        self.pods = Pods(self.remotes, self._tracker.get)
         self._keys = AccountKeys(self.upstream, ssh)
         self._watcher = Watcher(
             self._tracker,
@@ -101,6 +103,7 @@ class RentalService:
             self.options,
             stop=lambda rental_id: self._stop(rental_id, StopRequest("idle")),
             sync=self._sync,
+            gpus=self.pods.gpu_look,
         )
         self._creator = Creator(
             self.upstream,
@@ -127,6 +130,8 @@ class RentalService:
         if self._started:
             return
         self._started = True
+        # Last of the ended hooks: the others (a save's transfer) may still use the connection.
+        self.hooks.ended.append(self.pods.ended)
         self._watcher.open()
         loaded = await self._state.open()
         for record in loaded.records:
@@ -166,6 +171,7 @@ class RentalService:
         await self._tracker.close()  # long-polls answer now, and ask the next service
         await self._watcher.close()
         await self._idle.close()
+        await self.pods.close()
         if self._started:
             await self._save()
             # Its idle stops may now be taken over by another server on this state dir.
@@ -269,14 +275,18 @@ class RentalService:
         idle_stop_minutes: float | None = None,
         notebook: str | None = None,
         work: WorkRequest | None = None,
+        idle_gpu_util: float | None = None,
     ) -> RentalView:
         """Check, quote and create a rental once, then watch it (see ``Creator.create``).
-        ``idle_stop_minutes``: None for the service's default, 0 for none; ``notebook``: where
-        it was asked from, for its automatic name; ``work``: see work.py. The view's ``note``
-        tells of a lost answer."""
+        ``idle_stop_minutes``: None for the service's default, 0 for none; ``idle_gpu_util``
+        the same for its GPU threshold; ``notebook``: where it was asked from, for its
+        automatic name; ``work``: see work.py. The view's ``note`` tells of a lost answer."""
         idle = self._idle.setting(idle_stop_minutes)
+        gpu = self._idle.gpu_setting(idle_gpu_util, idle)
         records, note = await self._creator.create(request, idle, notebook)
         record = records[0]
+        if gpu is not None:
+            await self._idle.set_gpu_util(record, gpu)
         record.work.start(work, request.auto_stop_after_hours)
         await self._tracker.bump(record)
         rental = record.rental
@@ -310,21 +320,17 @@ class RentalService:
         self._watcher.ensure(record.id)
         return record
 
-    async def keep(self, rental_id: str, *, idle_stop_minutes: float | None = None) -> RentalView:
-        """ "Keep it": restart the rental's idle timer; with minutes, also change its idle stop."""
+    async def keep(
+        self,
+        rental_id: str,
+        *,
+        idle_stop_minutes: float | None = None,
+        idle_gpu_util: float | None = None,
+    ) -> RentalView:
+        """ "Keep it": restart the rental's idle timer; with minutes (or a GPU threshold), also
+        change its idle stop."""
         record = await self._track(rental_id)
-        if not record.watched:
-            raise RentalNotActiveError(rental_id, "gone" if record.gone else record.rental.status)
-        async with self._tracker.lock(rental_id):
-            if idle_stop_minutes is not None:
-                record.idle_stop_minutes = self._idle.setting(idle_stop_minutes)
-                # Whoever sets the idle stop decides it: this server sees its kernels.
-                self._state.claim(record)
-            if record.rental.status == "running":
-                record.last_active_at = time.time()
-            record.idle_warned_at = record.idle_stop_at = None
-            self._idle.judge(record, time.time())
-            await self._tracker.bump(record)
+        await self._idle.keep(record, idle_stop_minutes, idle_gpu_util)
         log.info("rental %s: kept (idle timer restarted)", rental_id)
         return record.view()
 

@@ -181,11 +181,13 @@ class SharedState:
                 record.last_active_at = saved_last
             if record.stop_reason is None:
                 record.stop_reason = state.get("stopReason")
-            before = (record.owner, record.idle_stop_minutes)
+            before = (record.owner, record.idle_stop_minutes, record.idle_gpu_util)
             owner, minutes = state.get("owner"), state.get("idleStopMinutes")
-            if (owner, minutes) == before:
+            gpu_util = state.get("idleGpuUtil")
+            if (owner, minutes, gpu_util) == before:
                 continue
             self.set_owner(record, owner, changed=False)
             record.idle_stop_minutes = minutes
+            record.idle_gpu_util = gpu_util
             changed.append(record)
         return changed

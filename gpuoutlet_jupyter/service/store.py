@@ -208,6 +208,7 @@ def merge_state(ours: Held, theirs: dict[str, Any] | None) -> dict[str, Any]:
     source = ours.state if ours.settings_changed else theirs
     merged["owner"] = source.get("owner")
     merged["idleStopMinutes"] = source.get("idleStopMinutes")
+    merged["idleGpuUtil"] = source.get("idleGpuUtil")
     # Activity only ever moves forward ("keep it" anywhere, a kernel that ran anywhere).
     times = [t for t in (ours.state.get("lastActiveAt"), theirs.get("lastActiveAt")) if t]
     merged["lastActiveAt"] = max(times, default=None)

@@ -82,26 +82,16 @@ class ServiceTraits(Configurable):
         running or stopping would exceed it. 0: no cap.""",
     ).tag(config=True)
 
-    @validate(
-        "poll_interval",
-        "slow_poll_interval",
-        "running_poll_interval",
-        "request_timeout",
-        "max_polls",
-        "max_requests_per_minute",
-        "max_requests_per_hour",
-    )
-    def _validate_positive(self, proposal: Any) -> Any:
-        value = proposal["value"]
-        if value <= 0:
-            raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
-        return value
-
     control_dir = Unicode(
         "",
         help="""The folder of the shared SSH connections' control sockets (one connection per
         rental carries its telemetry, port forwards and syncs). It must be short: at most 49
         bytes (Unix sockets hold about 108). Empty: /tmp/gpuoutlet-ssh-<uid>.""",
+    ).tag(config=True)
+    telemetry_interval = Float(
+        5.0,
+        help="""Seconds between two GPU telemetry samples (nvidia-smi on the pod, over its shared
+        SSH connection), taken only while someone looks: an open sidebar card, %gpu_top.""",
     ).tag(config=True)
 
     @validate("control_dir")
@@ -115,6 +105,22 @@ class ServiceTraits(Configurable):
                     f"control sockets need a folder of at most {_MAX_CONTROL_DIR} bytes, such "
                     f"as /tmp/gpuoutlet-ssh-{os.getuid()}"
                 )
+        return value
+
+    @validate(
+        "telemetry_interval",
+        "poll_interval",
+        "slow_poll_interval",
+        "running_poll_interval",
+        "request_timeout",
+        "max_polls",
+        "max_requests_per_minute",
+        "max_requests_per_hour",
+    )
+    def _validate_positive(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be greater than 0 (got {value})")
         return value
 
     @validate("remote_workdir")
@@ -146,6 +152,14 @@ class IdleTraits(Configurable):
         help="""How many minutes before an idle stop the sidebar and the progress widgets warn,
         with a "Keep it" button (at most the idle time itself).""",
     ).tag(config=True)
+    idle_gpu_util = Float(
+        0.0,
+        help="""GPU-aware idle auto-stop, in percent of GPU utilisation: a rental with an idle stop
+        counts as idle only if, besides its kernels, its GPUs stayed under this utilisation for
+        the idle time (nvidia-smi on the pod, looked at with the kernels), so a job started over
+        plain ssh keeps it alive. Used by the creates that do not say (`%gpu_rent
+        --idle-gpu-util PERCENT`, the sidebar's field). 0: the GPUs do not count.""",
+    ).tag(config=True)
     idle_check_interval = Float(
         15.0, help="Seconds between two looks at the rentals' kernels for the idle auto-stop."
     ).tag(config=True)
@@ -154,6 +168,12 @@ class IdleTraits(Configurable):
     def _validate_idle_minutes(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be 0 or more")
+        return proposal["value"]
+
+    @validate("idle_gpu_util")
+    def _validate_idle_gpu_util(self, proposal: Any) -> Any:
+        if not 0 <= proposal["value"] <= 100:
+            raise TraitError("idle_gpu_util must be a percentage from 0 (off) to 100")
         return proposal["value"]
 
     @validate("idle_check_interval")

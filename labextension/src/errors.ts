@@ -27,6 +27,9 @@ export type Endpoint =
   | 'settle'
   | 'saveSize'
   | 'transfer'
+  | 'telemetry'
+  | 'ports'
+  | 'forward'
   | 'auth'
   | 'requestCode'
   | 'verifyCode'
@@ -105,6 +108,7 @@ export type ErrorKind =
   | 'network'
   | 'auth'
   | 'create_lost'
+  | 'pod'
   | 'sign_in'
   | 'other_account'
   | 'other';
@@ -273,6 +277,13 @@ export function describeError(error: unknown): IErrorInfo {
       return info('not_active', 'This rental is not running any more');
     case 'starting':
       return info('starting', 'The gpuoutlet extension is starting');
+    case 'pod_not_reachable':
+      return info('pod', 'The pod cannot be reached');
+    case 'pod_unreachable':
+    case 'pod_error':
+      return info('pod', 'The pod did not answer over SSH');
+    case 'forward_failed':
+      return info('pod', 'The port could not be opened');
     case 'rental_not_found':
       return info('not_found', 'No such rental on your account');
     case 'unauthenticated':

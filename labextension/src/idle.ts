@@ -63,9 +63,18 @@ export function idleLine(rental: IRentalView, receivedAt: number, now: number): 
     return line('quiet', text, null, '', null, null);
   }
   const busyKernels = idle.busyKernels > 0 ? idle.busyKernels : 0;
-  const busy = busyKernels > 0 ? `${busyKernels} kernel${busyKernels === 1 ? '' : 's'} busy` : null;
+  const gpuUtil = idle.gpuUtil ?? null;
+  const gpuPeak = idle.gpuPeak ?? null;
+  // The GPU-aware idle stop: a GPU at or over the threshold holds the timer as a busy kernel.
+  const gpuBusy = gpuUtil !== null && gpuPeak !== null && gpuPeak >= gpuUtil;
+  const busyParts = [
+    busyKernels > 0 ? `${busyKernels} kernel${busyKernels === 1 ? '' : 's'} busy` : null,
+    gpuBusy ? `GPU busy (${Math.round(gpuPeak)} %)` : null
+  ].filter((part): part is string => part !== null);
+  const busy = busyParts.length > 0 ? busyParts.join(', ') : null;
   const left = secondsLeftAt(idle, receivedAt, now);
-  const after = `Stops after ${formatMinutes(idle.minutes)} idle`;
+  const gpus = gpuUtil !== null ? ` with its GPUs under ${gpuUtil} %` : '';
+  const after = `Stops after ${formatMinutes(idle.minutes)} idle${gpus}`;
   if (idle.warning) {
     if (left === null) {
       return line(

@@ -18,6 +18,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { createMayHaveHappened, describeError, Endpoint, ErrorKind, IErrorInfo } from './errors';
 import { formatCents, parseTime } from './format';
+import { PodWatcher } from './pods';
 import {
   IAddKeyReply,
   ICreateReply,
@@ -404,6 +405,16 @@ export class GpuOutletModel implements IDisposable {
   }
 
   /** The server's default idle stop for a new rental, in minutes; null when it is off. */
+  /** The server's default GPU threshold of an idle stop (null: the GPUs do not count). */
+  get idleGpuUtilDefault(): number | null {
+    return this._status?.idleGpuUtil ?? null;
+  }
+
+  /** A watcher of one rental's pod (telemetry, ports) for an expanded card; dispose it after. */
+  watchPod(rentalId: string): PodWatcher {
+    return new PodWatcher({ rentalId, request: this._request });
+  }
+
   get idleStopDefault(): number | null {
     const minutes = this._status?.idleStopMinutes;
     return typeof minutes === 'number' && minutes > 0 ? minutes : null;

@@ -14,6 +14,10 @@ export type {
   IFamiliesView,
   IFamilyView,
   IFieldProblem,
+  IForwardsView,
+  IForwardView,
+  IGpuInfo,
+  IGpuReading,
   IIdleStopView,
   IKernelShutDownReply,
   IKernelsView,
@@ -24,6 +28,7 @@ export type {
   INotice,
   IOfferView,
   IPendingCreateView,
+  IPortsView,
   IPreviewView,
   IProvisioningView,
   IQuoteView,
@@ -40,6 +45,8 @@ export type {
   IStatusView,
   IStopReply,
   IStopView,
+  ITelemetrySample,
+  ITelemetryView,
   ITemplatesView,
   ITemplateView,
   ITransferReply,
@@ -63,6 +70,8 @@ export interface ILaunchRequest {
   autoStopAfterHours?: number;
   /** Minutes without activity before the server stops it; 0 = off; absent = server default. */
   idleStopMinutes?: number;
+  /** GPU utilisation (percent) that counts as activity too; 0 = GPUs do not count. */
+  idleGpuUtil?: number;
 }
 
 /** What the launch form holds; numbers stay strings until they are validated. */
@@ -75,4 +84,6 @@ export interface ILaunchForm {
   autoStopAfterHours: string;
   /** Empty: the server's default. */
   idleStopMinutes: string;
+  /** Empty: the server's default. */
+  idleGpuUtil: string;
 }

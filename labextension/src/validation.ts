@@ -2,7 +2,7 @@
  * Live validation of the launch form, with the same rules as the server: familyId required;
  * gpuCount 1, 2, 4 or 8; one of the six templates; name at most 64 characters;
  * autoStopAfterHours a number above 0; idleStopMinutes 0 (off) to a week in minutes, or empty
- * (the server's default). Whether the family is in gpuoutlet's catalog is the quote's to say
+ * (the server's default); idleGpuUtil 0 to 100 percent, or empty (the server's default). Whether the family is in gpuoutlet's catalog is the quote's to say
  * (the server answers `unknown_family` with the close ids). Pure functions.
  */
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -30,7 +30,8 @@ export function emptyForm(): ILaunchForm {
     region: '',
     name: '',
     autoStopAfterHours: '',
-    idleStopMinutes: ''
+    idleStopMinutes: '',
+    idleGpuUtil: ''
   };
 }
 
@@ -85,6 +86,16 @@ export function validateForm(
         "or empty for this server's default.";
     }
   }
+  let gpuUtil: number | undefined;
+  if (form.idleGpuUtil.trim()) {
+    gpuUtil = Number(form.idleGpuUtil);
+    if (!Number.isFinite(gpuUtil) || gpuUtil < 0 || gpuUtil > 100) {
+      fields.idleGpuUtil =
+        "A GPU utilisation from 0 (the GPUs do not count) to 100 %, or empty for this server's default.";
+    } else if (gpuUtil > 0 && idleMinutes === 0) {
+      fields.idleGpuUtil = 'Needs an idle stop: the GPUs only decide when an idle rental stops.';
+    }
+  }
   if (Object.keys(fields).length > 0) {
     return { fields, request: null };
   }
@@ -104,6 +115,9 @@ export function validateForm(
   }
   if (idleMinutes !== undefined) {
     request.idleStopMinutes = idleMinutes;
+  }
+  if (gpuUtil !== undefined) {
+    request.idleGpuUtil = gpuUtil;
   }
   return { fields, request };
 }

@@ -83,6 +83,10 @@ c.GpuOutletApp.idle_warning_minutes = 0.2
 c.GpuOutletApp.idle_check_interval = 0.5
 # Saves before a stop land in the run's folder, never in the home of whoever runs the tests.
 c.GpuOutletApp.saves_dir = {saves_dir!r}
+# GPU telemetry every second while a card is expanded (5 s for real).
+c.GpuOutletApp.telemetry_interval = 1.0
+# Forwarded pod ports open through jupyter-server-proxy at {{base_url}}proxy/<port>/.
+c.ServerApp.jpserver_extensions.update({{"jupyter_server_proxy": True}})
 """
 
 

@@ -57,6 +57,15 @@ describe('idleLine', () => {
     expect(line?.secondsLeft).toBe(1795);
   });
 
+  it('names the GPU threshold, and a GPU over it holds the timer as a busy kernel', () => {
+    const quiet = idleLine(running({ gpuUtil: 20, gpuPeak: 5 }), AT, AT);
+    expect(quiet?.text).toBe('Stops after 30 min idle with its GPUs under 20 %');
+    expect(quiet?.busy).toBeNull();
+    const held = idleLine(running({ gpuUtil: 20, gpuPeak: 87.4, busyKernels: 1 }), AT, AT);
+    expect(held?.busy).toBe('1 kernel busy, GPU busy (87 %)');
+    expect(held?.secondsLeft).toBeNull();
+  });
+
   it('counts down from secondsLeft at receipt once the stop is close, whatever stopAt says', () => {
     // stopAt is hours away on the browser's clock (a skewed server clock): it is not used.
     const close = running({ secondsLeft: 600, stopAt: '2030-01-01T00:00:00Z' });

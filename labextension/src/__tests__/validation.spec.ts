@@ -21,6 +21,20 @@ describe('validateForm', () => {
     });
   });
 
+  it('checks the GPU threshold of the idle stop: 0 to 100, and only with an idle stop', () => {
+    const v = (change: object) => validateForm(form(change), TEMPLATES);
+    expect(v({ idleGpuUtil: '101' }).fields.idleGpuUtil).toContain('0 (the GPUs do not count)');
+    expect(v({ idleGpuUtil: 'x' }).fields.idleGpuUtil).toContain('to 100 %');
+    expect(v({ idleGpuUtil: '20', idleStopMinutes: '0' }).fields.idleGpuUtil).toContain(
+      'Needs an idle stop'
+    );
+    expect(v({ idleGpuUtil: '20', idleStopMinutes: '30' }).request).toMatchObject({
+      idleStopMinutes: 30,
+      idleGpuUtil: 20
+    });
+    expect(v({ idleGpuUtil: '' }).request).not.toHaveProperty('idleGpuUtil');
+  });
+
   it('allows names of up to 64 characters, counted as characters', () => {
     expect(validateForm(form({ name: 'a'.repeat(64) })).fields.name).toBeUndefined();
     expect(validateForm(form({ name: 'é'.repeat(64) })).fields.name).toBeUndefined();

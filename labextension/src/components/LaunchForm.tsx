@@ -44,6 +44,7 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
     return fields[name] ?? serverFields[name];
   };
   const idleDefault = model.idleStopDefault;
+  const gpuDefault = model.idleGpuUtilDefault;
   const price = model.quote?.quote.pricePerHourCents;
   /** What every validated text control of the form has: its value, its problem, its update. */
   const bind = (name: TextField) => ({
@@ -220,6 +221,33 @@ export function LaunchForm({ model }: ILaunchFormProps): React.ReactElement {
             {...bind('idleStopMinutes')}
           />
         </Field>
+
+        {(idleDefault !== null || form.idleStopMinutes.trim() !== '') && (
+          <Field
+            label="…unless a GPU is busier than (%)"
+            errorId="gpuoutlet-gpu-util-error"
+            error={problem('idleGpuUtil')}
+            hint={
+              <div id="gpuoutlet-gpu-util-hint" className="jp-GpuOutlet-hint">
+                Idle only if its GPUs also stayed under this utilisation (a job started over plain
+                ssh then keeps it). Empty: this server&apos;s default (
+                {gpuDefault === null ? 'GPUs do not count' : `${gpuDefault} %`}); 0: GPUs do not
+                count.
+              </div>
+            }
+          >
+            <input
+              className="jp-mod-styled"
+              type="number"
+              min="0"
+              max="100"
+              step="any"
+              placeholder={gpuDefault === null ? 'default: off' : `default: ${gpuDefault}`}
+              aria-describedby="gpuoutlet-gpu-util-hint gpuoutlet-gpu-util-error"
+              {...bind('idleGpuUtil')}
+            />
+          </Field>
+        )}
 
         <QuoteBox model={model} />
 

@@ -17,6 +17,7 @@ import { IRentalView } from '../types';
 import { ErrorBox } from './ErrorBox';
 import { IdleText } from './IdleText';
 import { Notice } from './Notice';
+import { PodPanel } from './PodPanel';
 import { RentalKernels } from './RentalKernels';
 import { SshCommand } from './SshCommand';
 import { WorkBox } from './WorkBox';
@@ -57,6 +58,7 @@ export function RentalCard({
   const keeping = model.isKeeping(rental.id);
   const template = model.templates?.find(t => t.id === rental.templateId) ?? null;
   const stop = rental.stop;
+  const [expanded, setExpanded] = React.useState(false);
   const stale = staleAge(rental, model, now);
   return (
     <li
@@ -182,6 +184,17 @@ export function RentalCard({
           , then http://localhost:{template.ports[0]}
         </div>
       )}
+      {running && rental.ssh?.alias && (
+        <button
+          className="jp-GpuOutlet-linkButton jp-GpuOutlet-expand"
+          aria-expanded={expanded}
+          title="Its GPUs over the last 10 minutes (sampled while shown) and its ports"
+          onClick={() => setExpanded(!expanded)}
+        >
+          {expanded ? '▾ GPUs and ports' : '▸ GPUs and ports'}
+        </button>
+      )}
+      {running && rental.ssh?.alias && expanded && <PodPanel rental={rental} model={model} />}
       <RentalKernels rental={rental} now={now} />
       {running && rental.ssh?.includeWarning && (
         <div className="jp-GpuOutlet-warning">{rental.ssh.includeWarning}</div>

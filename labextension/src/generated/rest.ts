@@ -15,9 +15,12 @@ export interface IGpuOutletRest {
   CreateReply: ICreateReply;
   ErrorReply: IErrorReply;
   FamiliesView: IFamiliesView;
+  ForwardView: IForwardView;
+  ForwardsView: IForwardsView;
   KernelShutDownReply: IKernelShutDownReply;
   KernelsView: IKernelsView;
   KeysView: IKeysView;
+  PortsView: IPortsView;
   PreviewView: IPreviewView;
   ReattachReply: IReattachReply;
   RentalView: IRentalView;
@@ -28,6 +31,7 @@ export interface IGpuOutletRest {
   SignedOutReply: ISignedOutReply;
   StatusView: IStatusView;
   StopReply: IStopReply;
+  TelemetryView: ITelemetryView;
   TemplatesView: ITemplatesView;
   TransferReply: ITransferReply;
   WalletView: IWalletView;
@@ -243,6 +247,18 @@ export interface IIdleStopView {
    * This server decides the idle stop (another server owns it otherwise).
    */
   decidedHere: boolean;
+  /**
+   * The highest GPU utilisation the idle stop saw at its last look.
+   */
+  gpuPeak?: number | null;
+  /**
+   * Why the idle stop could not see the GPUs (only the kernels count).
+   */
+  gpuProblem?: string | null;
+  /**
+   * GPU-aware idle stop: utilisation (percent) that counts as activity (null: the GPUs do not count).
+   */
+  gpuUtil?: number | null;
   kernels: number;
   lastActiveAt: string | null;
   minutes: number;
@@ -523,7 +539,7 @@ export interface IErrorBody {
    */
   problems?: IFieldProblem[] | null;
   /**
-   * `not_active`: the rental.
+   * `not_active`, `pod_not_reachable`: the rental.
    */
   rentalId?: string | null;
   /**
@@ -609,6 +625,32 @@ export interface IOfferView {
   pricePerHourCents: number;
   providers: string[];
   regions: string[];
+}
+/**
+ * A port of the pod forwarded to this Jupyter server's machine over the shared SSH
+ * connection; it ends with the rental.
+ */
+export interface IForwardView {
+  localPort: number;
+  /**
+   * `http://127.0.0.1:<local port>/` on the server's machine.
+   */
+  localUrl: string;
+  openedAt: string | null;
+  /**
+   * `{base_url}proxy/<local port>/` through jupyter-server-proxy (works when JupyterLab runs on another machine); null without it.
+   */
+  proxyPath: string | null;
+  remoteHost: string;
+  remotePort: number;
+  rentalId: string;
+}
+/**
+ * The rental's open forwards.
+ */
+export interface IForwardsView {
+  forwards: IForwardView[];
+  rentalId: string;
 }
 /**
  * ``POST remote-kernels/ID/shutdown``: a detached kernel and its folder ended on its machine.
@@ -716,6 +758,42 @@ export interface ILocalKeyView {
    */
   onAccount: boolean;
   publicKeyFile: string;
+}
+/**
+ * The pod's ports: the template's known ones, the listening ones, the open forwards.
+ */
+export interface IPortsView {
+  forwards: IForwardView[];
+  known: IKnownPortView[];
+  listening: IListeningPortView[];
+  rentalId: string;
+  templateId: string | null;
+}
+/**
+ * A port the rental's template is known to serve.
+ */
+export interface IKnownPortView {
+  /**
+   * False: the software's default, not in gpuoutlet's docs.
+   */
+  documented: boolean;
+  label: string;
+  /**
+   * Something listens on it on the pod now.
+   */
+  listening: boolean;
+  port: number;
+}
+/**
+ * A TCP port something listens on, on the pod.
+ */
+export interface IListeningPortView {
+  address: string;
+  port: number;
+  /**
+   * The program, when `ss -p` could tell.
+   */
+  process: string | null;
 }
 /**
  * What a create would do, without doing it (``POST rentals/preview``).
@@ -1204,6 +1282,10 @@ export interface IStatusView {
    */
   credentialsFile: string;
   /**
+   * The default GPU threshold of an idle stop (null: GPUs do not count).
+   */
+  idleGpuUtil?: number | null;
+  /**
    * The default idle stop (null: off).
    */
   idleStopMinutes: number | null;
@@ -1222,6 +1304,10 @@ export interface IStatusView {
   note?: string | null;
   pollInterval: number;
   problem: string | null;
+  /**
+   * `{base_url}proxy/` when jupyter-server-proxy serves this Jupyter server (a forwarded port opens at `<proxyBase><local port>/`); null otherwise.
+   */
+  proxyBase?: string | null;
   /**
    * The working folder on the pods.
    */
@@ -1268,6 +1354,10 @@ export interface IStatusView {
    * Say it before every stop.
    */
   stopNotice: string;
+  /**
+   * Seconds between two GPU telemetry samples while someone looks.
+   */
+  telemetryInterval?: number | null;
   version: string;
 }
 /**
@@ -1321,6 +1411,82 @@ export interface IPauseView {
    */
   retryAfterGiven: boolean;
   seconds: number;
+}
+/**
+ * A rental's GPU telemetry: sampled every interval while anyone looks (this reply is a
+ * look), the last ten minutes kept.
+ */
+export interface ITelemetryView {
+  /**
+   * 0 until the first sample.
+   */
+  gpuCount: number;
+  gpuModel: string | null;
+  gpus: IGpuInfo[];
+  historySeconds: number;
+  intervalSeconds: number;
+  message: string | null;
+  rentalId: string;
+  /**
+   * Oldest first.
+   */
+  samples: ITelemetrySample[];
+  /**
+   * The sampler runs now (someone looks).
+   */
+  sampling: boolean;
+  /**
+   * `waiting` (no sample yet), `sampling`, `unavailable` (no nvidia-smi on the pod: `message` says so, and it is not asked again) or `error` (the last sample failed: `message`).
+   */
+  state: string;
+  /**
+   * Grows with every sample or error: `?since=` long-polls.
+   */
+  version: number;
+}
+/**
+ * One GPU of a pod.
+ */
+export interface IGpuInfo {
+  index: number;
+  /**
+   * MiB.
+   */
+  memoryTotal: number | null;
+  name: string;
+}
+/**
+ * Every GPU of a pod at one moment.
+ */
+export interface ITelemetrySample {
+  at: string;
+  gpus: IGpuReading[];
+}
+/**
+ * One GPU at one moment; a value the GPU does not report is null.
+ */
+export interface IGpuReading {
+  index: number;
+  /**
+   * MiB.
+   */
+  memoryTotal: number | null;
+  /**
+   * MiB.
+   */
+  memoryUsed: number | null;
+  /**
+   * Watts.
+   */
+  power: number | null;
+  /**
+   * Degrees Celsius.
+   */
+  temperature: number | null;
+  /**
+   * Percent, 0-100.
+   */
+  utilization: number | null;
 }
 export interface ITemplatesView {
   templates: ITemplateView[];

@@ -22,7 +22,7 @@ import { Locator } from '@playwright/test';
 import * as path from 'path';
 
 import { PANEL, serveSidebarState, setSidebarWidth } from './helpers';
-import { NOW, StateName, STATES } from './sidebar-states';
+import { ISidebarState, NOW, POD_REPLIES, StateName, STATES } from './sidebar-states';
 
 const DOCS = path.resolve(__dirname, '..', '..', '..', 'docs');
 /** The state the README pictures. */
@@ -56,9 +56,14 @@ const READY: Record<StateName, string[]> = {
 test.use({ viewport: { width: 1280, height: 1400 } });
 
 /** Show `name` in the page on a frozen clock; the sidebar at its pictured width. */
-async function showState(page: IJupyterLabPageFixture, name: StateName): Promise<Locator> {
+async function showState(
+  page: IJupyterLabPageFixture,
+  name: StateName,
+  more: Record<string, unknown> = {}
+): Promise<Locator> {
   await page.clock.setFixedTime(NOW);
-  await serveSidebarState(page, STATES[name]);
+  const state: ISidebarState = Object.assign({}, STATES[name], more);
+  await serveSidebarState(page, state);
   await page.reload(); // so that the whole page runs on the frozen clock
   const panel = page.locator(PANEL);
   await page.locator('.jp-SideBar li[data-id="gpuoutlet-sidebar"]').click();
@@ -134,6 +139,29 @@ test.describe('sidebar screenshots', () => {
           await page.theme.setDarkTheme();
         }
         await expect(signIn).toHaveScreenshot(`signin-code-${theme}.png`);
+      }
+    } finally {
+      await page.theme.setLightTheme();
+    }
+  });
+
+  test('looks as before: a running card expanded (GPUs and ports), light and dark', async ({
+    page
+  }) => {
+    const panel = await showState(page, 'running', POD_REPLIES);
+    const card = panel.locator('.jp-GpuOutlet-rental[data-status="running"]');
+    await card.locator('.jp-GpuOutlet-expand').click();
+    await expect(card.locator('.jp-GpuOutlet-chart polyline')).toHaveCount(8);
+    await expect(card.locator('.jp-GpuOutlet-port')).toHaveCount(2);
+    await expect(card.locator('.jp-GpuOutlet-gpuModel')).toContainText(
+      '2× NVIDIA GeForce RTX 4090'
+    );
+    try {
+      for (const theme of ['light', 'dark'] as const) {
+        if (theme === 'dark') {
+          await page.theme.setDarkTheme();
+        }
+        await expect(card).toHaveScreenshot(`gpus-${theme}.png`);
       }
     } finally {
       await page.theme.setLightTheme();

@@ -18,11 +18,13 @@ import type {
   IKernelView,
   IKeysView,
   INotice,
+  IPortsView,
   IPreviewView,
   IRentalsView,
   IRentalView,
   ISaveSizeView,
   IStatusView,
+  ITelemetryView,
   ITemplatesView,
   IWalletView
 } from '../../src/types';
@@ -607,3 +609,64 @@ export const STATES = {
 } satisfies Record<string, ISidebarState>;
 
 export type StateName = keyof typeof STATES;
+
+/** Ten minutes of a sample every 5 s of the running rental's two GPUs, ending at `NOW`. */
+function telemetrySamples(): ITelemetryView['samples'] {
+  const samples: ITelemetryView['samples'] = [];
+  for (let i = 0; i < 120; i++) {
+    const at = new Date(NOW - (119 - i) * 5000).toISOString().replace('.000Z', 'Z');
+    // GPU 0 trains from minute 3 on (with the ripple of its epochs); GPU 1 idles, then joins.
+    const busy0 = i < 36 ? 4 : 82 + 12 * Math.sin(i / 3);
+    const busy1 = i < 84 ? 0 : 64 + 20 * Math.sin(i / 5);
+    samples.push({
+      at,
+      gpus: [busy0, busy1].map((util, index) => ({
+        index,
+        utilization: Math.round(util),
+        memoryUsed: Math.round(600 + (util / 100) * 19_000),
+        memoryTotal: 24_564,
+        temperature: Math.round(34 + util * 0.45),
+        power: Math.round(28 + util * 3.9)
+      }))
+    });
+  }
+  return samples;
+}
+
+const TELEMETRY: ITelemetryView = {
+  rentalId: RUNNING_ID,
+  state: 'sampling',
+  message: null,
+  version: 120,
+  sampling: true,
+  intervalSeconds: 5,
+  historySeconds: 600,
+  gpuCount: 2,
+  gpuModel: 'NVIDIA GeForce RTX 4090',
+  gpus: [0, 1].map(index => ({ index, name: 'NVIDIA GeForce RTX 4090', memoryTotal: 24_564 })),
+  samples: telemetrySamples()
+};
+
+const PORTS: IPortsView = {
+  rentalId: RUNNING_ID,
+  templateId: 'a1111',
+  known: [
+    {
+      port: 7860,
+      label: 'Stable Diffusion web UI (AUTOMATIC1111)',
+      documented: true,
+      listening: true
+    }
+  ],
+  listening: [
+    { port: 6006, address: '127.0.0.1', process: 'tensorboard' },
+    { port: 7860, address: '0.0.0.0', process: 'python3' }
+  ],
+  forwards: []
+};
+
+/** The running rental's card expanded: its GPUs' last ten minutes and its ports. */
+export const POD_REPLIES: Record<string, unknown> = {
+  [`rentals/${RUNNING_ID}/telemetry`]: TELEMETRY,
+  [`rentals/${RUNNING_ID}/ports`]: PORTS
+};
