@@ -13,7 +13,7 @@ import pytest
 from helpers.imports import a_path, cycles, edges, modules
 
 import gpuoutlet_jupyter
-from gpuoutlet_jupyter.notebook.core import FollowOptions
+from gpuoutlet_jupyter.notebook.follow import FollowOptions
 from gpuoutlet_jupyter.notebook.session import NotebookSession
 from gpuoutlet_jupyter.server.app import GpuOutletApp
 from gpuoutlet_jupyter.server.manager import ManagerConfig

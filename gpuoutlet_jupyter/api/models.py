@@ -159,6 +159,18 @@ class Rental(Reply):
         """The documented readiness test: running with a host."""
         return self.status == RUNNING and bool(self.host)
 
+    def keeping_unsaid(self, earlier: Rental) -> Rental:
+        """This answer, with what it left out taken from an earlier one of the same rental (a
+        list item may leave out what a GET had: provider, error)."""
+        if earlier.id != self.id:
+            return self
+        kept = {
+            name: getattr(earlier, name)
+            for name in type(self).model_fields
+            if name not in self.model_fields_set and getattr(earlier, name) is not None
+        }
+        return self.model_copy(update=kept) if kept else self
+
     @classmethod
     def from_created(cls, created: CreatedRental, request: RentalRequest) -> Rental:
         """A rental from the create reply's subset, completed with what was asked for."""

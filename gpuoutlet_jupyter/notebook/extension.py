@@ -14,6 +14,7 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _LOADED:
         return
     from .completion import register
+    from .create_magics import CreateMagics
     from .kernel_magics import KernelMagics
     from .login_magics import LoginMagics
     from .magics import GpuMagics
@@ -29,6 +30,7 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(session)  # for %config NotebookSession
     loaded = [
         GpuMagics(shell=ipython, session=session),
+        CreateMagics(shell=ipython, session=session),
         KernelMagics(shell=ipython, session=session),
         LoginMagics(shell=ipython, session=session),
         PodMagics(shell=ipython, session=session),

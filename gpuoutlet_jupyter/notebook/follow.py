@@ -3,6 +3,7 @@ returns, and how long one look waits (stdlib only: loaded with the session at ``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -32,3 +33,35 @@ class RentalFollow(Protocol):
 
     def keep(self) -> RentalInfo:
         """ "Keep it": restart the rental's idle timer; the rental as it is then."""
+
+
+def ready_or_final(rental: RentalInfo) -> bool:
+    """Following a new rental ends when it runs (with its SSH step done), fails or stops."""
+    if rental.gone or rental.status in ("failed", "stopped", "stopping"):
+        return True
+    # Its working folder is pushed and set up before its kernel is offered (--sync-workdir).
+    workdir = rental.data.get("workdir") or {}
+    if workdir.get("state") not in (None, "done", "failed"):
+        return False
+    # The service writes the SSH entry (or records why it could not) in the same change.
+    return rental.status == "running" and rental.data.get("ssh") is not None
+
+
+def stopped_or_final(rental: RentalInfo) -> bool:
+    """Following a stop ends when the rental is stopped (or failed, or gone)."""
+    return rental.gone or rental.status in ("stopped", "failed")
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    """How the core follows rentals."""
+
+    #: Seconds one long-poll may wait for a change (the elapsed time moves at least this often).
+    wait_seconds: float = WAIT_SECONDS
+    #: Failed follow-up requests in a row before following gives up (the rental goes on).
+    max_failures: int = 5
+
+
+def next_steps(rental_id: str) -> str:
+    """The two lines that tell a person how to pick a rental up again."""
+    return f"  %gpu_wait {rental_id}    follow it again\n  %gpu_stop {rental_id}    stop it"

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .panel import Panel
     from .session import NotebookSession
     from .views import (
-        CreatesTable,
         FamiliesTable,
         KeysTable,
         RentalInfo,
@@ -328,41 +327,6 @@ class GpuMagics(Magics):
     @line_magic
     @magic_arguments()
     @help_option()
-    @argument(
-        "action",
-        choices=["up", "down", "status", "cancel"],
-        help="up: this machine's folder to the pod; down: the pod's folder here; status: the "
-        "transfer now (or the last); cancel: stop it (what arrived whole is kept).",
-    )
-    @argument(
-        "paths",
-        nargs="*",
-        metavar="[ID] [LOCAL] [REMOTE]",
-        help="The rental (default: the one running), the local folder (default: this "
-        "notebook's) and the pod's folder (default: its work folder, ~/work).",
-    )
-    @argument("--bwlimit", type=float, metavar="BYTES", help="At most BYTES per second.")
-    @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it started.")
-    def gpu_sync(self, line: str) -> dict[str, Any] | None:
-        """Copy a folder to or from a rental's pod, with progress; only what changed moves.
-
-        rsync over the rental's SSH alias (a tar stream when the pod has no rsync), one shared
-        connection; `.gpuoutletignore` (gitignore syntax) excludes files, and by default .git,
-        __pycache__, .venv, node_modules and .ipynb_checkpoints. Ctrl-C cancels; running it
-        again resumes.
-        """
-        args = self._parse(self.gpu_sync, "gpu_sync", line)
-        if args is None:
-            return None
-        sync = self.session.sync
-        return self._run(
-            "gpu_sync",
-            lambda core: sync.run(args.action, args.paths, args.bwlimit, wait=not args.no_wait),
-        )
-
-    @line_magic
-    @magic_arguments()
-    @help_option()
     @argument("rental_id", metavar="ID", help="The rental to keep.")
     @argument(
         "--idle-stop",
@@ -384,56 +348,6 @@ class GpuMagics(Magics):
             "gpu_keep",
             lambda core: core.keep_and_say(args.rental_id, idle_stop_minutes=args.idle_stop),
         )
-
-    @line_magic
-    @magic_arguments()
-    @help_option()
-    @argument(
-        "action",
-        nargs="?",
-        choices=["list", "keep"],
-        default="list",
-        help="list (default): the creates not settled yet; keep: which of the rentals that "
-        "match one to keep (the others are stopped).",
-    )
-    @argument("create_id", nargs="?", metavar="CREATE_ID", help="With keep: the create.")
-    @argument("rental_ids", nargs="*", metavar="RENTAL_ID", help="With keep: the rentals kept.")
-    @argument("--all", dest="all", action="store_true", help="With keep: keep them all.")
-    def gpu_creates(self, line: str) -> CreatesTable | RentalsTable | None:
-        """Creates whose answer is still awaited or was lost, not settled yet.
-
-        A create is sent once, never twice (gpuoutlet has no idempotency key). When its answer
-        is lost, the rental is looked for by its name; when several rentals match, all are
-        watched (each may cost money) until you keep some: `%gpu_creates keep CREATE_ID
-        RENTAL_ID` stops the others.
-        """
-        args = self._parse(self.gpu_creates, "gpu_creates", line)
-        if args is None:
-            return None
-        if args.action == "list":
-            if args.create_id or args.rental_ids or args.all:
-                raise GpuMagicError("%gpu_creates: CREATE_ID and --all go with keep.")
-
-            def listed(core: GpuCore) -> CreatesTable:
-                from .choice import pending_creates
-                from .views import CreatesTable
-
-                return CreatesTable(pending_creates(core))
-
-            return self._run("gpu_creates", listed)
-        if not args.create_id or bool(args.rental_ids) == args.all:
-            raise GpuMagicError(
-                "%gpu_creates keep: give the create and the rentals to keep (%gpu_creates keep "
-                "create_… rent_…), or --all to keep every one. %gpu_creates lists them."
-            )
-        keep = None if args.all else list(args.rental_ids)
-
-        def settled(core: GpuCore) -> RentalsTable:
-            from .choice import settle
-
-            return settle(core, args.create_id, keep)
-
-        return self._run("gpu_creates", settled)
 
     @line_magic
     @magic_arguments()

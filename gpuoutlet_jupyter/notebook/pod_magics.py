@@ -1,10 +1,10 @@
-"""The magics that reach a rental's pod: ``%gpu_top`` (its GPUs, live) and ``%gpu_forward``
-(open one of its ports here). Thin ``magic_arguments`` wrappers, as the other %gpu_* magics,
+"""The magics that reach a rental's pod: ``%gpu_top`` (its GPUs, live), ``%gpu_forward``
+(open one of its ports here) and ``%gpu_sync`` (copy a folder to or from it). Thin ``magic_arguments`` wrappers, as the other %gpu_* magics,
 over the session's backend; light to import (IPython only)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import magics_class
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @magics_class
 class PodMagics(GpuMagics):
-    """%gpu_top and %gpu_forward, over the same NotebookSession as the other %gpu_* magics."""
+    """%gpu_top, %gpu_forward and %gpu_sync, over the same NotebookSession as the other %gpu_* magics."""
 
     @line_magic
     @magic_arguments()
@@ -108,3 +108,38 @@ class PodMagics(GpuMagics):
             return info
 
         return self._run("gpu_forward", forward)
+
+    @line_magic
+    @magic_arguments()
+    @help_option()
+    @argument(
+        "action",
+        choices=["up", "down", "status", "cancel"],
+        help="up: this machine's folder to the pod; down: the pod's folder here; status: the "
+        "transfer now (or the last); cancel: stop it (what arrived whole is kept).",
+    )
+    @argument(
+        "paths",
+        nargs="*",
+        metavar="[ID] [LOCAL] [REMOTE]",
+        help="The rental (default: the one running), the local folder (default: this "
+        "notebook's) and the pod's folder (default: its work folder, ~/work).",
+    )
+    @argument("--bwlimit", type=float, metavar="BYTES", help="At most BYTES per second.")
+    @argument("--no-wait", dest="no_wait", action="store_true", help="Return once it started.")
+    def gpu_sync(self, line: str) -> dict[str, Any] | None:
+        """Copy a folder to or from a rental's pod, with progress; only what changed moves.
+
+        rsync over the rental's SSH alias (a tar stream when the pod has no rsync), one shared
+        connection; `.gpuoutletignore` (gitignore syntax) excludes files, and by default .git,
+        __pycache__, .venv, node_modules and .ipynb_checkpoints. Ctrl-C cancels; running it
+        again resumes.
+        """
+        args = self._parse(self.gpu_sync, "gpu_sync", line)
+        if args is None:
+            return None
+        sync = self.session.sync
+        return self._run(
+            "gpu_sync",
+            lambda core: sync.run(args.action, args.paths, args.bwlimit, wait=not args.no_wait),
+        )

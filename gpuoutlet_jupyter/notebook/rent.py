@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..api import GpuOutletError
-from .core import ready_or_final
+from .follow import ready_or_final
 from .views import RentalInfo
 
 if TYPE_CHECKING:

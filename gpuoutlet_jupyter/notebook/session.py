@@ -95,7 +95,8 @@ class NotebookSession(ServiceTraits, SaveTraits, SingletonConfigurable):
     def core(self) -> GpuCore:
         """The core over this session's backend; its follow options track the traits."""
         from ..service.options import from_traits
-        from .core import FollowOptions, GpuCore
+        from .core import GpuCore
+        from .follow import FollowOptions
 
         if self._core is None:
             from .settings import KernelSettings

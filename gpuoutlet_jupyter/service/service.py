@@ -245,12 +245,8 @@ class RentalService:
 
     async def wallet_view(self) -> dict[str, Any]:
         """The balance plus the burn, how long the wallet lasts at it, the cap and warnings."""
-        return wallet_json(
-            await self.balance(),
-            self.spending(),
-            cap_cents=self.options.max_hourly_spend_cents,
-            site=self.site,
-        )
+        cap = self.options.max_hourly_spend_cents
+        return wallet_json(await self.balance(), self.spending(), cap_cents=cap, site=self.site)
 
     # SSH keys: a pod lets in the account's keys as they were when it was created.
 
@@ -387,15 +383,7 @@ class RentalService:
 
     async def _apply(self, record: RentalRecord, rental: Rental, polled: bool = False) -> None:
         """Take the API's latest word on a rental, act on it, and tell the viewers what changed."""
-        # A list item may leave out what a GET had (provider, error): keep what it did not say.
-        if rental.id == record.rental.id:
-            kept = {
-                name: getattr(record.rental, name)
-                for name in type(rental).model_fields
-                if name not in rental.model_fields_set and getattr(record.rental, name) is not None
-            }
-            if kept:
-                rental = rental.model_copy(update=kept)
+        rental = rental.keeping_unsaid(record.rental)
         async with self._tracker.lock(record.id):
             was_watched = record.watched
             before = durable(record)
