@@ -37,7 +37,14 @@ def jp_server_config(
     # As scripts/demo does it: the session reaches the server through its environment.
     monkeypatch.setenv("GPUOUTLET_API_URL", sandbox.url)
     monkeypatch.setenv("GPUOUTLET_SID", account.sid)
-    return server_config(tmp_path, identity_file=str(ssh_keypair.private_key))
+    # Polls at a pace the request budget carries (the fixture's 0.1 s would spend it all and
+    # leave the wallet's reads held), as a real server's 2 s and 30 s do.
+    return server_config(
+        tmp_path,
+        identity_file=str(ssh_keypair.private_key),
+        poll_interval=0.5,
+        running_poll_interval=5.0,
+    )
 
 
 def _text(cell: Any) -> str:

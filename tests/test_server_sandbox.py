@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -594,7 +595,13 @@ async def test_the_wallet_warns_of_pods_stopping_at_zero_and_of_money_owed(
     # at their burn, and at $0 gpuoutlet stops every pod.
     sandbox.advance(600)
     sandbox.open_invoice(account.account_id, 10_000, reason="topup_failed")
-    wallet = (await rest.api("GET", "wallet")).json()
+    # The balance is shared by every viewer for balance_ttl (15 s): wait for the next read.
+    deadline = time.monotonic() + 30
+    while True:
+        wallet = (await rest.api("GET", "wallet")).json()
+        if wallet["openInvoiceCount"] == 1 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
     burn = sum(r["pricePerHourCents"] for r in made)
     assert wallet["burnCentsPerHour"] == burn and wallet["hoursLeft"] < 1
     assert (wallet["openInvoicesCents"], wallet["openInvoiceCount"]) == (10_000, 1)

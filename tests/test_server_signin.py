@@ -319,7 +319,13 @@ async def test_a_401_mid_session_then_a_sign_in_keeps_rentals_and_long_polls(
 
     # The session ends under it (30 idle days, or a sign-out on the website).
     sandbox.expire_session(first_sid)
-    wallet = await rest.api("GET", "wallet")
+
+    async def refused() -> Any:
+        # The balance is shared for balance_ttl (15 s): its next read meets the 401.
+        answer = await rest.api("GET", "wallet")
+        return answer if answer.status_code != 200 else None
+
+    wallet = await until(refused, timeout=40, interval=0.5)
     assert wallet.status_code == 401 and wallet.json()["error"]["code"] == "unauthorized"
     assert "Sign in to gpuoutlet" in wallet.json()["error"]["message"]
     status = (await rest.api("GET", "status")).json()

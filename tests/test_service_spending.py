@@ -36,8 +36,8 @@ def options(cap: int) -> ServiceOptions:
     )
 
 
-def request(gpus: int = 1, family: str = "rtx-4090") -> RentalRequest:
-    return RentalRequest.build(family_id=family, gpu_count=gpus, name="spending-test")
+def request(gpus: int = 1, family: str = "rtx-4090", name: str = "spending-test") -> RentalRequest:
+    return RentalRequest.build(family_id=family, gpu_count=gpus, name=name)
 
 
 # --- against the sandbox -----------------------------------------------------------------
@@ -155,13 +155,25 @@ async def test_creates_at_once_are_checked_one_at_a_time(services: Services) -> 
     price = await quoted_price(probe)
     svc = await services.start(cap=price)
     outcomes = await asyncio.gather(
-        svc.create(request()), svc.create(request()), return_exceptions=True
+        svc.create(request(name="first")),
+        svc.create(request(name="second")),
+        return_exceptions=True,
     )
     made = [o for o in outcomes if isinstance(o, dict)]
     refused = [o for o in outcomes if isinstance(o, SpendingCapError)]
     # Each could pass the check alone; together they would cross the cap: one is refused.
     assert len(made) == 1 and len(refused) == 1, outcomes
     assert [r["id"] for r in services.upstream_rentals()] == [made[0]["id"]]
+
+
+@pytest.mark.asyncio
+async def test_the_same_request_twice_at_once_is_sent_once(services: Services) -> None:
+    svc = await services.start(cap=0)
+    # No idempotency key upstream: the second waits for the first and gets its rental.
+    first, second = await asyncio.gather(svc.create(request()), svc.create(request()))
+    assert first["id"] == second["id"]
+    assert "nothing was sent twice" in (second["note"] or first["note"] or "")
+    assert [r["id"] for r in services.upstream_rentals()] == [first["id"]]
 
 
 @pytest.mark.asyncio

@@ -156,8 +156,11 @@ class Guard:
             except GpuOutletError as exc:
                 log.info("gpuoutlet: could not read the balance to look ahead: %s", exc)
             else:
-                self._total_cents, self._read_at = balance.total_cents, time.monotonic()
-                age = 0.0
+                # The shared balance may be older than this read (cached, or held while the
+                # request budget is tight): project from when it was fetched.
+                fetched = min(time.monotonic(), service.upstream.balance_fetched_at())
+                self._total_cents, self._read_at = balance.total_cents, fetched
+                age = time.monotonic() - fetched
         if self._total_cents is None:
             return None
         projected = self._total_cents - burn * age / 3600

@@ -54,6 +54,11 @@ class Cached(Generic[T]):
         """The last value fetched, however old (None: never fetched)."""
         return self._value
 
+    @property
+    def fetched_at(self) -> float:
+        """When the value ``get()`` answers now was fetched (``time.monotonic()`` seconds)."""
+        return self._at
+
     async def get(self) -> T:
         now = time.monotonic()
         if self._error is not None and now - self._error_at < self.error_ttl:

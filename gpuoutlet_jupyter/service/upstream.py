@@ -101,6 +101,10 @@ class Upstream:
             return await self._as(Priority.ACT, self._balance.fresh)
         return await self._as(Priority.BACKGROUND, self._balance.get)
 
+    def balance_fetched_at(self) -> float:
+        """When the shared balance was fetched (monotonic seconds): it may be older than asked."""
+        return self._balance.fetched_at
+
     async def listings(self, *, fresh: bool = False) -> list[Listing]:
         if fresh:
             return await self._as(Priority.ACT, self._listings.fresh)
